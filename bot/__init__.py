@@ -1,0 +1,1 @@
+"""Channel adapters and entry points of Lapor Netral."""

@@ -1,0 +1,83 @@
+"""Command line: `python -m bot [console|run|serve|cases]`.
+
+With no command the bot runs on Telegram when a token is configured, and otherwise opens
+the console chat, so a fresh checkout can be tried offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, load_settings
+
+
+async def _console(settings: Settings) -> None:
+    from bot.console import chat
+    from flows.engine import Engine
+    from storage import Database
+    from storage.evidence_files import EvidenceStore
+
+    db = await Database.open(settings.database_path)
+    try:
+        engine = Engine(db, settings.default_locale, settings.timezone)
+        await chat(engine, EvidenceStore(settings.evidence_dir), settings.default_locale,
+                   sys.stdin, sys.stdout)
+    finally:
+        await db.close()
+
+
+async def _cases(settings: Settings, limit: int) -> None:
+    from flows import regions
+    from storage import Database, cases
+
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.reading() as tx:
+            rows = await cases.recent(tx, limit)
+            counts = {c.id: len(await cases.evidence_of(tx, c.id)) for c in rows}
+    finally:
+        await db.close()
+    if not rows:
+        print(f"No cases in {settings.database_path}")
+        return
+    print(f"{'number':<13} {'created':<19} {'status':<16} {'type':<18} {'files':>5}  region")
+    for case in rows:
+        region = regions.get(case.region_code)
+        print(f"{case.number:<13} {case.created_at[:19]:<19} {case.status:<16} "
+              f"{case.incident_type:<18} {counts[case.id]:>5}  {region.name if region else case.region_code}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Lapor Netral")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("console", help="chat in the terminal (offline, same database)")
+    sub.add_parser("run", help="Telegram with long polling")
+    sub.add_parser("serve", help="web server with the Telegram webhook")
+    cases_parser = sub.add_parser("cases", help="list stored cases")
+    cases_parser.add_argument("--limit", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = args.command or ("run" if settings.telegram_bot_token else "console")
+    if command == "console":
+        asyncio.run(_console(settings))
+    elif command == "cases":
+        asyncio.run(_cases(settings, args.limit))
+    elif command in ("run", "serve"):
+        if not settings.telegram_bot_token:
+            print("TELEGRAM_BOT_TOKEN is not set; use `python -m bot console` to try the bot offline.",
+                  file=sys.stderr)
+            return 2
+        from bot.telegram.app import run_polling, run_webhook
+
+        (run_polling if command == "run" else run_webhook)(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""A terminal chat over the same engine and database, so anyone can file a report offline.
+
+Options appear as a numbered list (type the number or the label); a photo or document
+is given as a file path; `lokasi -8.65, 115.21` sends a location pin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from flows.engine import Engine
+from flows.events import Command, Event, Inbound, Location, Media, MediaItem, MediaKind, Text
+from flows.i18n import gettext_for
+from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
+from storage.evidence_files import EvidenceStore
+
+CHANNEL = "console"
+_LOCATION = re.compile(r"^(?:lokasi|location|loc)\s*:?\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)$", re.I)
+_QUIT = {"/keluar", "/quit", "/exit"}
+
+
+def media_kind(mime: str | None) -> MediaKind:
+    if mime and mime.startswith("image/"):
+        return "photo"
+    if mime and mime.startswith("video/"):
+        return "video"
+    return "document"
+
+
+async def to_event(line: str, store: EvidenceStore) -> Event:
+    """What the typed line means: a command, a location, file paths, or plain text."""
+    text = line.strip()
+    if text.startswith("/") and len(text) > 1 and not Path(text).exists():
+        name, _, args = text[1:].partition(" ")
+        return Command(name.split("@")[0].lower(), args.strip())
+    match = _LOCATION.match(text)
+    if match:
+        return Location(float(match.group(1)), float(match.group(2)))
+    paths = [Path(p).expanduser() for p in text.split()] if text else []
+    if paths and all(p.is_file() for p in paths):
+        items = []
+        for path in paths:
+            stored = await store.put_file(path)
+            mime = mimetypes.guess_type(path.name)[0]
+            items.append(MediaItem(media_kind(mime), str(path.resolve()), stored.sha256, mime,
+                                   stored.size, stored.sha256, path.name))
+        return Media(tuple(items))
+    return Text(line.rstrip("\n"))
+
+
+def render(reply: Reply, locale: str) -> str:
+    _ = gettext_for(locale)
+    if isinstance(reply, TextReply):
+        return reply.text
+    if isinstance(reply, MediaReply):
+        return f"[{reply.kind}] {reply.ref}" + (f"\n{reply.caption}" if reply.caption else "")
+    lines = [reply.text]
+    for number, option in enumerate(reply.options, start=1):
+        extra = f" - {option.description}" if option.description else ""
+        lines.append(f"  {number}. {option.label}{extra}")
+    if len(reply.options) > 1:
+        lines.append(_("(Reply with a number from 1 to {n}.)").format(n=len(reply.options)))
+    if reply.request == "location":
+        lines.append(_("(To send a location, type: lokasi -8.65, 115.21)"))
+    elif reply.request == "contact":
+        lines.append(_("(Type your phone number.)"))
+    return "\n".join(lines)
+
+
+async def chat(engine: Engine, store: EvidenceStore, locale: str,
+               stdin: TextIO, stdout: TextIO, address: str = "local") -> None:
+    _ = gettext_for(locale)
+    stdout.write(_(
+        "Lapor Netral console chat. Type anything to begin. A number picks an option; "
+        "to send a photo or document, type its file path; /keluar quits."
+    ) + "\n\n")
+    stdout.flush()
+    while True:
+        stdout.write("> ")
+        stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line or line.strip().lower() in _QUIT:
+            break
+        event = await to_event(line, store)
+        handled = await engine.handle(Inbound(
+            CHANNEL, address, uuid.uuid4().hex, event, datetime.now(timezone.utc), locale,
+        ))
+        for reply in handled.replies:
+            stdout.write("\n" + render(reply, handled.locale) + "\n")
+        stdout.write("\n")
+        stdout.flush()

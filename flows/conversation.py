@@ -1,0 +1,107 @@
+"""The saved state of one reporter's conversation: the named step, the answers so far,
+and the little navigation memory that `/kembali` and the summary's edit need."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    START = "start"
+    CONSENT = "consent"
+    PROVINCE = "province"
+    REGENCY = "regency"
+    AGENCY_GROUP = "agency_group"
+    AGENCY_UNIT = "agency_unit"
+    AGENCY_NAME = "agency_name"
+    PERSON_NAME = "person_name"
+    PERSON_POSITION = "person_position"
+    PERSON_STATUS = "person_status"
+    INCIDENT_TYPE = "incident_type"
+    OCCURRED_ON = "occurred_on"
+    LEARNED_ON = "learned_on"
+    PLACE = "place"
+    PLACE_PIN = "place_pin"
+    DESCRIPTION = "description"
+    WITNESSES = "witnesses"
+    EVIDENCE = "evidence"
+    NO_EVIDENCE = "no_evidence"
+    IDENTITY = "identity"
+    REPORTER_NAME = "reporter_name"
+    REPORTER_PHONE = "reporter_phone"
+    SUMMARY = "summary"
+    EDIT = "edit"
+    CONFIRM_CANCEL = "confirm_cancel"
+    RESUME = "resume"
+    LANGUAGE = "language"
+    DONE = "done"
+
+
+IDLE_STATES = frozenset({State.START, State.DONE})
+"""States with no report in progress: nothing to cancel, nothing that expires."""
+
+
+@dataclass(slots=True)
+class Draft:
+    """The answers of a report in progress. Plain values only: it is stored as JSON."""
+
+    consent_at: str | None = None
+    province_code: str | None = None
+    region_code: str | None = None
+    agency_group: str | None = None
+    agency_unit: str | None = None
+    agency_name: str | None = None
+    person_name: str | None = None
+    person_position: str | None = None
+    person_status: str | None = None
+    incident_type: str | None = None
+    occurred_on: str | None = None
+    learned_on: str | None = None
+    place: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    description: str | None = None
+    witnesses: str | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    no_evidence_confirmed: bool = False
+    identity_mode: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+
+
+@dataclass(slots=True)
+class Conversation:
+    state: State = State.START
+    locale: str = "id"
+    draft: Draft = field(default_factory=Draft)
+    history: list[str] = field(default_factory=list)
+    token: int = 0
+    page: int = 0
+    matches: list[str] = field(default_factory=list)
+    editing: str | None = None
+    offered: list[list[str]] = field(default_factory=list)
+    resume_to: str | None = None
+    last_case: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("state")
+        data.pop("updated_at")
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, state: str, payload: str, updated_at: str | None) -> Conversation:
+        data = json.loads(payload)
+        draft_data = data.pop("draft", {}) or {}
+        known_draft = {f.name for f in fields(Draft)}
+        known = {f.name for f in fields(cls)} - {"state", "draft", "updated_at"}
+        return cls(
+            state=State(state),
+            draft=Draft(**{k: v for k, v in draft_data.items() if k in known_draft}),
+            updated_at=updated_at,
+            **{k: v for k, v in data.items() if k in known},
+        )

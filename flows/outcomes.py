@@ -1,0 +1,32 @@
+"""Domain events a step emits; the engine applies them in the step's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.conversation import Draft
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGiven:
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRefused:
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocaleChanged:
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSubmitted:
+    number: str
+    draft: Draft
+    at: str
+
+
+Outcome = ConsentGiven | ConsentRefused | LocaleChanged | CaseSubmitted

@@ -1,0 +1,687 @@
+"""The report flow: one handler per named state, and `step`, which applies one inbound
+event to a saved conversation.
+
+`step` is pure: the same conversation and the same inbound event (with its time and
+nonce) always give the same result. The engine persists what it returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flows import case_number, menus, prompts, regions
+from flows.conversation import IDLE_STATES, Conversation, Draft, State
+from flows.dates import parse_date
+from flows.events import (
+    Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported,
+)
+from flows.i18n import LOCALES, long_date, normalize_locale
+from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, LocaleChanged, Outcome
+from flows.replies import Reply
+from flows.turn import MODAL_STATES, SECTION_START, Turn
+
+TTL = timedelta(hours=24)
+LATE_AFTER_DAYS = 7
+MIN_DESCRIPTION = 30
+MAX_LENGTHS = {
+    "agency_name": 200, "person_name": 120, "person_position": 120, "place": 300,
+    "description": 4000, "witnesses": 1000, "reporter_name": 120,
+}
+
+COMMANDS = {
+    "mulai": "start", "start": "start",
+    "batal": "cancel", "cancel": "cancel",
+    "kembali": "back", "back": "back",
+    "bantuan": "help", "help": "help",
+    "bahasa": "language", "language": "language",
+    "status": "status", "cek": "status",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    conversation: Conversation
+    replies: list[Reply]
+    outcomes: list[Outcome]
+
+
+def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Conversation:
+    return Conversation(locale=normalize_locale(locale_hint, default_locale))
+
+
+def step(conv: Conversation, inbound: Inbound) -> StepResult:
+    turn = Turn(copy.deepcopy(conv), inbound)
+    event = _as_choice(turn.conv, inbound.event)
+    if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
+        turn.goto(State.RESUME)
+    elif isinstance(event, Choice) and event.token is not None and event.token != turn.conv.token:
+        turn.say(turn._("That choice is no longer valid. Please answer the latest question."))
+    elif isinstance(event, Command):
+        _command(turn, event)
+    else:
+        HANDLERS.get(turn.conv.state, _idle)(turn, event)
+    if turn.reprompt:
+        prompts.ask_current(turn)
+    turn.conv.updated_at = inbound.at.isoformat()
+    return StepResult(turn.conv, turn.replies, turn.outcomes)
+
+
+def _expired(conv: Conversation, at: datetime) -> bool:
+    if conv.state in IDLE_STATES or conv.state in (State.CONSENT, State.RESUME) or not conv.updated_at:
+        return False
+    return at - datetime.fromisoformat(conv.updated_at) > TTL
+
+
+def _is_command(event: Event, *names: str) -> bool:
+    return isinstance(event, Command) and COMMANDS.get(event.name.lower()) in names
+
+
+def _as_choice(conv: Conversation, event: Event) -> Event:
+    """Text that answers the offered list ("2", "2.", or the label in any case) is a choice."""
+    if not isinstance(event, Text) or not conv.offered:
+        return event
+    typed = " ".join(event.text.split()).casefold()
+    number = re.fullmatch(r"(\d{1,3})\.?", typed)
+    if number:
+        index = int(number.group(1)) - 1
+        if 0 <= index < len(conv.offered):
+            return Choice(conv.offered[index][0])
+    for option_id, label in conv.offered:
+        if " ".join(label.split()).casefold() == typed:
+            return Choice(option_id)
+    return event
+
+
+# --- commands -------------------------------------------------------------------------
+
+def _command(turn: Turn, event: Command) -> None:
+    _ = turn._
+    action = COMMANDS.get(event.name.lower())
+    in_progress = turn.conv.state not in IDLE_STATES
+    if action == "start":
+        _start_over(turn)
+    elif action == "cancel":
+        if in_progress and turn.conv.state != State.CONSENT:
+            if turn.conv.state != State.CONFIRM_CANCEL:
+                turn.goto(State.CONFIRM_CANCEL)
+            else:
+                turn.reprompt = True
+        elif turn.conv.state == State.CONSENT:
+            turn.reset()
+            turn.goto(State.START, remember=False)
+            turn.say(_("Nothing was saved. Send /mulai whenever you want to report."))
+        else:
+            turn.say(_("There is no report in progress. Send /mulai to start one."))
+    elif action == "back":
+        if not turn.back():
+            turn.hint(_("This is the first step; there is nothing to go back to."))
+    elif action == "help":
+        turn.say(_help_for(turn))
+        turn.reprompt = in_progress
+    elif action == "language":
+        turn.goto(State.LANGUAGE)
+    elif action == "status":
+        turn.say(_("Send /status followed by your case number, for example /status LN-24-7K3Q9."))
+    else:
+        turn.hint(_("I don't know that command. Send /bantuan to see what you can do."))
+
+
+def _help_for(turn: Turn) -> str:
+    _ = turn._
+    specific = {
+        State.PROVINCE: _("Pick from the list, or type a name such as \"Denpasar\", \"Kab Badung\" or \"Jakarta\"."),
+        State.REGENCY: _("Pick from the list, or type a name such as \"Denpasar\", \"Kab Badung\" or \"Jakarta\"."),
+        State.OCCURRED_ON: _("Type a date such as 19/11/2024, 19-11-2024 or 19 November 2024."),
+        State.LEARNED_ON: _("Type a date such as 19/11/2024, 19-11-2024 or 19 November 2024."),
+        State.EVIDENCE: _("Send photos, videos or documents one by one or as an album, then press Done."),
+        State.IDENTITY: _("Anonymous is safest. Choose Open only if you agree that the officer sees your name and phone."),
+    }.get(turn.conv.state)
+    general = _(
+        "Commands:\n"
+        "/kembali - go back one step\n"
+        "/batal - cancel this report\n"
+        "/mulai - start over\n"
+        "/bahasa - change language\n"
+        "/status - check a report you sent\n"
+        "/bantuan - this help"
+    )
+    return f"{specific}\n\n{general}" if specific else general
+
+
+def _start_over(turn: Turn) -> None:
+    turn.reset()
+    turn.goto(State.CONSENT, remember=False)
+
+
+# --- handlers, one per state ----------------------------------------------------------
+
+def _idle(turn: Turn, event: Event) -> None:
+    """START (and anything unexpected): every message begins with the welcome."""
+    _start_over(turn)
+
+
+def _wrong_kind(turn: Turn, event: Event) -> None:
+    """The event is not what this step takes: say what is expected and ask again."""
+    _ = turn._
+    if isinstance(event, Media):
+        turn.hint(_("I can't use a file at this step. You can send evidence at the evidence step."))
+    elif isinstance(event, Location):
+        turn.hint(_("A location pin is only used at the step that asks where it happened."))
+    elif isinstance(event, Contact):
+        turn.hint(_("A contact is only used when we ask for your phone number."))
+    elif isinstance(event, Unsupported):
+        turn.hint(_("Sorry, I can't use that here."))
+    elif isinstance(event, Choice):
+        turn.hint(_("Please choose one of the options below."))
+    elif isinstance(event, Text) and not event.text.strip():
+        turn.hint(_("Please type an answer."))
+    else:
+        turn.hint(_("Please choose one of the options: press a button or reply with its number."))
+
+
+def _text(turn: Turn, event: Event, field: str, minimum: int = 1) -> str | None:
+    """The typed answer for a free-text field, or None after a hint."""
+    if not isinstance(event, Text):
+        _wrong_kind(turn, event)
+        return None
+    value = " ".join(event.text.split()) if field != "description" else event.text.strip()
+    maximum = MAX_LENGTHS[field]
+    if len(value) > maximum:
+        turn.hint(turn._("That is too long: at most {max} characters. Please shorten it.").format(max=maximum))
+        return None
+    if len(value) < minimum:
+        if minimum > 1:
+            turn.hint(turn._("Please write a bit more: at least {min} characters (now {n}).")
+                      .format(min=minimum, n=len(value)))
+        else:
+            turn.hint(turn._("Please type an answer."))
+        return None
+    return value
+
+
+def _consent(turn: Turn, event: Event) -> None:
+    at = turn.now.isoformat()
+    if event == Choice("agree"):
+        turn.conv.draft.consent_at = at
+        turn.outcomes.append(ConsentGiven(at))
+        turn.goto(State.PROVINCE, remember=False)
+    elif event == Choice("decline"):
+        turn.reset()
+        turn.outcomes.append(ConsentRefused(at))
+        turn.goto(State.START, remember=False)
+        turn.reprompt = False
+        turn.say(turn._("Understood. Nothing about you has been stored. Send /mulai if you change your mind."))
+    else:
+        _wrong_kind(turn, event)
+
+
+def _pick_region(turn: Turn, region: regions.Region) -> None:
+    draft = turn.conv.draft
+    if region.is_province:
+        draft.province_code, draft.region_code = region.code, None
+        turn.advance(State.REGENCY)
+    else:
+        draft.province_code, draft.region_code = region.province_code, region.code
+        if turn.conv.state == State.PROVINCE:
+            turn.goto(State.REGENCY)
+        turn.advance(State.AGENCY_GROUP)
+
+
+def _page(turn: Turn, event: Event) -> bool:
+    if event == Choice(prompts.NAV_NEXT):
+        turn.conv.page += 1
+    elif event == Choice(prompts.NAV_PREV):
+        turn.conv.page = max(0, turn.conv.page - 1)
+    elif event == Choice(prompts.NAV_LIST):
+        turn.conv.matches = []
+    else:
+        return False
+    turn.reprompt = True
+    return True
+
+
+def _region_search(turn: Turn, event: Text, within: str | None) -> None:
+    found = regions.search(event.text, within=within)
+    if not found:
+        query = " ".join(event.text.split())[:60]
+        turn.hint(turn._("I couldn't find \"{query}\". Check the spelling or pick from the list.")
+                  .format(query=query))
+    elif len(found) == 1:
+        _pick_region(turn, found[0])
+    else:
+        turn.conv.matches = [r.code for r in found]
+        turn.reprompt = True
+
+
+def _province(turn: Turn, event: Event) -> None:
+    if _page(turn, event):
+        return
+    if isinstance(event, Choice):
+        region = regions.get(event.id)
+        if region and (region.is_province or event.id in turn.conv.matches):
+            _pick_region(turn, region)
+            return
+    if isinstance(event, Text) and event.text.strip():
+        _region_search(turn, event, None)
+        return
+    _wrong_kind(turn, event)
+
+
+def _regency(turn: Turn, event: Event) -> None:
+    draft = turn.conv.draft
+    if _page(turn, event):
+        return
+    if event == Choice("province"):
+        draft.region_code = draft.province_code
+        turn.advance(State.AGENCY_GROUP)
+        return
+    if isinstance(event, Choice):
+        region = regions.get(event.id)
+        if region and not region.is_province and (
+            region.province_code == draft.province_code or event.id in turn.conv.matches
+        ):
+            _pick_region(turn, region)
+            return
+    if isinstance(event, Text) and event.text.strip():
+        _region_search(turn, event, draft.province_code)
+        return
+    _wrong_kind(turn, event)
+
+
+def _agency_group(turn: Turn, event: Event) -> None:
+    group = menus.agency_group(event.id) if isinstance(event, Choice) else None
+    if group is None:
+        _wrong_kind(turn, event)
+        return
+    draft = turn.conv.draft
+    if draft.agency_group != group.id:
+        draft.agency_unit = None
+    draft.agency_group = group.id
+    turn.advance(State.AGENCY_UNIT if group.units else State.AGENCY_NAME)
+
+
+def _agency_unit(turn: Turn, event: Event) -> None:
+    group = menus.agency_group(turn.conv.draft.agency_group)
+    unit = menus.find(group.units, event.id) if group and isinstance(event, Choice) else None
+    if unit is None:
+        _wrong_kind(turn, event)
+        return
+    turn.conv.draft.agency_unit = unit.id
+    turn.advance(State.AGENCY_NAME)
+
+
+def _optional_text(turn: Turn, event: Event, field: str, skip_id: str, next_state: State) -> None:
+    """A free-text answer that may be skipped with one option (stored as None)."""
+    if event == Choice(skip_id):
+        setattr(turn.conv.draft, field, None)
+        turn.advance(next_state)
+        return
+    value = _text(turn, event, field)
+    if value is not None:
+        setattr(turn.conv.draft, field, value)
+        turn.advance(next_state)
+
+
+def _agency_name(turn: Turn, event: Event) -> None:
+    _optional_text(turn, event, "agency_name", "unknown", State.PERSON_NAME)
+
+
+def _person_name(turn: Turn, event: Event) -> None:
+    _optional_text(turn, event, "person_name", "unknown", State.PERSON_POSITION)
+
+
+def _person_position(turn: Turn, event: Event) -> None:
+    _optional_text(turn, event, "person_position", "skip", State.PERSON_STATUS)
+
+
+def _menu_answer(turn: Turn, event: Event, items: tuple[menus.MenuItem, ...], field: str,
+                 next_state: State) -> None:
+    item = menus.find(items, event.id) if isinstance(event, Choice) else None
+    if item is None:
+        _wrong_kind(turn, event)
+        return
+    setattr(turn.conv.draft, field, item.id)
+    turn.advance(next_state)
+
+
+def _person_status(turn: Turn, event: Event) -> None:
+    _menu_answer(turn, event, menus.PERSON_STATUSES, "person_status", State.INCIDENT_TYPE)
+
+
+def _incident_type(turn: Turn, event: Event) -> None:
+    _menu_answer(turn, event, menus.INCIDENT_TYPES, "incident_type", State.OCCURRED_ON)
+
+
+def _typed_date(turn: Turn, event: Event, extra: dict[str, date]) -> date | None:
+    """A date from a button or typed text; None after a hint. Future dates are refused."""
+    _ = turn._
+    today = turn.now.date()
+    if isinstance(event, Choice) and event.id in extra:
+        return extra[event.id]
+    if isinstance(event, Choice) and event.id in ("today", "yesterday"):
+        return today if event.id == "today" else today - timedelta(days=1)
+    if not isinstance(event, Text):
+        _wrong_kind(turn, event)
+        return None
+    parsed = parse_date(event.text)
+    if parsed is None:
+        turn.hint(_("I didn't understand that date. Type it like 19/11/2024 or 19 November 2024."))
+        return None
+    if parsed > today:
+        turn.hint(_("That date is in the future. Please give the date it happened."))
+        return None
+    if parsed.year < 2000:
+        turn.hint(_("That date is too long ago. Please check the year."))
+        return None
+    return parsed
+
+
+def _occurred_on(turn: Turn, event: Event) -> None:
+    value = _typed_date(turn, event, {})
+    if value is not None:
+        turn.conv.draft.occurred_on = value.isoformat()
+        turn.advance(State.LEARNED_ON)
+
+
+def _learned_on(turn: Turn, event: Event) -> None:
+    draft = turn.conv.draft
+    occurred = date.fromisoformat(draft.occurred_on) if draft.occurred_on else turn.now.date()
+    value = _typed_date(turn, event, {"same": occurred})
+    if value is None:
+        return
+    if value < occurred:
+        turn.hint(turn._("You can't have found out before it happened ({date}). Please check the date.")
+                  .format(date=long_date(occurred, turn.conv.locale)))
+        return
+    draft.learned_on = value.isoformat()
+    if (turn.now.date() - value).days > LATE_AFTER_DAYS:
+        turn.say(turn._(
+            "Note: you found out more than 7 days ago. Bawaslu takes reports within 7 days of "
+            "an incident becoming known, so that deadline may have passed. We will still "
+            "forward your report."
+        ))
+    turn.advance(State.PLACE)
+
+
+def _set_pin(turn: Turn, event: Location) -> bool:
+    if not (-90 <= event.latitude <= 90 and -180 <= event.longitude <= 180):
+        turn.hint(turn._("That location is not valid. Please send it again or press Skip."))
+        return False
+    turn.conv.draft.latitude, turn.conv.draft.longitude = event.latitude, event.longitude
+    return True
+
+
+def _place(turn: Turn, event: Event) -> None:
+    if isinstance(event, Location):
+        if not _set_pin(turn, event):
+            return
+        if event.address and event.address.strip():
+            turn.conv.draft.place = " ".join(event.address.split())[: MAX_LENGTHS["place"]]
+            turn.advance(State.DESCRIPTION)
+        else:
+            turn.hint(turn._("Location received. Now describe the place in a few words."))
+        return
+    value = _text(turn, event, "place", minimum=3)
+    if value is not None:
+        turn.conv.draft.place = value
+        turn.advance(State.DESCRIPTION if turn.conv.draft.latitude is not None else State.PLACE_PIN)
+
+
+def _place_pin(turn: Turn, event: Event) -> None:
+    if event == Choice("skip"):
+        turn.conv.draft.latitude = turn.conv.draft.longitude = None
+        turn.advance(State.DESCRIPTION)
+    elif isinstance(event, Location):
+        if _set_pin(turn, event):
+            turn.advance(State.DESCRIPTION)
+    else:
+        _wrong_kind(turn, event)
+
+
+def _description(turn: Turn, event: Event) -> None:
+    value = _text(turn, event, "description", minimum=MIN_DESCRIPTION)
+    if value is not None:
+        turn.conv.draft.description = value
+        turn.advance(State.WITNESSES)
+
+
+def _witnesses(turn: Turn, event: Event) -> None:
+    _optional_text(turn, event, "witnesses", "skip", State.EVIDENCE)
+
+
+def _evidence(turn: Turn, event: Event) -> None:
+    draft = turn.conv.draft
+    if isinstance(event, Media):
+        room = prompts.MAX_EVIDENCE - len(draft.evidence)
+        accepted = event.items[:max(room, 0)]
+        draft.evidence.extend(
+            {"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime,
+             "size": i.size, "sha256": i.sha256, "file_name": i.file_name}
+            for i in accepted
+        )
+        if accepted:
+            draft.no_evidence_confirmed = False
+        refused = len(event.items) - len(accepted)
+        if refused:
+            turn.hint(turn.ngettext(
+                "You can send at most {max} files; {n} file was not saved.",
+                "You can send at most {max} files; {n} files were not saved.",
+                refused,
+            ).format(max=prompts.MAX_EVIDENCE, n=refused))
+        else:
+            turn.reprompt = True
+    elif event == Choice("done"):
+        turn.advance(State.IDENTITY if draft.evidence else State.NO_EVIDENCE)
+    elif event == Choice("clear") and draft.evidence:
+        draft.evidence = []
+        turn.reprompt = True
+    else:
+        _wrong_kind(turn, event)
+
+
+def _no_evidence(turn: Turn, event: Event) -> None:
+    if event == Choice("none"):
+        turn.conv.draft.no_evidence_confirmed = True
+        turn.advance(State.IDENTITY)
+    elif event == Choice("add"):
+        turn.back()
+    elif isinstance(event, Media):
+        turn.back()
+        _evidence(turn, event)
+    else:
+        _wrong_kind(turn, event)
+
+
+def _identity(turn: Turn, event: Event) -> None:
+    mode = menus.find(menus.IDENTITY_MODES, event.id) if isinstance(event, Choice) else None
+    if mode is None:
+        _wrong_kind(turn, event)
+        return
+    draft = turn.conv.draft
+    draft.identity_mode = mode.id
+    if mode.id == "anonim":
+        draft.reporter_name = draft.reporter_phone = None
+        turn.advance(State.SUMMARY)
+    else:
+        turn.goto(State.REPORTER_NAME)
+
+
+def _reporter_name(turn: Turn, event: Event) -> None:
+    value = _text(turn, event, "reporter_name", minimum=2)
+    if value is not None:
+        turn.conv.draft.reporter_name = value
+        turn.goto(State.REPORTER_PHONE)
+
+
+def normalize_phone(text: str) -> str | None:
+    """An Indonesian or international number as +<digits>, or None."""
+    raw = re.sub(r"[\s\-().]", "", text)
+    if not re.fullmatch(r"\+?\d{8,15}", raw):
+        return None
+    if raw.startswith("+"):
+        return raw
+    if raw.startswith("0"):
+        return "+62" + raw[1:]
+    if raw.startswith("62"):
+        return "+" + raw
+    return None
+
+
+def _reporter_phone(turn: Turn, event: Event) -> None:
+    if isinstance(event, Contact):
+        typed = event.phone
+    elif isinstance(event, Text):
+        typed = event.text
+    else:
+        _wrong_kind(turn, event)
+        return
+    phone = normalize_phone(typed)
+    if phone is None:
+        turn.hint(turn._("That doesn't look like a phone number. Type it like 081234567890."))
+        return
+    turn.conv.draft.reporter_phone = phone
+    turn.goto(State.SUMMARY)
+
+
+def missing_sections(draft: Draft) -> list[str]:
+    """The sections that still lack something a case must have, in flow order."""
+    missing = []
+    if not (draft.province_code and draft.region_code):
+        missing.append("region")
+    if not draft.agency_group:
+        missing.append("agency")
+    if not draft.person_status:
+        missing.append("person")
+    if not draft.incident_type:
+        missing.append("incident")
+    if not (draft.occurred_on and draft.learned_on):
+        missing.append("dates")
+    if not draft.place:
+        missing.append("place")
+    if not draft.description or len(draft.description) < MIN_DESCRIPTION:
+        missing.append("description")
+    if not draft.evidence and not draft.no_evidence_confirmed:
+        missing.append("evidence")
+    if not draft.identity_mode or (
+        draft.identity_mode != "anonim" and not (draft.reporter_name and draft.reporter_phone)
+    ):
+        missing.append("identity")
+    return missing
+
+
+def _summary(turn: Turn, event: Event) -> None:
+    draft = turn.conv.draft
+    if event == Choice("send"):
+        missing = missing_sections(draft)
+        if missing or not draft.consent_at:
+            turn.say(turn._("Some required answers are missing. Please complete this step."))
+            turn.conv.editing = missing[0] if missing else None
+            turn.goto(SECTION_START[missing[0]] if missing else State.CONSENT)
+            return
+        number = case_number.make(turn.inbound.nonce, turn.now)
+        turn.outcomes.append(CaseSubmitted(number, copy.deepcopy(draft), turn.now.isoformat()))
+        region = regions.get(draft.region_code)
+        turn.reset()
+        turn.conv.last_case = number
+        turn.goto(State.DONE, remember=False)
+        turn.reprompt = False
+        turn.say(turn._(
+            "Thank you. Your report has been received with number {number}.\n\n"
+            "What happens next: we forward it to the oversight officers for {region}. They "
+            "review it and act within their authority; you will get a message here whenever "
+            "its status changes.\n\n"
+            "Check it at any time with /status {number}."
+        ).format(number=number, region=region.name if region else "-"))
+    elif event == Choice("edit"):
+        turn.goto(State.EDIT)
+    elif event == Choice("cancel"):
+        turn.goto(State.CONFIRM_CANCEL)
+    else:
+        _wrong_kind(turn, event)
+
+
+def _edit(turn: Turn, event: Event) -> None:
+    if event == Choice("back"):
+        turn.goto(State.SUMMARY)
+    elif isinstance(event, Choice) and event.id in SECTION_START:
+        turn.conv.editing = event.id
+        turn.goto(SECTION_START[event.id])
+    else:
+        _wrong_kind(turn, event)
+
+
+def _confirm_cancel(turn: Turn, event: Event) -> None:
+    if event == Choice("yes"):
+        turn.reset()
+        turn.goto(State.START, remember=False)
+        turn.reprompt = False
+        turn.say(turn._("Your report was cancelled and nothing was sent. Send /mulai to start again."))
+    elif event == Choice("no"):
+        turn.back()
+    else:
+        _wrong_kind(turn, event)
+
+
+def _resume(turn: Turn, event: Event) -> None:
+    if event == Choice("continue"):
+        turn.back()
+    elif event == Choice("restart"):
+        _start_over(turn)
+    else:
+        _wrong_kind(turn, event)
+
+
+def _language(turn: Turn, event: Event) -> None:
+    if not (isinstance(event, Choice) and event.id in LOCALES):
+        _wrong_kind(turn, event)
+        return
+    turn.set_locale(event.id)
+    turn.outcomes.append(LocaleChanged(event.id))
+    turn.say(turn._("Language changed."))
+    if not turn.back() or turn.conv.state == State.START:
+        _start_over(turn)
+
+
+def _done(turn: Turn, event: Event) -> None:
+    if event == Choice("new"):
+        _start_over(turn)
+    else:
+        turn.reprompt = True
+
+
+HANDLERS: dict[State, Callable[[Turn, Event], None]] = {
+    State.START: _idle,
+    State.CONSENT: _consent,
+    State.PROVINCE: _province,
+    State.REGENCY: _regency,
+    State.AGENCY_GROUP: _agency_group,
+    State.AGENCY_UNIT: _agency_unit,
+    State.AGENCY_NAME: _agency_name,
+    State.PERSON_NAME: _person_name,
+    State.PERSON_POSITION: _person_position,
+    State.PERSON_STATUS: _person_status,
+    State.INCIDENT_TYPE: _incident_type,
+    State.OCCURRED_ON: _occurred_on,
+    State.LEARNED_ON: _learned_on,
+    State.PLACE: _place,
+    State.PLACE_PIN: _place_pin,
+    State.DESCRIPTION: _description,
+    State.WITNESSES: _witnesses,
+    State.EVIDENCE: _evidence,
+    State.NO_EVIDENCE: _no_evidence,
+    State.IDENTITY: _identity,
+    State.REPORTER_NAME: _reporter_name,
+    State.REPORTER_PHONE: _reporter_phone,
+    State.SUMMARY: _summary,
+    State.EDIT: _edit,
+    State.CONFIRM_CANCEL: _confirm_cancel,
+    State.RESUME: _resume,
+    State.LANGUAGE: _language,
+    State.DONE: _done,
+}
+assert set(HANDLERS) == set(State), "every state needs a handler"
+assert MODAL_STATES <= set(HANDLERS)

@@ -1,0 +1,107 @@
+"""One step in progress: the conversation being changed, the replies and outcomes so far,
+and the navigation rules every handler shares (advance, back, edit, hints)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flows.conversation import Conversation, Draft, State
+from flows.events import Inbound
+from flows.i18n import gettext_for, ngettext_for
+from flows.outcomes import Outcome
+from flows.replies import ChoicesReply, Option, Reply, TextReply
+
+SECTIONS: dict[State, str] = {
+    State.PROVINCE: "region", State.REGENCY: "region",
+    State.AGENCY_GROUP: "agency", State.AGENCY_UNIT: "agency", State.AGENCY_NAME: "agency",
+    State.PERSON_NAME: "person", State.PERSON_POSITION: "person", State.PERSON_STATUS: "person",
+    State.INCIDENT_TYPE: "incident",
+    State.OCCURRED_ON: "dates", State.LEARNED_ON: "dates",
+    State.PLACE: "place", State.PLACE_PIN: "place",
+    State.DESCRIPTION: "description", State.WITNESSES: "description",
+    State.EVIDENCE: "evidence", State.NO_EVIDENCE: "evidence",
+    State.IDENTITY: "identity", State.REPORTER_NAME: "identity", State.REPORTER_PHONE: "identity",
+}
+SECTION_START: dict[str, State] = {}
+for _state, _section in SECTIONS.items():
+    SECTION_START.setdefault(_section, _state)
+SECTION_ORDER: tuple[str, ...] = tuple(SECTION_START)
+MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.LANGUAGE, State.RESUME})
+
+
+@dataclass(slots=True)
+class Turn:
+    conv: Conversation
+    inbound: Inbound
+    replies: list[Reply] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    reprompt: bool = False
+    _: Callable[[str], str] = field(init=False)
+    ngettext: Callable[[str, str, int], str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.set_locale(self.conv.locale)
+
+    @property
+    def now(self) -> datetime:
+        return self.inbound.at
+
+    def set_locale(self, locale: str) -> None:
+        self.conv.locale = locale
+        self._ = gettext_for(locale)
+        self.ngettext = ngettext_for(locale)
+
+    def say(self, text: str) -> None:
+        self.replies.append(TextReply(text))
+
+    def ask(self, text: str, options: list[Option] | tuple[Option, ...] = (),
+            request: str | None = None) -> None:
+        self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))  # type: ignore[arg-type]
+        self.conv.offered = [[o.id, o.label] for o in options]
+
+    def hint(self, text: str) -> None:
+        """Explain what went wrong and ask the same question again; nothing else changes."""
+        self.say(text)
+        self.reprompt = True
+
+    def goto(self, state: State, *, remember: bool = True) -> None:
+        """Move to a state; the old one is remembered for `/kembali` (modal ones never are)."""
+        if remember and self.conv.state not in MODAL_STATES and self.conv.state != state:
+            self.conv.history.append(self.conv.state.value)
+        self._enter(state)
+
+    def advance(self, state: State) -> None:
+        """The next question of the flow, or back to the summary when an edit is complete."""
+        editing = self.conv.editing
+        if editing is not None and SECTIONS.get(state) != editing:
+            state = State.SUMMARY
+        self.goto(state)
+
+    def back(self) -> bool:
+        """One step back; False when there is nowhere to go back to."""
+        if not self.conv.history:
+            return False
+        self._enter(State(self.conv.history.pop()))
+        return True
+
+    def reset(self) -> None:
+        """Forget the report in progress (keeps language and the last case number)."""
+        self.conv.draft = Draft()
+        self.conv.history = []
+        self.conv.matches = []
+        self.conv.page = 0
+        self.conv.editing = None
+        self.conv.resume_to = None
+
+    def _enter(self, state: State) -> None:
+        if state == State.SUMMARY:
+            self.conv.editing = None
+            if State.SUMMARY.value in self.conv.history:
+                del self.conv.history[self.conv.history.index(State.SUMMARY.value):]
+        self.conv.state = state
+        self.conv.token += 1
+        self.conv.page = 0
+        self.conv.matches = []
+        self.reprompt = True

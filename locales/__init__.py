@@ -1,0 +1,1 @@
+"""Babel gettext catalogs: `id` (default) and `en`. Loaded by `flows.i18n`."""

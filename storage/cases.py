@@ -1,0 +1,197 @@
+"""Cases, their evidence and their audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+
+from storage.database import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvidence:
+    kind: str
+    channel_ref: str
+    channel_unique_ref: str | None
+    mime: str | None
+    size: int | None
+    sha256: str | None
+    file_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    number: str
+    reporter_id: int
+    channel: str
+    locale: str
+    region_code: str
+    province_code: str
+    agency_group: str
+    agency_unit: str | None
+    agency_name: str | None
+    person_name: str | None
+    person_position: str | None
+    person_status: str
+    incident_type: str
+    occurred_on: str
+    learned_on: str
+    place: str
+    latitude: float | None
+    longitude: float | None
+    description: str
+    witnesses: str | None
+    identity_mode: str
+    reporter_name: str | None
+    reporter_phone: str | None
+    consent_at: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: int
+    number: str
+    status: str
+    reporter_id: int
+    channel: str
+    locale: str
+    region_code: str
+    province_code: str
+    agency_group: str
+    agency_unit: str | None
+    agency_name: str | None
+    person_name: str | None
+    person_position: str | None
+    person_status: str
+    incident_type: str
+    occurred_on: str
+    learned_on: str
+    place: str
+    latitude: float | None
+    longitude: float | None
+    description: str
+    witnesses: str | None
+    identity_mode: str
+    reporter_name: str | None
+    reporter_phone: str | None
+    consent_at: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    id: int
+    case_id: int
+    position: int
+    kind: str
+    channel_ref: str
+    channel_unique_ref: str | None
+    mime: str | None
+    size: int | None
+    sha256: str | None
+    file_name: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    id: int
+    case_id: int
+    at: str
+    actor: str
+    kind: str
+    before: str | None
+    after: str | None
+    note: str | None
+
+
+class DuplicateCaseNumber(Exception):
+    """The generated case number is taken; the caller draws another."""
+
+
+_NEW_CASE_COLUMNS = [f.name for f in fields(NewCase)]
+_CASE_COLUMNS = ", ".join(f.name for f in fields(Case))
+_EVIDENCE_COLUMNS = ", ".join(f.name for f in fields(Evidence))
+_EVENT_COLUMNS = ", ".join(f.name for f in fields(CaseEvent))
+
+
+async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
+    """Store a submitted case with its evidence and its first audit event; returns its id."""
+    values = [getattr(case, name) for name in _NEW_CASE_COLUMNS]
+    sql = (
+        f"INSERT INTO cases ({', '.join(_NEW_CASE_COLUMNS)}, updated_at)"
+        f" VALUES ({', '.join('?' for _ in _NEW_CASE_COLUMNS)}, ?) RETURNING id"
+    )
+    try:
+        async with tx.execute(sql, (*values, case.created_at)) as cur:
+            row = await cur.fetchone()
+    except sqlite3.IntegrityError as exc:
+        if "cases.number" in str(exc):
+            raise DuplicateCaseNumber(case.number) from exc
+        raise
+    assert row is not None
+    case_id = int(row[0])
+    await tx.executemany(
+        "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref,"
+        " mime, size, sha256, file_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size,
+             e.sha256, e.file_name, case.created_at)
+            for i, e in enumerate(evidence, start=1)
+        ],
+    )
+    await add_event(tx, case_id, case.created_at, "reporter", "created", None, "baru", None)
+    return case_id
+
+
+async def add_event(
+    tx: Tx, case_id: int, at: str, actor: str, kind: str,
+    before: str | None, after: str | None, note: str | None,
+) -> None:
+    await tx.execute(
+        "INSERT INTO case_events (case_id, at, actor, kind, before, after, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (case_id, at, actor, kind, before, after, note),
+    )
+
+
+async def by_number(tx: Tx, number: str) -> Case | None:
+    async with tx.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,)) as cur:
+        row = await cur.fetchone()
+    return Case(*row) if row else None
+
+
+async def recent(tx: Tx, limit: int = 50, offset: int = 0) -> list[Case]:
+    async with tx.execute(
+        f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+    ) as cur:
+        return [Case(*row) for row in await cur.fetchall()]
+
+
+async def by_reporter(tx: Tx, reporter_id: int) -> list[Case]:
+    async with tx.execute(
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE reporter_id = ? ORDER BY id", (reporter_id,)
+    ) as cur:
+        return [Case(*row) for row in await cur.fetchall()]
+
+
+async def evidence_of(tx: Tx, case_id: int) -> list[Evidence]:
+    async with tx.execute(
+        f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)
+    ) as cur:
+        return [Evidence(*row) for row in await cur.fetchall()]
+
+
+async def events_of(tx: Tx, case_id: int) -> list[CaseEvent]:
+    async with tx.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM case_events WHERE case_id = ? ORDER BY id", (case_id,)
+    ) as cur:
+        return [CaseEvent(*row) for row in await cur.fetchall()]
+
+
+async def count(tx: Tx) -> int:
+    async with tx.execute("SELECT count(*) FROM cases") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,73 @@
+"""Reporters: the channel address we answer to, their language, and their consent log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.database import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    id: int
+    channel: str
+    address: str
+    locale: str
+    blocked: bool
+    created_at: str
+
+
+async def upsert(tx: Tx, channel: str, address: str, locale: str, at: str) -> int:
+    """The reporter's id, creating the row on first use and keeping the language current."""
+    async with tx.execute(
+        "INSERT INTO reporters (channel, address, locale, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (channel, address) DO UPDATE SET locale = excluded.locale"
+        " RETURNING id",
+        (channel, address, locale, at),
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def get(tx: Tx, reporter_id: int) -> Reporter | None:
+    async with tx.execute(
+        "SELECT id, channel, address, locale, blocked, created_at FROM reporters WHERE id = ?",
+        (reporter_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+
+
+async def record_consent(tx: Tx, reporter_id: int | None, decision: str, at: str) -> None:
+    await tx.execute(
+        "INSERT INTO consents (reporter_id, decision, at) VALUES (?, ?, ?)",
+        (reporter_id, decision, at),
+    )
+
+
+async def consents(tx: Tx) -> list[tuple[int | None, str, str]]:
+    async with tx.execute("SELECT reporter_id, decision, at FROM consents ORDER BY id") as cur:
+        return [(row[0], row[1], row[2]) for row in await cur.fetchall()]
+
+
+async def count(tx: Tx) -> int:
+    async with tx.execute("SELECT count(*) FROM reporters") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def find(tx: Tx, channel: str, address: str) -> Reporter | None:
+    async with tx.execute(
+        "SELECT id, channel, address, locale, blocked, created_at FROM reporters"
+        " WHERE channel = ? AND address = ?",
+        (channel, address),
+    ) as cur:
+        row = await cur.fetchone()
+    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+
+
+async def set_locale(tx: Tx, channel: str, address: str, locale: str) -> None:
+    await tx.execute(
+        "UPDATE reporters SET locale = ? WHERE channel = ? AND address = ?", (locale, channel, address)
+    )
