@@ -36,7 +36,7 @@ def media_kind(mime: str | None) -> MediaKind:
 async def to_event(line: str, store: EvidenceStore) -> Event:
     """What the typed line means: a command, a location, file paths, or plain text."""
     text = line.strip()
-    if text.startswith("/") and len(text) > 1 and not Path(text).exists():
+    if text.startswith("/") and len(text) > 1 and not Path(text.split()[0]).exists():
         name, _, args = text[1:].partition(" ")
         return Command(name.split("@")[0].lower(), args.strip())
     match = _LOCATION.match(text)

@@ -4,7 +4,7 @@ and the little navigation memory that `/kembali` and the summary's edit need."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -88,20 +88,26 @@ class Conversation:
     updated_at: str | None = None
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("state")
-        data.pop("updated_at")
+        """Every value is already JSON-native, so no recursive conversion is needed."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in _STORED_FIELDS}
+        data["draft"] = {name: getattr(self.draft, name) for name in _DRAFT_FIELDS}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    def copy(self) -> Conversation:
+        """A deep copy (a JSON round trip is several times faster than `copy.deepcopy`)."""
+        return Conversation.from_json(self.state.value, self.to_json(), self.updated_at)
 
     @classmethod
     def from_json(cls, state: str, payload: str, updated_at: str | None) -> Conversation:
         data = json.loads(payload)
         draft_data = data.pop("draft", {}) or {}
-        known_draft = {f.name for f in fields(Draft)}
-        known = {f.name for f in fields(cls)} - {"state", "draft", "updated_at"}
         return cls(
             state=State(state),
-            draft=Draft(**{k: v for k, v in draft_data.items() if k in known_draft}),
+            draft=Draft(**{k: v for k, v in draft_data.items() if k in _DRAFT_FIELDS}),
             updated_at=updated_at,
-            **{k: v for k, v in data.items() if k in known},
+            **{k: v for k, v in data.items() if k in _STORED_FIELDS},
         )
+
+
+_DRAFT_FIELDS = tuple(f.name for f in fields(Draft))
+_STORED_FIELDS = tuple(f.name for f in fields(Conversation) if f.name not in ("state", "draft", "updated_at"))

@@ -164,9 +164,15 @@ def place(turn: Turn) -> None:
 
 
 def place_pin(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
+    _ = turn._
+    if turn.conv.draft.latitude is not None:
+        turn.ask(step_prefix(turn) + _(
+            "A location pin is saved. Keep it, send a new one, or remove it."
+        ), [Option("keep", _("Keep the pin")), Option("skip", _("Remove the pin"))], request="location")
+        return
+    turn.ask(step_prefix(turn) + _(
         "If you can, send a location pin of the place. Otherwise press Skip."
-    ), [Option("skip", turn._("Skip"))], request="location")
+    ), [Option("skip", _("Skip"))], request="location")
 
 
 def description(turn: Turn) -> None:

@@ -7,7 +7,6 @@ nonce) always give the same result. The engine persists what it returns.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Con
 
 
 def step(conv: Conversation, inbound: Inbound) -> StepResult:
-    turn = Turn(copy.deepcopy(conv), inbound)
+    turn = Turn(conv.copy(), inbound)
     event = _as_choice(turn.conv, inbound.event)
     if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
         turn.goto(State.RESUME)
@@ -119,6 +118,8 @@ def _command(turn: Turn, event: Command) -> None:
     elif action == "back":
         if not turn.back():
             turn.hint(_("This is the first step; there is nothing to go back to."))
+        elif turn.conv.state == State.START:
+            _start_over(turn)
     elif action == "help":
         turn.say(_help_for(turn))
         turn.reprompt = in_progress
@@ -428,12 +429,14 @@ def _place(turn: Turn, event: Event) -> None:
     value = _text(turn, event, "place", minimum=3)
     if value is not None:
         turn.conv.draft.place = value
-        turn.advance(State.DESCRIPTION if turn.conv.draft.latitude is not None else State.PLACE_PIN)
+        turn.advance(State.PLACE_PIN)
 
 
 def _place_pin(turn: Turn, event: Event) -> None:
     if event == Choice("skip"):
         turn.conv.draft.latitude = turn.conv.draft.longitude = None
+        turn.advance(State.DESCRIPTION)
+    elif event == Choice("keep") and turn.conv.draft.latitude is not None:
         turn.advance(State.DESCRIPTION)
     elif isinstance(event, Location):
         if _set_pin(turn, event):
@@ -583,7 +586,7 @@ def _summary(turn: Turn, event: Event) -> None:
             turn.goto(SECTION_START[missing[0]] if missing else State.CONSENT)
             return
         number = case_number.make(turn.inbound.nonce, turn.now)
-        turn.outcomes.append(CaseSubmitted(number, copy.deepcopy(draft), turn.now.isoformat()))
+        turn.outcomes.append(CaseSubmitted(number, turn.conv.copy().draft, turn.now.isoformat()))
         region = regions.get(draft.region_code)
         turn.reset()
         turn.conv.last_case = number

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Tx
+from storage.database import Tx, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +17,12 @@ class StoredConversation:
 
 
 async def load(tx: Tx, channel: str, address: str) -> StoredConversation | None:
-    async with tx.execute(
+    row = await fetch_one(
+        tx,
         "SELECT channel, address, state, data, updated_at FROM conversations"
         " WHERE channel = ? AND address = ?",
         (channel, address),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return StoredConversation(*row) if row else None
 
 
@@ -43,3 +43,34 @@ async def count_by_state(tx: Tx) -> dict[str, int]:
 
 async def delete(tx: Tx, channel: str, address: str) -> None:
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
+
+
+async def load_many(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str], StoredConversation]:
+    """The conversations for these (channel, address) pairs, in one query."""
+    if not keys:
+        return {}
+    placeholders = ", ".join("(?, ?)" for _ in keys)
+    rows = await tx.execute_fetchall(
+        "SELECT channel, address, state, data, updated_at FROM conversations"
+        f" WHERE (channel, address) IN (VALUES {placeholders})",
+        [value for key in keys for value in key],
+    )
+    return {(row[0], row[1]): StoredConversation(*row) for row in rows}
+
+
+async def save_many(tx: Tx, convs: list[StoredConversation]) -> None:
+    if not convs:
+        return
+    await tx.executemany(
+        "INSERT INTO conversations (channel, address, state, data, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (channel, address) DO UPDATE SET"
+        " state = excluded.state, data = excluded.data, updated_at = excluded.updated_at",
+        [(c.channel, c.address, c.state, c.data, c.updated_at) for c in convs],
+    )
+
+
+async def delete_many(tx: Tx, keys: list[tuple[str, str]]) -> None:
+    if not keys:
+        return
+    await tx.executemany("DELETE FROM conversations WHERE channel = ? AND address = ?", keys)

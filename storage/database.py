@@ -113,6 +113,28 @@ class Database:
                 await self._conn.execute("ROLLBACK")
 
 
+@asynccontextmanager
+async def savepoint(tx: Tx, enabled: bool = True) -> AsyncIterator[None]:
+    """Undo just this block's writes if it raises, keeping the rest of the transaction."""
+    if not enabled:
+        yield
+        return
+    await tx.execute("SAVEPOINT block")
+    try:
+        yield
+    except BaseException:
+        await tx.execute("ROLLBACK TO block")
+        await tx.execute("RELEASE block")
+        raise
+    await tx.execute("RELEASE block")
+
+
+async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+    """One row in a single round trip to the database thread (execute, fetch and close)."""
+    rows = await tx.execute_fetchall(sql, params)
+    return next(iter(rows), None)  # type: ignore[return-value]
+
+
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements; `sqlite3.complete_statement` knows where each ends."""
 

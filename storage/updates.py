@@ -18,3 +18,24 @@ async def count(tx: Tx) -> int:
     async with tx.execute("SELECT count(*) FROM processed_updates") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def processed_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (channel, update_id) pairs were processed before, in one query."""
+    if not keys:
+        return set()
+    placeholders = ", ".join("(?, ?)" for _ in keys)
+    rows = await tx.execute_fetchall(
+        f"SELECT channel, update_id FROM processed_updates WHERE (channel, update_id) IN (VALUES {placeholders})",
+        [value for key in keys for value in key],
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+async def claim_many(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
+    """Record (channel, update_id, processed_at) rows as processed."""
+    if not rows:
+        return
+    await tx.executemany(
+        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)", rows
+    )

@@ -1,0 +1,67 @@
+"""Writes a step's outcomes: consent decisions, the reporter's language, a new case with
+its evidence. Runs inside the engine's transaction."""
+
+from __future__ import annotations
+
+from flows.conversation import Conversation, Draft
+from flows.events import Inbound
+from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, LocaleChanged, Outcome
+from storage import Tx, cases, reporters
+from storage.cases import NewCase, NewEvidence
+
+
+async def record_outcomes(tx: Tx, inbound: Inbound, conv: Conversation,
+                          outcomes: list[Outcome]) -> str | None:
+    """Write what a step decided; returns the number of a case it created."""
+    number = None
+    for outcome in outcomes:
+        if isinstance(outcome, ConsentGiven):
+            reporter_id = await reporters.upsert(
+                tx, inbound.channel, inbound.address, conv.locale, outcome.at)
+            await reporters.record_consent(tx, reporter_id, "given", outcome.at)
+        elif isinstance(outcome, ConsentRefused):
+            await reporters.record_consent(tx, None, "refused", outcome.at)
+        elif isinstance(outcome, LocaleChanged):
+            await reporters.set_locale(tx, inbound.channel, inbound.address, outcome.locale)
+        elif isinstance(outcome, CaseSubmitted):
+            reporter_id = await reporters.upsert(
+                tx, inbound.channel, inbound.address, conv.locale, outcome.at)
+            await cases.insert(tx, _new_case(outcome, reporter_id, inbound.channel, conv.locale),
+                               [_new_evidence(item) for item in outcome.draft.evidence])
+            number = outcome.number
+    return number
+
+
+
+def _new_case(outcome: CaseSubmitted, reporter_id: int, channel: str, locale: str) -> NewCase:
+    d: Draft = outcome.draft
+    assert d.consent_at and d.region_code and d.province_code and d.agency_group
+    assert d.person_status and d.incident_type and d.occurred_on and d.learned_on
+    assert d.place and d.description and d.identity_mode
+    return NewCase(
+        number=outcome.number, reporter_id=reporter_id, channel=channel, locale=locale,
+        region_code=d.region_code, province_code=d.province_code,
+        agency_group=d.agency_group, agency_unit=d.agency_unit, agency_name=d.agency_name,
+        person_name=d.person_name, person_position=d.person_position,
+        person_status=d.person_status, incident_type=d.incident_type,
+        occurred_on=d.occurred_on, learned_on=d.learned_on, place=d.place,
+        latitude=d.latitude, longitude=d.longitude, description=d.description,
+        witnesses=d.witnesses, identity_mode=d.identity_mode,
+        reporter_name=d.reporter_name if d.identity_mode != "anonim" else None,
+        reporter_phone=d.reporter_phone if d.identity_mode != "anonim" else None,
+        consent_at=d.consent_at, created_at=outcome.at,
+    )
+
+
+def _new_evidence(item: dict[str, object]) -> NewEvidence:
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return str(value) if value is not None else None
+
+    size = item.get("size")
+    return NewEvidence(
+        kind=str(item["kind"]), channel_ref=str(item["ref"]),
+        channel_unique_ref=text("unique_ref"), mime=text("mime"),
+        size=int(size) if isinstance(size, int) else None,
+        sha256=text("sha256"), file_name=text("file_name"),
+    )

@@ -1,0 +1,141 @@
+"""A scripted reporter talking to the real engine on a real SQLite file.
+
+Input lines (used by the transcript files and the tests):
+  /name args      a command            @id          press the option with that id
+  #photo NAME     one photo            #album N     an album of N photos
+  #doc NAME       a document           #video NAME  a video
+  #loc LAT,LON    a location pin       #contact NUM a shared contact
+  #sticker        something unusable   #wait 25h    let time pass
+  #empty          an empty message     #long N      a text of N characters
+  anything else   typed text
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta, timezone
+
+from flows.engine import Engine, Handled
+from flows.events import (
+    Choice, Command, Contact, Event, Inbound, Location, Media, MediaItem, Text, Unsupported,
+)
+from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
+from storage import Database, conversations
+
+WIB = timezone(timedelta(hours=7))
+START = datetime(2024, 11, 21, 10, 0, tzinfo=WIB)
+CASE_NUMBER = re.compile(r"LN-\d{2}-[0-9A-Z]{5}")
+
+
+def media(kind: str, name: str) -> MediaItem:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    mime = {"photo": "image/jpeg", "video": "video/mp4"}.get(kind, "application/pdf")
+    return MediaItem(kind, f"file-{name}", f"uniq-{name}", mime, 1000, digest, name)  # type: ignore[arg-type]
+
+
+def parse(line: str) -> Event:
+    if line.startswith("/"):
+        name, _, args = line[1:].partition(" ")
+        return Command(name, args)
+    if line.startswith("@"):
+        return Choice(line[1:])
+    word, _, rest = line.partition(" ")
+    if word == "#photo":
+        return Media((media("photo", rest),))
+    if word == "#video":
+        return Media((media("video", rest),))
+    if word == "#doc":
+        return Media((media("document", rest),))
+    if word == "#album":
+        return Media(tuple(media("photo", f"album-{i}") for i in range(int(rest))))
+    if word == "#loc":
+        lat, lon = rest.split(",")
+        return Location(float(lat), float(lon))
+    if word == "#contact":
+        return Contact(rest)
+    if word == "#sticker":
+        return Unsupported("sticker")
+    if word == "#empty":
+        return Text("")
+    if word == "#long":
+        return Text("x" * int(rest))
+    return Text(line)
+
+
+def render(replies: list[Reply]) -> list[str]:
+    lines: list[str] = []
+    for reply in replies:
+        if isinstance(reply, TextReply):
+            lines.append(reply.text)
+        elif isinstance(reply, MediaReply):
+            lines.append(f"[{reply.kind}] {reply.ref}")
+        else:
+            lines.append(reply.text)
+            for option in reply.options:
+                extra = f" - {option.description}" if option.description else ""
+                lines.append(f"  [{option.id}] {option.label}{extra}")
+            if reply.request:
+                lines.append(f"  (request {reply.request})")
+    return [CASE_NUMBER.sub("LN-XX-XXXXX", line) for line in "\n".join(lines).splitlines()]
+
+
+class Chat:
+    def __init__(self, engine: Engine, address: str = "reporter-1", locale: str | None = "id",
+                 channel: str = "test") -> None:
+        self.engine = engine
+        self.address = address
+        self.locale = locale
+        self.channel = channel
+        self.now = START
+        self.counter = 0
+        self.last: Handled | None = None
+
+    async def send(self, line: str, update_id: str | None = None) -> Handled:
+        if line.startswith("#wait "):
+            amount = line.split()[1]
+            self.now += timedelta(hours=int(amount.rstrip("h")))
+            return Handled([], self.locale or "id")
+        self.counter += 1
+        self.now += timedelta(seconds=20)
+        inbound = Inbound(self.channel, self.address, update_id or f"{self.address}-{self.counter}",
+                          parse(line), self.now, self.locale)
+        self.last = await self.engine.handle(inbound)
+        return self.last
+
+    async def run(self, *lines: str) -> Handled:
+        for line in lines:
+            await self.send(line)
+        assert self.last is not None
+        return self.last
+
+    async def state(self) -> str:
+        async with self.engine.db.reading() as tx:
+            stored = await conversations.load(tx, self.channel, self.address)
+        return stored.state if stored else "none"
+
+    def text(self) -> str:
+        return "\n".join(render(self.last.replies if self.last else []))
+
+    def options(self) -> list[str]:
+        for reply in reversed(self.last.replies if self.last else []):
+            if isinstance(reply, ChoicesReply):
+                return [o.id for o in reply.options]
+        return []
+
+
+HAPPY_PATH = (
+    "halo", "@agree", "denpasar", "@pemda", "@sekolah", "SMPN 1 Denpasar",
+    "Budi Santoso", "Kepala Sekolah", "@pns", "@media_sosial", "19/11/2024", "@today",
+    "Ruang guru SMPN 1 Denpasar", "#loc -8.65,115.21",
+    "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.",
+    "@skip", "#album 3", "#doc surat.pdf", "@done", "@rahasia", "Siti Aminah",
+    "0812 3456 7890",
+)
+
+
+async def open_engine(path: str) -> Engine:
+    return Engine(await Database.open(path))
+
+
+__all__ = ["Chat", "HAPPY_PATH", "START", "open_engine", "parse", "render"]
