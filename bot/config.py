@@ -17,12 +17,12 @@ class Settings(BaseSettings):
     evidence_dir: Path = Field(default=Path("./data/evidence"))
     default_locale: str = Field(default="id", pattern="^(id|en)$")
     timezone: str = Field(default="Asia/Jakarta")
-    conversation_ttl_hours: int = Field(default=24, ge=1)
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     public_base_url: str | None = None
+    telegram_webhook_path: str = "/telegram/webhook"
     telegram_webhook_secret: SecretStr | None = None
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)

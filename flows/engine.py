@@ -42,6 +42,7 @@ class Handled:
     locale: str
     duplicate: bool = False
     case_number: str | None = None
+    stale: bool = False
 
 
 class Engine:
@@ -164,6 +165,6 @@ async def _step_and_record(tx: Tx, inbound: Inbound, conv: Conversation) -> tupl
             log.info("case number collision, drawing another")
             continue
         refused = any(isinstance(o, ConsentRefused) for o in result.outcomes)
-        handled = Handled(result.replies, result.conversation.locale, case_number=number)
+        handled = Handled(result.replies, result.conversation.locale, case_number=number, stale=result.stale)
         return handled, None if refused else result.conversation
     raise RuntimeError("could not draw a free case number")

@@ -46,6 +46,7 @@ class StepResult:
     conversation: Conversation
     replies: list[Reply]
     outcomes: list[Outcome]
+    stale: bool = False
 
 
 def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Conversation:
@@ -59,9 +60,12 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
         turn.goto(State.RESUME)
     elif isinstance(event, Choice) and event.token is not None and event.token != turn.conv.token:
         turn.say(turn._("That choice is no longer valid. Please answer the latest question."))
+        return StepResult(conv, turn.replies, [], stale=True)
     elif isinstance(event, Command):
         _command(turn, event)
     else:
+        if isinstance(event, Choice):
+            event = Choice(event.id)  # the token has done its job; handlers compare ids
         HANDLERS.get(turn.conv.state, _idle)(turn, event)
     if turn.reprompt:
         prompts.ask_current(turn)

@@ -1,0 +1,138 @@
+"""The PTB `Application`: long polling (`python -m bot run`) or a webhook on the shared
+aiohttp server (`python -m bot serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+
+from bot.config import Settings
+from bot.telegram.channel import TelegramChannel
+from bot.web import make_web_app, start_site
+from flows.engine import Engine
+from flows.i18n import LOCALES, N_, gettext_for
+from storage import Database
+from storage.evidence_files import EvidenceStore
+
+log = logging.getLogger(__name__)
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+COMMANDS = (
+    ("mulai", N_("Start a new report")),
+    ("kembali", N_("Go back one step")),
+    ("batal", N_("Cancel the report")),
+    ("bantuan", N_("Help for this step")),
+    ("bahasa", N_("Change language")),
+    ("status", N_("Check a report you sent")),
+)
+
+
+@dataclass
+class Runtime:
+    """What the application needs once it runs: the database and the channel on it."""
+
+    settings: Settings
+    db: Database | None = None
+    channel: TelegramChannel | None = None
+
+
+def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
+    assert settings.telegram_bot_token is not None
+    runtime = Runtime(settings)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .post_init(lambda app: open_runtime(app, runtime))
+        .post_shutdown(lambda app: close_runtime(runtime))
+    )
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert runtime.channel is not None
+        await runtime.channel.on_update(update, context)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = getattr(update, "update_id", None)
+        log.error("error while handling update %s", update_id, exc_info=context.error)
+
+    application.add_handler(TypeHandler(Update, on_update))
+    application.add_error_handler(on_error)
+    return application, runtime
+
+
+async def open_runtime(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
+    """Open the database and the channel; `run_polling` calls it as post_init, `serve`
+    and the tests call it themselves after initialising the application."""
+    if runtime.db is not None:
+        return
+    settings = runtime.settings
+    runtime.db = await Database.open(settings.database_path)
+    engine = Engine(runtime.db, settings.default_locale, settings.timezone)
+    runtime.channel = TelegramChannel(engine, EvidenceStore(settings.evidence_dir), settings.default_locale)
+    await register_commands(application)
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    if runtime.db is not None:
+        await runtime.db.close()
+        runtime.db = None
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu in Indonesian by default and in English for English clients."""
+    scope = BotCommandScopeAllPrivateChats()
+    for locale in LOCALES:
+        _ = gettext_for(locale)
+        commands = [BotCommand(name, _(description)) for name, description in COMMANDS]
+        language = None if locale == "id" else locale
+        await application.bot.set_my_commands(commands, scope=scope, language_code=language)
+
+
+def run_polling(settings: Settings) -> None:
+    application, _runtime = build_application(settings)
+    application.run_polling(allowed_updates=ALLOWED_UPDATES)
+
+
+def run_webhook(settings: Settings) -> None:
+    asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the web server (webhook + health) until `stop` is set or a signal arrives."""
+    if not (settings.public_base_url and settings.telegram_webhook_secret):
+        raise SystemExit("serve needs PUBLIC_BASE_URL and TELEGRAM_WEBHOOK_SECRET")
+    application, runtime = build_application(settings, webhook=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    async with application:
+        await open_runtime(application, runtime)
+        await application.start()
+        assert runtime.db is not None
+        runner = await start_site(make_web_app(settings, runtime.db, application), settings.host, settings.port)
+        url = settings.public_base_url.rstrip("/") + settings.telegram_webhook_path
+        await application.bot.set_webhook(
+            url, secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        log.info("serving on %s:%s, webhook at %s", settings.host, settings.port, settings.telegram_webhook_path)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await application.stop()
+            await close_runtime(runtime)

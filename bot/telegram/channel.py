@@ -1,0 +1,182 @@
+"""Private chats run the report flow; groups never do.
+
+Each update becomes one flow event handled by the engine (which records it as processed
+in the same transaction as the new state), then the replies are sent. Updates of one
+chat are handled in arrival order; different chats run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.telegram.inbound import FileTooLarge, to_event
+from bot.telegram.render import messages
+from flows.engine import Engine, Handled
+from flows.events import Inbound
+from flows.i18n import gettext_for, normalize_locale
+from flows.replies import Reply
+from storage.evidence_files import EvidenceStore
+
+CHANNEL = "telegram"
+log = logging.getLogger(__name__)
+
+
+class TelegramChannel:
+    def __init__(self, engine: Engine, store: EvidenceStore, default_locale: str = "id",
+                 album_quiet_seconds: float = 1.0) -> None:
+        self.engine = engine
+        self.store = store
+        self.default_locale = default_locale
+        self.album_quiet_seconds = album_quiet_seconds
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._albums: dict[int, tuple[str, list[Reply], str, asyncio.TimerHandle]] = {}
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        if chat.type != "private":
+            await self._group(update, context.bot)
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        try:
+            async with lock:
+                await self._private(update, context.bot, chat.id)
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._locks.pop(chat.id, None)
+
+    def _locale(self, update: Update) -> str:
+        user = update.effective_user
+        return normalize_locale(user.language_code if user else None, self.default_locale)
+
+    async def _private(self, update: Update, bot: Bot, chat_id: int) -> None:
+        query = update.callback_query
+        message = update.effective_message
+        album = message.media_group_id if message is not None and query is None else None
+        if album is None:
+            await self.flush_album(bot, chat_id)
+        user = update.effective_user
+        try:
+            event = await to_event(update, bot, self.store)
+            inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
+                              datetime.now(timezone.utc), user.language_code if user else None)
+            handled = await self.engine.handle(inbound)
+        except FileTooLarge:
+            _ = gettext_for(self._locale(update))
+            await _answer(query)
+            await bot.send_message(chat_id, _(
+                "That file is larger than 20 MB, which Telegram does not let us receive. "
+                "Please send a smaller file or a link to it."))
+            return
+        except Exception:
+            # Nothing of this update was stored, so the conversation is as it was.
+            log.exception("update %s of chat %s could not be handled", update.update_id, chat_id)
+            _ = gettext_for(self._locale(update))
+            await _answer(query)
+            await bot.send_message(chat_id, _(
+                "Sorry, something went wrong on our side. Nothing you entered was lost; "
+                "please send your last answer again."))
+            return
+        if handled.duplicate:
+            await _answer(query)
+            return
+        if query is not None:
+            await self._after_press(query, handled)
+            if handled.stale:
+                return
+        if album is not None:
+            self._hold_album_replies(bot, chat_id, album, handled)
+        else:
+            await self.send(bot, chat_id, handled.replies, handled.locale)
+
+    async def _after_press(self, query: CallbackQuery, handled: Handled) -> None:
+        """Every press is answered; a valid one also marks the pressed message with the pick."""
+        if handled.stale:
+            stale_text = handled.replies[0].text if handled.replies else None  # type: ignore[union-attr]
+            await _answer(query, stale_text)
+            return
+        await _answer(query)
+        message = query.message
+        label = _pressed_label(query)
+        if message is None or label is None or not getattr(message, "text", None):
+            return
+        try:
+            await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])  # type: ignore[union-attr]
+        except TelegramError as exc:
+            log.info("could not mark the pressed message: %s", exc)
+
+    def _hold_album_replies(self, bot: Bot, chat_id: int, album: str, handled: Handled) -> None:
+        """An album arrives as one update per file: answer once, when it has settled."""
+        previous = self._albums.pop(chat_id, None)
+        if previous is not None:
+            previous[3].cancel()
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.album_quiet_seconds,
+                                lambda: asyncio.ensure_future(self.flush_album(bot, chat_id)))
+        self._albums[chat_id] = (album, handled.replies, handled.locale, timer)
+
+    async def flush_album(self, bot: Bot, chat_id: int) -> None:
+        held = self._albums.pop(chat_id, None)
+        if held is not None:
+            held[3].cancel()
+            await self.send(bot, chat_id, held[1], held[2])
+
+    async def send(self, bot: Bot, chat_id: int, replies: list[Reply], locale: str) -> None:
+        for reply in replies:
+            for kwargs in messages(reply, locale):
+                method = kwargs.pop("_method", "send_message")
+                await getattr(bot, method)(chat_id=chat_id, **kwargs)
+
+    async def _group(self, update: Update, bot: Bot) -> None:
+        """Groups belong to focal points: the report flow never runs there. A mention or a
+        command for the bot gets a pointer to a private chat."""
+        message = update.effective_message
+        if message is None or not _addressed_to(message, bot.username):
+            return
+        _ = gettext_for(self._locale(update))
+        link = f"https://t.me/{bot.username}?start=lapor"
+        await message.reply_text(
+            _("To report, please message me privately. Your report stays confidential there."),
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(_("Report privately"), url=link)]]),
+        )
+
+
+GROUP_COMMANDS = frozenset({"start", "mulai", "lapor", "bantuan", "help"})
+
+
+def _addressed_to(message: Any, username: str) -> bool:
+    """A mention of the bot, a command sent to it by name, or a bare report command."""
+    text = (message.text or message.caption or "").strip()
+    mention = f"@{username}".lower()
+    if mention in text.lower():
+        return True
+    if not text.startswith("/"):
+        return False
+    name, _, addressee = text.split()[0][1:].lower().partition("@")
+    return addressee == username.lower() or (not addressee and name in GROUP_COMMANDS)
+
+
+def _pressed_label(query: CallbackQuery) -> str | None:
+    markup = getattr(query.message, "reply_markup", None)
+    for row in getattr(markup, "inline_keyboard", ()) or ():
+        for button in row:
+            if button.callback_data == query.data:
+                return str(button.text)
+    return None
+
+
+async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
+    if query is None:
+        return
+    try:
+        await query.answer(text)
+    except TelegramError as exc:
+        log.info("could not answer callback query: %s", exc)

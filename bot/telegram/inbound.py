@@ -1,0 +1,91 @@
+"""A Telegram update as a flow event. Files are downloaded here (up to the Bot API's
+20 MB) into the evidence store, so the case keeps the bytes and their SHA-256."""
+
+from __future__ import annotations
+
+from telegram import Bot, Message, Update
+from telegram.error import BadRequest
+
+from flows.events import (
+    Choice, Command, Contact, Event, Location, Media, MediaItem, MediaKind, Text, Unsupported,
+)
+from storage.evidence_files import EvidenceStore
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+UNSUPPORTED = ("sticker", "voice", "audio", "animation", "video_note", "poll", "dice", "game")
+
+
+class FileTooLarge(Exception):
+    """The file is over what the Bot API lets a bot download."""
+
+
+def callback_data(token: int, option_id: str) -> str:
+    """Button data: the prompt token and the option id (Telegram allows 64 bytes)."""
+    data = f"{token}:{option_id}"
+    if len(data.encode()) > 64:
+        raise ValueError(f"callback data too long: {data!r}")
+    return data
+
+
+def parse_callback(data: str | None) -> Event:
+    token, _, option_id = (data or "").partition(":")
+    if token.isdigit() and option_id:
+        return Choice(option_id, int(token))
+    return Unsupported("callback")
+
+
+def parse_command(text: str) -> Command:
+    head, _, args = text[1:].partition(" ")
+    return Command(head.split("@")[0].lower(), args.strip())
+
+
+async def to_event(update: Update, bot: Bot, store: EvidenceStore) -> Event:
+    if update.callback_query is not None:
+        return parse_callback(update.callback_query.data)
+    message = update.effective_message
+    if message is None:
+        return Unsupported("update")
+    if message.text is not None:
+        return parse_command(message.text) if message.text.startswith("/") else Text(message.text)
+    media = await _media(message, bot, store)
+    if media is not None:
+        return media
+    if message.venue is not None:
+        venue = message.venue
+        return Location(venue.location.latitude, venue.location.longitude,
+                        f"{venue.title}, {venue.address}".strip(", "))
+    if message.location is not None:
+        return Location(message.location.latitude, message.location.longitude)
+    if message.contact is not None:
+        return Contact(message.contact.phone_number, message.contact.first_name)
+    for kind in UNSUPPORTED:
+        if getattr(message, kind, None) is not None:
+            return Unsupported(kind)
+    return Unsupported("message")
+
+
+async def _media(message: Message, bot: Bot, store: EvidenceStore) -> Media | None:
+    kind: MediaKind
+    if message.photo:
+        attachment, kind, mime, name = message.photo[-1], "photo", "image/jpeg", None
+    elif message.video is not None:
+        attachment, kind, mime, name = message.video, "video", message.video.mime_type, message.video.file_name
+    elif message.document is not None:
+        doc = message.document
+        kind = "photo" if (doc.mime_type or "").startswith("image/") else "document"
+        attachment, mime, name = doc, doc.mime_type, doc.file_name
+    else:
+        return None
+    if (attachment.file_size or 0) > MAX_DOWNLOAD_BYTES:
+        raise FileTooLarge()
+    try:
+        file = await bot.get_file(attachment.file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            raise FileTooLarge() from exc
+        raise
+    data = bytes(await file.download_as_bytearray())
+    stored = await store.put(data)
+    item = MediaItem(kind, attachment.file_id, attachment.file_unique_id, mime, stored.size,
+                     stored.sha256, name)
+    return Media((item,), message.caption)

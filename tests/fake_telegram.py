@@ -1,0 +1,268 @@
+"""A local fake of the Telegram Bot API (aiohttp), enough for the real PTB `Bot` to talk to.
+
+It serves queued updates to getUpdates, records every request it receives (method and
+decoded parameters), answers like the Bot API, serves files for getFile downloads, and
+can be told to fail the next calls of a method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "123456:TEST-TOKEN"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Lapor Netral", "username": "lapor_netral_bot",
+            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    result: Any = None
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    delay: float = 0.0
+
+
+@dataclass
+class FakeTelegram:
+    calls: list[Call] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    forced: list[dict[str, Any]] = field(default_factory=list)
+    next_update_id: int = 1000
+    next_message_id: int = 1
+    base: str = ""
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._file)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/bot"
+
+    @property
+    def file_url(self) -> str:
+        return f"{self.base}/file/bot"
+
+    # --- driving --------------------------------------------------------------------
+
+    def push(self, update: dict[str, Any]) -> int:
+        if "update_id" not in update:
+            update["update_id"] = self.next_update_id
+            self.next_update_id += 1
+        self.updates.append(update)
+        self._new_update.set()
+        return int(update["update_id"])
+
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Serve an update again although its offset was confirmed, as Telegram does when
+        a bot died before confirming it."""
+        self.forced.append(update)
+        self._new_update.set()
+
+    def fail(self, method: str, status: int, description: str = "fail", times: int = 1,
+             retry_after: int | None = None, delay: float = 0.0) -> None:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        self.failures.setdefault(method, []).extend(Failure(status, body, delay) for _ in range(times))
+
+    def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.method == method
+                and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [p.get("text", "") for p in self.sent("sendMessage", chat_id)]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; last calls: {[(c.method, c.params) for c in self.calls[-5:]]}")
+            await asyncio.sleep(0.01)
+
+    async def wait_messages(self, chat_id: int, count: int, timeout: float = 10.0) -> list[str]:
+        await self.wait_for(lambda: len(self.texts(chat_id)) >= count, timeout)
+        return self.texts(chat_id)
+
+    # --- the API ----------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _params(request)
+        call = Call(method, params)
+        self.calls.append(call)
+        queue = self.failures.get(method)
+        if queue:
+            failure = queue.pop(0)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            return web.json_response(failure.body, status=failure.status)
+        if method == "getUpdates":
+            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        handler = getattr(self, f"_m_{method}", None)
+        call.result = handler(params) if handler else True
+        return web.json_response({"ok": True, "result": call.result})
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.forced:
+            forced, self.forced = self.forced, []
+            return forced
+        offset = int(params.get("offset") or 0)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), min(float(params.get("timeout") or 0), 1.0))
+            except asyncio.TimeoutError:
+                return []
+        return [u for u in self.updates if u["update_id"] >= offset][:100]
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data)
+
+    def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        message_id = self.next_message_id
+        self.next_message_id += 1
+        chat_id = int(params["chat_id"])
+        message = {"message_id": message_id, "date": int(time.time()),
+                   "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                   "from": BOT_USER, **extra}
+        if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+    def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return BOT_USER
+
+    def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(params, text=params.get("text", ""))
+
+    def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(params, text=params.get("text", ""))
+
+    def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(params, photo=[{"file_id": f"sent-{self.next_message_id}",
+                                             "file_unique_id": "u", "width": 1, "height": 1}])
+
+    def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(params, document={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u"})
+
+    def _m_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        media = params.get("media") or []
+        return [self._message(params, photo=[{"file_id": f"sent-{i}", "file_unique_id": "u",
+                                              "width": 1, "height": 1}]) for i, _ in enumerate(media)]
+
+    def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params["file_id"]
+        path = f"files/{file_id}"
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files.get(path, b"")), "file_path": path}
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    form = await request.post()
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        if isinstance(value, str):
+            try:
+                params[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
+            except ValueError:
+                params[key] = value
+        else:
+            params[key] = {"filename": value.filename, "size": len(value.file.read())}
+    return params
+
+
+# --- updates as Telegram sends them ------------------------------------------------------
+
+def user(user_id: int, language: str = "id", **extra: Any) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "username": f"user{user_id}",
+            "language_code": language, **extra}
+
+
+def message(chat_id: int, *, language: str = "id", chat_type: str = "private", **content: Any) -> dict[str, Any]:
+    chat = {"id": chat_id, "type": chat_type}
+    if chat_type != "private":
+        chat["title"] = "Grup"
+    sender = user(chat_id if chat_type == "private" else 777, language)
+    return {"message": {"message_id": int(time.monotonic() * 1000) % 10**9, "date": int(time.time()),
+                        "chat": chat, "from": sender, **content}}
+
+
+def text(chat_id: int, body: str, **kw: Any) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if body.startswith("/"):
+        command = body.split()[0]
+        extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return message(chat_id, text=body, **extra, **kw)
+
+
+def photo(fake: FakeTelegram, chat_id: int, name: str, data: bytes, group: str | None = None) -> dict[str, Any]:
+    fake.files[f"files/{name}"] = data
+    sizes = [{"file_id": f"{name}-small", "file_unique_id": f"us-{name}", "width": 90, "height": 90, "file_size": 10},
+             {"file_id": name, "file_unique_id": f"u-{name}", "width": 1280, "height": 960, "file_size": len(data)}]
+    extra = {"media_group_id": group} if group else {}
+    return message(chat_id, photo=sizes, **extra)
+
+
+def document(fake: FakeTelegram, chat_id: int, name: str, data: bytes, mime: str = "application/pdf",
+             size: int | None = None) -> dict[str, Any]:
+    fake.files[f"files/{name}"] = data
+    return message(chat_id, document={"file_id": name, "file_unique_id": f"u-{name}", "file_name": name,
+                                      "mime_type": mime, "file_size": size if size is not None else len(data)})
+
+
+def location(chat_id: int, lat: float, lon: float) -> dict[str, Any]:
+    return message(chat_id, location={"latitude": lat, "longitude": lon})
+
+
+def contact(chat_id: int, phone: str) -> dict[str, Any]:
+    return message(chat_id, contact={"phone_number": phone, "first_name": "Me", "user_id": chat_id})
+
+
+def sticker(chat_id: int) -> dict[str, Any]:
+    return message(chat_id, sticker={"file_id": "stk", "file_unique_id": "ustk", "width": 512, "height": 512,
+                                     "is_animated": False, "is_video": False, "type": "regular"})
+
+
+def press(chat_id: int, data: str, message_id: int, text_shown: str = "",
+          keyboard: list[list[dict[str, str]]] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
+                           "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, "text": text_shown}
+    if keyboard:
+        msg["reply_markup"] = {"inline_keyboard": keyboard}
+    return {"callback_query": {"id": f"cq{time.monotonic_ns()}", "from": user(chat_id), "chat_instance": "ci",
+                               "data": data, "message": msg}}

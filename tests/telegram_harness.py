@@ -1,0 +1,89 @@
+"""The real PTB Application polling a local fake Bot API, and helpers to talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.telegram.app import ALLOWED_UPDATES, Runtime, build_application, close_runtime, open_runtime
+from tests import fake_telegram as tg
+from tests.fake_telegram import FakeTelegram
+
+
+def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        telegram_bot_token=tg.TOKEN, telegram_base_url=fake.api_url, telegram_base_file_url=fake.file_url,
+        database_path=tmp_path / "lapor.db", evidence_dir=tmp_path / "evidence", **extra,
+    )
+
+
+@asynccontextmanager
+async def polling_bot(settings: Settings, album_quiet: float = 0.3) -> AsyncIterator[Runtime]:
+    application, runtime = build_application(settings)
+    async with application:
+        await open_runtime(application, runtime)
+        assert runtime.channel is not None
+        runtime.channel.album_quiet_seconds = album_quiet
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+        try:
+            yield runtime
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await close_runtime(runtime)
+
+
+class Reporter:
+    """One Telegram user in a private chat with the bot."""
+
+    def __init__(self, fake: FakeTelegram, chat_id: int, language: str = "id") -> None:
+        self.fake = fake
+        self.chat_id = chat_id
+        self.language = language
+
+    def _count(self) -> int:
+        return len(self.fake.sent("sendMessage", self.chat_id))
+
+    async def settle(self, before: int, at_least: int = 1, timeout: float = 10.0) -> list[str]:
+        """Wait for the bot's answer, then until it has been quiet a moment."""
+        await self.fake.wait_for(lambda: self._count() >= before + at_least, timeout)
+        while True:
+            seen = len(self.fake.calls)
+            await asyncio.sleep(0.15)
+            if len(self.fake.calls) == seen:
+                break
+        return self.fake.texts(self.chat_id)[before:]
+
+    async def say(self, body: str, at_least: int = 1) -> list[str]:
+        before = self._count()
+        self.fake.push(tg.text(self.chat_id, body, language=self.language))
+        return await self.settle(before, at_least)
+
+    async def send(self, update: dict[str, Any], at_least: int = 1) -> list[str]:
+        before = self._count()
+        self.fake.push(update)
+        return await self.settle(before, at_least)
+
+    def last_keyboard_message(self) -> dict[str, Any]:
+        for call in reversed(self.fake.calls):
+            markup = call.params.get("reply_markup")
+            if (call.method == "sendMessage" and str(call.params.get("chat_id")) == str(self.chat_id)
+                    and isinstance(markup, dict) and "inline_keyboard" in markup):
+                return {"params": call.params, "result": call.result}
+        raise AssertionError("no keyboard was sent")
+
+    def press_update(self, option_id: str, message: dict[str, Any] | None = None) -> dict[str, Any]:
+        message = message or self.last_keyboard_message()
+        keyboard = message["params"]["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in keyboard for b in row
+                    if b["callback_data"].split(":", 1)[1] == option_id)
+        return tg.press(self.chat_id, data, message["result"]["message_id"], message["params"]["text"], keyboard)
+
+    async def press(self, option_id: str, at_least: int = 1) -> list[str]:
+        return await self.send(self.press_update(option_id), at_least)
