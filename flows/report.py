@@ -67,7 +67,10 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
         if isinstance(event, Choice):
             event = Choice(event.id)  # the token has done its job; handlers compare ids
         HANDLERS.get(turn.conv.state, _idle)(turn, event)
-    if turn.reprompt:
+    if turn.reprompt or not turn.replies:
+        prompts.ask_current(turn)
+    if not turn.replies:  # only START has no question of its own: every message gets an answer
+        _start_over(turn)
         prompts.ask_current(turn)
     turn.conv.updated_at = inbound.at.isoformat()
     return StepResult(turn.conv, turn.replies, turn.outcomes)
@@ -635,7 +638,8 @@ def _confirm_cancel(turn: Turn, event: Event) -> None:
 
 def _resume(turn: Turn, event: Event) -> None:
     if event == Choice("continue"):
-        turn.back()
+        if not turn.back() or turn.conv.state == State.START:
+            _start_over(turn)
     elif event == Choice("restart"):
         _start_over(turn)
     else:
