@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     telegram_webhook_path: str = "/telegram/webhook"
     telegram_webhook_secret: SecretStr | None = None
+    telegram_max_rate: float = Field(default=30.0, ge=0, description="outbound messages per second, all chats; 0 = no limit")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 

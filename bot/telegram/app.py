@@ -48,7 +48,7 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
         .concurrent_updates(True)
         .post_init(lambda app: open_runtime(app, runtime))
         .post_shutdown(lambda app: close_runtime(runtime))

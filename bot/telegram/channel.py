@@ -71,8 +71,7 @@ class TelegramChannel:
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))
-            await _answer(query)
-            await bot.send_message(chat_id, _(
+            await _notice(bot, chat_id, query, _(
                 "That file is larger than 20 MB, which Telegram does not let us receive. "
                 "Please send a smaller file or a link to it."))
             return
@@ -80,8 +79,7 @@ class TelegramChannel:
             # Nothing of this update was stored, so the conversation is as it was.
             log.exception("update %s of chat %s could not be handled", update.update_id, chat_id)
             _ = gettext_for(self._locale(update))
-            await _answer(query)
-            await bot.send_message(chat_id, _(
+            await _notice(bot, chat_id, query, _(
                 "Sorry, something went wrong on our side. Nothing you entered was lost; "
                 "please send your last answer again."))
             return
@@ -171,6 +169,12 @@ def _pressed_label(query: CallbackQuery) -> str | None:
             if button.callback_data == query.data:
                 return str(button.text)
     return None
+
+
+async def _notice(bot: Bot, chat_id: int, query: CallbackQuery | None, text: str) -> None:
+    """A message outside the flow (the update was not processed); a press is still answered."""
+    await _answer(query)
+    await bot.send_message(chat_id, text)
 
 
 async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
