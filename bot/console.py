@@ -10,14 +10,14 @@ import asyncio
 import mimetypes
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import TextIO
 
 from flows.engine import Engine
 from flows.events import Command, Event, Inbound, Location, Media, MediaItem, MediaKind, Text
 from flows.i18n import gettext_for
-from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
+from flows.replies import MediaReply, Reply, TextReply
 from storage.evidence_files import EvidenceStore
 
 CHANNEL = "console"
@@ -89,7 +89,7 @@ async def chat(engine: Engine, store: EvidenceStore, locale: str,
             break
         event = await to_event(line, store)
         handled = await engine.handle(Inbound(
-            CHANNEL, address, uuid.uuid4().hex, event, datetime.now(timezone.utc), locale,
+            CHANNEL, address, uuid.uuid4().hex, event, datetime.now(UTC), locale,
         ))
         for reply in handled.replies:
             stdout.write("\n" + render(reply, handled.locale) + "\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from babel.dates import format_date
@@ -37,7 +37,7 @@ def normalize_locale(code: str | None, default: str = DEFAULT_LOCALE) -> str:
     return base if base in LOCALES else "en"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> Translations:
     po = resources.files("locales").joinpath(locale, "LC_MESSAGES", "messages.po")
     with po.open("rb") as handle:

@@ -263,7 +263,7 @@ def resume(turn: Turn) -> None:
 
 def language(turn: Turn) -> None:
     turn.ask(turn._("Choose your language."),
-             [Option(code, Locale.parse(code).get_display_name(code).capitalize()) for code in LOCALES])
+             [Option(code, (Locale.parse(code).get_display_name(code) or code).capitalize()) for code in LOCALES])
 
 
 def done(turn: Turn) -> None:

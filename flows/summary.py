@@ -15,7 +15,8 @@ def region_label(province_code: str | None, region_code: str | None) -> str:
     province = regions.get(province_code)
     if region and province and region.code != province.code:
         return f"{region.name}, {province.name}"
-    return (province or region).name if (province or region) else "-"
+    known = province or region
+    return known.name if known else "-"
 
 
 def agency_label(turn: Turn, draft: Draft) -> str:

@@ -167,6 +167,21 @@ async def test_the_same_update_delivered_twice_is_processed_once(fake: FakeTeleg
     assert "Perintah:" in after_duplicate[0]
 
 
+async def test_edited_messages_and_membership_changes_are_not_answers(fake: FakeTelegram, settings: Settings) -> None:
+    r = Reporter(fake, CHAT)
+    async with polling_bot(settings):
+        await r.say("/start", at_least=2)
+        await r.press("agree")
+        edited = tg.text(CHAT, "jakarta")
+        edited["edited_message"] = edited.pop("message")
+        fake.push(edited)
+        fake.push({"my_chat_member": {"chat": {"id": CHAT, "type": "private"}, "from": tg.user(CHAT),
+                                      "date": 0, "old_chat_member": {"status": "member", "user": tg.BOT_USER},
+                                      "new_chat_member": {"status": "kicked", "user": tg.BOT_USER, "until_date": 0}}})
+        reply = await r.say("bali")
+    assert "Kabupaten/kota mana di Bali?" in reply[-1] and len(reply) == 1
+
+
 async def test_a_file_over_twenty_megabytes_is_refused(fake: FakeTelegram, settings: Settings) -> None:
     r = Reporter(fake, CHAT)
     async with polling_bot(settings):

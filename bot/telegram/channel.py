@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
-from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -45,6 +45,8 @@ class TelegramChannel:
         if chat.type != "private":
             await self._group(update, context.bot)
             return
+        if update.message is None and update.callback_query is None:
+            return  # an edit of an old answer, or the user blocking the bot: not input
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         try:
             async with lock:
@@ -67,7 +69,7 @@ class TelegramChannel:
         try:
             event = await to_event(update, bot, self.store)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
-                              datetime.now(timezone.utc), user.language_code if user else None)
+                              datetime.now(UTC), user.language_code if user else None)
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))
@@ -104,10 +106,10 @@ class TelegramChannel:
         await _answer(query)
         message = query.message
         label = _pressed_label(query)
-        if message is None or label is None or not getattr(message, "text", None):
+        if not isinstance(message, Message) or label is None or not message.text:
             return
         try:
-            await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])  # type: ignore[union-attr]
+            await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])
         except TelegramError as exc:
             log.info("could not mark the pressed message: %s", exc)
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from telegram import Bot, Message, Update
+from telegram import Bot, Document, Message, PhotoSize, Update, Video
 from telegram.error import BadRequest
 
 from flows.events import (
@@ -66,6 +66,9 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore) -> Event:
 
 async def _media(message: Message, bot: Bot, store: EvidenceStore) -> Media | None:
     kind: MediaKind
+    attachment: PhotoSize | Video | Document
+    mime: str | None
+    name: str | None
     if message.photo:
         attachment, kind, mime, name = message.photo[-1], "photo", "image/jpeg", None
     elif message.video is not None:
