@@ -7,7 +7,8 @@ Two figures, because they answer different questions:
   time spent queueing behind the other 999 reporters.
 - paced: the same reporters think between messages (exponentially distributed, as
   independent people do), together offering `--rate` steps per second; latency then
-  shows what one reporter waits for one step at that load.
+  shows what one reporter waits for one step at that load. (The steps/s printed for a
+  paced run is the average over the whole run, which the slowest reporters stretch.)
 
 Usage: python bench/flow_throughput.py [--reporters 1000] [--rate 800] [--db PATH]
 """
@@ -70,7 +71,7 @@ async def run(path: Path, reporters: int, rate: float, label: str) -> dict[str, 
 
 
 def show(name: str, figures: dict[str, float]) -> None:
-    print(f"{name:<11} {figures['steps']:>7.0f} steps {figures['cases']:>6.0f} cases "
+    print(f"{name:<16} {figures['steps']:>7.0f} steps {figures['cases']:>6.0f} cases "
           f"{figures['seconds']:>6.1f} s {figures['steps_per_s']:>8.0f} steps/s "
           f"p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms")
 
@@ -80,14 +81,14 @@ def main() -> None:
     parser.add_argument("--reporters", type=int, default=1000)
     parser.add_argument("--rate", type=float, action="append",
                         help="total steps/s offered in a paced run (repeatable; default 250, 500, 1000)")
-    parser.add_argument("--db", type=Path, default=None, help="database file (default: a temp dir)")
+    parser.add_argument("--db", type=Path, default=None, help="folder for the database files (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = args.db or Path(tmp) / "bench.db"
-        print(f"{args.reporters} reporters x {len(SCRIPT)} steps, SQLite WAL at {base.parent}")
-        show("saturated", asyncio.run(run(base, args.reporters, 0.0, "sat")))
-        for rate in args.rate or [250.0, 500.0, 1000.0]:
-            show(f"paced {rate:.0f}", asyncio.run(run(base, args.reporters, rate, f"paced{rate:.0f}")))
+        folder = args.db or Path(tmp)
+        print(f"{args.reporters} reporters x {len(SCRIPT)} steps, a fresh SQLite file per run in {folder}")
+        show("saturated", asyncio.run(run(folder / "saturated.db", args.reporters, 0.0, "sat")))
+        for rate in args.rate or [100.0, 250.0, 500.0, 1000.0]:
+            show(f"offered {rate:.0f}/s", asyncio.run(run(folder / f"paced{rate:.0f}.db", args.reporters, rate, "p")))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS {peak_kib / 1024:.0f} MiB")
 

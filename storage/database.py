@@ -8,6 +8,8 @@ what lets two processes share the file without losing or repeating a step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -17,11 +19,21 @@ from pathlib import Path
 
 import aiosqlite
 
+log = logging.getLogger(__name__)
+
 Tx = aiosqlite.Connection
 """A connection inside an open transaction; repository functions take one."""
 
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_EVERY_SECONDS = 1.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -48,25 +60,52 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._checkpointer: asyncio.Task[None] | None = None
+        self.checkpoints = 0
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path | str,
+                   checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
+        """Open (creating it if needed) and migrate the database.
+
+        With `checkpoint_every`, WAL checkpoints run on a second connection in the
+        background instead of inside whichever COMMIT crosses SQLite's threshold: that
+        COMMIT would otherwise stall for tens of milliseconds copying the WAL back.
+        """
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await _connect(path)
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         db = cls(conn, path)
         await db._migrate()
+        if checkpoint_every:
+            await conn.execute("PRAGMA wal_autocheckpoint = 0")
+            db._checkpointer = asyncio.create_task(db._checkpoint_loop(checkpoint_every))
         return db
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+        await self._conn.close()  # the last connection to close checkpoints what is left
+
+    async def _checkpoint_loop(self, every: float) -> None:
+        """PASSIVE checkpoints never block writers; a failure is logged and retried."""
+        conn = await _connect(self.path)
+        try:
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            await conn.close()
 
     async def ping(self) -> None:
         """Raises unless the database answers a query."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
-from storage import Database
+from storage import Database, updates
 from storage.database import migrations
 
 
@@ -33,3 +34,22 @@ async def test_database_directory_is_created(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "nested" / "dir" / "lapor.db")
     await db.close()
     assert (tmp_path / "nested" / "dir" / "lapor.db").exists()
+
+
+async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=0.05)
+    async with db.reading() as tx:
+        async with tx.execute("PRAGMA wal_autocheckpoint") as cur:
+            assert (await cur.fetchone())[0] == 0
+    for n in range(300):
+        async with db.transaction() as tx:
+            await updates.claim(tx, "test", str(n), "now")
+    await asyncio.sleep(0.3)
+    assert db.checkpoints > 0
+    wal = tmp_path / "lapor.db-wal"
+    other = sqlite3.connect(tmp_path / "lapor.db")  # everything written so far is checkpointed
+    busy, frames, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    other.close()
+    assert busy == 0 and frames == done
+    await db.close()
+    assert not wal.exists() or wal.stat().st_size == 0
