@@ -593,7 +593,7 @@ def _summary(turn: Turn, event: Event) -> None:
             turn.goto(SECTION_START[missing[0]] if missing else State.CONSENT)
             return
         number = case_number.make(turn.inbound.nonce, turn.now)
-        turn.outcomes.append(CaseSubmitted(number, turn.conv.copy().draft, turn.now.isoformat()))
+        turn.outcomes.append(CaseSubmitted(number, draft, turn.now.isoformat()))  # reset() replaces, never mutates, the draft
         region = regions.get(draft.region_code)
         turn.reset()
         turn.conv.last_case = number

@@ -157,12 +157,6 @@ async def add_event(
     )
 
 
-async def by_number(tx: Tx, number: str) -> Case | None:
-    async with tx.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,)) as cur:
-        row = await cur.fetchone()
-    return Case(*row) if row else None
-
-
 async def recent(tx: Tx, limit: int = 50, offset: int = 0) -> list[Case]:
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Tx
+from storage.database import Tx, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +30,6 @@ async def upsert(tx: Tx, channel: str, address: str, locale: str, at: str) -> in
     return int(row[0])
 
 
-async def get(tx: Tx, reporter_id: int) -> Reporter | None:
-    async with tx.execute(
-        "SELECT id, channel, address, locale, blocked, created_at FROM reporters WHERE id = ?",
-        (reporter_id,),
-    ) as cur:
-        row = await cur.fetchone()
-    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
-
-
 async def record_consent(tx: Tx, reporter_id: int | None, decision: str, at: str) -> None:
     await tx.execute(
         "INSERT INTO consents (reporter_id, decision, at) VALUES (?, ?, ?)",
@@ -58,12 +49,12 @@ async def count(tx: Tx) -> int:
 
 
 async def find(tx: Tx, channel: str, address: str) -> Reporter | None:
-    async with tx.execute(
+    row = await fetch_one(
+        tx,
         "SELECT id, channel, address, locale, blocked, created_at FROM reporters"
         " WHERE channel = ? AND address = ?",
         (channel, address),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
 
 

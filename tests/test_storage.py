@@ -43,7 +43,7 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
             assert (await cur.fetchone())[0] == 0
     for n in range(300):
         async with db.transaction() as tx:
-            await updates.claim(tx, "test", str(n), "now")
+            await updates.claim_many(tx, [("test", str(n), "now")])
     await asyncio.sleep(0.3)
     assert db.checkpoints > 0
     wal = tmp_path / "lapor.db-wal"
