@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from flows.policy import Policy
 
 
 class Settings(BaseSettings):
@@ -28,7 +32,37 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 
+    admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    moderator_chat_id: int | None = Field(default=None, description="moderators' Telegram group for alerts")
+    default_focal_chat_id: int | None = Field(default=None, description="national fallback focal-point group")
+    remind_after_hours: float = Field(default=24.0, gt=0)
+    escalate_after_hours: float = Field(default=72.0, gt=0)
+    telegram_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a Bot API answer")
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    deadline_check_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`ADMIN_TELEGRAM_IDS=111,222` (spaces allowed) as well as a list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    def policy(self) -> Policy:
+        return Policy(
+            default_locale=self.default_locale,
+            default_focal_chat_id=self.default_focal_chat_id,
+            moderator_chat_id=self.moderator_chat_id,
+            admin_ids=frozenset(self.admin_telegram_ids),
+            remind_after=timedelta(hours=self.remind_after_hours),
+            escalate_after=timedelta(hours=self.escalate_after_hours),
+        )
 
 
 def load_settings() -> Settings:

@@ -37,6 +37,7 @@ class State(StrEnum):
     CONFIRM_CANCEL = "confirm_cancel"
     RESUME = "resume"
     LANGUAGE = "language"
+    INFO_ANSWER = "info_answer"
     DONE = "done"
 
 
@@ -85,6 +86,8 @@ class Conversation:
     offered: list[list[str]] = field(default_factory=list)
     resume_to: str | None = None
     last_case: str | None = None
+    info: dict[str, Any] | None = None
+    """An officer's open question: request id, case number, question, state to return to."""
     updated_at: str | None = None
 
     def to_json(self) -> str:

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from flows.conversation import Conversation
 from flows.events import Inbound
-from flows.outcomes import CaseSubmitted, ConsentRefused
+from flows.outcomes import ConsentRefused
+from flows.policy import Policy
 from flows.recording import record_outcomes
 from flows.replies import Reply
 from flows.report import new_conversation, step
@@ -47,9 +48,10 @@ class Handled:
 
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
-                 timezone: str = "Asia/Jakarta", max_batch: int = 64) -> None:
+                 timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None) -> None:
         self.db = db
         self.default_locale = default_locale
+        self.policy = policy or Policy(default_locale=default_locale)
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
@@ -80,7 +82,7 @@ class Engine:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
         try:
             async with self.db.transaction() as tx:
-                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale)
+                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy)
                 for inbound, future in batch:
                     try:
                         results.append((future, await work.apply(tx, inbound)))
@@ -107,9 +109,10 @@ class _Batch:
     """One transaction's unit of work: what it read up front, the conversations as the
     batch's steps left them, and the writes saved for one `executemany` each."""
 
-    def __init__(self, default_locale: str, processed: set[Key],
+    def __init__(self, default_locale: str, policy: Policy, processed: set[Key],
                  stored: dict[Key, conversations.StoredConversation]) -> None:
         self.default_locale = default_locale
+        self.policy = policy
         self.processed = processed
         self.current: dict[Key, Conversation | None] = {
             key: Conversation.from_json(row.state, row.data, row.updated_at) for key, row in stored.items()
@@ -118,10 +121,10 @@ class _Batch:
         self.changed: set[Key] = set()
 
     @classmethod
-    async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str) -> _Batch:
+    async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
-        return cls(default_locale, await updates.processed_among(tx, update_keys),
+        return cls(default_locale, policy, await updates.processed_among(tx, update_keys),
                    await conversations.load_many(tx, conv_keys))
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
@@ -133,7 +136,7 @@ class _Batch:
         if is_status_query(inbound):
             handled = Handled(await status_replies(tx, inbound, conv), conv.locale)
         else:
-            handled, kept = await _step_and_record(tx, inbound, conv)
+            handled, kept = await _step_and_record(tx, self.policy, inbound, conv)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
         self.processed.add(update_key)
@@ -151,16 +154,16 @@ class _Batch:
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
 
 
-async def _step_and_record(tx: Tx, inbound: Inbound, conv: Conversation) -> tuple[Handled, Conversation | None]:
+async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound,
+                           conv: Conversation) -> tuple[Handled, Conversation | None]:
     """Run the step and write its outcomes. Returns the replies and the conversation to
     keep (None: a refusal of consent keeps nothing). A clash of case numbers undoes just
     that case and draws another number."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
         result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
-        creates_case = any(isinstance(o, CaseSubmitted) for o in result.outcomes)
-        try:
-            async with savepoint(tx, enabled=creates_case):
-                number = await record_outcomes(tx, inbound, result.conversation, result.outcomes)
+        try:  # a failure undoes this step's writes only; most steps write no outcome at all
+            async with savepoint(tx, enabled=bool(result.outcomes)):
+                number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
             continue

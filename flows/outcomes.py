@@ -29,4 +29,23 @@ class CaseSubmitted:
     at: str
 
 
-Outcome = ConsentGiven | ConsentRefused | LocaleChanged | CaseSubmitted
+@dataclass(frozen=True, slots=True)
+class InfoAnswered:
+    """Part of a reporter's answer to an officer's question: text or files."""
+
+    request_id: int
+    case_number: str
+    text: str | None
+    evidence: tuple[dict[str, object], ...]
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class InfoClosed:
+    request_id: int
+    case_number: str
+    answered: bool
+    at: str
+
+
+Outcome = ConsentGiven | ConsentRefused | LocaleChanged | CaseSubmitted | InfoAnswered | InfoClosed

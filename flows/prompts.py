@@ -8,7 +8,7 @@ from datetime import datetime
 
 from babel import Locale
 
-from flows import menus, regions, summary
+from flows import info_answer, menus, regions, summary
 from flows.conversation import State
 from flows.i18n import LOCALES, long_date
 from flows.replies import Option
@@ -300,6 +300,7 @@ PROMPTS: dict[State, Callable[[Turn], None]] = {
     State.CONFIRM_CANCEL: confirm_cancel,
     State.RESUME: resume,
     State.LANGUAGE: language,
+    State.INFO_ANSWER: info_answer.prompt,
     State.DONE: done,
 }
 

@@ -1,16 +1,22 @@
 """Writes a step's outcomes: consent decisions, the reporter's language, a new case with
-its evidence. Runs inside the engine's transaction."""
+its evidence and its deliveries to focal points, answers to officers' questions. Runs
+inside the engine's transaction, so a case and its forwarding are stored together."""
 
 from __future__ import annotations
 
+from flows import forwarding, inquiry
 from flows.conversation import Conversation, Draft
 from flows.events import Inbound
-from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, LocaleChanged, Outcome
+from flows.evidence import new_evidence
+from flows.outcomes import (
+    CaseSubmitted, ConsentGiven, ConsentRefused, InfoAnswered, InfoClosed, LocaleChanged, Outcome,
+)
+from flows.policy import Policy
 from storage import Tx, cases, reporters
-from storage.cases import NewCase, NewEvidence
+from storage.cases import NewCase
 
 
-async def record_outcomes(tx: Tx, inbound: Inbound, conv: Conversation,
+async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
                           outcomes: list[Outcome]) -> str | None:
     """Write what a step decided; returns the number of a case it created."""
     number = None
@@ -26,9 +32,14 @@ async def record_outcomes(tx: Tx, inbound: Inbound, conv: Conversation,
         elif isinstance(outcome, CaseSubmitted):
             reporter_id = await reporters.upsert(
                 tx, inbound.channel, inbound.address, conv.locale, outcome.at)
-            await cases.insert(tx, _new_case(outcome, reporter_id, inbound.channel, conv.locale),
-                               [_new_evidence(item) for item in outcome.draft.evidence])
+            case_id = await cases.insert(tx, _new_case(outcome, reporter_id, inbound.channel, conv.locale),
+                                         [new_evidence(item) for item in outcome.draft.evidence])
+            case = await cases.get(tx, case_id)
+            assert case is not None
+            await forwarding.forward(tx, policy, case, outcome.at)
             number = outcome.number
+        elif isinstance(outcome, (InfoAnswered, InfoClosed)):
+            await inquiry.record_answer(tx, policy, inbound.channel, inbound.address, outcome)
     return number
 
 
@@ -52,16 +63,3 @@ def _new_case(outcome: CaseSubmitted, reporter_id: int, channel: str, locale: st
         consent_at=d.consent_at, created_at=outcome.at,
     )
 
-
-def _new_evidence(item: dict[str, object]) -> NewEvidence:
-    def text(key: str) -> str | None:
-        value = item.get(key)
-        return str(value) if value is not None else None
-
-    size = item.get("size")
-    return NewEvidence(
-        kind=str(item["kind"]), channel_ref=str(item["ref"]),
-        channel_unique_ref=text("unique_ref"), mime=text("mime"),
-        size=int(size) if isinstance(size, int) else None,
-        sha256=text("sha256"), file_name=text("file_name"),
-    )

@@ -37,3 +37,24 @@ class MediaReply:
 
 
 Reply = TextReply | ChoicesReply | MediaReply
+
+
+def to_dict(reply: Reply) -> dict[str, object]:
+    """A reply as JSON-ready data, for replies queued in the outbox."""
+    if isinstance(reply, TextReply):
+        return {"type": "text", "text": reply.text}
+    if isinstance(reply, MediaReply):
+        return {"type": "media", "kind": reply.kind, "ref": reply.ref, "caption": reply.caption}
+    return {"type": "choices", "text": reply.text, "token": reply.token, "request": reply.request,
+            "options": [[o.id, o.label, o.description] for o in reply.options]}
+
+
+def from_dict(data: dict[str, object]) -> Reply:
+    kind = data["type"]
+    if kind == "text":
+        return TextReply(str(data["text"]))
+    if kind == "media":
+        caption = data.get("caption")
+        return MediaReply(data["kind"], str(data["ref"]), str(caption) if caption is not None else None)  # type: ignore[arg-type]
+    options = tuple(Option(str(o[0]), str(o[1]), o[2]) for o in data["options"])  # type: ignore[attr-defined]
+    return ChoicesReply(str(data["text"]), options, int(data["token"]), data.get("request"))  # type: ignore[arg-type, call-overload]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flows import case_number, menus, prompts, regions
+from flows import case_number, info_answer, menus, prompts, regions
 from flows.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.dates import parse_date
 from flows.events import (
@@ -77,7 +77,8 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
 
 
 def _expired(conv: Conversation, at: datetime) -> bool:
-    if conv.state in IDLE_STATES or conv.state in (State.CONSENT, State.RESUME) or not conv.updated_at:
+    if conv.state in IDLE_STATES or conv.state in (State.CONSENT, State.RESUME, State.INFO_ANSWER) \
+            or not conv.updated_at:
         return False
     return at - datetime.fromisoformat(conv.updated_at) > TTL
 
@@ -108,6 +109,11 @@ def _command(turn: Turn, event: Command) -> None:
     _ = turn._
     action = COMMANDS.get(event.name.lower())
     in_progress = turn.conv.state not in IDLE_STATES
+    if turn.conv.state == State.INFO_ANSWER and action in ("cancel", "back", "start"):
+        info_answer.finish(turn)  # leave the question first; /mulai then starts over
+        if action != "start":
+            return
+        in_progress = turn.conv.state not in IDLE_STATES
     if action == "start":
         _start_over(turn)
     elif action == "cancel":
@@ -692,6 +698,7 @@ HANDLERS: dict[State, Callable[[Turn, Event], None]] = {
     State.CONFIRM_CANCEL: _confirm_cancel,
     State.RESUME: _resume,
     State.LANGUAGE: _language,
+    State.INFO_ANSWER: info_answer.handle,
     State.DONE: _done,
 }
 assert set(HANDLERS) == set(State), "every state needs a handler"

@@ -6,26 +6,33 @@ from datetime import datetime
 
 from flows import case_number, menus
 from flows.conversation import Conversation
-from flows.events import Command, Inbound
+from flows.events import Choice, Command, Inbound
 from flows.i18n import gettext_for, long_date
 from flows.replies import Reply, TextReply
 from flows.report import COMMANDS
 from storage import Tx, cases, reporters
 
 
+STATUS_CHOICE = "status:"
+"""A "Check status" button on a notification: `status:<number>`, valid at any time."""
+
+
 def is_status_query(inbound: Inbound) -> bool:
     event = inbound.event
+    if isinstance(event, Choice):
+        return event.id.startswith(STATUS_CHOICE)
     return isinstance(event, Command) and COMMANDS.get(event.name.lower()) == "status"
 
 
 async def status_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[Reply]:
     """`/status [number]`: the reporter's own cases only, never anyone else's."""
     _ = gettext_for(conv.locale)
-    assert isinstance(inbound.event, Command)
+    event = inbound.event
+    asked = event.id.removeprefix(STATUS_CHOICE) if isinstance(event, Choice) else getattr(event, "args", "")
     reporter = await reporters.find(tx, inbound.channel, inbound.address)
     own = await cases.by_reporter(tx, reporter.id) if reporter else []
-    wanted = case_number.normalize(inbound.event.args) if inbound.event.args.strip() else None
-    if inbound.event.args.strip() and wanted is None:
+    wanted = case_number.normalize(asked) if asked.strip() else None
+    if asked.strip() and wanted is None:
         return [TextReply(_("That is not a case number. It looks like LN-24-7K3Q9."))]
     if wanted:
         own = [c for c in own if c.number == wanted]

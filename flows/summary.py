@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from flows import menus, regions
-from flows.conversation import Draft
 from flows.i18n import long_date
 from flows.turn import Turn
 
@@ -19,27 +19,27 @@ def region_label(province_code: str | None, region_code: str | None) -> str:
     return known.name if known else "-"
 
 
-def agency_label(turn: Turn, draft: Draft) -> str:
-    _ = turn._
+def agency_label(_: Callable[[str], str], group_id: str | None, unit_id: str | None,
+                 name: str | None) -> str:
     parts: list[str] = []
-    group = menus.agency_group(draft.agency_group)
+    group = menus.agency_group(group_id)
     if group:
         parts.append(_(group.label))
-        unit = menus.find(group.units, draft.agency_unit)
+        unit = menus.find(group.units, unit_id)
         if unit:
             parts.append(_(unit.label))
-    if draft.agency_name:
-        parts.append(draft.agency_name)
+    if name:
+        parts.append(name)
     return " · ".join(parts) or "-"
 
 
-def person_label(turn: Turn, draft: Draft) -> str:
-    _ = turn._
-    name = draft.person_name or _("name unknown")
-    if draft.person_position:
-        name = f"{name} ({draft.person_position})"
-    status = menus.find(menus.PERSON_STATUSES, draft.person_status)
-    return f"{name} · {_(status.label)}" if status else name
+def person_label(_: Callable[[str], str], name: str | None, position: str | None,
+                 status_id: str | None) -> str:
+    label = name or _("name unknown")
+    if position:
+        label = f"{label} ({position})"
+    status = menus.find(menus.PERSON_STATUSES, status_id)
+    return f"{label} · {_(status.label)}" if status else label
 
 
 def date_label(turn: Turn, iso: str | None) -> str:
@@ -62,8 +62,8 @@ def render(turn: Turn) -> str:
         identity_text = f"{identity_text}: {draft.reporter_name}, {draft.reporter_phone}"
     lines = [
         (_("Region"), region_label(draft.province_code, draft.region_code)),
-        (_("Agency"), agency_label(turn, draft)),
-        (_("Person reported"), person_label(turn, draft)),
+        (_("Agency"), agency_label(_, draft.agency_group, draft.agency_unit, draft.agency_name)),
+        (_("Person reported"), person_label(_, draft.person_name, draft.person_position, draft.person_status)),
         (_("Incident type"), _(incident.label) if incident else "-"),
         (_("Happened on"), date_label(turn, draft.occurred_on)),
         (_("You found out on"), date_label(turn, draft.learned_on)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, fields
 
-from storage.database import Tx
+from storage.database import Tx, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,9 @@ class Case:
     consent_at: str
     created_at: str
     updated_at: str
+    routed_at: str | None = None
+    reminded_at: str | None = None
+    escalated_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class CaseEvent:
     before: str | None
     after: str | None
     note: str | None
+    actor_name: str | None = None
 
 
 class DuplicateCaseNumber(Exception):
@@ -148,13 +152,99 @@ async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
 
 async def add_event(
     tx: Tx, case_id: int, at: str, actor: str, kind: str,
-    before: str | None, after: str | None, note: str | None,
+    before: str | None, after: str | None, note: str | None, actor_name: str | None = None,
 ) -> None:
     await tx.execute(
-        "INSERT INTO case_events (case_id, at, actor, kind, before, after, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (case_id, at, actor, kind, before, after, note),
+        "INSERT INTO case_events (case_id, at, actor, kind, before, after, note, actor_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (case_id, at, actor, kind, before, after, note, actor_name),
     )
+
+
+async def get(tx: Tx, case_id: int) -> Case | None:
+    row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+    return Case(*row) if row else None
+
+
+async def by_number(tx: Tx, number: str) -> Case | None:
+    row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,))
+    return Case(*row) if row else None
+
+
+async def set_status(tx: Tx, case_id: int, before: str, after: str, at: str, actor: str,
+                     actor_name: str | None = None, note: str | None = None) -> bool:
+    """Move a case from `before` to `after`, with its audit event. False (and nothing
+    written) when the case is no longer in `before`: someone else acted first."""
+    async with tx.execute(
+        "UPDATE cases SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (after, at, case_id, before),
+    ) as cur:
+        if cur.rowcount != 1:
+            return False
+    await add_event(tx, case_id, at, actor, "status", before, after, note, actor_name)
+    return True
+
+
+async def mark_routed(tx: Tx, case_id: int, at: str) -> None:
+    """The deadline clock starts (again) when a case is sent to a group."""
+    await tx.execute(
+        "UPDATE cases SET routed_at = ?, reminded_at = NULL, escalated_at = NULL WHERE id = ?",
+        (at, case_id),
+    )
+
+
+async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
+    """Forwarded cases nobody has accepted since `routed_before` and not yet reminded."""
+    async with tx.execute(
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
+        " AND routed_at IS NOT NULL AND routed_at <= ? AND reminded_at IS NULL"
+        " ORDER BY routed_at LIMIT ?", (routed_before, limit),
+    ) as cur:
+        return [Case(*row) for row in await cur.fetchall()]
+
+
+async def due_escalations(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
+    async with tx.execute(
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
+        " AND routed_at IS NOT NULL AND routed_at <= ? AND escalated_at IS NULL"
+        " ORDER BY routed_at LIMIT ?", (routed_before, limit),
+    ) as cur:
+        return [Case(*row) for row in await cur.fetchall()]
+
+
+async def mark_reminded(tx: Tx, case_id: int, at: str) -> None:
+    await tx.execute("UPDATE cases SET reminded_at = ? WHERE id = ?", (at, case_id))
+
+
+async def mark_escalated(tx: Tx, case_id: int, at: str) -> None:
+    await tx.execute("UPDATE cases SET escalated_at = ? WHERE id = ?", (at, case_id))
+
+
+async def waiting_for_route(tx: Tx) -> list[Case]:
+    async with tx.execute(
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status = 'menunggu_rute' ORDER BY id"
+    ) as cur:
+        return [Case(*row) for row in await cur.fetchall()]
+
+
+async def add_evidence(tx: Tx, case_id: int, items: list[NewEvidence], at: str) -> None:
+    """More evidence for a submitted case (a reporter's answer to an officer)."""
+    row = await fetch_one(tx, "SELECT coalesce(max(position), 0) FROM evidence WHERE case_id = ?", (case_id,))
+    start = int(row[0]) + 1 if row else 1
+    await tx.executemany(
+        "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref,"
+        " mime, size, sha256, file_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size, e.sha256,
+          e.file_name, at) for i, e in enumerate(items, start=start)],
+    )
+
+
+async def last_actor(tx: Tx, case_id: int) -> CaseEvent | None:
+    """The latest status change made by someone other than the reporter or the system."""
+    row = await fetch_one(
+        tx, f"SELECT {_EVENT_COLUMNS} FROM case_events WHERE case_id = ? AND actor_name IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1", (case_id,))
+    return CaseEvent(*row) if row else None
 
 
 async def recent(tx: Tx, limit: int = 50, offset: int = 0) -> list[Case]:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -61,8 +61,18 @@ class Database:
         self._conn = conn
         self._lock = asyncio.Lock()
         self._checkpointer: asyncio.Task[None] | None = None
+        self._on_commit: list[Callable[[], None]] = []
         self.checkpoints = 0
         self.path = path
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every committed write transaction (the delivery worker
+        wakes up this way instead of polling the outbox)."""
+        self._on_commit.append(callback)
+
+    def remove_on_commit(self, callback: Callable[[], None]) -> None:
+        if callback in self._on_commit:
+            self._on_commit.remove(callback)
 
     @classmethod
     async def open(cls, path: Path | str,
@@ -145,6 +155,8 @@ class Database:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+        for callback in self._on_commit:
+            callback()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:

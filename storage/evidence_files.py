@@ -40,3 +40,11 @@ class EvidenceStore:
             tmp.write_bytes(data)
             os.replace(tmp, target)
         return StoredFile(sha, len(data), target)
+
+    async def get(self, sha256: str) -> bytes | None:
+        """The stored bytes, or None if this file was never received here."""
+        path = self.path_for(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None

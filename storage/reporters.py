@@ -62,3 +62,10 @@ async def set_locale(tx: Tx, channel: str, address: str, locale: str) -> None:
     await tx.execute(
         "UPDATE reporters SET locale = ? WHERE channel = ? AND address = ?", (locale, channel, address)
     )
+
+
+async def get(tx: Tx, reporter_id: int) -> Reporter | None:
+    row = await fetch_one(
+        tx, "SELECT id, channel, address, locale, blocked, created_at FROM reporters WHERE id = ?",
+        (reporter_id,))
+    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None

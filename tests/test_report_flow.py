@@ -52,14 +52,15 @@ async def test_happy_path_creates_a_complete_case(engine: Engine) -> None:
     assert (case.latitude, case.longitude) == (-8.65, 115.21)
     assert case.identity_mode == "rahasia"
     assert (case.reporter_name, case.reporter_phone) == ("Siti Aminah", "+6281234567890")
-    assert case.status == "baru" and case.channel == "test" and case.locale == "id"
+    # No focal point is registered in this database: the case waits for a route.
+    assert case.status == "menunggu_rute" and case.channel == "test" and case.locale == "id"
     async with engine.db.reading() as tx:
         evidence = await cases.evidence_of(tx, case.id)
         events = await cases.events_of(tx, case.id)
         stored = await conversations.load(tx, "test", "reporter-1")
     assert [e.kind for e in evidence] == ["photo", "photo", "photo", "document"]
     assert all(e.sha256 and e.mime and e.size for e in evidence)
-    assert [(e.kind, e.after) for e in events] == [("created", "baru")]
+    assert [(e.kind, e.after) for e in events] == [("created", "baru"), ("status", "menunggu_rute")]
     assert stored is not None and "Siti" not in stored.data  # the draft is gone once submitted
 
 
@@ -388,7 +389,7 @@ async def test_status_shows_only_the_reporters_own_cases(engine: Engine) -> None
     await chat.run(*HAPPY_PATH, "@send")
     number = chat.last.case_number  # type: ignore[union-attr]
     await chat.send(f"/status {number.lower()}")
-    assert f"{number}: Baru (sejak Kamis, 21 November 2024)" == chat.last.replies[0].text  # type: ignore[union-attr]
+    assert f"{number}: Menunggu rute (sejak Kamis, 21 November 2024)" == chat.last.replies[0].text  # type: ignore[union-attr]
     other = Chat(engine, address="someone-else")
     await other.send(f"/status {number}")
     assert "tidak punya laporan" in other.text()

@@ -13,8 +13,12 @@ from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.config import Settings
+from bot.delivery import DeliveryWorker
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.focal import FocalGroups
+from bot.telegram.sender import TelegramSender
 from bot.web import make_web_app, start_site
+from flows.desk import Desk
 from flows.engine import Engine
 from flows.i18n import LOCALES, N_, gettext_for
 from storage import Database
@@ -39,6 +43,7 @@ class Runtime:
     settings: Settings
     db: Database | None = None
     channel: TelegramChannel | None = None
+    worker: DeliveryWorker | None = None
 
 
 def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
@@ -50,6 +55,11 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
+        .read_timeout(settings.telegram_timeout)
+        .write_timeout(settings.telegram_timeout)
+        .connect_timeout(settings.telegram_timeout)
+        .media_write_timeout(max(settings.telegram_timeout, 20.0))
+        .pool_timeout(settings.telegram_timeout)
         .concurrent_updates(True)
         .post_init(lambda app: open_runtime(app, runtime))
         .post_shutdown(lambda app: close_runtime(runtime))
@@ -77,13 +87,24 @@ async def open_runtime(application: Application, runtime: Runtime) -> None:  # t
     if runtime.db is not None:
         return
     settings = runtime.settings
+    policy = settings.policy()
     runtime.db = await Database.open(settings.database_path)
-    engine = Engine(runtime.db, settings.default_locale, settings.timezone)
-    runtime.channel = TelegramChannel(engine, EvidenceStore(settings.evidence_dir), settings.default_locale)
+    store = EvidenceStore(settings.evidence_dir)
+    engine = Engine(runtime.db, settings.default_locale, settings.timezone, policy=policy)
+    focal = FocalGroups(Desk(runtime.db, policy))
+    runtime.channel = TelegramChannel(engine, store, settings.default_locale, focal=focal)
+    sender = TelegramSender(application.bot, runtime.db, store, settings.default_locale)
+    runtime.worker = DeliveryWorker(
+        runtime.db, policy, {"telegram": sender}, lease_seconds=settings.delivery_lease_seconds,
+        poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds)
+    runtime.worker.start()
     await register_commands(application)
 
 
 async def close_runtime(runtime: Runtime) -> None:
+    if runtime.worker is not None:
+        await runtime.worker.stop()
+        runtime.worker = None
     if runtime.db is not None:
         await runtime.db.close()
         runtime.db = None

@@ -16,6 +16,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.telegram.focal import FocalGroups
 from bot.telegram.inbound import FileTooLarge, to_event
 from bot.telegram.render import messages
 from flows.engine import Engine, Handled
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 class TelegramChannel:
     def __init__(self, engine: Engine, store: EvidenceStore, default_locale: str = "id",
-                 album_quiet_seconds: float = 1.0) -> None:
+                 album_quiet_seconds: float = 1.0, focal: FocalGroups | None = None) -> None:
         self.engine = engine
+        self.focal = focal
         self.store = store
         self.default_locale = default_locale
         self.album_quiet_seconds = album_quiet_seconds
@@ -43,7 +45,8 @@ class TelegramChannel:
         if chat is None:
             return
         if chat.type != "private":
-            await self._group(update, context.bot)
+            if self.focal is None or not await self.focal.handle(update, context.bot):
+                await self._group(update, context.bot)
             return
         if update.message is None and update.callback_query is None:
             return  # an edit of an old answer, or the user blocking the bot: not input

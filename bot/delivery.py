@@ -1,0 +1,209 @@
+"""The delivery worker: sends what the outbox holds, one channel sender per channel, with
+retries. Messages to one chat go out in order (only the oldest pending one is taken);
+different chats go out concurrently.
+
+A delivery is leased before it is sent and recorded after. If the process dies in
+between, the lease expires and the delivery is sent again: at most one duplicate, never
+a loss. Multi-part deliveries (a case card and its albums) record each part as it goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, UTC
+from typing import Protocol
+
+from flows import deadlines, forwarding, notify
+from flows.policy import Policy
+from storage import Database, outbox
+from storage.outbox import Delivery
+
+log = logging.getLogger(__name__)
+
+
+class Retry(Exception):
+    """Try again later: after `after` seconds if the service said so, else with backoff."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Gone(Exception):
+    """The chat cannot be reached any more (bot removed or blocked, chat deleted)."""
+
+
+class Migrated(Exception):
+    """The chat has a new address (a group upgraded to a supergroup)."""
+
+    def __init__(self, new_address: str) -> None:
+        super().__init__(new_address)
+        self.new_address = new_address
+
+
+class Rejected(Exception):
+    """This message can never be sent as it is; other messages to the chat may be."""
+
+
+Progress = Callable[[int, int | None], Awaitable[None]]
+"""(parts sent so far, message id of the part just sent): recorded at once."""
+
+
+class Sender(Protocol):
+    async def deliver(self, delivery: Delivery, progress: Progress) -> None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, policy: Policy, senders: dict[str, Sender], *,
+                 lease_seconds: float = 60.0, batch: int = 32, poll_seconds: float = 1.0,
+                 deadline_every: float = 60.0, base_backoff: float = 2.0, max_backoff: float = 600.0,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.db = db
+        self.policy = policy
+        self.senders = senders
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.deadline_every = deadline_every
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.clock = clock
+        self.sent = 0
+        self.failures: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_deadlines = 0.0
+        db.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        self.db.remove_on_commit(self.wake)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - self._last_deadlines >= self.deadline_every:
+                    self._last_deadlines = loop.time()
+                    await self.check_deadlines()
+                self._wake.clear()
+                if await self.run_once():
+                    continue  # more may be due at once
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery round failed; trying again")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def check_deadlines(self) -> tuple[int, int]:
+        async with self.db.transaction() as tx:
+            return await deadlines.run_due(tx, self.policy, self.clock())
+
+    async def run_once(self) -> int:
+        """Send what is due now; returns how many deliveries were attempted."""
+        now = self.clock()
+        async with self.db.reading() as tx:  # a read first: an idle round commits nothing
+            if not await outbox.has_due(tx, now.isoformat()):
+                return 0
+        async with self.db.transaction() as tx:
+            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch)
+        if due:
+            await asyncio.gather(*(self._deliver(d) for d in due))
+        return len(due)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Deliver until nothing is due (tests and the shell use it; the service runs `start`)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self.run_once():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("outbox did not drain")
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        sender = self.senders.get(delivery.channel)
+        if sender is None:
+            await self._retry(delivery, f"no sender for channel {delivery.channel}", None)
+            return
+
+        async def progress(parts: int, message_id: int | None) -> None:
+            async with self.db.transaction() as tx:
+                await outbox.set_progress(tx, delivery.id, parts)
+                if delivery.kind == "post_case" and parts == 1 and message_id is not None:
+                    assert delivery.case_id is not None and delivery.post_id is not None
+                    await forwarding.post_delivered(tx, delivery.case_id, delivery.post_id, message_id,
+                                                    self.clock().isoformat())
+
+        try:
+            await sender.deliver(delivery, progress)
+        except Retry as exc:
+            await self._retry(delivery, str(exc), exc.after)
+        except Migrated as exc:
+            log.info("chat %s moved to %s", delivery.address, exc.new_address)
+            async with self.db.transaction() as tx:
+                await forwarding.chat_migrated(tx, int(delivery.address), int(exc.new_address))
+                await outbox.retry_at(tx, delivery.id, self.clock().isoformat(), "migrated")
+        except Gone as exc:
+            self._count("gone")
+            await self._gone(delivery, str(exc))
+        except Rejected as exc:
+            self._count("rejected")
+            log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, exc)
+            at = self.clock().isoformat()
+            async with self.db.transaction() as tx:
+                await outbox.mark_failed(tx, delivery.id, at, str(exc))
+                if delivery.kind == "post_case":
+                    await notify.moderators(tx, self.policy, at, lambda _: _(
+                        "A case could not be posted to group {chat}: {error}").format(
+                            chat=delivery.address, error=str(exc)), delivery.case_id)
+        except Exception as exc:  # a bug or an unexpected answer: keep the message, try later
+            log.exception("delivery %s failed unexpectedly", delivery.id)
+            await self._retry(delivery, f"{type(exc).__name__}: {exc}", None)
+        else:
+            self.sent += 1
+            async with self.db.transaction() as tx:
+                await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
+
+    def _count(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
+    async def _retry(self, delivery: Delivery, reason: str, after: float | None) -> None:
+        self._count("retry_after" if after is not None else "transient")
+        if after is None:
+            after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
+            after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together
+        log.warning("delivery %s to %s:%s failed (%s); next try in %.1fs",
+                    delivery.id, delivery.channel, delivery.address, reason, after)
+        async with self.db.transaction() as tx:
+            await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason)
+
+    async def _gone(self, delivery: Delivery, reason: str) -> None:
+        at = self.clock().isoformat()
+        log.error("%s:%s is unreachable: %s", delivery.channel, delivery.address, reason)
+        async with self.db.transaction() as tx:
+            if delivery.channel == notify.GROUP_CHANNEL and delivery.address.lstrip("-").isdigit() \
+                    and int(delivery.address) < 0:
+                await forwarding.chat_gone(tx, self.policy, int(delivery.address), reason, at)
+            else:  # a person who blocked the bot: nothing to re-route, nothing else to stop
+                await outbox.mark_failed(tx, delivery.id, at, reason)

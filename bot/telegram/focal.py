@@ -1,0 +1,115 @@
+"""Focal-point groups on Telegram: route registration commands, the case buttons, and
+replies to the bot's questions. The rules live in `flows/desk.py`; this maps updates to
+them and sends the answers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, UTC
+
+from telegram import Bot, CallbackQuery, ForceReply, Message, ReplyParameters, Update
+from telegram.error import TelegramError
+
+from bot.telegram.case_card import parse_callback
+from bot.telegram.inbound import parse_command
+from flows.desk import Desk
+from flows.lifecycle import Actor
+
+log = logging.getLogger(__name__)
+ROUTE_COMMANDS = {"daftar_fokus": "register", "register_focal": "register",
+                  "hapus_fokus": "unregister", "remove_focal": "unregister",
+                  "rute": "list", "routes": "list"}
+
+
+class FocalGroups:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    async def handle(self, update: Update, bot: Bot) -> bool:
+        """True when the update was for the desk (handled, or deliberately ignored)."""
+        chat = update.effective_chat
+        user = update.effective_user
+        if chat is None or user is None:
+            return False
+        actor = Actor(f"telegram:{user.id}", user.full_name)
+        at = datetime.now(UTC).isoformat()
+        query = update.callback_query
+        if query is not None:
+            await self._press(update, query, chat.id, actor, at, bot)
+            return True
+        message = update.message
+        if message is None:
+            return False
+        if message.migrate_to_chat_id:
+            await self.desk.migrated(chat.id, message.migrate_to_chat_id)
+            return True
+        text = (message.text or "").strip()
+        if text.startswith("/"):
+            head = text.split()[0]
+            addressee = head.partition("@")[2].lower()
+            command = parse_command(text)
+            if command.name in ROUTE_COMMANDS and addressee in ("", (bot.username or "").lower()):
+                await self._route_command(update, message, ROUTE_COMMANDS[command.name], command.args, actor, at)
+                return True
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+            answer = await self.desk.reply(str(update.update_id), chat.id, replied.message_id,
+                                           message.text or message.caption or "", actor, at)
+            if answer is not None:
+                if answer.text:
+                    await _reply(message, answer.text)
+                return True
+        return False
+
+    async def _press(self, update: Update, query: CallbackQuery, chat_id: int, actor: Actor, at: str,
+                     bot: Bot) -> None:
+        parsed = parse_callback(query.data)
+        if parsed is None:
+            await _answer(query, None)
+            return
+        case_id, action = parsed
+        result = await self.desk.press(str(update.update_id), chat_id, case_id, action, actor, at)
+        await _answer(query, result.text)
+        if result.prompt is None:
+            return
+        card = query.message if isinstance(query.message, Message) else None
+        try:
+            prompt = await bot.send_message(
+                chat_id, result.prompt,
+                reply_parameters=ReplyParameters(card.message_id, allow_sending_without_reply=True) if card else None,
+                reply_markup=ForceReply(selective=True, input_field_placeholder=None),
+            )
+        except TelegramError as exc:
+            log.warning("could not ask for input in %s: %s", chat_id, exc)
+            return
+        await self.desk.prompt_sent(case_id, chat_id, prompt.message_id, action, actor, at)
+
+    async def _route_command(self, update: Update, message: Message, action: str, args: str, actor: Actor,
+                             at: str) -> None:
+        user_id = int(actor.ref.split(":")[1])
+        chat = message.chat
+        if not await self.desk.is_staff(user_id):
+            await _reply(message, self.desk._("Only admins and moderators can manage routes."))
+            return
+        if action == "register":
+            text = await self.desk.register(str(update.update_id), chat.id, chat.title, args, actor, at)
+        elif action == "unregister":
+            text = await self.desk.unregister(str(update.update_id), chat.id, args, at)
+        else:
+            text = await self.desk.list_routes(chat.id, everything=args.strip().lower() in ("semua", "all"))
+        if text:
+            await _reply(message, text)
+
+
+async def _reply(message: Message, text: str) -> None:
+    try:
+        await message.reply_text(text[:4096])
+    except TelegramError as exc:
+        log.warning("could not reply in %s: %s", message.chat.id, exc)
+
+
+async def _answer(query: CallbackQuery, text: str | None) -> None:
+    try:
+        await query.answer(text[:200] if text else None)
+    except TelegramError as exc:
+        log.info("could not answer callback query: %s", exc)

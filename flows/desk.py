@@ -1,0 +1,178 @@
+"""The focal-point desk: what officers and moderators do in Telegram groups, durably.
+
+Each group update is claimed as processed in the same transaction as what it changes,
+like a reporter's step, so a redelivered press or reply does nothing twice. The Telegram
+adapter (`bot/telegram/focal.py`) turns updates into these calls and sends the answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flows import forwarding, inquiry, lifecycle, route_admin
+from flows.i18n import gettext_for
+from flows.lifecycle import Actor, Outcome
+from flows.policy import Policy
+from storage import Database, Tx, group_prompts, routes, staff, updates
+
+T = TypeVar("T")
+CHANNEL = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class DeskReply:
+    """`text` for the person who acted (a toast for a press, a message for a command);
+    `prompt`: ask them for input with a reply-to-this message, then call `prompt_sent`."""
+
+    text: str | None
+    prompt: str | None = None
+    duplicate: bool = False
+
+
+class Desk:
+    def __init__(self, db: Database, policy: Policy) -> None:
+        self.db = db
+        self.policy = policy
+        self._ = gettext_for(policy.default_locale)
+
+    async def _once(self, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
+        """Run `work` unless this update was processed before; claim it in the same transaction."""
+        async with self.db.transaction() as tx:
+            if await updates.processed_among(tx, [(CHANNEL, update_id)]):
+                return None
+            result = await work(tx)
+            await updates.claim_many(tx, [(CHANNEL, update_id, at)])
+            return result
+
+    async def is_staff(self, user_id: int) -> bool:
+        if user_id in self.policy.admin_ids:
+            return True
+        async with self.db.reading() as tx:
+            return await staff.is_moderator(tx, user_id)
+
+    # --- buttons on a case --------------------------------------------------------------
+
+    async def press(self, update_id: str, chat_id: int, case_id: int, action: str, actor: Actor,
+                    at: str) -> DeskReply:
+        _ = self._
+
+        async def work(tx: Tx) -> DeskReply:
+            if action in lifecycle.NEEDS_INPUT:
+                verdict = await lifecycle.check(tx, case_id, chat_id, action)
+                if not verdict.ok or verdict.case is None:
+                    return DeskReply(self._problem(verdict))
+                number = verdict.case.number
+                prompt = {
+                    "ask": _("Case {number}: reply to this message with your question for the reporter. "
+                             "They will not see who asked."),
+                    "not_ours": _("Case {number}: reply to this message with the region that should "
+                                  "handle it (a code such as 51.03 or a name such as \"Kab Badung\")."),
+                    "reject": _("Case {number}: reply to this message with the reason for rejecting it. "
+                                "The reporter will see the reason."),
+                }[action].format(number=number)
+                return DeskReply(_("Reply to the bot's message below."), prompt=prompt)
+            verdict = await lifecycle.change_status(tx, self.policy, case_id, chat_id, action, actor, at)
+            return DeskReply(self._done(verdict) if verdict.ok else self._problem(verdict))
+
+        return await self._once(update_id, at, work) or DeskReply(None, duplicate=True)
+
+    async def prompt_sent(self, case_id: int, chat_id: int, message_id: int, action: str,
+                          actor: Actor, at: str) -> None:
+        async with self.db.transaction() as tx:
+            await group_prompts.add(tx, case_id, chat_id, message_id, _PROMPT_ACTION[action], actor.ref, at)
+
+    async def reply(self, update_id: str, chat_id: int, replied_to: int, text: str, actor: Actor,
+                    at: str) -> DeskReply | None:
+        """A reply to one of the bot's prompts; None when the message is not one (ignore it)."""
+        _ = self._
+
+        async def work(tx: Tx) -> DeskReply | None:
+            prompt = await group_prompts.find(tx, chat_id, replied_to)
+            if prompt is None:
+                return None
+            if prompt.used_at is not None:
+                return DeskReply(_("That question was already answered."))
+            answer = text.strip()
+            if not answer:
+                return DeskReply(_("Please reply with text."))
+            if prompt.action == "ask":
+                verdict = await inquiry.ask(tx, self.policy, prompt.case_id, chat_id, answer, actor, at)
+            elif prompt.action == "reroute":
+                verdict = await lifecycle.reroute(tx, self.policy, prompt.case_id, chat_id, answer, actor, at)
+            else:
+                verdict = await lifecycle.change_status(tx, self.policy, prompt.case_id, chat_id, "reject",
+                                                        actor, at, note=answer)
+            if verdict.ok:
+                await group_prompts.mark_used(tx, prompt.id, at)
+            return DeskReply(self._done(verdict, prompt.action) if verdict.ok else self._problem(verdict))
+
+        result = await self._once(update_id, at, work)
+        return result
+
+    def _done(self, verdict: Outcome, prompt_action: str | None = None) -> str:
+        _ = self._
+        number = verdict.case.number if verdict.case else "-"
+        if prompt_action == "ask":
+            return _("Case {number}: your question was sent to the reporter.").format(number=number)
+        if prompt_action == "reroute":
+            return _("Case {number} is being forwarded to the region you named.").format(number=number)
+        return _("Case {number} updated.").format(number=number)
+
+    def _problem(self, verdict: Outcome) -> str:
+        _ = self._
+        return {
+            "unknown_case": _("That case does not exist."),
+            "not_here": _("This case is not assigned to this group."),
+            "not_allowed": _("That is not possible in the case's current status (someone may have acted already)."),
+            "bad_region": _("I don't know that region. Reply again with a code such as 51.03 or a name."),
+            "ambiguous": _("Several regions match. Reply again with the region's code."),
+        }.get(verdict.problem or "", _("That did not work."))
+
+    # --- routes ---------------------------------------------------------------------------
+
+    async def register(self, update_id: str, chat_id: int, title: str | None, args: str, actor: Actor,
+                       at: str) -> str | None:
+        if not args.strip():
+            return self._("Send /daftar_fokus followed by the region, for example /daftar_fokus 51.71 or "
+                          "/daftar_fokus Kota Denpasar. Add an agency group at the end to narrow it "
+                          "(for example: pusat).")
+        query, scope = route_admin.split_scope(args)
+
+        async def work(tx: Tx) -> str:
+            added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title,
+                                          by=actor.ref, at=at)
+            return route_admin.describe_added(added, self.policy.default_locale)
+
+        return await self._once(update_id, at, work)
+
+    async def unregister(self, update_id: str, chat_id: int, args: str, at: str) -> str | None:
+        _ = self._
+
+        async def work(tx: Tx) -> str:
+            removed, known = await route_admin.remove(tx, chat_id, args.strip() or None)
+            if not known:
+                return _("I don't know that region. Use a Kemendagri code such as 51.71.")
+            if not removed:
+                return _("This group had no such route.")
+            lines = [route_admin.describe(r, self.policy.default_locale) for r in removed]
+            return _("This group no longer receives reports for:") + "\n" + "\n".join(lines)
+
+        return await self._once(update_id, at, work)
+
+    async def list_routes(self, chat_id: int, everything: bool) -> str:
+        _ = self._
+        async with self.db.reading() as tx:
+            found = await (routes.all_routes(tx) if everything else routes.of_chat(tx, chat_id))
+        if not found:
+            return _("No routes yet. Register this group with /daftar_fokus <region>.")
+        lines = [route_admin.describe(r, self.policy.default_locale, with_chat=everything) for r in found]
+        return _("Routes:") + "\n" + "\n".join(lines)
+
+    async def migrated(self, old_chat_id: int, new_chat_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await forwarding.chat_migrated(tx, old_chat_id, new_chat_id)
+
+
+_PROMPT_ACTION = {"ask": "ask", "not_ours": "reroute", "reject": "reject"}

@@ -1,0 +1,91 @@
+"""The reporter answers an officer's question ("Minta info").
+
+The question interrupts whatever the reporter was doing: the state is remembered and
+the flow returns to it when they press Done (or /batal, /kembali). Each text or file
+they send is relayed at once; the officer never learns who the reporter is, and the
+reporter never learns which officer asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.conversation import Conversation, State
+from flows.events import Choice, Event, Media, Text
+from flows.i18n import gettext_for
+from flows.outcomes import InfoAnswered, InfoClosed
+from flows.replies import ChoicesReply, Option, Reply
+from flows.turn import Turn
+
+MAX_ANSWER = 4000
+
+
+def open_question(conv: Conversation, request_id: int, case_number: str, question: str) -> tuple[Conversation, list[Reply]]:
+    """Put the question to the reporter (called outside a step, when the officer asks).
+    A second question replaces an unanswered first one; the state to return to is kept."""
+    conv = conv.copy()
+    return_to = conv.info["return_to"] if conv.info else conv.state.value
+    conv.info = {"request": request_id, "case": case_number, "question": question, "return_to": return_to}
+    conv.state = State.INFO_ANSWER
+    conv.token += 1
+    conv.page = 0
+    conv.matches = []
+    reply = _question(conv)
+    conv.offered = [[o.id, o.label] for o in reply.options]
+    return conv, [reply]
+
+
+def _question(conv: Conversation) -> ChoicesReply:
+    _ = gettext_for(conv.locale)
+    info = conv.info or {}
+    text = _("An officer handling your report {number} asks:\n\n{question}\n\n"
+             "Type your answer, or send photos or files. Press Done when you have finished. "
+             "The officer does not see who you are.").format(
+        number=info.get("case", "-"), question=info.get("question", ""))
+    return ChoicesReply(text, (Option("done", _("Done")), Option("skip", _("I can't answer"))), conv.token)
+
+
+def prompt(turn: Turn) -> None:
+    reply = _question(turn.conv)
+    turn.ask(reply.text, reply.options)
+
+
+def handle(turn: Turn, event: Event) -> None:
+    _ = turn._
+    info = turn.conv.info
+    if info is None:
+        finish(turn)
+        return
+    if event in (Choice("done"), Choice("skip")):
+        finish(turn)
+        return
+    if isinstance(event, Text) and event.text.strip():
+        text = event.text.strip()[:MAX_ANSWER]
+        turn.outcomes.append(InfoAnswered(info["request"], info["case"], text, (), turn.now.isoformat()))
+        info["answered"] = True
+        _more(turn)
+    elif isinstance(event, Media):
+        items = tuple({"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime,
+                       "size": i.size, "sha256": i.sha256, "file_name": i.file_name} for i in event.items)
+        turn.outcomes.append(InfoAnswered(info["request"], info["case"], None, items, turn.now.isoformat()))
+        info["answered"] = True
+        _more(turn)
+    else:
+        turn.hint(_("Please type your answer or send a photo or file, or press Done."))
+
+
+def _more(turn: Turn) -> None:
+    _ = turn._
+    turn.ask(_("Passed on to the officer. Send more, or press Done."), [Option("done", _("Done"))])
+
+
+def finish(turn: Turn) -> None:
+    """Close the question and go back to where the reporter was."""
+    info: dict[str, Any] = turn.conv.info or {}
+    turn.conv.info = None
+    if info:
+        answered = bool(info.get("answered"))
+        turn.outcomes.append(InfoClosed(info["request"], info["case"], answered, turn.now.isoformat()))
+        turn.say(turn._("Thank you. You can carry on where you were.") if answered
+                 else turn._("All right. The officer has been told you could not answer."))
+    turn.goto(State(info.get("return_to", State.START.value)), remember=False)

@@ -1,0 +1,75 @@
+""""Minta info": an officer's question goes to the reporter and the answers come back to
+the group, appended to the case. Neither side learns who the other is (unless the
+reporter chose to be named, which the case card already shows)."""
+
+from __future__ import annotations
+
+from flows import info_answer, notify
+from flows.evidence import new_evidence
+from flows.i18n import gettext_for
+from flows.conversation import Conversation
+from flows.lifecycle import Actor, Outcome, check
+from flows.outcomes import InfoAnswered, InfoClosed
+from flows.policy import Policy
+from flows.replies import to_dict
+from flows.report import new_conversation
+from storage import Tx, case_posts, cases, conversations, info_requests, outbox, reporters
+
+MAX_QUESTION = 1000
+
+
+async def ask(tx: Tx, policy: Policy, case_id: int, chat_id: int, question: str, actor: Actor,
+              at: str) -> Outcome:
+    verdict = await check(tx, case_id, chat_id, "ask")
+    if not verdict.ok or verdict.case is None:
+        return verdict
+    case = verdict.case
+    person = await reporters.get(tx, case.reporter_id)
+    if person is None:
+        return Outcome(False, case, "unknown_case")
+    question = question.strip()[:MAX_QUESTION]
+    request_id = await info_requests.add(tx, case.id, chat_id, question, actor.ref, at)
+    await cases.add_event(tx, case.id, at, actor.ref, "info_request", None, None, question, actor.name)
+    stored = await conversations.load(tx, person.channel, person.address)
+    conv = (Conversation.from_json(stored.state, stored.data, stored.updated_at) if stored
+            else new_conversation(person.locale, policy.default_locale))
+    conv, replies = info_answer.open_question(conv, request_id, case.number, question)
+    conv.updated_at = at
+    await conversations.save_many(tx, [conversations.StoredConversation(
+        person.channel, person.address, conv.state.value, conv.to_json(), at)])
+    await outbox.enqueue(tx, person.channel, person.address, "send",
+                         {"replies": [to_dict(r) for r in replies], "locale": conv.locale}, at, case_id=case.id)
+    return Outcome(True, case)
+
+
+async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
+                        outcome: InfoAnswered | InfoClosed) -> None:
+    """Append the reporter's answer to the case and relay it to the group that asked.
+    Checks that the case is the reporter's own: a question belongs to one conversation."""
+    request = await info_requests.get(tx, outcome.request_id)
+    case = await cases.get(tx, request.case_id) if request else None
+    person = await reporters.find(tx, channel, address)
+    if request is None or case is None or person is None or case.reporter_id != person.id:
+        return
+    post = await case_posts.in_chat(tx, case.id, request.chat_id)
+    reply_to = post.message_id if post else None
+    _ = gettext_for(policy.default_locale)  # groups read the service's language
+    if isinstance(outcome, InfoClosed):
+        if not outcome.answered:
+            await cases.add_event(tx, case.id, outcome.at, "reporter", "info_declined", None, None, None)
+            await notify.group(tx, request.chat_id, _("Case {number}: the reporter could not answer the question.")
+                               .format(number=case.number), outcome.at, case_id=case.id, reply_to=reply_to)
+        return
+    await info_requests.mark_answered(tx, request.id, outcome.at)
+    if outcome.evidence:
+        await cases.add_evidence(tx, case.id, [new_evidence(item) for item in outcome.evidence], outcome.at)
+    await cases.add_event(tx, case.id, outcome.at, "reporter", "info_answer", None, None,
+                          outcome.text or f"{len(outcome.evidence)} file(s)")
+    if outcome.text:
+        text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=outcome.text)
+    else:
+        text = _("Case {number}: the reporter sent more evidence ({count} file(s)).").format(
+            number=case.number, count=len(outcome.evidence))
+    await notify.group(tx, request.chat_id, text, outcome.at, case_id=case.id, reply_to=reply_to,
+                       evidence=list(outcome.evidence))
+

@@ -1,0 +1,23 @@
+"""The service's rules that come from configuration: who moderates, where cases go when
+no focal point is registered, and how long officers have before a reminder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    default_locale: str = "id"
+    default_focal_chat_id: int | None = None
+    moderator_chat_id: int | None = None
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    remind_after: timedelta = timedelta(hours=24)
+    escalate_after: timedelta = timedelta(hours=72)
+
+    def alert_chats(self) -> list[int]:
+        """Moderators' group if there is one, otherwise each admin privately."""
+        if self.moderator_chat_id is not None:
+            return [self.moderator_chat_id]
+        return sorted(self.admin_ids)

@@ -1,0 +1,130 @@
+"""The outbox: messages to other chats, written in the transaction that decides them and
+sent later by the delivery worker, with retries (FixMyStreet's SendReport as a table)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.database import Tx, fetch_one
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    channel: str
+    address: str
+    kind: str
+    payload: dict[str, Any]
+    case_id: int | None
+    post_id: int | None
+    status: str
+    progress: int
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+
+
+_COLUMNS = ("id, channel, address, kind, payload, case_id, post_id, status, progress, attempts,"
+            " next_attempt_at, last_error, created_at")
+
+
+def _delivery(row: Any) -> Delivery:
+    values = list(row)
+    values[4] = json.loads(values[4])
+    return Delivery(*values)
+
+
+async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[str, Any], at: str, *,
+                  case_id: int | None = None, post_id: int | None = None) -> int:
+    row = await fetch_one(
+        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, at, at))
+    assert row is not None
+    return int(row[0])
+
+
+_DUE = (
+    "SELECT id FROM outbox AS o WHERE status = 'pending' AND next_attempt_at <= ?"
+    " AND (leased_until IS NULL OR leased_until <= ?)"
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.channel = o.channel AND e.address = o.address"
+    "  AND e.status = 'pending' AND e.id < o.id)"
+)
+"""Due deliveries that are the oldest pending one of their chat: a chat's messages keep
+their order, and a chat in backoff holds up only itself."""
+
+
+async def has_due(tx: Tx, now: str) -> bool:
+    return await fetch_one(tx, _DUE + " LIMIT 1", (now, now)) is not None
+
+
+async def lease_due(tx: Tx, now: str, lease_until: str, limit: int) -> list[Delivery]:
+    """Take up to `limit` due deliveries for this worker until `lease_until`. A worker that
+    dies holding a lease loses it when it expires, and the delivery is tried again."""
+    async with tx.execute(
+        f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
+        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}", (lease_until, now, now, limit)
+    ) as cur:
+        rows = await cur.fetchall()
+    return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+
+
+async def get(tx: Tx, delivery_id: int) -> Delivery | None:
+    row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (delivery_id,))
+    return _delivery(row) if row else None
+
+
+async def set_progress(tx: Tx, delivery_id: int, progress: int) -> None:
+    await tx.execute("UPDATE outbox SET progress = ? WHERE id = ?", (progress, delivery_id))
+
+
+async def mark_sent(tx: Tx, delivery_id: int, at: str) -> None:
+    await tx.execute(
+        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, last_error = NULL WHERE id = ?",
+        (at, delivery_id))
+
+
+async def retry_at(tx: Tx, delivery_id: int, at: str, error: str) -> None:
+    await tx.execute(
+        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
+        (at, error, delivery_id))
+
+
+async def mark_failed(tx: Tx, delivery_id: int, at: str, error: str) -> None:
+    await tx.execute(
+        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
+        (at, error, delivery_id))
+
+
+async def fail_pending_to(tx: Tx, channel: str, address: str, at: str, error: str) -> list[Delivery]:
+    """Stop everything still queued for a chat that is gone; returns what was stopped."""
+    async with tx.execute(
+        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, last_error = ?"
+        f" WHERE channel = ? AND address = ? AND status = 'pending' RETURNING {_COLUMNS}",
+        (at, error, channel, address)
+    ) as cur:
+        return [_delivery(r) for r in await cur.fetchall()]
+
+
+async def readdress(tx: Tx, channel: str, old: str, new: str) -> None:
+    await tx.execute("UPDATE outbox SET address = ? WHERE channel = ? AND address = ? AND status = 'pending'",
+                     (new, channel, old))
+
+
+async def backlog(tx: Tx) -> tuple[int, str | None]:
+    """How many deliveries wait, and since when the oldest."""
+    row = await fetch_one(tx, "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'")
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+async def next_due(tx: Tx) -> str | None:
+    row = await fetch_one(tx, "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")
+    return row[0] if row else None
+
+
+async def of_case(tx: Tx, case_id: int) -> list[Delivery]:
+    async with tx.execute(f"SELECT {_COLUMNS} FROM outbox WHERE case_id = ? ORDER BY id", (case_id,)) as cur:
+        return [_delivery(r) for r in await cur.fetchall()]
