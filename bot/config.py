@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     telegram_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a Bot API answer")
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
     deadline_check_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"

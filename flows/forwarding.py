@@ -70,13 +70,13 @@ async def post_delivered(tx: Tx, case_id: int, post_id: int, message_id: int, at
         return
     if await cases.set_status(tx, case.id, case.status, "diteruskan", at, "system"):
         await notify.reporter_status(tx, case, "diteruskan", at)
-        await refresh_posts(tx, case.id, at, skip_post=post_id)
+        await refresh_posts(tx, case.id, at)  # the card just sent still says "baru"
 
 
-async def refresh_posts(tx: Tx, case_id: int, at: str, skip_post: int | None = None) -> None:
+async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
     """Queue an edit of every group message of the case, so each shows the current status."""
     for post in await case_posts.of_case(tx, case_id, active_only=False):
-        if post.message_id is not None and post.id != skip_post:
+        if post.message_id is not None:
             await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(post.chat_id), "edit_case",
                                  {"case_id": case_id}, at, case_id=case_id, post_id=post.id)
 

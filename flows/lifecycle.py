@@ -24,9 +24,11 @@ ACTIONS: dict[str, str] = {
 }
 """Button action -> the status it sets. "ask" (Minta info) changes no status."""
 
+_OPEN = frozenset({"accept", "not_ours", "reject", "ask"})
 ALLOWED: dict[str, frozenset[str]] = {
-    "baru": frozenset({"accept", "not_ours", "reject", "ask"}),
-    "diteruskan": frozenset({"accept", "not_ours", "reject", "ask"}),
+    # A group that holds the case may act on it even before its delivery is recorded, and
+    # after another group passed it on ("bukan_kewenangan" is the state of the old group).
+    "baru": _OPEN, "menunggu_rute": _OPEN, "bukan_kewenangan": _OPEN, "diteruskan": _OPEN,
     "diterima": frozenset({"follow_up", "finish", "not_ours", "reject", "ask"}),
     "ditindaklanjuti": frozenset({"finish", "ask"}),
 }

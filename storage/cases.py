@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, fields
 
-from storage.database import Tx, fetch_one
+from storage.database import Tx, fetch_one, utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ async def mark_routed(tx: Tx, case_id: int, at: str) -> None:
     """The deadline clock starts (again) when a case is sent to a group."""
     await tx.execute(
         "UPDATE cases SET routed_at = ?, reminded_at = NULL, escalated_at = NULL WHERE id = ?",
-        (at, case_id),
+        (utc(at), case_id),
     )
 
 
@@ -198,7 +198,7 @@ async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Ca
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
         " AND routed_at IS NOT NULL AND routed_at <= ? AND reminded_at IS NULL"
-        " ORDER BY routed_at LIMIT ?", (routed_before, limit),
+        " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]
 
@@ -207,7 +207,7 @@ async def due_escalations(tx: Tx, routed_before: str, limit: int = 100) -> list[
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
         " AND routed_at IS NOT NULL AND routed_at <= ? AND escalated_at IS NULL"
-        " ORDER BY routed_at LIMIT ?", (routed_before, limit),
+        " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]
 

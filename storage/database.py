@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -183,6 +184,15 @@ async def savepoint(tx: Tx, enabled: bool = True) -> AsyncIterator[None]:
         await tx.execute("RELEASE block")
         raise
     await tx.execute("RELEASE block")
+
+
+def utc(at: str) -> str:
+    """An ISO timestamp in UTC. Columns compared as text (due times, deadlines) must all
+    be in one zone, whatever zone the caller's clock used."""
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
 
 
 async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:

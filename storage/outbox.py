@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from storage.database import Tx, fetch_one
+from storage.database import Tx, fetch_one, utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[s
     row = await fetch_one(
         tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, at, at))
+        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(at), utc(at)))
     assert row is not None
     return int(row[0])
 
@@ -58,7 +58,7 @@ their order, and a chat in backoff holds up only itself."""
 
 
 async def has_due(tx: Tx, now: str) -> bool:
-    return await fetch_one(tx, _DUE + " LIMIT 1", (now, now)) is not None
+    return await fetch_one(tx, _DUE + " LIMIT 1", (utc(now), utc(now))) is not None
 
 
 async def lease_due(tx: Tx, now: str, lease_until: str, limit: int) -> list[Delivery]:
@@ -66,7 +66,7 @@ async def lease_due(tx: Tx, now: str, lease_until: str, limit: int) -> list[Deli
     dies holding a lease loses it when it expires, and the delivery is tried again."""
     async with tx.execute(
         f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}", (lease_until, now, now, limit)
+        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}", (utc(lease_until), utc(now), utc(now), limit)
     ) as cur:
         rows = await cur.fetchall()
     return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
@@ -90,7 +90,7 @@ async def mark_sent(tx: Tx, delivery_id: int, at: str) -> None:
 async def retry_at(tx: Tx, delivery_id: int, at: str, error: str) -> None:
     await tx.execute(
         "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
-        (at, error, delivery_id))
+        (utc(at), error, delivery_id))
 
 
 async def mark_failed(tx: Tx, delivery_id: int, at: str, error: str) -> None:

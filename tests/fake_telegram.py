@@ -33,6 +33,7 @@ class Failure:
     status: int
     body: dict[str, Any]
     delay: float = 0.0
+    chat_id: int | None = None
 
 
 @dataclass
@@ -88,11 +89,15 @@ class FakeTelegram:
         self._new_update.set()
 
     def fail(self, method: str, status: int, description: str = "fail", times: int = 1,
-             retry_after: int | None = None, delay: float = 0.0) -> None:
+             retry_after: int | None = None, delay: float = 0.0, chat_id: int | None = None,
+             migrate_to: int | None = None) -> None:
+        """The next `times` calls of `method` (to `chat_id` only, if given) fail like this."""
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
-        self.failures.setdefault(method, []).extend(Failure(status, body, delay) for _ in range(times))
+        if migrate_to is not None:
+            body["parameters"] = {"migrate_to_chat_id": migrate_to}
+        self.failures.setdefault(method, []).extend(Failure(status, body, delay, chat_id) for _ in range(times))
 
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method
@@ -119,9 +124,10 @@ class FakeTelegram:
         params = await _params(request)
         call = Call(method, params)
         self.calls.append(call)
-        queue = self.failures.get(method)
-        if queue:
-            failure = queue.pop(0)
+        queue = self.failures.get(method) or []
+        failure = next((f for f in queue if f.chat_id is None or str(f.chat_id) == str(params.get("chat_id"))), None)
+        if failure is not None:
+            queue.remove(failure)
             if failure.delay:
                 await asyncio.sleep(failure.delay)
             return web.json_response(failure.body, status=failure.status)
@@ -202,7 +208,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
             except ValueError:
                 params[key] = value
         else:
-            params[key] = {"filename": value.filename, "size": len(value.file.read())}
+            data = value.file.read()
+            params[key] = {"filename": value.filename, "size": len(data), "data": data}
     return params
 
 
@@ -256,6 +263,21 @@ def contact(chat_id: int, phone: str) -> dict[str, Any]:
 def sticker(chat_id: int) -> dict[str, Any]:
     return message(chat_id, sticker={"file_id": "stk", "file_unique_id": "ustk", "width": 512, "height": 512,
                                      "is_animated": False, "is_video": False, "type": "regular"})
+
+
+def group_text(chat_id: int, body: str, user_id: int, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A message in a group from `user_id`, optionally a reply to one of the bot's messages."""
+    update = text(chat_id, body, chat_type="supergroup")
+    update["message"]["from"] = user(user_id)
+    if reply_to is not None:
+        update["message"]["reply_to_message"] = reply_to
+    return update
+
+
+def group_press(chat_id: int, data: str, message: dict[str, Any], user_id: int) -> dict[str, Any]:
+    """A press on a button of `message` (a bot message in a group, as the fake returned it)."""
+    return {"callback_query": {"id": f"cq{time.monotonic_ns()}", "from": user(user_id), "chat_instance": "ci",
+                               "data": data, "message": message}}
 
 
 def press(chat_id: int, data: str, message_id: int, text_shown: str = "",

@@ -96,7 +96,8 @@ async def open_runtime(application: Application, runtime: Runtime) -> None:  # t
     sender = TelegramSender(application.bot, runtime.db, store, settings.default_locale)
     runtime.worker = DeliveryWorker(
         runtime.db, policy, {"telegram": sender}, lease_seconds=settings.delivery_lease_seconds,
-        poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds)
+        poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
+        base_backoff=settings.delivery_backoff_seconds)
     runtime.worker.start()
     await register_commands(application)
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import (
-    Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message, ReplyParameters,
+    Bot, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message, ReplyParameters,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -118,22 +118,19 @@ class TelegramSender:
         """The file to upload: our stored bytes with metadata removed when it is an image;
         a Telegram file id only when we hold no bytes (Telegram re-encodes photos itself)."""
         data = await self.store.get(item.sha256) if item.sha256 else None
-        source: Any
-        if data is None:
-            source = item.channel_ref
-        else:
-            name = item.file_name or f"{case.number}-{item.position}"
+        source: Any = item.channel_ref
+        name = item.file_name or f"{case.number}-{item.position}"
+        if data is not None:
             is_image = item.kind == "photo" or (item.mime or "").startswith("image/")
             cleaned = await clean_image_async(data) if is_image else None
             if cleaned is not None:
-                data, ext = cleaned
+                source, ext = cleaned
                 name = name.rsplit(".", 1)[0] + ext
-            elif is_image and case.channel == "telegram":
-                data, source = None, item.channel_ref  # unreadable image: Telegram's own copy
-            if data is not None:
-                source = InputFile(data, filename=name)
+            elif not (is_image and case.channel == "telegram"):  # else: Telegram's own re-encoded copy
+                source = data
         kind = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(item.kind, InputMediaDocument)
-        return kind(source, caption=caption)
+        # Bytes become a separate upload part ("attach://..."), a file id is passed as is.
+        return kind(source, caption=caption, filename=name if isinstance(source, bytes) else None)
 
     async def _edit_case(self, delivery: Delivery) -> None:
         loaded = await self._card(delivery)
