@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.config import Settings, load_settings
 
@@ -23,7 +24,7 @@ async def _console(settings: Settings) -> None:
 
     db = await Database.open(settings.database_path)
     try:
-        engine = Engine(db, settings.default_locale, settings.timezone)
+        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy())
         await chat(engine, EvidenceStore(settings.evidence_dir), settings.default_locale,
                    sys.stdin, sys.stdout)
     finally:
@@ -51,6 +52,18 @@ async def _cases(settings: Settings, limit: int) -> None:
               f"{case.incident_type:<18} {counts[case.id]:>5}  {region.name if region else case.region_code}")
 
 
+async def _routes(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import routes_cli
+
+    if args.routes_command == "add":
+        return await routes_cli.add(settings, args.region, args.chat_id, args.agency.lower(), args.title)
+    if args.routes_command == "remove":
+        return await routes_cli.remove(settings, args.chat_id, args.region)
+    if args.routes_command == "import":
+        return await routes_cli.import_csv(settings, args.file)
+    return await routes_cli.listing(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Lapor Netral")
     sub = parser.add_subparsers(dest="command")
@@ -59,6 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("serve", help="web server with the Telegram webhook")
     cases_parser = sub.add_parser("cases", help="list stored cases")
     cases_parser.add_argument("--limit", type=int, default=50)
+    routes_parser = sub.add_parser("routes", help="focal-point groups per region")
+    routes_sub = routes_parser.add_subparsers(dest="routes_command", required=True)
+    add_parser = routes_sub.add_parser("add", help="send a region's cases to a Telegram group")
+    add_parser.add_argument("region", help="Kemendagri code (51.71) or name (\"Kota Denpasar\")")
+    add_parser.add_argument("chat_id", type=int, help="the group's id, e.g. -1001234567890")
+    add_parser.add_argument("--agency", default="", help="only cases about this agency group (e.g. pusat)")
+    add_parser.add_argument("--title", default=None)
+    remove_parser = routes_sub.add_parser("remove", help="stop sending to a group (one region or all)")
+    remove_parser.add_argument("chat_id", type=int)
+    remove_parser.add_argument("region", nargs="?")
+    routes_sub.add_parser("list", help="every route, broken ones flagged")
+    import_parser = routes_sub.add_parser("import", help="add routes from a CSV: region,chat_id[,agency,title]")
+    import_parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -68,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_console(settings))
     elif command == "cases":
         asyncio.run(_cases(settings, args.limit))
+    elif command == "routes":
+        return asyncio.run(_routes(settings, args))
     elif command in ("run", "serve"):
         if not settings.telegram_bot_token:
             print("TELEGRAM_BOT_TOKEN is not set; use `python -m bot console` to try the bot offline.",

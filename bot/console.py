@@ -10,18 +10,29 @@ import asyncio
 import mimetypes
 import re
 import uuid
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.delivery import DeliveryWorker, Progress
 from flows.engine import Engine
-from flows.events import Command, Event, Inbound, Location, Media, MediaItem, MediaKind, Text
+from flows.events import (
+    Command,
+    Event,
+    Inbound,
+    Location,
+    Media,
+    MediaItem,
+    MediaKind,
+    Text,
+)
 from flows.i18n import gettext_for
-from flows.replies import MediaReply, Reply, TextReply
+from flows.replies import MediaReply, Reply, TextReply, from_dict
 from storage.evidence_files import EvidenceStore
+from storage.outbox import Delivery
 
 CHANNEL = "console"
-_LOCATION = re.compile(r"^(?:lokasi|location|loc)\s*:?\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)$", re.I)
+_LOCATION = re.compile(r"^(?:lokasi|location|loc)\s*:?\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)$", re.IGNORECASE)
 _QUIT = {"/keluar", "/quit", "/exit"}
 
 
@@ -73,9 +84,25 @@ def render(reply: Reply, locale: str) -> str:
     return "\n".join(lines)
 
 
+class ConsoleSender:
+    """Outbox messages for the console reporter (news about their case) are printed."""
+
+    def __init__(self, stdout: TextIO) -> None:
+        self.stdout = stdout
+
+    async def deliver(self, delivery: Delivery, progress: Progress) -> None:
+        locale = str(delivery.payload.get("locale") or "id")
+        for data in delivery.payload.get("replies", []):
+            self.stdout.write("\n" + render(from_dict(data), locale) + "\n")
+        self.stdout.flush()
+
+
 async def chat(engine: Engine, store: EvidenceStore, locale: str,
                stdin: TextIO, stdout: TextIO, address: str = "local") -> None:
+    """Messages for Telegram groups stay queued in the outbox; `python -m bot run` on the
+    same database sends them."""
     _ = gettext_for(locale)
+    worker = DeliveryWorker(engine.db, engine.policy, {CHANNEL: ConsoleSender(stdout)})
     stdout.write(_(
         "Lapor Netral console chat. Type anything to begin. A number picks an option; "
         "to send a photo or document, type its file path; /keluar quits."
@@ -91,7 +118,8 @@ async def chat(engine: Engine, store: EvidenceStore, locale: str,
         handled = await engine.handle(Inbound(
             CHANNEL, address, uuid.uuid4().hex, event, datetime.now(UTC), locale,
         ))
-        for reply in handled.replies:
-            stdout.write("\n" + render(reply, handled.locale) + "\n")
+        stdout.writelines("\n" + render(reply, handled.locale) + "\n" for reply in handled.replies)
+        await worker.run_once()
         stdout.write("\n")
         stdout.flush()
+    await worker.stop()

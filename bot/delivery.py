@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from flows import deadlines, forwarding, notify
@@ -126,26 +126,24 @@ class DeliveryWorker:
         """Send what is due now; returns how many deliveries were attempted."""
         now = self.clock()
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
-            if not await outbox.has_due(tx, now.isoformat()):
+            if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
                 return 0
         async with self.db.transaction() as tx:
-            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch)
+            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
+                                         list(self.senders))
         if due:
             await asyncio.gather(*(self._deliver(d) for d in due))
         return len(due)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Deliver until nothing is due (tests and the shell use it; the service runs `start`)."""
+        """Deliver until nothing is due (for a shell or a test; the service runs `start`)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while await self.run_once():
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("outbox did not drain")
 
     async def _deliver(self, delivery: Delivery) -> None:
-        sender = self.senders.get(delivery.channel)
-        if sender is None:
-            await self._retry(delivery, f"no sender for channel {delivery.channel}", None)
-            return
+        sender = self.senders[delivery.channel]  # only channels we have a sender for are leased
 
         async def progress(parts: int, message_id: int | None) -> None:
             async with self.db.transaction() as tx:
@@ -168,15 +166,7 @@ class DeliveryWorker:
             self._count("gone")
             await self._gone(delivery, str(exc))
         except Rejected as exc:
-            self._count("rejected")
-            log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, exc)
-            at = self.clock().isoformat()
-            async with self.db.transaction() as tx:
-                await outbox.mark_failed(tx, delivery.id, at, str(exc))
-                if delivery.kind == "post_case":
-                    await notify.moderators(tx, self.policy, at, lambda _: _(
-                        "A case could not be posted to group {chat}: {error}").format(
-                            chat=delivery.address, error=str(exc)), delivery.case_id)
+            await self._rejected(delivery, str(exc))
         except Exception as exc:  # a bug or an unexpected answer: keep the message, try later
             log.exception("delivery %s failed unexpectedly", delivery.id)
             await self._retry(delivery, f"{type(exc).__name__}: {exc}", None)
@@ -184,6 +174,20 @@ class DeliveryWorker:
             self.sent += 1
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
+
+    async def _rejected(self, delivery: Delivery, error: str) -> None:
+        """Never retried: the same request would fail the same way. A case card that cannot
+        be posted is a job for moderators."""
+        self._count("rejected")
+        log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, error)
+        at = self.clock().isoformat()
+        async with self.db.transaction() as tx:
+            await outbox.mark_failed(tx, delivery.id, at, error)
+            if delivery.kind == "post_case":
+                _ = notify.staff_gettext(self.policy)
+                await notify.moderators(tx, self.policy, at, _(
+                    "A case could not be posted to group {chat}: {error}").format(
+                        chat=delivery.address, error=error), delivery.case_id)
 
     def _count(self, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1

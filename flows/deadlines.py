@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flows import notify
-from flows.i18n import gettext_for
 from flows.policy import Policy
 from storage import Tx, case_posts, cases
 
@@ -15,7 +14,7 @@ from storage import Tx, case_posts, cases
 async def run_due(tx: Tx, policy: Policy, now: datetime) -> tuple[int, int]:
     """Queue the reminders and escalations that are due; returns how many of each."""
     at = now.isoformat()
-    _ = gettext_for(policy.default_locale)
+    _ = notify.staff_gettext(policy)
     reminded = 0
     for case in await cases.due_reminders(tx, (now - policy.remind_after).isoformat()):
         hours = int(policy.remind_after.total_seconds() // 3600)
@@ -28,9 +27,9 @@ async def run_due(tx: Tx, policy: Policy, now: datetime) -> tuple[int, int]:
         await cases.add_event(tx, case.id, at, "system", "reminder", None, None, None)
         reminded += 1
     escalated = 0
+    hours = int(policy.escalate_after.total_seconds() // 3600)
     for case in await cases.due_escalations(tx, (now - policy.escalate_after).isoformat()):
-        hours = int(policy.escalate_after.total_seconds() // 3600)
-        await notify.moderators(tx, policy, at, lambda _, case=case, hours=hours: _(
+        await notify.moderators(tx, policy, at, _(
             "Escalation: case {number} ({region}) has not been accepted within {hours} hours.").format(
                 number=case.number, region=notify.region_name(case.region_code), hours=hours), case.id)
         await cases.mark_escalated(tx, case.id, at)

@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flows import forwarding, inquiry, lifecycle, route_admin
-from flows.i18n import gettext_for
+from flows import forwarding, inquiry, lifecycle, notify, route_admin
 from flows.lifecycle import Actor, Outcome
 from flows.policy import Policy
 from storage import Database, Tx, group_prompts, routes, staff, updates
@@ -35,7 +34,7 @@ class Desk:
     def __init__(self, db: Database, policy: Policy) -> None:
         self.db = db
         self.policy = policy
-        self._ = gettext_for(policy.default_locale)
+        self._ = notify.staff_gettext(policy)
 
     async def _once(self, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
         """Run `work` unless this update was processed before; claim it in the same transaction."""

@@ -54,7 +54,8 @@ async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: s
     if case.status != "menunggu_rute":
         await cases.set_status(tx, case.id, case.status, "menunggu_rute", at, "system")
         await notify.reporter_status(tx, case, "menunggu_rute", at)
-    await notify.moderators(tx, policy, at, lambda _: _(
+    _ = notify.staff_gettext(policy)
+    await notify.moderators(tx, policy, at, _(
         "Case {number} has no focal point: nobody is registered for {region} or its province, "
         "and there is no default. Register a group with /daftar_fokus.").format(
             number=case.number, region=notify.region_name(region_code or case.region_code)), case.id)
@@ -100,7 +101,8 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
     if chat_id in policy.alert_chats():
         log.error("moderator chat %s is unreachable: %s", chat_id, reason)  # alerting it would loop
     else:
-        await notify.moderators(tx, policy, at, lambda _: _(
+        _ = notify.staff_gettext(policy)
+        await notify.moderators(tx, policy, at, _(
             "The bot can no longer post in group {chat} ({reason}). Its routes ({regions}) are "
             "marked broken; add the bot back and send /daftar_fokus there again.").format(
             chat=chat_id, reason=reason,

@@ -5,9 +5,8 @@ reporter chose to be named, which the case card already shows)."""
 from __future__ import annotations
 
 from flows import info_answer, notify
-from flows.evidence import new_evidence
-from flows.i18n import gettext_for
 from flows.conversation import Conversation
+from flows.evidence import new_evidence
 from flows.lifecycle import Actor, Outcome, check
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.policy import Policy
@@ -53,7 +52,7 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
         return
     post = await case_posts.in_chat(tx, case.id, request.chat_id)
     reply_to = post.message_id if post else None
-    _ = gettext_for(policy.default_locale)  # groups read the service's language
+    _ = notify.staff_gettext(policy)
     if isinstance(outcome, InfoClosed):
         if not outcome.answered:
             await cases.add_event(tx, case.id, outcome.at, "reporter", "info_declined", None, None, None)

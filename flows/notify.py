@@ -89,14 +89,16 @@ async def group(tx: Tx, chat_id: int, text: str, at: str, *, case_id: int | None
     await outbox.enqueue(tx, GROUP_CHANNEL, str(chat_id), "send", payload, at, case_id=case_id)
 
 
-async def moderators(tx: Tx, policy: Policy, at: str, build: Callable[[Gettext], str],
-                     case_id: int | None = None) -> None:
-    """An alert for moderators, in the service's default language."""
+def staff_gettext(policy: Policy) -> Gettext:
+    """Moderators and focal points read the service's default language."""
+    return gettext_for(policy.default_locale)
+
+
+async def moderators(tx: Tx, policy: Policy, at: str, text: str, case_id: int | None = None) -> None:
+    """An alert for moderators (written with `staff_gettext`)."""
     chats = policy.alert_chats()
     if not chats:
-        log.warning("no moderator chat or admin configured; alert not sent: %s",
-                    build(gettext_for(policy.default_locale)))
+        log.warning("no moderator chat or admin configured; alert not sent: %s", text)
         return
-    text = build(gettext_for(policy.default_locale))
     for chat_id in chats:
         await group(tx, chat_id, text, at, case_id=case_id)

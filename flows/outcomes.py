@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flows.conversation import Draft
 
@@ -36,7 +37,7 @@ class InfoAnswered:
     request_id: int
     case_number: str
     text: str | None
-    evidence: tuple[dict[str, object], ...]
+    evidence: tuple[dict[str, Any], ...]
     at: str
 
 

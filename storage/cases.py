@@ -193,10 +193,14 @@ async def mark_routed(tx: Tx, case_id: int, at: str) -> None:
     )
 
 
+_UNACCEPTED = "'baru', 'menunggu_rute', 'diteruskan', 'bukan_kewenangan'"
+"""Statuses of a case that no group has accepted yet."""
+
+
 async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
     """Forwarded cases nobody has accepted since `routed_before` and not yet reminded."""
     async with tx.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ({_UNACCEPTED})"
         " AND routed_at IS NOT NULL AND routed_at <= ? AND reminded_at IS NULL"
         " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
@@ -205,7 +209,7 @@ async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Ca
 
 async def due_escalations(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
     async with tx.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ('baru', 'diteruskan')"
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ({_UNACCEPTED})"
         " AND routed_at IS NOT NULL AND routed_at <= ? AND escalated_at IS NULL"
         " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:

@@ -47,6 +47,10 @@ async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[s
     return int(row[0])
 
 
+def _due(channels: list[str]) -> str:
+    return _DUE + f" AND o.channel IN ({', '.join('?' for _ in channels)})"
+
+
 _DUE = (
     "SELECT id FROM outbox AS o WHERE status = 'pending' AND next_attempt_at <= ?"
     " AND (leased_until IS NULL OR leased_until <= ?)"
@@ -57,16 +61,18 @@ _DUE = (
 their order, and a chat in backoff holds up only itself."""
 
 
-async def has_due(tx: Tx, now: str) -> bool:
-    return await fetch_one(tx, _DUE + " LIMIT 1", (utc(now), utc(now))) is not None
+async def has_due(tx: Tx, now: str, channels: list[str]) -> bool:
+    return await fetch_one(tx, _due(channels) + " LIMIT 1", (utc(now), utc(now), *channels)) is not None
 
 
-async def lease_due(tx: Tx, now: str, lease_until: str, limit: int) -> list[Delivery]:
-    """Take up to `limit` due deliveries for this worker until `lease_until`. A worker that
-    dies holding a lease loses it when it expires, and the delivery is tried again."""
+async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str]) -> list[Delivery]:
+    """Take up to `limit` due deliveries on `channels` for this worker until `lease_until`.
+    A worker that dies holding a lease loses it when it expires, and the delivery is tried
+    again."""
     async with tx.execute(
-        f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}", (utc(lease_until), utc(now), utc(now), limit)
+        f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_due(channels)}"
+        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}",
+        (utc(lease_until), utc(now), utc(now), *channels, limit)
     ) as cur:
         rows = await cur.fetchall()
     return sorted((_delivery(r) for r in rows), key=lambda d: d.id)

@@ -17,11 +17,11 @@ SCRIPT = [
 ]
 
 
-def run_bot(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_bot(args: list[str], tmp_path: Path, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     env.update(DATABASE_PATH=str(tmp_path / "lapor.db"), EVIDENCE_DIR=str(tmp_path / "evidence"))
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=60, check=True)
+                          text=True, env=env, cwd=tmp_path, timeout=60, check=check)
 
 
 def test_full_report_in_the_console(tmp_path: Path) -> None:
@@ -34,6 +34,8 @@ def test_full_report_in_the_console(tmp_path: Path) -> None:
     assert "Selamat datang di Lapor Netral" in result.stdout
     assert "(Balas dengan angka 1-2.)" in result.stdout
     assert "Terima kasih. Laporan Anda sudah diterima dengan nomor LN-" in result.stdout
+    assert "Kami masih mencari petugas yang tepat untuk laporan Anda" in result.stdout, \
+        "news about the case reaches the console reporter through the outbox"
 
     with sqlite3.connect(tmp_path / "lapor.db") as db:
         (number, region, identity), = db.execute("SELECT number, region_code, identity_mode FROM cases")
@@ -46,7 +48,27 @@ def test_full_report_in_the_console(tmp_path: Path) -> None:
         assert stored.exists() and stored.stat().st_size == size
 
     listing = run_bot(["cases"], tmp_path)
-    assert number in listing.stdout and "Kota Denpasar" in listing.stdout
+    assert number in listing.stdout and "Kota Denpasar" in listing.stdout and "menunggu_rute" in listing.stdout
+
+    added = run_bot(["routes", "add", "denpasar", "-1001234"], tmp_path)
+    assert "Kota Denpasar (51.71)" in added.stdout and number in added.stdout, "the waiting case is forwarded"
+    with sqlite3.connect(tmp_path / "lapor.db") as db:
+        queued = db.execute("SELECT address, kind, status FROM outbox WHERE kind = 'post_case'").fetchall()
+    assert queued == [("-1001234", "post_case", "pending")], "it goes out when the Telegram bot runs"
+
+
+def test_routes_from_the_shell(tmp_path: Path) -> None:
+    csv = tmp_path / "bali.csv"
+    csv.write_text("region,chat_id,agency,title\n51.03,-100201,,Fokus Badung\nKota Denpasar,-100202,,\n"
+                   "51,-100203,pusat,Vertikal Bali\nentah,-100204,,\n", encoding="utf-8")
+    imported = run_bot(["routes", "import", str(csv)], tmp_path, check=False)
+    assert imported.returncode == 1, "a file with a bad row says so"
+    assert "3 routes added" in imported.stdout and "line 5: entah" in imported.stdout
+    listing = run_bot(["routes", "list"], tmp_path).stdout
+    assert "Kabupaten Badung (51.03)" in listing and "-100201" in listing
+    assert "Bali (51) · Instansi pusat/vertikal" in listing
+    run_bot(["routes", "remove", "-100202"], tmp_path)
+    assert "-100202" not in run_bot(["routes", "list"], tmp_path).stdout
 
 
 def test_quitting_and_coming_back_resumes_in_the_console(tmp_path: Path) -> None:

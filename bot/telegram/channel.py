@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -45,8 +52,15 @@ class TelegramChannel:
         if chat is None:
             return
         if chat.type != "private":
-            if self.focal is None or not await self.focal.handle(update, context.bot):
-                await self._group(update, context.bot)
+            try:
+                if self.focal is None or not await self.focal.handle(update, context.bot):
+                    await self._group(update, context.bot)
+            except Exception:  # nothing of the update was stored; the officer can try again
+                log.exception("group update %s of chat %s could not be handled", update.update_id, chat.id)
+                _ = gettext_for(self.default_locale)
+                await _answer(update.callback_query, _(
+                    "Sorry, something went wrong on our side. Nothing you entered was lost; "
+                    "please send your last answer again."))
             return
         if update.message is None and update.callback_query is None:
             return  # an edit of an old answer, or the user blocking the bot: not input

@@ -9,10 +9,22 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import (
-    Bot, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message, ReplyParameters,
+    Bot,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+    Message,
+    ReplyParameters,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.delivery import Gone, Migrated, Progress, Rejected, Retry
 from bot.strip_metadata import clean_image_async
@@ -108,8 +120,9 @@ class TelegramSender:
         media = [await self._media(case, item, caption if n == 0 else None) for n, item in enumerate(batch)]
         if len(media) == 1:
             item, kind = media[0], batch[0].kind
-            send: Callable[..., Awaitable[Any]] = {"photo": self.bot.send_photo, "video": self.bot.send_video}.get(
-                kind, self.bot.send_document)
+            send: Callable[..., Awaitable[Any]] = (
+                self.bot.send_photo if kind == "photo" else self.bot.send_video if kind == "video"
+                else self.bot.send_document)
             await send(chat_id, item.media, caption=item.caption, reply_parameters=reply)
         else:
             await self.bot.send_media_group(chat_id, media, reply_parameters=reply)  # type: ignore[arg-type]

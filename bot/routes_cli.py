@@ -1,0 +1,91 @@
+"""`python -m bot routes add|remove|list|import`: focal points from the shell, with the
+same rules as `/daftar_fokus` in a group."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.config import Settings
+from flows import route_admin
+from storage import Database, routes
+
+ACTOR = "shell"
+
+
+async def add(settings: Settings, region: str, chat_id: int, agency: str, title: str | None) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.transaction() as tx:
+            added = await route_admin.add(tx, settings.policy(), region, chat_id, scope=agency, title=title,
+                                          by=ACTOR, at=datetime.now(UTC).isoformat())
+    finally:
+        await db.close()
+    print(route_admin.describe_added(added, settings.default_locale))
+    return 0 if added.route else 1
+
+
+async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.transaction() as tx:
+            removed, known = await route_admin.remove(tx, chat_id, region)
+    finally:
+        await db.close()
+    if not known:
+        print(f"unknown region: {region}")
+        return 1
+    for route in removed:
+        print("removed:", route_admin.describe(route, settings.default_locale, with_chat=True))
+    return 0
+
+
+async def listing(settings: Settings) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.reading() as tx:
+            found = await routes.all_routes(tx)
+    finally:
+        await db.close()
+    for route in found:
+        print(route_admin.describe(route, settings.default_locale, with_chat=True))
+    if not found:
+        print("no routes")
+    return 0
+
+
+async def import_csv(settings: Settings, path: Path) -> int:
+    """Columns `region` (code or name) and `chat_id`, optional `agency` and `title`. All
+    good rows are added in one transaction; bad rows are listed and the exit code is 1."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    db = await Database.open(settings.database_path)
+    problems: list[str] = []
+    added = 0
+    forwarded: list[str] = []
+    try:
+        async with db.transaction() as tx:
+            for line, row in enumerate(rows, start=2):
+                region = (row.get("region") or "").strip()
+                try:
+                    chat_id = int((row.get("chat_id") or "").strip())
+                except ValueError:
+                    problems.append(f"line {line}: chat_id is not a number")
+                    continue
+                result = await route_admin.add(
+                    tx, settings.policy(), region, chat_id, scope=(row.get("agency") or "").strip().lower(),
+                    title=(row.get("title") or "").strip() or None, by=ACTOR, at=datetime.now(UTC).isoformat())
+                if result.route is None:
+                    problems.append(f"line {line}: {region}: " + route_admin.describe_added(result, "en"))
+                    continue
+                added += result.created
+                forwarded.extend(result.forwarded)
+    finally:
+        await db.close()
+    print(f"{added} routes added from {path.name}")
+    if forwarded:
+        print("forwarded waiting cases:", ", ".join(forwarded))
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
