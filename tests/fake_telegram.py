@@ -43,6 +43,7 @@ class FakeTelegram:
     files: dict[str, bytes] = field(default_factory=dict)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     forced: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[tuple[str, int, float]] = field(default_factory=list)
     next_update_id: int = 1000
     next_message_id: int = 1
     base: str = ""
@@ -99,6 +100,11 @@ class FakeTelegram:
             body["parameters"] = {"migrate_to_chat_id": migrate_to}
         self.failures.setdefault(method, []).extend(Failure(status, body, delay, chat_id) for _ in range(times))
 
+    def hold(self, method: str, chat_id: int, seconds: float) -> None:
+        """The next successful `method` call to `chat_id` is carried out at once but
+        answered only after `seconds`: a client that dies meanwhile never learns of it."""
+        self.holds.append((method, chat_id, seconds))
+
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method
                 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
@@ -135,6 +141,10 @@ class FakeTelegram:
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         handler = getattr(self, f"_m_{method}", None)
         call.result = handler(params) if handler else True
+        held = next((h for h in self.holds if h[0] == method and str(h[1]) == str(params.get("chat_id"))), None)
+        if held is not None:
+            self.holds.remove(held)
+            await asyncio.sleep(held[2])
         return web.json_response({"ok": True, "result": call.result})
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:

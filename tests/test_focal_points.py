@@ -361,3 +361,21 @@ async def test_an_open_reporter_is_named_and_a_confidential_one_is_not(fake: Fak
     assert "<b>Pelapor:</b> Terbuka: Siti Aminah, +6281234567890" in open_card
     assert "<b>Pelapor:</b> Rahasia: hanya diketahui moderator" in confidential
     assert "Siti" not in confidential and "+62812" not in confidential
+
+
+async def test_a_crash_between_sending_and_recording_repeats_the_card_at_most_once(
+        fake: FakeTelegram, settings: Settings) -> None:
+    settings = settings.model_copy(update={"delivery_lease_seconds": 0.5})
+    r = Reporter(fake, REPORTER)
+    async with polling_bot(settings):
+        await register(fake, GROUP, "denpasar")
+        fake.hold("sendMessage", GROUP, 3)  # the card is posted, but the bot dies before hearing back
+        number = await submit_report(r, PHOTOS[:2])
+        await fake.wait_for(lambda: len(cards(fake, GROUP)) == 1)
+    # the process is gone; its lease on the delivery expires and a new process sends again
+    async with polling_bot(settings):
+        await card_in(fake, GROUP, 2)
+        await fake.wait_for(lambda: len([c for c in fake.calls if c.method == "sendMediaGroup" and c.result]) == 1)
+        await fake.wait_for(lambda: any("telah diteruskan" in t for t in fake.texts(REPORTER)))
+    assert [f"<b>Laporan {number}</b>" in c["text"] for c in cards(fake, GROUP)] == [True, True]
+    assert db_rows(settings, "SELECT kind, status FROM outbox WHERE kind = 'post_case'") == [("post_case", "sent")]
