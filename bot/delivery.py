@@ -80,6 +80,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_deadlines = 0.0
+        self._in_flight: set[int] = set()
         db.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -90,6 +91,8 @@ class DeliveryWorker:
             self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
+        """Stop sending. Deliveries cut off midway are released at once for the next
+        process (one of them may then be sent twice); only a crash leaves them to the lease."""
         self.db.remove_on_commit(self.wake)
         if self._task is not None:
             self._task.cancel()
@@ -98,6 +101,10 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._in_flight:
+            async with self.db.transaction() as tx:
+                await outbox.release(tx, sorted(self._in_flight))
+            self._in_flight.clear()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -132,7 +139,9 @@ class DeliveryWorker:
             due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
                                          list(self.senders))
         if due:
+            self._in_flight.update(d.id for d in due)  # left there if we are cancelled: see `stop`
             await asyncio.gather(*(self._deliver(d) for d in due))
+            self._in_flight.difference_update(d.id for d in due)
         return len(due)
 
     async def drain(self, timeout: float = 30.0) -> None:

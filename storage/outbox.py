@@ -83,6 +83,12 @@ async def get(tx: Tx, delivery_id: int) -> Delivery | None:
     return _delivery(row) if row else None
 
 
+async def release(tx: Tx, delivery_ids: list[int]) -> None:
+    """Give up leases early (a worker shutting down cleanly)."""
+    await tx.executemany("UPDATE outbox SET leased_until = NULL WHERE id = ? AND status = 'pending'",
+                         [(i,) for i in delivery_ids])
+
+
 async def set_progress(tx: Tx, delivery_id: int, progress: int) -> None:
     await tx.execute("UPDATE outbox SET progress = ? WHERE id = ?", (progress, delivery_id))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ class FakeTelegram:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     forced: list[dict[str, Any]] = field(default_factory=list)
     holds: list[tuple[str, int, float]] = field(default_factory=list)
+    fail_rate: float = 0.0
+    """Share of send*/edit* calls answered with a 500 or a 429 (retry_after 1), at random."""
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
     next_update_id: int = 1000
     next_message_id: int = 1
     base: str = ""
@@ -130,6 +134,12 @@ class FakeTelegram:
         params = await _params(request)
         call = Call(method, params)
         self.calls.append(call)
+        if self.fail_rate and method.startswith(("send", "edit")) and self.rng.random() < self.fail_rate:
+            if self.rng.random() < 0.5:
+                return web.json_response({"ok": False, "error_code": 500, "description": "Internal Server Error"},
+                                         status=500)
+            return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests",
+                                      "parameters": {"retry_after": 1}}, status=429)
         queue = self.failures.get(method) or []
         failure = next((f for f in queue if f.chat_id is None or str(f.chat_id) == str(params.get("chat_id"))), None)
         if failure is not None:
