@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="chat in the terminal (offline, same database)")
     sub.add_parser("run", help="Telegram with long polling")
-    sub.add_parser("serve", help="web server with the Telegram webhook")
+    sub.add_parser("serve", help="web server with the Telegram and WhatsApp webhooks")
     cases_parser = sub.add_parser("cases", help="list stored cases")
     cases_parser.add_argument("--limit", type=int, default=50)
     routes_parser = sub.add_parser("routes", help="focal-point groups per region")
@@ -96,14 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_cases(settings, args.limit))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
-    elif command in ("run", "serve"):
+    elif command == "run":
         if not settings.telegram_bot_token:
             print("TELEGRAM_BOT_TOKEN is not set; use `python -m bot console` to try the bot offline.",
                   file=sys.stderr)
             return 2
-        from bot.telegram.app import run_polling, run_webhook
+        from bot.telegram.app import run_polling
 
-        (run_polling if command == "run" else run_webhook)(settings)
+        run_polling(settings)
+    elif command == "serve":
+        from bot.serve import run
+
+        run(settings)
     return 0
 
 

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = Field(default=None, description="e.g. whatsapp:+14155238886")
+    twilio_api_base_url: str | None = Field(default=None, description="instead of https://api.twilio.com")
+    twilio_status_template_sid: str | None = Field(default=None, description="approved template for news "
+                                                   "outside WhatsApp's 24-hour window")
+    twilio_webhook_path: str = "/twilio/whatsapp"
+    twilio_timeout: float = Field(default=15.0, gt=0)
+
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     moderator_chat_id: int | None = Field(default=None, description="moderators' Telegram group for alerts")
     default_focal_chat_id: int | None = Field(default=None, description="national fallback focal-point group")
@@ -54,6 +63,10 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
 
     def policy(self) -> Policy:
         return Policy(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.delivery import DeliveryWorker, Progress
+from bot.plain_text import render
 from flows.engine import Engine
 from flows.events import (
     Command,
@@ -27,7 +28,7 @@ from flows.events import (
     Text,
 )
 from flows.i18n import gettext_for
-from flows.replies import MediaReply, Reply, TextReply, from_dict
+from flows.replies import from_dict
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
@@ -63,25 +64,6 @@ async def to_event(line: str, store: EvidenceStore) -> Event:
                                    stored.size, stored.sha256, path.name))
         return Media(tuple(items))
     return Text(line.rstrip("\n"))
-
-
-def render(reply: Reply, locale: str) -> str:
-    _ = gettext_for(locale)
-    if isinstance(reply, TextReply):
-        return reply.text
-    if isinstance(reply, MediaReply):
-        return f"[{reply.kind}] {reply.ref}" + (f"\n{reply.caption}" if reply.caption else "")
-    lines = [reply.text]
-    for number, option in enumerate(reply.options, start=1):
-        extra = f" - {option.description}" if option.description else ""
-        lines.append(f"  {number}. {option.label}{extra}")
-    if len(reply.options) > 1:
-        lines.append(_("(Reply with a number from 1 to {n}.)").format(n=len(reply.options)))
-    if reply.request == "location":
-        lines.append(_("(To send a location, type: lokasi -8.65, 115.21)"))
-    elif reply.request == "contact":
-        lines.append(_("(Type your phone number.)"))
-    return "\n".join(lines)
 
 
 class ConsoleSender:

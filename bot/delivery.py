@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.background import BackgroundLoop
 from flows import deadlines, forwarding, notify
 from flows.policy import Policy
 from storage import Database, outbox
@@ -48,6 +49,10 @@ class Rejected(Exception):
     """This message can never be sent as it is; other messages to the chat may be."""
 
 
+class Dropped(Exception):
+    """This message must not be sent (the person opted out): not an error."""
+
+
 Progress = Callable[[int, int | None], Awaitable[None]]
 """(parts sent so far, message id of the part just sent): recorded at once."""
 
@@ -60,70 +65,43 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
+    name = "delivery-worker"
+
     def __init__(self, db: Database, policy: Policy, senders: dict[str, Sender], *,
                  lease_seconds: float = 60.0, batch: int = 32, poll_seconds: float = 1.0,
                  deadline_every: float = 60.0, base_backoff: float = 2.0, max_backoff: float = 600.0,
                  clock: Callable[[], datetime] = _now) -> None:
+        super().__init__(poll_seconds)
         self.db = db
         self.policy = policy
         self.senders = senders
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
-        self.poll_seconds = poll_seconds
         self.deadline_every = deadline_every
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.clock = clock
         self.sent = 0
         self.failures: dict[str, int] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last_deadlines = 0.0
+        self._last_deadlines: float | None = None
         self._in_flight: set[int] = set()
         db.on_commit(self.wake)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="delivery-worker")
-
-    async def stop(self) -> None:
-        """Stop sending. Deliveries cut off midway are released at once for the next
-        process (one of them may then be sent twice); only a crash leaves them to the lease."""
+    async def stopped(self) -> None:
+        """Deliveries cut off midway are released at once for the next process (one of
+        them may then be sent twice); only a crash leaves them to the lease."""
         self.db.remove_on_commit(self.wake)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
         if self._in_flight:
             async with self.db.transaction() as tx:
                 await outbox.release(tx, sorted(self._in_flight))
             self._in_flight.clear()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                if loop.time() - self._last_deadlines >= self.deadline_every:
-                    self._last_deadlines = loop.time()
-                    await self.check_deadlines()
-                self._wake.clear()
-                if await self.run_once():
-                    continue  # more may be due at once
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery round failed; trying again")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
+    async def before_round(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
+            self._last_deadlines = now
+            await self.check_deadlines()
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:
@@ -143,13 +121,6 @@ class DeliveryWorker:
             await asyncio.gather(*(self._deliver(d) for d in due))
             self._in_flight.difference_update(d.id for d in due)
         return len(due)
-
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Deliver until nothing is due (for a shell or a test; the service runs `start`)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while await self.run_once():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("outbox did not drain")
 
     async def _deliver(self, delivery: Delivery) -> None:
         sender = self.senders[delivery.channel]  # only channels we have a sender for are leased
@@ -176,6 +147,10 @@ class DeliveryWorker:
             await self._gone(delivery, str(exc))
         except Rejected as exc:
             await self._rejected(delivery, str(exc))
+        except Dropped as exc:
+            log.info("delivery %s to %s:%s dropped: %s", delivery.id, delivery.channel, delivery.address, exc)
+            async with self.db.transaction() as tx:
+                await outbox.mark_failed(tx, delivery.id, self.clock().isoformat(), f"dropped: {exc}")
         except Exception as exc:  # a bug or an unexpected answer: keep the message, try later
             log.exception("delivery %s failed unexpectedly", delivery.id)
             await self._retry(delivery, f"{type(exc).__name__}: {exc}", None)

@@ -1,10 +1,11 @@
-"""The aiohttp server that carries the webhooks (Telegram now, WhatsApp later) and health."""
+"""The aiohttp server that carries the webhooks (Telegram, WhatsApp) and health."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from telegram import Update
@@ -14,13 +15,37 @@ from bot.config import Settings
 from storage import Database
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def make_web_app(settings: Settings, db: Database, application: Application) -> web.Application:  # type: ignore[type-arg]
+def make_web_app(settings: Settings, db: Database, application: Application | None) -> web.Application:  # type: ignore[type-arg]
+    """The routes of the configured channels: Telegram's when `application` is given,
+    WhatsApp's when the Twilio settings are."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
 
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            await db.ping()
+        except Exception as exc:  # the database is what we cannot work without
+            log.error("health check failed: %s", exc)
+            return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
+        return web.json_response({"status": "ok", "database": "ok"})
+
+    if application is not None:
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+        app.router.add_post(settings.telegram_webhook_path, _telegram_handler(application, secret))
+    if settings.whatsapp_enabled:
+        from bot.whatsapp.webhook import handler
+
+        assert settings.twilio_auth_token and settings.public_base_url
+        app.router.add_post(settings.twilio_webhook_path, handler(
+            db, settings.twilio_auth_token.get_secret_value(), settings.public_base_url))
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def _telegram_handler(application: Application, secret: str) -> Handler:  # type: ignore[type-arg]
     async def telegram_webhook(request: web.Request) -> web.Response:
         """Checked first: the secret Telegram echoes back. The update is processed before
         we answer, so if we die midway Telegram delivers it again (and it is then
@@ -37,17 +62,7 @@ def make_web_app(settings: Settings, db: Database, application: Application) -> 
             await application.process_update(update)
         return web.Response(text="ok")
 
-    async def healthz(request: web.Request) -> web.Response:
-        try:
-            await db.ping()
-        except Exception as exc:  # the database is what we cannot work without
-            log.error("health check failed: %s", exc)
-            return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ok", "database": "ok"})
-
-    app.router.add_post(settings.telegram_webhook_path, telegram_webhook)
-    app.router.add_get("/healthz", healthz)
-    return app
+    return telegram_webhook
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -23,10 +23,10 @@ from flows.events import Inbound
 from flows.outcomes import ConsentRefused
 from flows.policy import Policy
 from flows.recording import record_outcomes
-from flows.replies import Reply
+from flows.replies import Reply, to_dict
 from flows.report import new_conversation, step
 from flows.status import is_status_query, status_replies
-from storage import Database, Tx, conversations, updates
+from storage import Database, Tx, contacts, conversations, outbox, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 
@@ -48,10 +48,14 @@ class Handled:
 
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
-                 timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None) -> None:
+                 timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
+                 outbox_channels: frozenset[str] = frozenset()) -> None:
+        """`outbox_channels`: channels whose replies are written to the outbox in the step's
+        transaction (webhook channels that answer the request before processing it)."""
         self.db = db
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
+        self.outbox_channels = outbox_channels
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
@@ -83,6 +87,7 @@ class Engine:
         try:
             async with self.db.transaction() as tx:
                 work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy)
+                work.outbox_channels = self.outbox_channels
                 for inbound, future in batch:
                     try:
                         results.append((future, await work.apply(tx, inbound)))
@@ -119,6 +124,7 @@ class _Batch:
         }
         self.claims: list[tuple[str, str, str]] = []
         self.changed: set[Key] = set()
+        self.outbox_channels: frozenset[str] = frozenset()
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy) -> _Batch:
@@ -141,6 +147,8 @@ class _Batch:
             self.changed.add(conv_key)
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
+        if inbound.channel in self.outbox_channels:
+            await _queue_replies(tx, inbound, handled)
         return handled
 
     async def flush(self, tx: Tx) -> None:
@@ -152,6 +160,17 @@ class _Batch:
             for key, conv in kept
         ])
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
+
+
+async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled) -> None:
+    """The person just wrote: note it (WhatsApp's 24-hour window opens), let messages that
+    were waiting for that go out, and queue this step's replies."""
+    at = inbound.at.isoformat()
+    await contacts.seen(tx, inbound.channel, inbound.address, at)
+    await outbox.wake_address(tx, inbound.channel, inbound.address, at)
+    if handled.replies:
+        await outbox.enqueue(tx, inbound.channel, inbound.address, "send",
+                             {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}, at)
 
 
 async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound,

@@ -89,6 +89,12 @@ async def release(tx: Tx, delivery_ids: list[int]) -> None:
                          [(i,) for i in delivery_ids])
 
 
+async def wake_address(tx: Tx, channel: str, address: str, now: str) -> None:
+    """Messages to this address that were put off (waiting for the person to write) are due."""
+    await tx.execute("UPDATE outbox SET next_attempt_at = ? WHERE channel = ? AND address = ? AND status = 'pending'"
+                     " AND next_attempt_at > ?", (utc(now), channel, address, utc(now)))
+
+
 async def set_progress(tx: Tx, delivery_id: int, progress: int) -> None:
     await tx.execute("UPDATE outbox SET progress = ? WHERE id = ?", (progress, delivery_id))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.telegram.app import ALLOWED_UPDATES, Runtime, build_application, close_runtime, open_runtime
+from bot.runtime import Runtime, close_runtime
+from bot.telegram.app import ALLOWED_UPDATES, build_application, open_runtime
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
 

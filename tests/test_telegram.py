@@ -242,7 +242,7 @@ async def test_groups_never_run_the_report_flow(fake: FakeTelegram, settings: Se
 async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> None:
     import asyncio
 
-    from bot.telegram.app import serve
+    from bot.serve import serve
 
     settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org",
                             telegram_webhook_secret="s3cret-token", host="127.0.0.1", port=unused_tcp_port)

@@ -1,28 +1,17 @@
-"""The PTB `Application`: long polling (`python -m bot run`) or a webhook on the shared
-aiohttp server (`python -m bot serve`)."""
+"""The PTB `Application`: long polling (`python -m bot run`) or, without an updater, the
+webhook on the shared aiohttp server (`bot/serve.py`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
-from dataclasses import dataclass
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
+from bot import runtime as runtime_module
 from bot.config import Settings
-from bot.delivery import DeliveryWorker
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.focal import FocalGroups
-from bot.telegram.sender import TelegramSender
-from bot.web import make_web_app, start_site
-from flows.desk import Desk
-from flows.engine import Engine
+from bot.runtime import Runtime, close_runtime
 from flows.i18n import LOCALES, N_, gettext_for
-from storage import Database
-from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
@@ -34,16 +23,6 @@ COMMANDS = (
     ("bahasa", N_("Change language")),
     ("status", N_("Check a report you sent")),
 )
-
-
-@dataclass
-class Runtime:
-    """What the application needs once it runs: the database and the channel on it."""
-
-    settings: Settings
-    db: Database | None = None
-    channel: TelegramChannel | None = None
-    worker: DeliveryWorker | None = None
 
 
 def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
@@ -82,33 +61,10 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
 
 
 async def open_runtime(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
-    """Open the database and the channel; `run_polling` calls it as post_init, `serve`
-    and the tests call it themselves after initialising the application."""
-    if runtime.db is not None:
-        return
-    settings = runtime.settings
-    policy = settings.policy()
-    runtime.db = await Database.open(settings.database_path)
-    store = EvidenceStore(settings.evidence_dir)
-    engine = Engine(runtime.db, settings.default_locale, settings.timezone, policy=policy)
-    focal = FocalGroups(Desk(runtime.db, policy))
-    runtime.channel = TelegramChannel(engine, store, settings.default_locale, focal=focal)
-    sender = TelegramSender(application.bot, runtime.db, store, settings.default_locale)
-    runtime.worker = DeliveryWorker(
-        runtime.db, policy, {"telegram": sender}, lease_seconds=settings.delivery_lease_seconds,
-        poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
-        base_backoff=settings.delivery_backoff_seconds)
-    runtime.worker.start()
+    """The shared runtime with this bot, and the command menu; `run_polling` calls it as
+    post_init, `serve` and the tests call it themselves after initialising the application."""
+    await runtime_module.open_runtime(runtime, application.bot)
     await register_commands(application)
-
-
-async def close_runtime(runtime: Runtime) -> None:
-    if runtime.worker is not None:
-        await runtime.worker.stop()
-        runtime.worker = None
-    if runtime.db is not None:
-        await runtime.db.close()
-        runtime.db = None
 
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
@@ -124,36 +80,3 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
 def run_polling(settings: Settings) -> None:
     application, _runtime = build_application(settings)
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
-
-
-def run_webhook(settings: Settings) -> None:
-    asyncio.run(serve(settings))
-
-
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run the web server (webhook + health) until `stop` is set or a signal arrives."""
-    if not (settings.public_base_url and settings.telegram_webhook_secret):
-        raise SystemExit("serve needs PUBLIC_BASE_URL and TELEGRAM_WEBHOOK_SECRET")
-    application, runtime = build_application(settings, webhook=True)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
-            loop.add_signal_handler(sig, stop.set)
-    async with application:
-        await open_runtime(application, runtime)
-        await application.start()
-        assert runtime.db is not None
-        runner = await start_site(make_web_app(settings, runtime.db, application), settings.host, settings.port)
-        url = settings.public_base_url.rstrip("/") + settings.telegram_webhook_path
-        await application.bot.set_webhook(
-            url, secret_token=settings.telegram_webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-        log.info("serving on %s:%s, webhook at %s", settings.host, settings.port, settings.telegram_webhook_path)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-            await application.stop()
-            await close_runtime(runtime)

@@ -11,27 +11,13 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
+from bot.plain_text import split_text
 from bot.telegram.inbound import callback_data
 from flows.i18n import gettext_for
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
 
 MAX_TEXT = 4096
 SHORT_LABEL = 16
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Telegram's 4096-character limit, cut at paragraph or line ends where possible."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    parts.append(text)
-    return parts
 
 
 def _inline(reply: ChoicesReply) -> InlineKeyboardMarkup:
@@ -67,8 +53,8 @@ def messages(reply: Reply, locale: str) -> list[dict[str, Any]]:
         return [{"_method": method, reply.kind if reply.kind == "photo" else "document": reply.ref,
                  "caption": reply.caption}]
     if isinstance(reply, TextReply):
-        return [{"text": part} for part in split_text(reply.text)]
-    parts = split_text(_text_of(reply))
+        return [{"text": part} for part in split_text(reply.text, MAX_TEXT)]
+    parts = split_text(_text_of(reply), MAX_TEXT)
     if reply.request:
         markup: Any = _request_keyboard(reply, locale)
     elif reply.options:

@@ -1,0 +1,64 @@
+"""Replies as plain text, for channels without buttons (the console, WhatsApp): options
+become a numbered list, and the flow accepts the number, "1." or the label typed out."""
+
+from __future__ import annotations
+
+from flows.i18n import N_, gettext_for
+from flows.notify import STATUS_TOKEN
+from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
+from flows.status import STATUS_CHOICE
+
+CONSOLE_LOCATION = N_("(To send a location, type: lokasi -8.65, 115.21)")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces within a channel's length limit, cut at a paragraph end, else a line end,
+    else a space, and only inside a word when a word is longer than the limit."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    parts.append(text)
+    return parts
+
+
+def render(reply: Reply, locale: str, location_hint: str = CONSOLE_LOCATION) -> str:
+    """`location_hint` is a message id: how to send a pin on this channel."""
+    _ = gettext_for(locale)
+    if isinstance(reply, TextReply):
+        return reply.text
+    if isinstance(reply, MediaReply):
+        return f"[{reply.kind}] {reply.ref}" + (f"\n{reply.caption}" if reply.caption else "")
+    if reply.token == STATUS_TOKEN:
+        return _out_of_step(reply, locale)
+    lines = [reply.text]
+    for number, option in enumerate(reply.options, start=1):
+        extra = f" - {option.description}" if option.description else ""
+        lines.append(f"  {number}. {option.label}{extra}")
+    if len(reply.options) > 1:
+        lines.append(_("(Reply with a number from 1 to {n}.)").format(n=len(reply.options)))
+    if reply.request == "location":
+        lines.append(_(location_hint))
+    elif reply.request == "contact":
+        lines.append(_("(Type your phone number.)"))
+    return "\n".join(lines)
+
+
+def _out_of_step(reply: ChoicesReply, locale: str) -> str:
+    """A message sent outside the conversation (news about a case): a number typed in
+    answer would be read against the current question, so its option is spelled out as
+    the command to type."""
+    _ = gettext_for(locale)
+    lines = [reply.text]
+    for option in reply.options:
+        if option.id.startswith(STATUS_CHOICE):
+            number = option.id.removeprefix(STATUS_CHOICE)
+            lines.append(_("To check it, send: status {number}").format(number=number))
+    return "\n\n".join(lines)

@@ -1,0 +1,93 @@
+"""Everything a running service holds: the database, the engine, the channels that are
+configured, and the background loops (delivery, WhatsApp inbox). Opened once per process
+by `run` (Telegram polling), `serve` (webhooks) or a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.delivery import DeliveryWorker, Sender
+from flows.desk import Desk
+from flows.engine import Engine
+from storage import Database
+from storage.evidence_files import EvidenceStore
+
+if TYPE_CHECKING:
+    from telegram import Bot
+    from twilio.rest import Client
+
+    from bot.telegram.channel import TelegramChannel
+    from bot.whatsapp.inbox import WhatsAppInbox
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database | None = None
+    engine: Engine | None = None
+    channel: TelegramChannel | None = None
+    worker: DeliveryWorker | None = None
+    inbox: WhatsAppInbox | None = None
+    twilio: Client | None = None
+
+
+async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
+    """Open the database and start what is configured: the Telegram channel when a bot
+    is given, WhatsApp when the Twilio credentials are set."""
+    if runtime.db is not None:
+        return
+    settings = runtime.settings
+    policy = settings.policy()
+    db = runtime.db = await Database.open(settings.database_path)
+    store = EvidenceStore(settings.evidence_dir)
+    whatsapp = settings.whatsapp_enabled
+    engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
+                                     outbox_channels=frozenset({"whatsapp"}) if whatsapp else frozenset())
+    senders: dict[str, Sender] = {}
+    if bot is not None:
+        from bot.telegram.channel import TelegramChannel
+        from bot.telegram.focal import FocalGroups
+        from bot.telegram.sender import TelegramSender
+
+        runtime.channel = TelegramChannel(engine, store, settings.default_locale,
+                                          focal=FocalGroups(Desk(db, policy)))
+        senders["telegram"] = TelegramSender(bot, db, store, settings.default_locale)
+    if whatsapp:
+        from bot.whatsapp.inbox import WhatsAppInbox
+        from bot.whatsapp.sender import WhatsAppSender
+        from bot.whatsapp.twilio_api import make_client
+
+        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_whatsapp_from
+        token = settings.twilio_auth_token.get_secret_value()
+        runtime.twilio = make_client(settings.twilio_account_sid, token, settings.twilio_api_base_url,
+                                     settings.twilio_timeout)
+        senders["whatsapp"] = WhatsAppSender(runtime.twilio, db, settings.twilio_whatsapp_from,
+                                             settings.twilio_status_template_sid)
+        runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
+                                      poll_seconds=settings.delivery_poll_seconds)
+        db.on_commit(runtime.inbox.wake)
+        runtime.inbox.start()
+    runtime.worker = DeliveryWorker(
+        db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
+        poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
+        base_backoff=settings.delivery_backoff_seconds)
+    runtime.worker.start()
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    if runtime.inbox is not None:
+        await runtime.inbox.stop()
+        runtime.inbox = None
+    if runtime.worker is not None:
+        await runtime.worker.stop()
+        runtime.worker = None
+    if runtime.twilio is not None:
+        from bot.whatsapp.twilio_api import close_client
+
+        await close_client(runtime.twilio)
+        runtime.twilio = None
+    if runtime.db is not None:
+        await runtime.db.close()
+        runtime.db = None

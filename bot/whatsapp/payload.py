@@ -1,0 +1,105 @@
+"""Twilio's WhatsApp webhook form as a pydantic model, and what it means for the flow.
+
+The mapping is pure (no downloads): `to_event` takes the form and the already downloaded
+media, so it can be tested table by table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows import case_number
+from flows.events import Command, Event, Location, Media, MediaItem, MediaKind, Text, Unsupported
+from flows.report import COMMANDS
+
+CHANNEL = "whatsapp"
+MAX_MEDIA = 10
+OPT_OUT = frozenset({"stop", "berhenti", "unsubscribe", "stopall"})
+OPT_IN = frozenset({"start", "mulai"})
+_STATUS = re.compile(r"^/?(status|cek)\s+(\S.*)$", re.IGNORECASE)
+
+
+class MediaRef(BaseModel):
+    url: str
+    content_type: str
+
+
+class TwilioInbound(BaseModel):
+    """The fields we use of Twilio's inbound message request (all strings on the wire)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    message_sid: str = Field(alias="MessageSid", min_length=2, max_length=64)
+    sender: str = Field(alias="From", min_length=1, max_length=64)
+    body: str = Field(default="", alias="Body", max_length=10_000)
+    num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
+    latitude: float | None = Field(default=None, alias="Latitude", ge=-90, le=90)
+    longitude: float | None = Field(default=None, alias="Longitude", ge=-180, le=180)
+    message_type: str | None = Field(default=None, alias="MessageType")
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> TwilioInbound:
+        return cls.model_validate(dict(form))
+
+    @staticmethod
+    def media_of(form: Mapping[str, str], count: int) -> list[MediaRef]:
+        found = []
+        for n in range(min(count, MAX_MEDIA)):
+            url = form.get(f"MediaUrl{n}")
+            if url:
+                found.append(MediaRef(url=url, content_type=form.get(f"MediaContentType{n}", "")))
+        return found
+
+    @property
+    def address(self) -> str:
+        """The sender's number without the `whatsapp:` prefix: `+6281234567890`."""
+        return self.sender.removeprefix("whatsapp:")
+
+    @property
+    def keyword(self) -> str:
+        return " ".join(self.body.split()).casefold().strip(".!")
+
+
+def media_kind(content_type: str) -> MediaKind | None:
+    """None for what cannot be evidence here (voice notes and other audio, contacts cards)."""
+    mime = content_type.split(";")[0].strip().lower()
+    if mime.startswith("image/"):
+        return "photo"
+    if mime.startswith("video/"):
+        return "video"
+    if mime.startswith(("audio/", "text/vcard", "text/x-vcard")):
+        return None
+    return "document"
+
+
+def to_event(message: TwilioInbound, media: list[MediaItem]) -> Event:
+    """What the message means to the flow. `media` are the files already stored."""
+    if message.latitude is not None and message.longitude is not None:
+        return Location(message.latitude, message.longitude)
+    if media:
+        return Media(tuple(media))
+    if message.num_media:
+        return Unsupported("voice" if (message.message_type or "").lower() in ("audio", "voice") else "media")
+    text = message.body.strip()
+    command = _command(text)
+    if command is not None:
+        return command
+    return Text(message.body)
+
+
+def _command(text: str) -> Command | None:
+    """WhatsApp has no slash commands: a message that is just a command word ("batal",
+    "/batal") or "status LN-24-7K3Q9" is that command; a word inside a sentence is not."""
+    if text.startswith("/") and len(text) > 1:
+        name, _, args = text[1:].partition(" ")
+        return Command(name.lower(), args.strip())
+    word = text.casefold()
+    if word in COMMANDS:
+        return Command(word, "")
+    status = _STATUS.match(text)
+    if status and case_number.normalize(status.group(2)) is not None:
+        return Command(status.group(1).lower(), status.group(2).strip())
+    return None

@@ -1,0 +1,86 @@
+"""Sends outbox deliveries to WhatsApp through Twilio's REST API.
+
+WhatsApp lets a business write freely only within 24 hours of the person's last message.
+Outside that window a message goes out as the approved template `TWILIO_STATUS_TEMPLATE_SID`
+(its variable 1 carries the text) or, with no template, waits until the person writes
+again (the engine then makes it due at once). An opted-out number gets nothing, except
+the confirmation of the opt-out itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from bot.delivery import Dropped, Gone, Progress, Rejected, Retry
+from bot.plain_text import render, split_text
+from flows.i18n import N_
+from flows.replies import from_dict
+from storage import Database, contacts
+from storage.outbox import Delivery
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1600
+WINDOW = timedelta(hours=24)
+WAIT_FOR_WINDOW = timedelta(hours=6)
+LOCATION_HINT = N_("(To send a location, tap 📎 and choose Location.)")
+OUTSIDE_WINDOW = 63016
+GONE_CODES = frozenset({21211, 21610, 63003, 63024})  # invalid number, unsubscribed, not on WhatsApp
+
+
+class WhatsAppSender:
+    def __init__(self, client: Client, db: Database, from_number: str, template_sid: str | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.client = client
+        self.db = db
+        self.from_number = from_number if from_number.startswith("whatsapp:") else f"whatsapp:{from_number}"
+        self.template_sid = template_sid
+        self.clock = clock
+
+    async def deliver(self, delivery: Delivery, progress: Progress) -> None:
+        if delivery.kind != "send":
+            raise Rejected(f"{delivery.kind} cannot go to WhatsApp")
+        payload = delivery.payload
+        async with self.db.reading() as tx:
+            contact = await contacts.get(tx, delivery.channel, delivery.address)
+        if contact and contact.opted_out_at and not payload.get("even_if_opted_out"):
+            raise Dropped("opted out")
+        locale = str(payload.get("locale") or "id")
+        text = "\n\n".join(render(from_dict(r), locale, LOCATION_HINT) for r in payload.get("replies", []))
+        in_window = bool(contact and contact.last_inbound_at
+                         and self.clock() - datetime.fromisoformat(contact.last_inbound_at) < WINDOW)
+        if not in_window:
+            if not self.template_sid:
+                raise Retry("outside the 24-hour window: waiting for the person to write",
+                            WAIT_FOR_WINDOW.total_seconds())
+            await self._send(delivery, content_sid=self.template_sid,
+                             content_variables=json.dumps({"1": text[:1000]}, ensure_ascii=False))
+            await progress(1, None)
+            return
+        for index, body in enumerate(split_text(text, MAX_BODY)):
+            if index < delivery.progress:
+                continue
+            await self._send(delivery, body=body)
+            await progress(index + 1, None)
+
+    async def _send(self, delivery: Delivery, **content: str) -> None:
+        to = f"whatsapp:{delivery.address}"
+        try:
+            await self.client.messages.create_async(from_=self.from_number, to=to, **content)  # type: ignore[arg-type]
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise Retry(f"twilio {exc.status}") from exc
+            if exc.code == OUTSIDE_WINDOW:
+                raise Retry("outside the 24-hour window", WAIT_FOR_WINDOW.total_seconds()) from exc
+            if exc.code in GONE_CODES:
+                raise Gone(f"twilio {exc.code}: {exc.msg}") from exc
+            raise Rejected(f"twilio {exc.status} {exc.code}: {exc.msg}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise Retry(f"network: {type(exc).__name__}") from exc

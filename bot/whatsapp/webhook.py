@@ -1,0 +1,49 @@
+"""`POST /twilio/whatsapp`: Twilio's signature is checked first, against the public URL
+(behind a proxy the configured `PUBLIC_BASE_URL` is what Twilio signed); the message is
+queued and answered with empty TwiML at once. Processing happens in `inbox.py`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+from pydantic import ValidationError
+from twilio.request_validator import RequestValidator
+
+from bot.whatsapp.payload import CHANNEL, MAX_MEDIA, TwilioInbound
+from bot.web import Handler
+from storage import Database, inbound_queue
+
+log = logging.getLogger(__name__)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+KEPT_FIELDS = ("MessageSid", "From", "Body", "NumMedia", "Latitude", "Longitude", "MessageType",
+               *(f"MediaUrl{n}" for n in range(MAX_MEDIA)), *(f"MediaContentType{n}" for n in range(MAX_MEDIA)))
+"""What is stored of a request: not `ProfileName` (the reporter's WhatsApp name) nor
+anything else we do not use."""
+
+
+def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
+    validator = RequestValidator(auth_token)
+    base = public_base_url.rstrip("/")
+
+    async def whatsapp_webhook(request: web.Request) -> web.Response:
+        if request.content_type != "application/x-www-form-urlencoded":
+            return web.Response(status=415, text="form expected")
+        form = await request.post()
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not validator.validate(base + request.path_qs, form, signature):
+            log.warning("WhatsApp webhook with a missing or wrong signature refused")
+            return web.Response(status=403, text="forbidden")
+        fields = {key: value for key, value in form.items() if isinstance(value, str) and key in KEPT_FIELDS}
+        try:
+            message = TwilioInbound.from_form(fields)
+        except ValidationError as exc:
+            log.warning("WhatsApp webhook with an unusable form: %s", exc.errors()[:3])
+            return web.Response(status=400, text="bad request")
+        async with db.transaction() as tx:
+            await inbound_queue.add(tx, CHANNEL, message.address, message.message_sid, fields,
+                                    datetime.now(UTC).isoformat())
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    return whatsapp_webhook

@@ -1,0 +1,83 @@
+"""Inbound messages accepted by a webhook and waiting to be processed, in arrival order
+per sender. The webhook only inserts; a processor leases, handles and marks them done."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from storage.database import Tx, fetch_one, utc
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedInbound:
+    id: int
+    channel: str
+    address: str
+    external_id: str
+    payload: dict[str, Any]
+    received_at: str
+    attempts: int
+
+
+_COLUMNS = "id, channel, address, external_id, payload, received_at, attempts"
+_DUE = (
+    "SELECT id FROM inbound_queue AS q WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ?"
+    " AND (leased_until IS NULL OR leased_until <= ?)"
+    " AND NOT EXISTS (SELECT 1 FROM inbound_queue AS e WHERE e.channel = q.channel AND e.address = q.address"
+    "  AND e.status = 'pending' AND e.id < q.id)"
+)
+"""The oldest pending message of each sender: a sender's messages are handled in order."""
+
+
+def _row(row: Any) -> QueuedInbound:
+    values = list(row)
+    values[4] = json.loads(values[4])
+    return QueuedInbound(*values)
+
+
+async def add(tx: Tx, channel: str, address: str, external_id: str, payload: dict[str, Any], at: str) -> bool:
+    """Queue a message; False when this id was queued before (a webhook retry)."""
+    async with tx.execute(
+        "INSERT OR IGNORE INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (channel, address, external_id, json.dumps(payload, ensure_ascii=False), utc(at), utc(at)),
+    ) as cur:
+        return cur.rowcount == 1
+
+
+async def has_due(tx: Tx, channel: str, now: str) -> bool:
+    return await fetch_one(tx, _DUE + " LIMIT 1", (channel, utc(now), utc(now))) is not None
+
+
+async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int) -> list[QueuedInbound]:
+    async with tx.execute(
+        f"UPDATE inbound_queue SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
+        f" ORDER BY id LIMIT ?) RETURNING {_COLUMNS}", (utc(lease_until), channel, utc(now), utc(now), limit)
+    ) as cur:
+        return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
+
+
+async def mark_done(tx: Tx, item_id: int) -> None:
+    await tx.execute("UPDATE inbound_queue SET status = 'done', leased_until = NULL, last_error = NULL,"
+                     " payload = '{}' WHERE id = ?", (item_id,))
+
+
+async def retry_at(tx: Tx, item_id: int, at: str, error: str) -> None:
+    await tx.execute("UPDATE inbound_queue SET next_attempt_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
+                     (utc(at), error, item_id))
+
+
+async def release(tx: Tx, item_ids: list[int]) -> None:
+    await tx.executemany("UPDATE inbound_queue SET leased_until = NULL WHERE id = ? AND status = 'pending'",
+                         [(i,) for i in item_ids])
+
+
+async def count(tx: Tx, channel: str, status: str | None = None) -> int:
+    if status is None:
+        row = await fetch_one(tx, "SELECT count(*) FROM inbound_queue WHERE channel = ?", (channel,))
+    else:
+        row = await fetch_one(tx, "SELECT count(*) FROM inbound_queue WHERE channel = ? AND status = ?",
+                              (channel, status))
+    return int(row[0]) if row else 0
