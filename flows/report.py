@@ -187,6 +187,8 @@ def _wrong_kind(turn: Turn, event: Event) -> None:
         turn.hint(_("A location pin is only used at the step that asks where it happened."))
     elif isinstance(event, Contact):
         turn.hint(_("A contact is only used when we ask for your phone number."))
+    elif isinstance(event, Unsupported) and event.what in ("voice", "audio", "video_note"):
+        turn.hint(_("Sorry, I can't listen to voice messages. Please type your answer."))
     elif isinstance(event, Unsupported):
         turn.hint(_("Sorry, I can't use that here."))
     elif isinstance(event, Choice):

@@ -10,6 +10,7 @@ redoes at most the download, and the engine recognises the update as already pro
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import mimetypes
 from collections.abc import Callable
@@ -18,7 +19,15 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from bot.background import BackgroundLoop
-from bot.whatsapp.payload import CHANNEL, OPT_IN, OPT_OUT, MediaRef, TwilioInbound, media_kind, to_event
+from bot.whatsapp.payload import (
+    CHANNEL,
+    OPT_IN,
+    OPT_OUT,
+    MediaRef,
+    TwilioInbound,
+    media_kind,
+    to_event,
+)
 from flows.engine import Engine
 from flows.events import Inbound, MediaItem
 from flows.i18n import N_, gettext_for
@@ -48,7 +57,8 @@ class WhatsAppInbox(BackgroundLoop):
         self.engine = engine
         self.db = engine.db
         self.store = store
-        self.auth = aiohttp.BasicAuth(account_sid, auth_token)
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._auth_header = {"Authorization": f"Basic {credentials}"}
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
         self.retry_pause = retry_pause
@@ -164,14 +174,14 @@ class WhatsAppInbox(BackgroundLoop):
 
     async def _fetch(self, url: str) -> bytes:
         """GET with the account's credentials, following redirects (aiohttp drops the
-        credentials when a redirect leaves the host). A 404 right after the message is
+        Authorization header when a redirect leaves the origin). A 404 right after the message is
         Twilio not having the file ready yet, so it is retried like a 5xx."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         last = ""
         for attempt in range(DOWNLOAD_TRIES):
             try:
-                async with self._session.get(url, auth=self.auth, allow_redirects=True) as response:
+                async with self._session.get(url, headers=self._auth_header, allow_redirects=True) as response:
                     if response.status == 200:
                         if (response.content_length or 0) > MAX_DOWNLOAD_BYTES:
                             raise DownloadFailed("file too large")

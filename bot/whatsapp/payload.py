@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows import case_number
-from flows.events import Command, Event, Location, Media, MediaItem, MediaKind, Text, Unsupported
+from flows.events import (
+    Command,
+    Event,
+    Location,
+    Media,
+    MediaItem,
+    MediaKind,
+    Text,
+    Unsupported,
+)
 from flows.report import COMMANDS
 
 CHANNEL = "whatsapp"

@@ -82,5 +82,5 @@ class WhatsAppSender:
             if exc.code in GONE_CODES:
                 raise Gone(f"twilio {exc.code}: {exc.msg}") from exc
             raise Rejected(f"twilio {exc.status} {exc.code}: {exc.msg}") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"network: {type(exc).__name__}") from exc

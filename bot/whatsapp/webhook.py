@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from bot.whatsapp.payload import CHANNEL, MAX_MEDIA, TwilioInbound
 from bot.web import Handler
+from bot.whatsapp.payload import CHANNEL, MAX_MEDIA, TwilioInbound
 from storage import Database, inbound_queue
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,164 @@
+"""A local fake of the parts of Twilio we use: the Messages REST resource (records what
+is sent, can fail for a while), a media host that wants the account's basic auth (and can
+answer 404 once, as Twilio does right after a message), and webhook requests signed the
+way Twilio signs them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
+BOT_NUMBER = "whatsapp:+14155238886"
+
+
+@dataclass
+class FakeTwilio:
+    messages: list[dict[str, str]] = field(default_factory=list)
+    attempts: int = 0
+    failures: list[int] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    missing_once: set[str] = field(default_factory=set)
+    media_requests: list[tuple[str, bool]] = field(default_factory=list)
+    base: str = ""
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_get("/media/{name}", self._media)
+        app.router.add_get("/cdn/{name}", self._cdn)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def fail(self, *statuses: int) -> None:
+        """The next message creations answer these statuses, in order."""
+        self.failures.extend(statuses)
+
+    def host(self, name: str, data: bytes, content_type: str = "image/jpeg", missing_once: bool = False) -> str:
+        self.media[name] = (data, content_type)
+        if missing_once:
+            self.missing_once.add(name)
+        return f"{self.base}/media/{name}"
+
+    def to(self, number: str) -> list[str]:
+        return [m["Body"] for m in self.messages if m["To"] == f"whatsapp:{number}" and "Body" in m]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; last messages: {self.messages[-3:]}")
+            await asyncio.sleep(0.02)
+
+    def _authorised(self, request: web.Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        return request.headers.get("Authorization") == expected
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        if not self._authorised(request) or request.match_info["sid"] != ACCOUNT_SID:
+            return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
+        if self.failures:
+            status = self.failures.pop(0)
+            return web.json_response({"code": 20429 if status == 429 else 20500, "message": "try later",
+                                      "status": status}, status=status)
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        self.messages.append(form)
+        sid = f"SM{next(self._ids):032d}"
+        return web.json_response({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued", "to": form.get("To"),
+                                  "from": form.get("From"), "body": form.get("Body"), "num_media": "0"}, status=201)
+
+    async def _media(self, request: web.Request) -> web.Response:
+        """Twilio's media URL: credentials required, then a redirect to the file's host."""
+        name = request.match_info["name"]
+        self.media_requests.append((name, self._authorised(request)))
+        if not self._authorised(request):
+            return web.Response(status=401)
+        if name in self.missing_once:
+            self.missing_once.discard(name)
+            return web.Response(status=404)
+        if name not in self.media:
+            return web.Response(status=404)
+        raise web.HTTPTemporaryRedirect(f"/cdn/{name}")
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        data, content_type = self.media[request.match_info["name"]]
+        return web.Response(body=data, content_type=content_type)
+
+
+class WhatsAppUser:
+    """One person writing to the bot: each message is a webhook POST signed like Twilio's."""
+
+    _sids = itertools.count(1)
+
+    def __init__(self, twilio: FakeTwilio, webhook_url: str, public_url: str, number: str) -> None:
+        self.twilio = twilio
+        self.webhook_url = webhook_url
+        self.public_url = public_url
+        self.number = number
+
+    def form(self, body: str = "", **extra: str) -> dict[str, str]:
+        return {"MessageSid": f"SM{next(self._sids):032x}", "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{self.number}",
+                "To": BOT_NUMBER, "Body": body, "NumMedia": "0", "ProfileName": "Siti Rahasia", "WaId": self.number[1:],
+                **extra}
+
+    async def post(self, form: dict[str, str], signature: str | None = None,
+                   headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        if signature is None:
+            signature = sign(self.public_url, form)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(self.webhook_url, data=form,
+                                 headers={"X-Twilio-Signature": signature, **(headers or {})}) as response:
+                await response.read()
+                return response
+
+    async def send(self, form: dict[str, str], replies: int = 1, timeout: float = 10.0) -> list[str]:
+        """Post and wait for the bot's answer (then a moment of quiet)."""
+        before = len(self.twilio.to(self.number))
+        response = await self.post(form)
+        assert response.status == 200, response.status
+        await self.twilio.wait_for(lambda: len(self.twilio.to(self.number)) >= before + replies, timeout)
+        while True:
+            seen = len(self.twilio.messages)
+            await asyncio.sleep(0.15)
+            if len(self.twilio.messages) == seen:
+                break
+        return self.twilio.to(self.number)[before:]
+
+    async def say(self, body: str, replies: int = 1) -> list[str]:
+        return await self.send(self.form(body), replies)
+
+    async def photos(self, *urls: str, content_type: str = "image/jpeg") -> list[str]:
+        extra = {"NumMedia": str(len(urls))}
+        for n, url in enumerate(urls):
+            extra[f"MediaUrl{n}"] = url
+            extra[f"MediaContentType{n}"] = content_type
+        return await self.send(self.form("", **extra))
+
+    async def location(self, lat: float, lon: float) -> list[str]:
+        return await self.send(self.form("", Latitude=str(lat), Longitude=str(lon), Address="Jl. Gatot Subroto"))
+
+
+def sign(url: str, params: dict[str, str]) -> str:
+    """Exactly what Twilio sends in X-Twilio-Signature."""
+    return str(RequestValidator(AUTH_TOKEN).compute_signature(url, params))
+
+
