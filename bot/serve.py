@@ -39,6 +39,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         assert runtime.db is not None and runtime.engine is not None
         runner = await start_site(make_web_app(settings, runtime.db, application), settings.host, settings.port)
         log.info("serving on %s:%s", settings.host, settings.port)
+        if application is not None:  # only now: Telegram may call as soon as it knows the URL
+            from bot.telegram.app import ALLOWED_UPDATES
+
+            assert settings.public_base_url and settings.telegram_webhook_secret
+            await application.bot.set_webhook(
+                settings.public_base_url.rstrip("/") + settings.telegram_webhook_path,
+                secret_token=settings.telegram_webhook_secret.get_secret_value(), allowed_updates=ALLOWED_UPDATES)
         try:
             await stop.wait()
         finally:
@@ -56,17 +63,13 @@ async def _telegram(settings: Settings) -> AsyncIterator[tuple[Application | Non
         finally:
             await close_runtime(runtime)
         return
-    from bot.telegram.app import ALLOWED_UPDATES, build_application
+    from bot.telegram.app import build_application
     from bot.telegram.app import open_runtime as open_with_bot
 
     application, runtime = build_application(settings, webhook=True)
     async with application:
         await open_with_bot(application, runtime)
         await application.start()
-        assert settings.public_base_url and settings.telegram_webhook_secret
-        await application.bot.set_webhook(
-            settings.public_base_url.rstrip("/") + settings.telegram_webhook_path,
-            secret_token=settings.telegram_webhook_secret.get_secret_value(), allowed_updates=ALLOWED_UPDATES)
         try:
             yield application, runtime
         finally:
