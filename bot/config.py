@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     remind_after_hours: float = Field(default=24.0, gt=0)
     escalate_after_hours: float = Field(default=72.0, gt=0)
     telegram_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a Bot API answer")
+    max_cases_per_day: int = Field(default=5, ge=0, description="per reporter, rolling 24 hours; 0 = no limit")
+    max_messages_per_minute: int = Field(default=30, ge=0, description="per reporter; 0 = no limit")
+    retention_days: int = Field(default=365, ge=1, description="reporter identity kept after a case is closed")
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
@@ -76,6 +79,9 @@ class Settings(BaseSettings):
             admin_ids=frozenset(self.admin_telegram_ids),
             remind_after=timedelta(hours=self.remind_after_hours),
             escalate_after=timedelta(hours=self.escalate_after_hours),
+            max_cases_per_day=self.max_cases_per_day,
+            max_messages_per_minute=self.max_messages_per_minute,
+            retention=timedelta(days=self.retention_days),
         )
 
 

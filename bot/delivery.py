@@ -17,12 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.background import BackgroundLoop
-from flows import deadlines, forwarding, notify
+from flows import data_rights, deadlines, forwarding, notify
 from flows.policy import Policy
 from storage import Database, outbox
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY = 24 * 3600.0
 
 
 class Retry(Exception):
@@ -85,6 +86,7 @@ class DeliveryWorker(BackgroundLoop):
         self.sent = 0
         self.failures: dict[str, int] = {}
         self._last_deadlines: float | None = None
+        self._last_retention: float | None = None
         self._in_flight: set[int] = set()
         db.on_commit(self.wake)
 
@@ -98,10 +100,18 @@ class DeliveryWorker(BackgroundLoop):
             self._in_flight.clear()
 
     async def before_round(self) -> None:
+        """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
+        clean-up once a day (and at start)."""
         now = asyncio.get_running_loop().time()
         if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
             self._last_deadlines = now
             await self.check_deadlines()
+        if self._last_retention is None or now - self._last_retention >= RETENTION_EVERY:
+            self._last_retention = now
+            async with self.db.transaction() as tx:
+                erased = await data_rights.apply_retention(tx, self.policy, self.clock())
+            if erased:
+                log.info("retention: reporter identity removed from %d closed cases", erased)
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
 from flows.desk import Desk
 from flows.engine import Engine
+from flows.staff_commands import StaffCommands
 from storage import Database
 from storage.evidence_files import EvidenceStore
 
@@ -50,10 +51,14 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         from bot.telegram.channel import TelegramChannel
         from bot.telegram.focal import FocalGroups
         from bot.telegram.sender import TelegramSender
+        from bot.telegram.staff import StaffChat
 
+        desk = Desk(db, policy)
+        sender = TelegramSender(bot, db, store, settings.default_locale)
+        staff = StaffChat(StaffCommands(db, policy, desk), sender)
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
-                                          focal=FocalGroups(Desk(db, policy)))
-        senders["telegram"] = TelegramSender(bot, db, store, settings.default_locale)
+                                          focal=FocalGroups(desk, staff), staff=staff)
+        senders["telegram"] = sender
     if whatsapp:
         from bot.whatsapp.inbox import WhatsAppInbox
         from bot.whatsapp.sender import WhatsAppSender

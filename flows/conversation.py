@@ -35,6 +35,7 @@ class State(StrEnum):
     SUMMARY = "summary"
     EDIT = "edit"
     CONFIRM_CANCEL = "confirm_cancel"
+    CONFIRM_ERASE = "confirm_erase"
     RESUME = "resume"
     LANGUAGE = "language"
     INFO_ANSWER = "info_answer"

@@ -14,7 +14,7 @@ from typing import TypeVar
 from flows import forwarding, inquiry, lifecycle, notify, route_admin
 from flows.lifecycle import Actor, Outcome
 from flows.policy import Policy
-from storage import Database, Tx, group_prompts, routes, staff, updates
+from storage import Database, Tx, group_prompts, updates
 
 T = TypeVar("T")
 CHANNEL = "telegram"
@@ -39,17 +39,17 @@ class Desk:
     async def _once(self, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
         """Run `work` unless this update was processed before; claim it in the same transaction."""
         async with self.db.transaction() as tx:
-            if await updates.processed_among(tx, [(CHANNEL, update_id)]):
+            if not await self.claim(tx, update_id, at):
                 return None
-            result = await work(tx)
-            await updates.claim_many(tx, [(CHANNEL, update_id, at)])
-            return result
+            return await work(tx)
 
-    async def is_staff(self, user_id: int) -> bool:
-        if user_id in self.policy.admin_ids:
-            return True
-        async with self.db.reading() as tx:
-            return await staff.is_moderator(tx, user_id)
+    @staticmethod
+    async def claim(tx: Tx, update_id: str, at: str) -> bool:
+        """Record the update as processed; False if it already was (a redelivery)."""
+        if await updates.processed_among(tx, [(CHANNEL, update_id)]):
+            return False
+        await updates.claim_many(tx, [(CHANNEL, update_id, at)])
+        return True
 
     # --- buttons on a case --------------------------------------------------------------
 
@@ -61,7 +61,7 @@ class Desk:
             if action in lifecycle.NEEDS_INPUT:
                 verdict = await lifecycle.check(tx, case_id, chat_id, action)
                 if not verdict.ok or verdict.case is None:
-                    return DeskReply(self._problem(verdict))
+                    return DeskReply(self.problem(verdict))
                 number = verdict.case.number
                 prompt = {
                     "ask": _("Case {number}: reply to this message with your question for the reporter. "
@@ -73,7 +73,7 @@ class Desk:
                 }[action].format(number=number)
                 return DeskReply(_("Reply to the bot's message below."), prompt=prompt)
             verdict = await lifecycle.change_status(tx, self.policy, case_id, chat_id, action, actor, at)
-            return DeskReply(self._done(verdict) if verdict.ok else self._problem(verdict))
+            return DeskReply(self._done(verdict) if verdict.ok else self.problem(verdict))
 
         return await self._once(update_id, at, work) or DeskReply(None, duplicate=True)
 
@@ -105,7 +105,7 @@ class Desk:
                                                         actor, at, note=answer)
             if verdict.ok:
                 await group_prompts.mark_used(tx, prompt.id, at)
-            return DeskReply(self._done(verdict, prompt.action) if verdict.ok else self._problem(verdict))
+            return DeskReply(self._done(verdict, prompt.action) if verdict.ok else self.problem(verdict))
 
         result = await self._once(update_id, at, work)
         return result
@@ -119,7 +119,7 @@ class Desk:
             return _("Case {number} is being forwarded to the region you named.").format(number=number)
         return _("Case {number} updated.").format(number=number)
 
-    def _problem(self, verdict: Outcome) -> str:
+    def problem(self, verdict: Outcome) -> str:
         _ = self._
         return {
             "unknown_case": _("That case does not exist."),
@@ -131,43 +131,24 @@ class Desk:
 
     # --- routes ---------------------------------------------------------------------------
 
-    async def register(self, update_id: str, chat_id: int, title: str | None, args: str, actor: Actor,
-                       at: str) -> str | None:
+    async def register_in(self, tx: Tx, chat_id: int, title: str | None, args: str, actor: Actor, at: str) -> str:
         if not args.strip():
             return self._("Send /daftar_fokus followed by the region, for example /daftar_fokus 51.71 or "
                           "/daftar_fokus Kota Denpasar. Add an agency group at the end to narrow it "
                           "(for example: pusat).")
         query, scope = route_admin.split_scope(args)
+        added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at)
+        return route_admin.describe_added(added, self.policy.default_locale)
 
-        async def work(tx: Tx) -> str:
-            added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title,
-                                          by=actor.ref, at=at)
-            return route_admin.describe_added(added, self.policy.default_locale)
-
-        return await self._once(update_id, at, work)
-
-    async def unregister(self, update_id: str, chat_id: int, args: str, at: str) -> str | None:
+    async def unregister_in(self, tx: Tx, chat_id: int, args: str) -> str:
         _ = self._
-
-        async def work(tx: Tx) -> str:
-            removed, known = await route_admin.remove(tx, chat_id, args.strip() or None)
-            if not known:
-                return _("I don't know that region. Use a Kemendagri code such as 51.71.")
-            if not removed:
-                return _("This group had no such route.")
-            lines = [route_admin.describe(r, self.policy.default_locale) for r in removed]
-            return _("This group no longer receives reports for:") + "\n" + "\n".join(lines)
-
-        return await self._once(update_id, at, work)
-
-    async def list_routes(self, chat_id: int, everything: bool) -> str:
-        _ = self._
-        async with self.db.reading() as tx:
-            found = await (routes.all_routes(tx) if everything else routes.of_chat(tx, chat_id))
-        if not found:
-            return _("No routes yet. Register this group with /daftar_fokus <region>.")
-        lines = [route_admin.describe(r, self.policy.default_locale, with_chat=everything) for r in found]
-        return _("Routes:") + "\n" + "\n".join(lines)
+        removed, known = await route_admin.remove(tx, chat_id, args.strip() or None)
+        if not known:
+            return _("I don't know that region. Use a Kemendagri code such as 51.71.")
+        if not removed:
+            return _("This group had no such route.")
+        lines = [route_admin.describe(r, self.policy.default_locale) for r in removed]
+        return _("This group no longer receives reports for:") + "\n" + "\n".join(lines)
 
     async def migrated(self, old_chat_id: int, new_chat_id: int) -> None:
         async with self.db.transaction() as tx:

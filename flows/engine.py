@@ -20,13 +20,16 @@ from zoneinfo import ZoneInfo
 
 from flows.conversation import Conversation
 from flows.events import Inbound
-from flows.outcomes import ConsentRefused
+from flows.data_rights import is_data_query, my_data_replies
+from flows.i18n import gettext_for, normalize_locale
+from flows.limits import FloodGate, cases_today_reached
+from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
 from flows.policy import Policy
 from flows.recording import record_outcomes
-from flows.replies import Reply, to_dict
+from flows.replies import Reply, TextReply, to_dict
 from flows.report import new_conversation, step
 from flows.status import is_status_query, status_replies
-from storage import Database, Tx, contacts, conversations, outbox, updates
+from storage import Database, Tx, contacts, conversations, outbox, reporters, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 
@@ -56,6 +59,7 @@ class Engine:
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
+        self.flood = FloodGate(self.policy.max_messages_per_minute)
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
@@ -65,6 +69,12 @@ class Engine:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
         then nothing of it was."""
+        verdict = self.flood.check((inbound.channel, inbound.address), inbound.at)
+        if verdict != "ok":  # nothing is stored: the flood never reaches the database
+            locale = normalize_locale(inbound.locale_hint, self.default_locale)
+            _ = gettext_for(locale)
+            text = _("You are sending messages very fast. Please wait a minute, then send your last answer again.")
+            return Handled([TextReply(text)] if verdict == "warn" else [], locale, duplicate=verdict == "drop")
         future: asyncio.Future[Handled] = asyncio.get_running_loop().create_future()
         self._pending.append((replace(inbound, at=inbound.at.astimezone(self.tz)), future))
         if not self._draining:
@@ -125,13 +135,16 @@ class _Batch:
         self.claims: list[tuple[str, str, str]] = []
         self.changed: set[Key] = set()
         self.outbox_channels: frozenset[str] = frozenset()
+        self.blocked: set[Key] = set()
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
-        return cls(default_locale, policy, await updates.processed_among(tx, update_keys),
-                   await conversations.load_many(tx, conv_keys))
+        batch = cls(default_locale, policy, await updates.processed_among(tx, update_keys),
+                    await conversations.load_many(tx, conv_keys))
+        batch.blocked = await reporters.blocked_among(tx, conv_keys)
+        return batch
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
         update_key = (inbound.channel, inbound.update_id)
@@ -139,8 +152,15 @@ class _Batch:
         conv = self.current.get(conv_key) or new_conversation(inbound.locale_hint, self.default_locale)
         if update_key in self.processed:
             return Handled([], conv.locale, duplicate=True)
-        if is_status_query(inbound):
+        if conv_key in self.blocked:
+            _ = gettext_for(conv.locale)
+            handled = Handled([TextReply(_(
+                "Sorry, this service cannot take your messages any more. Reports you sent before are "
+                "kept and handled."))], conv.locale)
+        elif is_status_query(inbound):
             handled = Handled(await status_replies(tx, inbound, conv), conv.locale)
+        elif is_data_query(inbound):
+            handled = Handled(await my_data_replies(tx, inbound, conv), conv.locale)
         else:
             handled, kept = await _step_and_record(tx, self.policy, inbound, conv)
             self.current[conv_key] = kept
@@ -180,13 +200,20 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound,
     that case and draws another number."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
         result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
+        if any(isinstance(o, CaseSubmitted) for o in result.outcomes) and await cases_today_reached(
+                tx, policy, inbound.channel, inbound.address, inbound.at):
+            _ = gettext_for(conv.locale)  # the report stays in the conversation, ready to send later
+            return Handled([TextReply(_(
+                "You have sent {limit} reports in the last 24 hours, the most we accept from one person. "
+                "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
+                conv.locale), conv
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
             continue
-        refused = any(isinstance(o, ConsentRefused) for o in result.outcomes)
+        refused = any(isinstance(o, (ConsentRefused, DataErased)) for o in result.outcomes)
         handled = Handled(result.replies, result.conversation.locale, case_number=number, stale=result.stale)
         return handled, None if refused else result.conversation
     raise RuntimeError("could not draw a free case number")

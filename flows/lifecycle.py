@@ -125,3 +125,31 @@ async def reroute(tx: Tx, policy: Policy, case_id: int, chat_id: int, region_que
     await forwarding.forward(tx, policy, moved, at, region_code=target.code,
                              province_code=target.province_code, exclude=frozenset({chat_id}))
     return Outcome(True, case, status="bukan_kewenangan")
+
+
+async def force_status(tx: Tx, policy: Policy, case: Case, status: str, actor: Actor, at: str,
+                       note: str | None = None) -> bool:
+    """A moderator sets any status (`/setstatus`): audited, seen by the reporter and on
+    every card like an officer's change. False when the case already has it."""
+    if case.status == status:
+        return False
+    if not await cases.set_status(tx, case.id, case.status, status, at, actor.ref, actor.name, note):
+        return False
+    await notify.reporter_status(tx, case, status, at, note)
+    await forwarding.refresh_posts(tx, case.id, at)
+    return True
+
+
+async def reroute_by_staff(tx: Tx, policy: Policy, case: Case, region_query: str, actor: Actor,
+                           at: str) -> Outcome:
+    """`/alihkan` by a moderator: every group that holds the case lets it go, and it is
+    forwarded to the named region (a waiting case included). The status is kept."""
+    target = find_region(region_query)
+    if not isinstance(target, regions.Region):
+        return Outcome(False, case, "ambiguous" if target else "bad_region")
+    for post in await case_posts.of_case(tx, case.id):
+        await case_posts.deactivate(tx, post.id)
+    await cases.add_event(tx, case.id, at, actor.ref, "reroute", case.region_code, target.code, None, actor.name)
+    await forwarding.refresh_posts(tx, case.id, at)
+    await forwarding.forward(tx, policy, case, at, region_code=target.code, province_code=target.province_code)
+    return Outcome(True, case, status=case.status)

@@ -49,4 +49,11 @@ class InfoClosed:
     at: str
 
 
-Outcome = ConsentGiven | ConsentRefused | LocaleChanged | CaseSubmitted | InfoAnswered | InfoClosed
+@dataclass(frozen=True, slots=True)
+class DataErased:
+    """The reporter confirmed `/hapus_data`."""
+
+    at: str
+
+
+Outcome = DataErased | ConsentGiven | ConsentRefused | LocaleChanged | CaseSubmitted | InfoAnswered | InfoClosed

@@ -15,6 +15,9 @@ class Policy:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     remind_after: timedelta = timedelta(hours=24)
     escalate_after: timedelta = timedelta(hours=72)
+    max_cases_per_day: int = 5
+    max_messages_per_minute: int = 30
+    retention: timedelta = timedelta(days=365)
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""

@@ -273,6 +273,13 @@ def done(turn: Turn) -> None:
     ).format(number=turn.conv.last_case or "-"), [Option("new", turn._("New report"))])
 
 
+def confirm_erase(turn: Turn) -> None:
+    _ = turn._
+    turn.ask(_("Erase your data? Your name, phone number and chat address will be removed from our records "
+               "and from every report you sent. The reports stay, without your identity. This cannot be undone."),
+             [Option("erase", _("Yes, erase my data")), Option("keep", _("No, keep it"))])
+
+
 PROMPTS: dict[State, Callable[[Turn], None]] = {
     State.CONSENT: welcome,
     State.PROVINCE: province,
@@ -298,6 +305,7 @@ PROMPTS: dict[State, Callable[[Turn], None]] = {
     State.SUMMARY: summary_prompt,
     State.EDIT: edit,
     State.CONFIRM_CANCEL: confirm_cancel,
+    State.CONFIRM_ERASE: confirm_erase,
     State.RESUME: resume,
     State.LANGUAGE: language,
     State.INFO_ANSWER: info_answer.prompt,

@@ -4,16 +4,17 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 
 from __future__ import annotations
 
-from flows import forwarding, inquiry
+from flows import data_rights, forwarding, inquiry, notify
 from flows.conversation import Conversation, Draft
 from flows.events import Inbound
 from flows.evidence import new_evidence
 from flows.outcomes import (
-    CaseSubmitted, ConsentGiven, ConsentRefused, InfoAnswered, InfoClosed, LocaleChanged, Outcome,
+    CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, InfoAnswered, InfoClosed, LocaleChanged, Outcome,
 )
 from flows.policy import Policy
 from storage import Tx, cases, reporters
-from storage.cases import NewCase
+from storage.case_queries import same_evidence
+from storage.cases import Case, NewCase
 
 
 async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
@@ -37,7 +38,10 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
             case = await cases.get(tx, case_id)
             assert case is not None
             await forwarding.forward(tx, policy, case, outcome.at)
+            await _flag_duplicate_evidence(tx, policy, case, outcome.at)
             number = outcome.number
+        elif isinstance(outcome, DataErased):
+            await data_rights.erase(tx, inbound.channel, inbound.address, outcome.at)
         elif isinstance(outcome, (InfoAnswered, InfoClosed)):
             await inquiry.record_answer(tx, policy, inbound.channel, inbound.address, outcome)
     return number
@@ -63,3 +67,15 @@ def _new_case(outcome: CaseSubmitted, reporter_id: int, channel: str, locale: st
         consent_at=d.consent_at, created_at=outcome.at,
     )
 
+
+async def _flag_duplicate_evidence(tx: Tx, policy: Policy, case: Case, at: str) -> None:
+    """The same photo (same SHA-256) in an earlier case: moderators look at it as a
+    possible duplicate or a copied report. Nothing is refused automatically."""
+    earlier = await same_evidence(tx, case.id)
+    if not earlier:
+        return
+    await cases.add_event(tx, case.id, at, "system", "possible_duplicate", None, None, ", ".join(earlier))
+    _ = notify.staff_gettext(policy)
+    await notify.moderators(tx, policy, at, _(
+        "Possible duplicate: case {number} has evidence identical to {earlier}.").format(
+            number=case.number, earlier=", ".join(earlier)), case.id)

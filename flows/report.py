@@ -19,7 +19,7 @@ from flows.events import (
     Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported,
 )
 from flows.i18n import LOCALES, long_date, normalize_locale
-from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, LocaleChanged, Outcome
+from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, LocaleChanged, Outcome
 from flows.replies import Reply
 from flows.turn import MODAL_STATES, SECTION_START, Turn
 
@@ -38,6 +38,8 @@ COMMANDS = {
     "bantuan": "help", "help": "help",
     "bahasa": "language", "language": "language",
     "status": "status", "cek": "status",
+    "data_saya": "my_data", "my_data": "my_data",
+    "hapus_data": "erase", "delete_my_data": "erase",
 }
 
 
@@ -138,6 +140,8 @@ def _command(turn: Turn, event: Command) -> None:
         turn.reprompt = in_progress
     elif action == "language":
         turn.goto(State.LANGUAGE)
+    elif action == "erase":
+        turn.goto(State.CONFIRM_ERASE)
     elif action == "status":
         turn.say(_("Send /status followed by your case number, for example /status LN-24-7K3Q9."))
     else:
@@ -654,6 +658,25 @@ def _resume(turn: Turn, event: Event) -> None:
         _wrong_kind(turn, event)
 
 
+def _confirm_erase(turn: Turn, event: Event) -> None:
+    """Erasing cannot be undone, so it is asked once more; "no" goes back to where they were."""
+    if event == Choice("erase"):
+        turn.outcomes.append(DataErased(turn.now.isoformat()))
+        turn.reset()
+        turn.goto(State.START, remember=False)
+        turn.reprompt = False
+        turn.say(turn._(
+            "Done. Your name, phone number and chat address have been removed from our records and from "
+            "your reports; the reports themselves stay, without your identity. Send /mulai if you want to "
+            "use the service again."))
+    elif event == Choice("keep"):
+        if not turn.back() or turn.conv.state == State.START:
+            turn.goto(State.START, remember=False)
+            turn.say(turn._("Nothing was erased."))
+    else:
+        _wrong_kind(turn, event)
+
+
 def _language(turn: Turn, event: Event) -> None:
     if not (isinstance(event, Choice) and event.id in LOCALES):
         _wrong_kind(turn, event)
@@ -698,6 +721,7 @@ HANDLERS: dict[State, Callable[[Turn, Event], None]] = {
     State.SUMMARY: _summary,
     State.EDIT: _edit,
     State.CONFIRM_CANCEL: _confirm_cancel,
+    State.CONFIRM_ERASE: _confirm_erase,
     State.RESUME: _resume,
     State.LANGUAGE: _language,
     State.INFO_ANSWER: info_answer.handle,

@@ -28,7 +28,8 @@ SECTION_START: dict[str, State] = {}
 for _state, _section in SECTIONS.items():
     SECTION_START.setdefault(_section, _state)
 SECTION_ORDER: tuple[str, ...] = tuple(SECTION_START)
-MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.LANGUAGE, State.RESUME, State.INFO_ANSWER})
+MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.CONFIRM_ERASE, State.LANGUAGE, State.RESUME,
+                          State.INFO_ANSWER})
 
 
 @dataclass(slots=True)

@@ -69,3 +69,7 @@ async def deactivate(tx: Tx, post_id: int) -> None:
 
 async def migrate_chat(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:
     await tx.execute("UPDATE OR IGNORE case_posts SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+
+
+async def chat_has_cases(tx: Tx, chat_id: int) -> bool:
+    return await fetch_one(tx, "SELECT 1 FROM case_posts WHERE chat_id = ? LIMIT 1", (chat_id,)) is not None

@@ -81,6 +81,7 @@ class Case:
     routed_at: str | None = None
     reminded_at: str | None = None
     escalated_at: str | None = None
+    identity_erased_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

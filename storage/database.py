@@ -90,6 +90,7 @@ class Database:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger in free pages
         db = cls(conn, path)
         await db._migrate()
         if checkpoint_every:

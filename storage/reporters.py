@@ -69,3 +69,21 @@ async def get(tx: Tx, reporter_id: int) -> Reporter | None:
         tx, "SELECT id, channel, address, locale, blocked, created_at FROM reporters WHERE id = ?",
         (reporter_id,))
     return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+
+
+async def set_blocked(tx: Tx, reporter_id: int, blocked: bool) -> bool:
+    """Returns whether anything changed."""
+    async with tx.execute("UPDATE reporters SET blocked = ? WHERE id = ? AND blocked != ?",
+                          (int(blocked), reporter_id, int(blocked))) as cur:
+        return cur.rowcount == 1
+
+
+async def blocked_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (channel, address) pairs belong to blocked reporters, in one query."""
+    if not keys:
+        return set()
+    placeholders = ", ".join("(?, ?)" for _ in keys)
+    rows = await tx.execute_fetchall(
+        f"SELECT channel, address FROM reporters WHERE blocked = 1 AND (channel, address) IN (VALUES {placeholders})",
+        [value for key in keys for value in key])
+    return {(row[0], row[1]) for row in rows}

@@ -105,7 +105,7 @@ def last_edit(fake: FakeTelegram, chat_id: int) -> dict[str, Any]:
 async def test_registering_a_group_needs_an_admin_and_confirms_the_full_name(fake: FakeTelegram, settings: Settings) -> None:
     async with polling_bot(settings):
         refused = await register(fake, GROUP, "51.71", user_id=OFFICER)
-        assert refused == "Hanya admin dan moderator yang dapat mengatur rute."
+        assert refused == "Maaf, perintah itu tidak tersedia untuk Anda."
         assert await register(fake, GROUP, "kota denpasar") == "Grup ini sekarang menerima laporan untuk Kota Denpasar (51.71)."
         assert "Beberapa wilayah cocok" not in await register(fake, GROUP, "51 pusat")
         ambiguous = await register(fake, GROUP, "bandung")

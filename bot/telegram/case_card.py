@@ -4,14 +4,14 @@ escaped) with the current status, who acted last, and the buttons its status all
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows import lifecycle, menus
+from flows import lifecycle
+from flows.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
-from flows.summary import agency_label, person_label, region_label
 from storage.cases import Case, CaseEvent
 
 MAX_CARD = 4096
@@ -41,52 +41,26 @@ class CardData:
 
 
 def render(data: CardData, locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Officers see an open reporter's name and phone, never a confidential one's."""
     _ = gettext_for(locale)
     case = data.case
-    status = menus.find(menus.CASE_STATUSES, case.status)
-    incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
-
-    def day(iso: str) -> str:
-        return long_date(date.fromisoformat(iso), locale)
-
-    place = escape(case.place)
-    if case.latitude is not None and case.longitude is not None:
-        url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"
-        place += f' (<a href="{escape(url)}">{case.latitude:.5f}, {case.longitude:.5f}</a>)'
-    if case.identity_mode == "terbuka":
-        identity = _("Open: {name}, {phone}").format(name=escape(case.reporter_name or "-"),
-                                                     phone=escape(case.reporter_phone or "-"))
-    elif case.identity_mode == "rahasia":
-        identity = _("Confidential: known to the moderators only")
-    else:
-        identity = _("Anonymous")
-    status_line = f"<b>{escape(_(status.label) if status else case.status)}</b>"
+    status_line = f"<b>{escape(status_label(_, case.status))}</b>"
     if data.last is not None and data.last.actor_name:
         at = datetime.fromisoformat(data.last.at)
-        status_line += " · " + _("last action by {name}, {when}").format(
-            name=escape(data.last.actor_name), when=escape(f"{day(at.date().isoformat())} {at:%H:%M}"))
+        status_line += " · " + escape(_("last action by {name}, {when}").format(
+            name=data.last.actor_name, when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
     if not data.active_here:
-        status_line += " · " + _("handed to another office")
-    head = [
-        _("<b>Report {number}</b>").format(number=escape(case.number)),
-        _("Status: {status}").format(status=status_line),
-        "",
-        _("<b>Region:</b> {value}").format(value=escape(region_label(case.province_code, case.region_code))),
-        _("<b>Agency:</b> {value}").format(
-            value=escape(agency_label(_, case.agency_group, case.agency_unit, case.agency_name))),
-        _("<b>Person reported:</b> {value}").format(
-            value=escape(person_label(_, case.person_name, case.person_position, case.person_status))),
-        _("<b>Incident type:</b> {value}").format(value=escape(_(incident.label) if incident else case.incident_type)),
-        _("<b>Happened on:</b> {occurred} (reporter found out on {learned})").format(
-            occurred=escape(day(case.occurred_on)), learned=escape(day(case.learned_on))),
-        _("<b>Place:</b> {value}").format(value=place),
-        _("<b>Witnesses:</b> {value}").format(value=escape(case.witnesses or "-")),
-        _("<b>Evidence:</b> {count} file(s), sent below").format(count=data.evidence_count),
-        _("<b>Reporter:</b> {value}").format(value=identity),
-        "",
-        _("<b>What happened:</b>"),
-    ]
-    text = "\n".join(head) + "\n"
+        status_line += " · " + escape(_("handed to another office"))
+    lines = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
+             f"{escape(_('Status'))}: {status_line}", ""]
+    for label, value in case_fields(case, locale, data.evidence_count, case.identity_mode == "terbuka"):
+        shown = escape(value)
+        if label == _("Place") and case.latitude is not None and case.longitude is not None:
+            url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"
+            shown = f'<a href="{escape(url)}">{shown}</a>'
+        lines.append(f"<b>{escape(label)}:</b> {shown}")
+    lines += ["", f"<b>{escape(_('What happened'))}:</b>"]
+    text = "\n".join(lines) + "\n"
     return text + _fit(case.description, MAX_CARD - len(text)), _keyboard(data, locale)
 
 

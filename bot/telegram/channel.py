@@ -24,6 +24,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.telegram.focal import FocalGroups
+from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, to_event
 from bot.telegram.render import messages
 from flows.engine import Engine, Handled
@@ -38,9 +39,11 @@ log = logging.getLogger(__name__)
 
 class TelegramChannel:
     def __init__(self, engine: Engine, store: EvidenceStore, default_locale: str = "id",
-                 album_quiet_seconds: float = 1.0, focal: FocalGroups | None = None) -> None:
+                 album_quiet_seconds: float = 1.0, focal: FocalGroups | None = None,
+                 staff: StaffChat | None = None) -> None:
         self.engine = engine
         self.focal = focal
+        self.staff = staff
         self.store = store
         self.default_locale = default_locale
         self.album_quiet_seconds = album_quiet_seconds
@@ -64,6 +67,8 @@ class TelegramChannel:
             return
         if update.message is None and update.callback_query is None:
             return  # an edit of an old answer, or the user blocking the bot: not input
+        if self.staff is not None and await self.staff.handle(update, context.bot, private=True):
+            return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         try:
             async with lock:

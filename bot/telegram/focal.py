@@ -1,5 +1,5 @@
-"""Focal-point groups on Telegram: route registration commands, the case buttons, and
-replies to the bot's questions. The rules live in `flows/desk.py`; this maps updates to
+"""Focal-point groups on Telegram: staff commands (`bot/telegram/staff.py`), the case
+buttons, and replies to the bot's questions. The rules live in `flows/desk.py`; this maps updates to
 them and sends the answers."""
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ from telegram import Bot, CallbackQuery, ForceReply, Message, ReplyParameters, U
 from telegram.error import TelegramError
 
 from bot.telegram.case_card import parse_callback
-from bot.telegram.inbound import parse_command
+from bot.telegram.staff import StaffChat
 from flows.desk import Desk
 from flows.lifecycle import Actor
 
 log = logging.getLogger(__name__)
-ROUTE_COMMANDS = {"daftar_fokus": "register", "register_focal": "register",
-                  "hapus_fokus": "unregister", "remove_focal": "unregister",
-                  "rute": "list", "routes": "list"}
 
 
 class FocalGroups:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, staff: StaffChat | None = None) -> None:
         self.desk = desk
+        self.staff = staff
 
     async def handle(self, update: Update, bot: Bot) -> bool:
         """True when the update was for the desk (handled, or deliberately ignored)."""
@@ -43,14 +41,8 @@ class FocalGroups:
         if message.migrate_to_chat_id:
             await self.desk.migrated(chat.id, message.migrate_to_chat_id)
             return True
-        text = (message.text or "").strip()
-        if text.startswith("/"):
-            head = text.split()[0]
-            addressee = head.partition("@")[2].lower()
-            command = parse_command(text)
-            if command.name in ROUTE_COMMANDS and addressee in ("", (bot.username or "").lower()):
-                await self._route_command(update, message, ROUTE_COMMANDS[command.name], command.args, actor, at)
-                return True
+        if self.staff is not None and await self.staff.handle(update, bot, private=False):
+            return True
         replied = message.reply_to_message
         if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
             answer = await self.desk.reply(str(update.update_id), chat.id, replied.message_id,
@@ -83,22 +75,6 @@ class FocalGroups:
             log.warning("could not ask for input in %s: %s", chat_id, exc)
             return
         await self.desk.prompt_sent(case_id, chat_id, prompt.message_id, action, actor, at)
-
-    async def _route_command(self, update: Update, message: Message, action: str, args: str, actor: Actor,
-                             at: str) -> None:
-        user_id = int(actor.ref.split(":")[1])
-        chat = message.chat
-        if not await self.desk.is_staff(user_id):
-            await _reply(message, self.desk._("Only admins and moderators can manage routes."))
-            return
-        if action == "register":
-            text = await self.desk.register(str(update.update_id), chat.id, chat.title, args, actor, at)
-        elif action == "unregister":
-            text = await self.desk.unregister(str(update.update_id), chat.id, args, at)
-        else:
-            text = await self.desk.list_routes(chat.id, everything=args.strip().lower() in ("semua", "all"))
-        if text:
-            await _reply(message, text)
 
 
 async def _reply(message: Message, text: str) -> None:

@@ -112,6 +112,14 @@ class TelegramSender:
             await self._send_evidence(chat_id, data.case, batch, card_id, index, len(batches))
             await progress(index + 1, None)
 
+    async def send_case_evidence(self, chat_id: int, case: Case) -> None:
+        """All of a case's evidence, cleaned, to a chat (a moderator's `/lihat`)."""
+        async with self.db.reading() as tx:
+            evidence = await cases.evidence_of(tx, case.id)
+        batches = _batches(evidence)
+        for index, batch in enumerate(batches, start=1):
+            await self._send_evidence(chat_id, case, batch, None, index, len(batches))
+
     async def _send_evidence(self, chat_id: int, case: Case, batch: list[Evidence], reply_to: int | None,
                              index: int, total: int) -> None:
         _ = gettext_for(self.locale)

@@ -1,0 +1,65 @@
+"""A reporter's rights over their data (UU 27/2022 PDP): `/data_saya` shows what is stored
+about them; `/hapus_data` (confirmed in the flow) erases it; closed cases lose their
+reporter's identity after the retention period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flows.case_text import identity_text, status_label
+from flows.conversation import Conversation
+from flows.events import Command, Inbound
+from flows.i18n import gettext_for
+from flows.policy import Policy
+from flows.replies import Reply, TextReply
+from flows.report import COMMANDS
+from storage import Tx, cases, privacy, reporters
+from storage.case_queries import closed_with_identity
+
+
+def is_data_query(inbound: Inbound) -> bool:
+    event = inbound.event
+    return isinstance(event, Command) and COMMANDS.get(event.name.lower()) == "my_data"
+
+
+async def my_data_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[Reply]:
+    _ = gettext_for(conv.locale)
+    person = await reporters.find(tx, inbound.channel, inbound.address)
+    if person is None:
+        return [TextReply(_("We store nothing about you: you have not agreed to the terms or sent a report."))]
+    lines = [_("What we store about you:"),
+             _("Channel and address: {channel} {address}").format(channel=person.channel, address=person.address),
+             _("Language: {locale}").format(locale=person.locale),
+             _("First contact: {date}").format(date=datetime.fromisoformat(person.created_at).strftime("%d/%m/%Y"))]
+    for reporter_id, decision, at in await reporters.consents(tx):
+        if reporter_id == person.id:
+            lines.append(_("Consent {decision} on {date}").format(
+                decision=decision, date=datetime.fromisoformat(at).strftime("%d/%m/%Y %H:%M")))
+    for case in await cases.by_reporter(tx, person.id):
+        lines.append(_("Report {number} ({status}): identity {identity}").format(
+            number=case.number, status=status_label(_, case.status), identity=identity_text(_, case, True)))
+    lines.append(_("Send /hapus_data to erase your identity and contact from all of it."))
+    return [TextReply("\n".join(lines))]
+
+
+async def erase(tx: Tx, channel: str, address: str, at: str) -> int:
+    """The reporter asked: identity and contact leave every case and the reporter record;
+    the withdrawal of consent is recorded with its time."""
+    person = await reporters.find(tx, channel, address)
+    if person is None:
+        return 0
+    changed = await privacy.erase_reporter(tx, person.id, at)
+    await reporters.record_consent(tx, person.id, "withdrawn", at)
+    for case in await cases.by_reporter(tx, person.id):
+        await cases.add_event(tx, case.id, at, "reporter", "identity_erased", None, None, None)
+    return changed
+
+
+async def apply_retention(tx: Tx, policy: Policy, now: datetime) -> int:
+    """Closed cases older than the retention period lose their reporter's identity."""
+    ids = await closed_with_identity(tx, (now - policy.retention).isoformat())
+    at = now.isoformat()
+    await privacy.erase_case_identity(tx, ids, at)
+    for case_id in ids:
+        await cases.add_event(tx, case_id, at, "system", "identity_erased", None, None, "retention")
+    return len(ids)

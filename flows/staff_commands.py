@@ -1,0 +1,365 @@
+"""Commands for admins, moderators and focal points (Indonesian names, English aliases).
+
+Every call checks the caller's role first; a focal point sees and acts on the cases of
+its own group only. Commands that change something are claimed as processed in the same
+transaction as the change, like every other update.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, UTC
+
+from flows import case_number, lifecycle, menus, notify, regions, route_admin
+from flows.case_text import case_fields, status_label
+from flows.desk import Desk
+from flows.i18n import N_
+from flows.lifecycle import Actor
+from flows.policy import Policy
+from flows.roles import Caller, Role, role_of, sees_everything, sees_identity
+from storage import Database, Tx, case_posts, cases, reporters, routes, staff
+from storage.case_queries import CaseFilter, Counts, counts, search
+from storage.cases import Case
+
+PAGE_SIZE = 10
+EVERYONE_IN_GROUPS = frozenset({Role.ADMIN, Role.MODERATOR, Role.FOCAL})
+MODERATION = frozenset({Role.ADMIN, Role.MODERATOR})
+ADMINS = frozenset({Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class StaffReply:
+    """What the channel sends back: text, and possibly a chart, an export or evidence."""
+
+    text: str
+    chart: Counts | None = None
+    chart_title: str | None = None
+    export: CaseFilter | None = None
+    export_identity: bool = False
+    evidence_of: Case | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    alias: str
+    roles: frozenset[Role]
+    usage: str
+    changes: bool = False
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("kasus", "cases", EVERYONE_IN_GROUPS, N_("/kasus [status=..] [wilayah=..] [jenis=..] [dari=YYYY-MM-DD] "
+                                                   "[sampai=YYYY-MM-DD] [halaman=N]: list cases")),
+    Spec("lihat", "view", EVERYONE_IN_GROUPS, N_("/lihat <number>: the whole case with its evidence")),
+    Spec("jejak", "trail", EVERYONE_IN_GROUPS, N_("/jejak <number>: the case's audit trail")),
+    Spec("setstatus", "set_status", EVERYONE_IN_GROUPS,
+         N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
+    Spec("alihkan", "reroute", EVERYONE_IN_GROUPS,
+         N_("/alihkan <number> <region>: send a case to another region"), changes=True),
+    Spec("statistik", "stats", EVERYONE_IN_GROUPS, N_("/statistik [7|30|90|YYYY-MM]: chart and summary")),
+    Spec("ekspor", "export", EVERYONE_IN_GROUPS, N_("/ekspor [filters as for /kasus]: CSV and XLSX files")),
+    Spec("rute", "routes", EVERYONE_IN_GROUPS, N_("/rute [semua]: routes, broken ones flagged")),
+    Spec("daftar_fokus", "register_focal", MODERATION,
+         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True),
+    Spec("hapus_fokus", "remove_focal", MODERATION, N_("/hapus_fokus [region]: stop receiving cases"),
+         changes=True),
+    Spec("blokir", "block", MODERATION, N_("/blokir <number>: block the reporter of a case"), changes=True),
+    Spec("buka_blokir", "unblock", MODERATION, N_("/buka_blokir <number>: unblock them"), changes=True),
+    Spec("tambah_moderator", "add_moderator", ADMINS, N_("/tambah_moderator <Telegram user id>: add a moderator"),
+         changes=True),
+    Spec("hapus_moderator", "remove_moderator", ADMINS, N_("/hapus_moderator <Telegram user id>: remove one"),
+         changes=True),
+    Spec("bantuan", "help", EVERYONE_IN_GROUPS, N_("/bantuan: what you can use")),
+)
+BY_NAME: dict[str, Spec] = {n: s for s in SPECS for n in (s.name, s.alias)}
+_FILTER = re.compile(r"(\w+)=(\S+)")
+
+
+def is_staff_command(name: str) -> bool:
+    return name.lower() in BY_NAME
+
+
+@dataclass
+class _Call:
+    caller: Caller
+    role: Role
+    args: str
+    at: str
+    actor: Actor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.actor = Actor(self.caller.ref, self.caller.name)
+
+    @property
+    def scope(self) -> int | None:
+        """The group whose cases a focal point may see; None: every case."""
+        return None if sees_everything(self.role) else self.caller.chat_id
+
+
+class StaffCommands:
+    def __init__(self, db: Database, policy: Policy, desk: Desk) -> None:
+        self.db = db
+        self.policy = policy
+        self.desk = desk
+        self._ = notify.staff_gettext(policy)
+        self.locale = policy.default_locale
+
+    async def role(self, caller: Caller) -> Role:
+        async with self.db.reading() as tx:
+            return await role_of(tx, self.policy, caller)
+
+    async def run(self, caller: Caller, name: str, args: str, update_id: str, at: str) -> StaffReply | None:
+        """None when `name` is not a staff command (the caller's chat handles it)."""
+        spec = BY_NAME.get(name.lower())
+        if spec is None:
+            return None
+        role = await self.role(caller)
+        if role not in spec.roles:
+            return StaffReply(self._("Sorry, that command is not available to you."))
+        call = _Call(caller, role, args.strip(), at)
+        handler: Callable[[Tx, _Call], Awaitable[StaffReply]] = getattr(self, f"_{spec.name}")
+        if spec.changes:
+            async with self.db.transaction() as tx:
+                done = await self.desk.claim(tx, update_id, at)
+                if not done:
+                    return StaffReply(self._("Already done."))
+                return await handler(tx, call)
+        async with self.db.reading() as tx:
+            return await handler(tx, call)
+
+    # --- reading --------------------------------------------------------------------
+
+    async def _bantuan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        lines = [_(s.usage) for s in SPECS if call.role in s.roles]
+        return StaffReply(_("You can use:") + "\n" + "\n".join(lines))
+
+    def _filters(self, call: _Call) -> tuple[CaseFilter, int] | str:
+        """`status=.. wilayah=.. jenis=.. dari=.. sampai=.. halaman=..` or an error text."""
+        _ = self._
+        given = dict((k.lower(), v) for k, v in _FILTER.findall(call.args))
+        rest = _FILTER.sub("", call.args).split()
+        page = given.pop("halaman", given.pop("page", rest[0] if rest else "1"))
+        status = given.pop("status", None)
+        if status and not menus.find(menus.CASE_STATUSES, status):
+            return _("Unknown status. Use one of: {values}.").format(values=", ".join(s.id for s in menus.CASE_STATUSES))
+        kind = given.pop("jenis", given.pop("type", None))
+        if kind and not menus.find(menus.INCIDENT_TYPES, kind):
+            return _("Unknown type. Use one of: {values}.").format(values=", ".join(t.id for t in menus.INCIDENT_TYPES))
+        region = given.pop("wilayah", given.pop("region", None))
+        if region and regions.get(region) is None:
+            return _("Unknown region code. Use a Kemendagri code such as 51 or 51.71.")
+        try:
+            since = date.fromisoformat(given.pop("dari")).isoformat() if "dari" in given else None
+            until_day = given.pop("sampai", None)
+            until = (date.fromisoformat(until_day) + timedelta(days=1)).isoformat() if until_day else None
+            number = int(page)
+        except ValueError:
+            return _("Dates look like 2024-11-27 and the page is a number.")
+        if given or number < 1:
+            return _("Unknown filter. Use status=, wilayah=, jenis=, dari=, sampai= and halaman=.")
+        return CaseFilter(status, region, kind, since, until, call.scope), number
+
+    def _line(self, case: Case) -> str:
+        _ = self._
+        region = regions.get(case.region_code)
+        incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
+        created = datetime.fromisoformat(case.created_at)
+        return (f"{case.number} · {region.name if region else case.region_code} · "
+                f"{_(incident.label) if incident else case.incident_type} · {status_label(_, case.status)} · "
+                f"{created:%d/%m/%Y}")
+
+    async def _kasus(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        parsed = self._filters(call)
+        if isinstance(parsed, str):
+            return StaffReply(parsed)
+        where, page = parsed
+        found, total = await search(tx, where, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        if not total:
+            return StaffReply(_("No cases match."))
+        pages = -(-total // PAGE_SIZE)
+        head = _("{total} case(s), page {page} of {pages}:").format(total=total, page=page, pages=pages)
+        lines = [self._line(c) for c in found] or [_("(this page is empty)")]
+        more = "\n" + _("Next page: /kasus halaman={page}").format(page=page + 1) if page < pages else ""
+        return StaffReply(head + "\n" + "\n".join(lines) + more)
+
+    async def _visible_case(self, tx: Tx, call: _Call, text: str) -> Case | str:
+        """The case a number names, if the caller may see it; else an error text."""
+        _ = self._
+        number = case_number.normalize(text.split()[0]) if text.split() else None
+        if number is None:
+            return _("Give a case number, for example LN-24-7K3Q9.")
+        case = await cases.by_number(tx, number)
+        if case is None:
+            return _("There is no case {number}.").format(number=number)
+        if call.scope is not None and await case_posts.in_chat(tx, case.id, call.scope) is None:
+            return _("This case is not assigned to this group.")
+        return case
+
+    async def _lihat(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        evidence = await cases.evidence_of(tx, case.id)
+        lines = [_("Report {number}").format(number=case.number),
+                 f"{_('Status')}: {status_label(_, case.status)}", ""]
+        lines += [f"{label}: {value}" for label, value in
+                  case_fields(case, self.locale, len(evidence), sees_identity(call.role, case.identity_mode))]
+        lines += ["", f"{_('What happened')}:", case.description]
+        return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
+
+    async def _jejak(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        lines = [_("Audit trail of {number}:").format(number=case.number)]
+        for event in await cases.events_of(tx, case.id):
+            at = datetime.fromisoformat(event.at)
+            who = f"{event.actor_name} ({event.actor})" if event.actor_name else event.actor
+            change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
+            note = f" · {event.note}" if event.note else ""
+            lines.append(f"{at:%Y-%m-%d %H:%M} · {who} · {event.kind}{change}{note}")
+        return StaffReply("\n".join(lines))
+
+    async def _statistik(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        period = call.args.strip() or "30"
+        today = datetime.now(UTC).date()
+        if period.isdigit() and 0 < int(period) <= 3660:
+            since, until = today - timedelta(days=int(period) - 1), today + timedelta(days=1)
+            title = _("Cases in the last {days} days").format(days=int(period))
+        elif re.fullmatch(r"\d{4}-\d{2}", period):
+            try:
+                since = date.fromisoformat(period + "-01")
+            except ValueError:
+                return StaffReply(_("Give a number of days (7, 30, 90) or a month such as 2024-11."))
+            until = (since + timedelta(days=32)).replace(day=1)
+            title = _("Cases in {month}").format(month=period)
+        else:
+            return StaffReply(_("Give a number of days (7, 30, 90) or a month such as 2024-11."))
+        where = CaseFilter(since=since.isoformat(), until=until.isoformat(), chat_id=call.scope)
+        found = await counts(tx, where)
+        lines = [title + ": " + str(found.total)]
+        if found.total:
+            lines.append(_("By status: {values}").format(
+                values=", ".join(f"{status_label(_, s)} {n}" for s, n in found.by_status)))
+            top = ", ".join(f"{notify.region_name(r)} {n}" for r, n in found.by_region[:5])
+            lines.append(_("Most reported regions: {values}").format(values=top))
+        return StaffReply("\n".join(lines), chart=found, chart_title=title)
+
+    async def _ekspor(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        parsed = self._filters(call)
+        if isinstance(parsed, str):
+            return StaffReply(parsed)
+        where, _page = parsed
+        total = (await counts(tx, where)).total
+        return StaffReply(_("Export of {total} case(s).").format(total=total), export=where,
+                          export_identity=call.role == Role.ADMIN)
+
+    async def _rute(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        everything = sees_everything(call.role) and call.args.lower() in ("semua", "all")
+        found = await (routes.all_routes(tx) if everything or (sees_everything(call.role) and not call.caller.in_group)
+                       else routes.of_chat(tx, call.caller.chat_id))
+        if not found:
+            return StaffReply(_("No routes yet. Register this group with /daftar_fokus <region>."))
+        lines = [route_admin.describe(r, self.locale, with_chat=sees_everything(call.role)) for r in found]
+        return StaffReply(_("Routes:") + "\n" + "\n".join(lines))
+
+    # --- changing -------------------------------------------------------------------
+
+    async def _setstatus(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        parts = call.args.split(maxsplit=2)
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        wanted = parts[1].lower() if len(parts) > 1 else ""
+        if not menus.find(menus.CASE_STATUSES, wanted) or wanted in ("baru", "menunggu_rute"):
+            return StaffReply(_("Give the new status: diterima, ditindaklanjuti, selesai, bukan_kewenangan, "
+                                "ditolak or diteruskan."))
+        note = parts[2] if len(parts) > 2 else None
+        if wanted == "ditolak" and not note:
+            return StaffReply(_("A rejection needs a reason: /setstatus <number> ditolak <reason>."))
+        if call.role == Role.FOCAL:  # officers move as their buttons allow
+            action = next((a for a, s in lifecycle.ACTIONS.items() if s == wanted), None)
+            if action is None or action == "not_ours":
+                return StaffReply(_("That is not possible in the case's current status (someone may have acted already)."))
+            verdict = await lifecycle.change_status(tx, self.policy, case.id, call.caller.chat_id, action,
+                                                    call.actor, call.at, note)
+            if not verdict.ok:
+                return StaffReply(self.desk.problem(verdict))
+        elif not await lifecycle.force_status(tx, self.policy, case, wanted, call.actor, call.at, note):
+            return StaffReply(_("The case already has that status."))
+        return StaffReply(_("{number}: {before} → {after}.").format(
+            number=case.number, before=status_label(_, case.status), after=status_label(_, wanted)))
+
+    async def _alihkan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        region_text = call.args.split(maxsplit=1)[1] if len(call.args.split(maxsplit=1)) > 1 else ""
+        if call.role == Role.FOCAL:
+            verdict = await lifecycle.reroute(tx, self.policy, case.id, call.caller.chat_id, region_text,
+                                              call.actor, call.at)
+        else:
+            verdict = await lifecycle.reroute_by_staff(tx, self.policy, case, region_text, call.actor, call.at)
+        if not verdict.ok:
+            return StaffReply(self.desk.problem(verdict))
+        return StaffReply(_("Case {number} is being forwarded to the region you named.").format(number=case.number))
+
+    async def _block(self, tx: Tx, call: _Call, blocked: bool) -> StaffReply:
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        if not await reporters.set_blocked(tx, case.reporter_id, blocked):
+            return StaffReply(_("Nothing to change."))
+        await cases.add_event(tx, case.id, call.at, call.actor.ref, "reporter_blocked" if blocked else "reporter_unblocked",
+                              str(int(not blocked)), str(int(blocked)), None, call.actor.name)
+        text = (_("The reporter of {number} is blocked; their earlier cases stay.") if blocked
+                else _("The reporter of {number} is no longer blocked."))
+        return StaffReply(text.format(number=case.number))
+
+    async def _blokir(self, tx: Tx, call: _Call) -> StaffReply:
+        return await self._block(tx, call, True)
+
+    async def _buka_blokir(self, tx: Tx, call: _Call) -> StaffReply:
+        return await self._block(tx, call, False)
+
+    async def _moderator(self, tx: Tx, call: _Call, add: bool) -> StaffReply:
+        _ = self._
+        if not call.args.lstrip("-").isdigit():
+            return StaffReply(_("Give the person's numeric Telegram user id."))
+        user_id = int(call.args)
+        changed = (await staff.add_moderator(tx, user_id, call.actor.ref, call.at) if add
+                   else await staff.remove_moderator(tx, user_id))
+        if not changed:
+            return StaffReply(_("Nothing to change."))
+        return StaffReply((_("{user} is now a moderator.") if add else _("{user} is no longer a moderator."))
+                          .format(user=user_id))
+
+    async def _tambah_moderator(self, tx: Tx, call: _Call) -> StaffReply:
+        return await self._moderator(tx, call, True)
+
+    async def _hapus_moderator(self, tx: Tx, call: _Call) -> StaffReply:
+        return await self._moderator(tx, call, False)
+
+    async def _daftar_fokus(self, tx: Tx, call: _Call) -> StaffReply:
+        if not call.caller.in_group:
+            return StaffReply(self._("Send this in the focal point's group."))
+        return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at))
+
+    async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
+        if not call.caller.in_group:
+            return StaffReply(self._("Send this in the focal point's group."))
+        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args))
+
