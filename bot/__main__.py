@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases|routes]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes|export]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -52,6 +52,30 @@ async def _cases(settings: Settings, limit: int) -> None:
               f"{case.incident_type:<18} {counts[case.id]:>5}  {region.name if region else case.region_code}")
 
 
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.export import write_files
+    from storage import Database
+    from storage.case_queries import CaseFilter
+
+    where = CaseFilter(args.status, args.region, args.incident_type, args.since, args.until)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    csv_path = args.out / f"kasus-{stamp}.csv" if args.format in ("csv", "both") else None
+    xlsx_path = args.out / f"kasus-{stamp}.xlsx" if args.format in ("xlsx", "both") else None
+    db = await Database.open(settings.database_path)
+    try:
+        count = await write_files(db, where, args.identity, csv_path, xlsx_path)
+    finally:
+        await db.close()
+    for path in (csv_path, xlsx_path):
+        if path:
+            print(path)
+    print(f"{count} cases exported" + (" with reporter identity" if args.identity else ""))
+    return 0
+
+
 async def _routes(settings: Settings, args: argparse.Namespace) -> int:
     from bot import routes_cli
 
@@ -85,6 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     routes_sub.add_parser("list", help="every route, broken ones flagged")
     import_parser = routes_sub.add_parser("import", help="add routes from a CSV: region,chat_id[,agency,title]")
     import_parser.add_argument("file", type=Path)
+    export_parser = sub.add_parser("export", help="all cases (or a selection) as CSV and XLSX, streamed")
+    export_parser.add_argument("--out", type=Path, default=Path("."), help="directory for the files")
+    export_parser.add_argument("--format", choices=["csv", "xlsx", "both"], default="both")
+    export_parser.add_argument("--identity", action="store_true", help="include reporter name and phone")
+    export_parser.add_argument("--status")
+    export_parser.add_argument("--region", help="Kemendagri code; a province code takes its regions")
+    export_parser.add_argument("--type", dest="incident_type")
+    export_parser.add_argument("--since", help="YYYY-MM-DD")
+    export_parser.add_argument("--until", help="YYYY-MM-DD (exclusive)")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -94,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_console(settings))
     elif command == "cases":
         asyncio.run(_cases(settings, args.limit))
+    elif command == "export":
+        return asyncio.run(_export(settings, args))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
     elif command == "run":

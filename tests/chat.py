@@ -82,9 +82,10 @@ def render(replies: list[Reply]) -> list[str]:
 
 class Chat:
     def __init__(self, engine: Engine, address: str = "reporter-1", locale: str | None = "id",
-                 channel: str = "test") -> None:
+                 channel: str = "test", update_prefix: str | None = None) -> None:
         self.engine = engine
         self.address = address
+        self.update_prefix = update_prefix or address
         self.locale = locale
         self.channel = channel
         self.now = START
@@ -98,7 +99,7 @@ class Chat:
             return Handled([], self.locale or "id")
         self.counter += 1
         self.now += timedelta(seconds=20)
-        inbound = Inbound(self.channel, self.address, update_id or f"{self.address}-{self.counter}",
+        inbound = Inbound(self.channel, self.address, update_id or f"{self.update_prefix}-{self.counter}",
                           parse(line), self.now, self.locale)
         self.last = await self.engine.handle(inbound)
         return self.last

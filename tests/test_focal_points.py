@@ -379,3 +379,35 @@ async def test_a_crash_between_sending_and_recording_repeats_the_card_at_most_on
         await fake.wait_for(lambda: any("telah diteruskan" in t for t in fake.texts(REPORTER)))
     assert [f"<b>Laporan {number}</b>" in c["text"] for c in cards(fake, GROUP)] == [True, True]
     assert db_rows(settings, "SELECT kind, status FROM outbox WHERE kind = 'post_case'") == [("post_case", "sent")]
+
+
+async def test_staff_commands_over_telegram_send_text_chart_files_and_evidence(
+        fake: FakeTelegram, settings: Settings) -> None:
+    r = Reporter(fake, REPORTER)
+    async with polling_bot(settings):
+        await register(fake, GROUP, "denpasar")
+        number = await submit_report(r, PHOTOS[:2], identity="rahasia")
+        await card_in(fake, GROUP)
+        before = len(fake.texts(ADMIN))
+        fake.push(tg.text(ADMIN, "/kasus"))
+        listing = (await fake.wait_messages(ADMIN, before + 1))[-1]
+        assert listing.startswith("1 kasus, halaman 1 dari 1:") and number in listing
+        fake.push(tg.text(ADMIN, "/statistik 7"))
+        await fake.wait_for(lambda: len(fake.sent("sendPhoto", ADMIN)) == 1)
+        chart = fake.sent("sendPhoto", ADMIN)[0]["photo"]
+        assert chart["data"].startswith(b"\x89PNG")
+        fake.push(tg.text(ADMIN, "/ekspor"))
+        await fake.wait_for(lambda: len(fake.sent("sendDocument", ADMIN)) == 2)
+        names = [d["document"]["filename"] for d in fake.sent("sendDocument", ADMIN)]
+        assert names[0].endswith(".csv") and names[1].endswith(".xlsx")
+        assert b"Siti Aminah" in fake.sent("sendDocument", ADMIN)[0]["document"]["data"], "admins get identity"
+        fake.push(tg.text(ADMIN, f"/lihat {number}"))
+        await fake.wait_for(lambda: len(fake.sent("sendMediaGroup", ADMIN)) == 1)
+        fake.push(tg.group_text(GROUP, f"/lihat {number}", OFFICER))
+        await fake.wait_for(lambda: any(t.startswith(f"Laporan {number}") for t in fake.texts(GROUP)))
+        officer_view = next(t for t in fake.texts(GROUP) if t.startswith(f"Laporan {number}"))
+        assert "Siti" not in officer_view, "a confidential reporter stays hidden from officers"
+        before = len(fake.texts(REPORTER))
+        fake.push(tg.text(REPORTER, "/kasus"))
+        refused = await fake.wait_messages(REPORTER, before + 1)
+        assert refused[-1] == "Maaf, perintah itu tidak tersedia untuk Anda."
