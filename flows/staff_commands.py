@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, UTC
+from datetime import UTC, date, datetime, timedelta
 
 from flows import case_number, lifecycle, menus, notify, regions, route_admin
 from flows.case_text import case_fields, status_label
@@ -140,7 +140,7 @@ class StaffCommands:
     def _filters(self, call: _Call) -> tuple[CaseFilter, int] | str:
         """`status=.. wilayah=.. jenis=.. dari=.. sampai=.. halaman=..` or an error text."""
         _ = self._
-        given = dict((k.lower(), v) for k, v in _FILTER.findall(call.args))
+        given = {k.lower(): v for k, v in _FILTER.findall(call.args)}
         rest = _FILTER.sub("", call.args).split()
         page = given.pop("halaman", given.pop("page", rest[0] if rest else "1"))
         status = given.pop("status", None)
