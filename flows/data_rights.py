@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flows import forwarding
 from flows.case_text import identity_text, status_label
 from flows.conversation import Conversation
 from flows.events import Command, Inbound
@@ -52,6 +53,7 @@ async def erase(tx: Tx, channel: str, address: str, at: str) -> int:
     await reporters.record_consent(tx, person.id, "withdrawn", at)
     for case in await cases.by_reporter(tx, person.id):
         await cases.add_event(tx, case.id, at, "reporter", "identity_erased", None, None, None)
+        await forwarding.refresh_posts(tx, case.id, at)  # an open reporter's name leaves the cards too
     return changed
 
 
@@ -62,4 +64,5 @@ async def apply_retention(tx: Tx, policy: Policy, now: datetime) -> int:
     await privacy.erase_case_identity(tx, ids, at)
     for case_id in ids:
         await cases.add_event(tx, case_id, at, "system", "identity_erased", None, None, "retention")
+        await forwarding.refresh_posts(tx, case_id, at)
     return len(ids)

@@ -22,8 +22,10 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
     await tx.execute("DELETE FROM contacts WHERE channel = ? AND address = ?", (channel, address))
-    await tx.execute("UPDATE outbox SET address = ?, payload = '{}' WHERE channel = ? AND address = ?",
-                     (erased, channel, address))
+    await tx.execute(
+        "UPDATE outbox SET address = ?, payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"
+        " ELSE last_error END, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END"
+        " WHERE channel = ? AND address = ?", (erased, channel, address))
     await tx.execute("UPDATE inbound_queue SET address = ?, payload = '{}' WHERE channel = ? AND address = ?",
                      (erased, channel, address))
     return changed
