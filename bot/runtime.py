@@ -44,8 +44,9 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     db = runtime.db = await Database.open(settings.database_path)
     store = EvidenceStore(settings.evidence_dir)
     whatsapp = settings.whatsapp_enabled
+    durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
-                                     outbox_channels=frozenset({"whatsapp"}) if whatsapp else frozenset())
+                                     outbox_channels=frozenset(durable))
     senders: dict[str, Sender] = {}
     if bot is not None:
         from bot.telegram.channel import TelegramChannel

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from datetime import timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,7 @@ class Engine:
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
+        self.coalesce_seconds = 1.0
         self.flood = FloodGate(self.policy.max_messages_per_minute)
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
@@ -98,6 +100,7 @@ class Engine:
             async with self.db.transaction() as tx:
                 work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy)
                 work.outbox_channels = self.outbox_channels
+                work.coalesce = timedelta(seconds=self.coalesce_seconds)
                 for inbound, future in batch:
                     try:
                         results.append((future, await work.apply(tx, inbound)))
@@ -136,6 +139,7 @@ class _Batch:
         self.changed: set[Key] = set()
         self.outbox_channels: frozenset[str] = frozenset()
         self.blocked: set[Key] = set()
+        self.coalesce = timedelta(seconds=1)
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy) -> _Batch:
@@ -152,6 +156,7 @@ class _Batch:
         conv = self.current.get(conv_key) or new_conversation(inbound.locale_hint, self.default_locale)
         if update_key in self.processed:
             return Handled([], conv.locale, duplicate=True)
+        durable_done = False
         if conv_key in self.blocked:
             _ = gettext_for(conv.locale)
             handled = Handled([TextReply(_(
@@ -162,13 +167,15 @@ class _Batch:
         elif is_data_query(inbound):
             handled = Handled(await my_data_replies(tx, inbound, conv), conv.locale)
         else:
-            handled, kept = await _step_and_record(tx, self.policy, inbound, conv)
+            durable = self.coalesce if inbound.channel in self.outbox_channels else None
+            handled, kept = await _step_and_record(tx, self.policy, inbound, conv, durable)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
+            durable_done = True
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
-        if inbound.channel in self.outbox_channels:
-            await _queue_replies(tx, inbound, handled)
+        if inbound.channel in self.outbox_channels and not durable_done:
+            await _queue_replies(tx, inbound, handled, self.coalesce)
         return handled
 
     async def flush(self, tx: Tx) -> None:
@@ -182,38 +189,51 @@ class _Batch:
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
 
 
-async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled) -> None:
+async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, coalesce: timedelta) -> None:
     """The person just wrote: note it (WhatsApp's 24-hour window opens), let messages that
-    were waiting for that go out, and queue this step's replies."""
+    were waiting for that go out, and queue this step's replies, in the same transaction
+    as the step: a reply can be neither lost nor sent twice. A stale button's answer is
+    the channel's to show (a toast), not a message."""
     at = inbound.at.isoformat()
     await contacts.seen(tx, inbound.channel, inbound.address, at)
     await outbox.wake_address(tx, inbound.channel, inbound.address, at)
-    if handled.replies:
-        await outbox.enqueue(tx, inbound.channel, inbound.address, "send",
-                             {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}, at)
+    if not handled.replies or handled.stale:
+        return
+    payload = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+    if inbound.reply_key:
+        await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
+                                       (inbound.at + coalesce).isoformat())
+    else:
+        await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at)
 
 
-async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound,
-                           conv: Conversation) -> tuple[Handled, Conversation | None]:
+async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
+                           durable: timedelta | None) -> tuple[Handled, Conversation | None]:
     """Run the step and write its outcomes. Returns the replies and the conversation to
-    keep (None: a refusal of consent keeps nothing). A clash of case numbers undoes just
-    that case and draws another number."""
+    keep (None: a refusal of consent or an erasure keeps nothing). A clash of case numbers
+    undoes just that case and draws another number. With `durable` the replies are queued
+    first, so the answer to a step goes out before any news its outcomes cause."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
         result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
         if any(isinstance(o, CaseSubmitted) for o in result.outcomes) and await cases_today_reached(
                 tx, policy, inbound.channel, inbound.address, inbound.at):
             _ = gettext_for(conv.locale)  # the report stays in the conversation, ready to send later
-            return Handled([TextReply(_(
+            limited = Handled([TextReply(_(
                 "You have sent {limit} reports in the last 24 hours, the most we accept from one person. "
                 "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
-                conv.locale), conv
+                conv.locale)
+            if durable is not None:
+                await _queue_replies(tx, inbound, limited, durable)
+            return limited, conv
+        handled = Handled(result.replies, result.conversation.locale, stale=result.stale)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
+                if durable is not None:
+                    await _queue_replies(tx, inbound, handled, durable)
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
             continue
         refused = any(isinstance(o, (ConsentRefused, DataErased)) for o in result.outcomes)
-        handled = Handled(result.replies, result.conversation.locale, case_number=number, stale=result.stale)
-        return handled, None if refused else result.conversation
+        return replace(handled, case_number=number), None if refused else result.conversation
     raise RuntimeError("could not draw a free case number")

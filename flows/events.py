@@ -89,3 +89,5 @@ class Inbound:
     at: datetime
     locale_hint: str | None = None
     nonce: int = 0
+    reply_key: str | None = None
+    """Updates sharing a key (the files of one album) get one answer: the last one's."""

@@ -65,6 +65,24 @@ async def has_due(tx: Tx, now: str, channels: list[str]) -> bool:
     return await fetch_one(tx, _due(channels) + " LIMIT 1", (utc(now), utc(now), *channels)) is not None
 
 
+async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payload: dict[str, Any], at: str,
+                            not_before: str) -> int:
+    """Queue a message that replaces a still-waiting one with the same key (not one being
+    sent); it is due at `not_before`, so that a quick series ends up as one message."""
+    row = await fetch_one(
+        tx, "UPDATE outbox SET payload = ?, next_attempt_at = ? WHERE channel = ? AND address = ?"
+        " AND coalesce_key = ? AND status = 'pending' AND leased_until IS NULL RETURNING id",
+        (json.dumps(payload, ensure_ascii=False), utc(not_before), channel, address, key))
+    if row is not None:
+        return int(row[0])
+    row = await fetch_one(
+        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, coalesce_key)"
+        " VALUES (?, ?, 'send', ?, ?, ?, ?) RETURNING id",
+        (channel, address, json.dumps(payload, ensure_ascii=False), utc(not_before), utc(at), key))
+    assert row is not None
+    return int(row[0])
+
+
 async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str]) -> list[Delivery]:
     """Take up to `limit` due deliveries on `channels` for this worker until `lease_until`.
     A worker that dies holding a lease loses it when it expires, and the delivery is tried

@@ -28,7 +28,8 @@ async def polling_bot(settings: Settings, album_quiet: float = 0.3) -> AsyncIter
     async with application:
         await open_runtime(application, runtime)
         assert runtime.channel is not None
-        runtime.channel.album_quiet_seconds = album_quiet
+        assert runtime.engine is not None
+        runtime.engine.coalesce_seconds = album_quiet
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)

@@ -264,9 +264,30 @@ async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path
             async with http.post(f"{base}/telegram/webhook", json=update,
                                  headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}) as resp:
                 assert resp.status == 200
-            assert fake.texts(CHAT)[0].startswith("Selamat datang")
+            assert (await fake.wait_messages(CHAT, 1))[0].startswith("Selamat datang")
             async with http.get(f"{base}/healthz") as resp:
                 assert resp.status == 200 and (await resp.json())["database"] == "ok"
     finally:
         stop.set()
         await server
+
+
+async def test_a_reply_not_yet_sent_at_a_crash_is_sent_after_restart(fake: FakeTelegram, settings: Settings) -> None:
+    """Replies are queued with the step: Telegram failing, then the process stopping, loses none."""
+    r = Reporter(fake, CHAT)
+    fake.fail("sendMessage", 500, "Internal Server Error", times=1000, chat_id=CHAT)
+    async with polling_bot(settings):
+        fake.push(tg.text(CHAT, "/start"))
+        await fake.wait_for(lambda: len(fake.sent("sendMessage", CHAT)) >= 2)  # tried, failed
+    assert not [c for c in fake.calls if c.method == "sendMessage" and c.result]
+    fake.failures.clear()
+    def delivered() -> list[str]:
+        return [c.params["text"] for c in fake.calls if c.method == "sendMessage" and c.result
+                and str(c.params["chat_id"]) == str(CHAT)]
+
+    async with polling_bot(settings):
+        await fake.wait_for(lambda: len(delivered()) >= 2)  # the welcome and the consent question
+        await r.settle(0)
+    assert delivered()[0].startswith("Selamat datang di Lapor Netral") and len(delivered()) == 2
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("SELECT count(*) FROM processed_updates").fetchone() == (1,), "the step ran once"

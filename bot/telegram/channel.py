@@ -1,7 +1,7 @@
 """Private chats run the report flow; groups never do.
 
-Each update becomes one flow event handled by the engine (which records it as processed
-in the same transaction as the new state), then the replies are sent. Updates of one
+Each update becomes one flow event handled by the engine, which records it as processed in
+the same transaction as the new state and the replies (queued in the outbox). Updates of one
 chat are handled in arrival order; different chats run concurrently.
 """
 
@@ -26,11 +26,9 @@ from telegram.ext import ContextTypes
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, to_event
-from bot.telegram.render import messages
 from flows.engine import Engine, Handled
 from flows.events import Inbound
 from flows.i18n import gettext_for, normalize_locale
-from flows.replies import Reply
 from storage.evidence_files import EvidenceStore
 
 CHANNEL = "telegram"
@@ -39,16 +37,13 @@ log = logging.getLogger(__name__)
 
 class TelegramChannel:
     def __init__(self, engine: Engine, store: EvidenceStore, default_locale: str = "id",
-                 album_quiet_seconds: float = 1.0, focal: FocalGroups | None = None,
-                 staff: StaffChat | None = None) -> None:
+                 focal: FocalGroups | None = None, staff: StaffChat | None = None) -> None:
         self.engine = engine
         self.focal = focal
         self.staff = staff
         self.store = store
         self.default_locale = default_locale
-        self.album_quiet_seconds = album_quiet_seconds
         self._locks: dict[int, asyncio.Lock] = {}
-        self._albums: dict[int, tuple[str, list[Reply], str, asyncio.TimerHandle]] = {}
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -82,16 +77,18 @@ class TelegramChannel:
         return normalize_locale(user.language_code if user else None, self.default_locale)
 
     async def _private(self, update: Update, bot: Bot, chat_id: int) -> None:
+        """The engine queues the replies in the outbox with the step (the delivery worker
+        sends them), so a crash loses no answer. The files of an album share a reply key:
+        the album gets one answer."""
         query = update.callback_query
         message = update.effective_message
         album = message.media_group_id if message is not None and query is None else None
-        if album is None:
-            await self.flush_album(bot, chat_id)
         user = update.effective_user
         try:
             event = await to_event(update, bot, self.store)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
-                              datetime.now(UTC), user.language_code if user else None)
+                              datetime.now(UTC), user.language_code if user else None,
+                              reply_key=f"album:{album}" if album else None)
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))
@@ -112,12 +109,6 @@ class TelegramChannel:
             return
         if query is not None:
             await self._after_press(query, handled)
-            if handled.stale:
-                return
-        if album is not None:
-            self._hold_album_replies(bot, chat_id, album, handled)
-        else:
-            await self.send(bot, chat_id, handled.replies, handled.locale)
 
     async def _after_press(self, query: CallbackQuery, handled: Handled) -> None:
         """Every press is answered; a valid one also marks the pressed message with the pick."""
@@ -134,28 +125,6 @@ class TelegramChannel:
             await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])
         except TelegramError as exc:
             log.info("could not mark the pressed message: %s", exc)
-
-    def _hold_album_replies(self, bot: Bot, chat_id: int, album: str, handled: Handled) -> None:
-        """An album arrives as one update per file: answer once, when it has settled."""
-        previous = self._albums.pop(chat_id, None)
-        if previous is not None:
-            previous[3].cancel()
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.album_quiet_seconds,
-                                lambda: asyncio.ensure_future(self.flush_album(bot, chat_id)))
-        self._albums[chat_id] = (album, handled.replies, handled.locale, timer)
-
-    async def flush_album(self, bot: Bot, chat_id: int) -> None:
-        held = self._albums.pop(chat_id, None)
-        if held is not None:
-            held[3].cancel()
-            await self.send(bot, chat_id, held[1], held[2])
-
-    async def send(self, bot: Bot, chat_id: int, replies: list[Reply], locale: str) -> None:
-        for reply in replies:
-            for kwargs in messages(reply, locale):
-                method = kwargs.pop("_method", "send_message")
-                await getattr(bot, method)(chat_id=chat_id, **kwargs)
 
     async def _group(self, update: Update, bot: Bot) -> None:
         """Groups belong to focal points: the report flow never runs there. A mention or a
