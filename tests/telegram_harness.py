@@ -11,6 +11,7 @@ from typing import Any
 from bot.config import Settings
 from bot.runtime import Runtime, close_runtime
 from bot.telegram.app import ALLOWED_UPDATES, build_application, open_runtime
+from bot.telegram.polling import poll
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
 
@@ -24,19 +25,20 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
 
 @asynccontextmanager
 async def polling_bot(settings: Settings, album_quiet: float = 0.3) -> AsyncIterator[Runtime]:
-    application, runtime = build_application(settings)
+    """The bot as `python -m bot run` runs it: our poller, which confirms updates once handled."""
+    application, runtime = build_application(settings, webhook=True)
     async with application:
         await open_runtime(application, runtime)
-        assert runtime.channel is not None
         assert runtime.engine is not None
         runtime.engine.coalesce_seconds = album_quiet
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+        stop = asyncio.Event()
+        poller = asyncio.create_task(poll(application, stop, ALLOWED_UPDATES, timeout=1))
         try:
             yield runtime
         finally:
-            await application.updater.stop()
+            stop.set()
+            await poller
             await application.stop()
             await close_runtime(runtime)
 

@@ -26,6 +26,8 @@ COMMANDS = (
 
 
 def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
+    """`webhook=True` leaves out PTB's Updater: updates come from the webhook or from
+    `bot/telegram/polling.py`, which confirms them only once handled."""
     assert settings.telegram_bot_token is not None
     runtime = Runtime(settings)
     builder = (
@@ -40,7 +42,6 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .media_write_timeout(max(settings.telegram_timeout, 20.0))
         .pool_timeout(settings.telegram_timeout)
         .concurrent_updates(True)
-        .post_init(lambda app: open_runtime(app, runtime))
         .post_shutdown(lambda app: close_runtime(runtime))
     )
     if webhook:
@@ -61,8 +62,8 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
 
 
 async def open_runtime(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
-    """The shared runtime with this bot, and the command menu; `run_polling` calls it as
-    post_init, `serve` and the tests call it themselves after initialising the application."""
+    """The shared runtime with this bot, and the command menu; called after the
+    application is initialised (`run`, `serve`, the tests)."""
     await runtime_module.open_runtime(runtime, application.bot)
     await register_commands(application)
 
@@ -78,5 +79,6 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
 
 
 def run_polling(settings: Settings) -> None:
-    application, _runtime = build_application(settings)
-    application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    from bot.telegram.polling import run
+
+    run(settings)
