@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
     deadline_check_seconds: float = Field(default=60.0, gt=0)
+    health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
+                                              "waiting delivery is older")
 
     log_level: str = "INFO"
 

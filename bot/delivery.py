@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot import metrics
 from bot.background import BackgroundLoop
 from flows import data_rights, deadlines, forwarding, notify
 from flows.policy import Policy
@@ -153,7 +154,7 @@ class DeliveryWorker(BackgroundLoop):
                 await forwarding.chat_migrated(tx, int(delivery.address), int(exc.new_address))
                 await outbox.retry_at(tx, delivery.id, self.clock().isoformat(), "migrated")
         except Gone as exc:
-            self._count("gone")
+            self._count(delivery, "gone")
             await self._gone(delivery, str(exc))
         except Rejected as exc:
             await self._rejected(delivery, str(exc))
@@ -166,13 +167,15 @@ class DeliveryWorker(BackgroundLoop):
             await self._retry(delivery, f"{type(exc).__name__}: {exc}", None)
         else:
             self.sent += 1
+            metrics.DELIVERIES.labels(delivery.channel).inc()
+            metrics.LAST_SUCCESS.mark(delivery.channel)
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
 
     async def _rejected(self, delivery: Delivery, error: str) -> None:
         """Never retried: the same request would fail the same way. A case card that cannot
         be posted is a job for moderators."""
-        self._count("rejected")
+        self._count(delivery, "rejected")
         log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, error)
         at = self.clock().isoformat()
         async with self.db.transaction() as tx:
@@ -183,11 +186,12 @@ class DeliveryWorker(BackgroundLoop):
                     "A case could not be posted to group {chat}: {error}").format(
                         chat=delivery.address, error=error), delivery.case_id)
 
-    def _count(self, reason: str) -> None:
+    def _count(self, delivery: Delivery, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1
+        metrics.DELIVERY_FAILURES.labels(delivery.channel, reason).inc()
 
     async def _retry(self, delivery: Delivery, reason: str, after: float | None) -> None:
-        self._count("retry_after" if after is not None else "transient")
+        self._count(delivery, "retry_after" if after is not None else "transient")
         if after is None:
             after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
             after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together

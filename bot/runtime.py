@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
 from flows.desk import Desk
@@ -47,6 +48,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
                                      outbox_channels=frozenset(durable))
+    engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
         from bot.telegram.channel import TelegramChannel
@@ -97,3 +99,8 @@ async def close_runtime(runtime: Runtime) -> None:
     if runtime.db is not None:
         await runtime.db.close()
         runtime.db = None
+
+
+def _observe(channel: str, seconds: float) -> None:
+    metrics.UPDATES.labels(channel).inc()
+    metrics.STEP_SECONDS.labels(channel).observe(seconds)

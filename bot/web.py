@@ -5,18 +5,22 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot import metrics
 from bot.config import Settings
-from storage import Database
+from storage import Database, outbox
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 256 * 1024
+"""Telegram updates and Twilio forms are a few kilobytes (files come by URL): more is refused (413)."""
 
 
 def make_web_app(settings: Settings, db: Database, application: Application | None) -> web.Application:  # type: ignore[type-arg]
@@ -25,12 +29,28 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def healthz(request: web.Request) -> web.Response:
+        """Unhealthy (503) when the database does not answer or the oldest waiting delivery
+        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out)."""
         try:
-            await db.ping()
+            pending, oldest = await backlog(db)
         except Exception as exc:  # the database is what we cannot work without
             log.error("health check failed: %s", exc)
             return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
-        return web.json_response({"status": "ok", "database": "ok"})
+        last = metrics.LAST_SUCCESS.at.get("telegram")
+        body = {"status": "ok", "database": "ok", "outbox_pending": pending,
+                "oldest_pending_seconds": round(oldest, 1) if oldest is not None else None,
+                "last_telegram_success_seconds_ago": round(time.time() - last, 1) if last else None}
+        if oldest is not None and oldest > settings.health_max_backlog_seconds:
+            body["status"] = "unhealthy"
+            return web.json_response(body, status=503)
+        return web.json_response(body)
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        pending, oldest = await backlog(db)
+        metrics.OUTBOX_DEPTH.set(pending)
+        metrics.OUTBOX_OLDEST.set(oldest or 0)
+        data, content_type = metrics.exposition()
+        return web.Response(body=data, headers={"Content-Type": content_type})
 
     if application is not None:
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
@@ -42,6 +62,7 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
         app.router.add_post(settings.twilio_webhook_path, handler(
             db, settings.twilio_auth_token.get_secret_value(), settings.public_base_url))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     return app
 
 
@@ -53,16 +74,26 @@ def _telegram_handler(application: Application, secret: str) -> Handler:  # type
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403, text="forbidden")
+        if request.content_type != "application/json":
+            return web.Response(status=415, text="json expected")
         try:
             data = json.loads(await request.text())
             update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400, text="bad update")
         if update is not None:
             await application.process_update(update)
         return web.Response(text="ok")
 
     return telegram_webhook
+
+
+async def backlog(db: Database) -> tuple[int, float | None]:
+    """Waiting deliveries and the age in seconds of the oldest."""
+    async with db.reading() as tx:
+        pending, oldest = await outbox.backlog(tx)
+    age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else None
+    return pending, age
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

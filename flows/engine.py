@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
@@ -61,10 +62,13 @@ class Engine:
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
         self.coalesce_seconds = 1.0
+        self.observer: Callable[[str, float], None] | None = None
+        """Told (channel, seconds) for every update committed: the service's metrics."""
         self.flood = FloodGate(self.policy.max_messages_per_minute)
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
+        self._queued_at: dict[int, float] = {}
         self._draining = False
 
     async def handle(self, inbound: Inbound) -> Handled:
@@ -78,7 +82,10 @@ class Engine:
             text = _("You are sending messages very fast. Please wait a minute, then send your last answer again.")
             return Handled([TextReply(text)] if verdict == "warn" else [], locale, duplicate=verdict == "drop")
         future: asyncio.Future[Handled] = asyncio.get_running_loop().create_future()
-        self._pending.append((replace(inbound, at=inbound.at.astimezone(self.tz)), future))
+        queued = replace(inbound, at=inbound.at.astimezone(self.tz))
+        if self.observer is not None:
+            self._queued_at[id(queued)] = asyncio.get_running_loop().time()
+        self._pending.append((queued, future))
         if not self._draining:
             self._draining = True
             asyncio.create_task(self._drain())
@@ -114,6 +121,10 @@ class Engine:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if self.observer is not None:
+            now = asyncio.get_running_loop().time()
+            for inbound, _future in batch:
+                self.observer(inbound.channel, now - self._queued_at.pop(id(inbound), now))
         for future, result in results:
             if future.done():
                 continue
