@@ -412,3 +412,47 @@ async def test_staff_commands_over_telegram_send_text_chart_files_and_evidence(
         fake.push(tg.text(REPORTER, "/kasus"))
         refused = await fake.wait_messages(REPORTER, before + 1)
         assert refused[-1] == "Maaf, perintah itu tidak tersedia untuk Anda."
+
+
+async def test_hostile_text_shows_literally_to_the_reporter_and_in_the_group(fake: FakeTelegram,
+                                                                             settings: Settings) -> None:
+    import html
+
+    hostile = {
+        "agency": "<b>SMPN</b> & <script>alert(1)</script>",
+        "person": "*Budi* _Santoso_ [x](http://evil.example)",
+        "position": "'; DROP TABLE cases; --",
+        "place": "\u202eRuang guru\u200b\u200d",
+        "description": "Ajakan memilih " + "x" * 3960 + " <i>&amp;</i>",
+    }
+    r = Reporter(fake, REPORTER)
+    async with polling_bot(settings):
+        await register(fake, GROUP, "denpasar")
+        await r.say("/start", at_least=2)
+        await r.press("agree")
+        await r.say("denpasar")
+        await r.press("pemda")
+        await r.press("sekolah")
+        await r.say(hostile["agency"])
+        await r.say(hostile["person"])
+        await r.say(hostile["position"])
+        await r.press("pns")
+        await r.press("media_sosial")
+        await r.say("19/11/2024")
+        await r.press("same")
+        await r.say(hostile["place"])
+        await r.send(tg.location(REPORTER, -8.65, 115.21))
+        await r.say(hostile["description"])
+        await r.press("skip")
+        await r.press("done")
+        await r.press("none")
+        summary = "\n".join(await r.press("anonim"))
+        for value in hostile.values():
+            assert value in summary, value[:40]
+        await r.press("send")
+        card = (await card_in(fake, GROUP))["text"]
+    assert cards(fake, GROUP)[0]["parse_mode"] == "HTML" and "<script>" not in card
+    shown = html.unescape(card)
+    for key in ("agency", "person", "position", "place"):
+        assert hostile[key] in shown, key
+    assert hostile["description"][:3000] in shown, "the description, cut to fit the card, is literal"
