@@ -47,6 +47,11 @@ class FakeTelegram:
     holds: list[tuple[str, int, float]] = field(default_factory=list)
     fail_rate: float = 0.0
     """Share of send*/edit* calls answered with a 500 or a 429 (retry_after 1), at random."""
+    fail_modes: tuple[str, ...] = ("500", "429")
+    """With `fail_rate`: also "timeout" (answers after `slow_seconds`), "drop" (closes the
+    connection unanswered), and "getUpdates" to fail polling too."""
+    slow_seconds: float = 12.0
+    injected: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     next_update_id: int = 1000
     next_message_id: int = 1
@@ -134,12 +139,20 @@ class FakeTelegram:
         params = await _params(request)
         call = Call(method, params)
         self.calls.append(call)
-        if self.fail_rate and method.startswith(("send", "edit")) and self.rng.random() < self.fail_rate:
-            if self.rng.random() < 0.5:
-                return web.json_response({"ok": False, "error_code": 500, "description": "Internal Server Error"},
-                                         status=500)
-            return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests",
-                                      "parameters": {"retry_after": 1}}, status=429)
+        failing = method.startswith(("send", "edit")) or (method == "getUpdates" and "getUpdates" in self.fail_modes)
+        if self.fail_rate and failing and self.rng.random() < self.fail_rate:
+            mode = self.rng.choice([m for m in self.fail_modes if m != "getUpdates"])
+            self.injected[mode] = self.injected.get(mode, 0) + 1
+            if mode == "timeout":
+                await asyncio.sleep(self.slow_seconds)
+            if mode == "drop" and request.transport is not None:
+                request.transport.close()
+                return web.Response(status=500)
+            if mode == "429":
+                return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests",
+                                          "parameters": {"retry_after": 1}}, status=429)
+            return web.json_response({"ok": False, "error_code": 500, "description": "Internal Server Error"},
+                                     status=500)
         queue = self.failures.get(method) or []
         failure = next((f for f in queue if f.chat_id is None or str(f.chat_id) == str(params.get("chat_id"))), None)
         if failure is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ class FakeTwilio:
     missing_once: set[str] = field(default_factory=set)
     media_requests: list[tuple[str, bool]] = field(default_factory=list)
     base: str = ""
+    fail_rate: float = 0.0
+    """Share of message creations that fail at random: 500, 429, a slow answer or a dropped connection."""
+    slow_seconds: float = 20.0
+    injected: dict[str, int] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
 
@@ -76,6 +82,15 @@ class FakeTwilio:
         self.attempts += 1
         if not self._authorised(request) or request.match_info["sid"] != ACCOUNT_SID:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
+        if self.fail_rate and self.rng.random() < self.fail_rate:
+            mode = self.rng.choice(["500", "429", "timeout", "drop"])
+            self.injected[mode] = self.injected.get(mode, 0) + 1
+            if mode == "timeout":
+                await asyncio.sleep(self.slow_seconds)
+            if mode == "drop" and request.transport is not None:
+                request.transport.close()
+                return web.Response(status=500)
+            self.failures.insert(0, 429 if mode == "429" else 500)
         if self.failures:
             status = self.failures.pop(0)
             return web.json_response({"code": 20429 if status == 429 else 20500, "message": "try later",
