@@ -47,7 +47,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     whatsapp = settings.whatsapp_enabled
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
-                                     outbox_channels=frozenset(durable))
+                                     outbox_channels=frozenset(durable),
+                                     windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset())
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:

@@ -51,16 +51,28 @@ class Handled:
     stale: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyQueue:
+    """How a channel's replies are queued in the outbox with the step. `windowed`: the
+    channel may write only for a while after the person's last message (WhatsApp), so
+    each inbound message is noted."""
+
+    coalesce: timedelta
+    windowed: bool
+
+
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
                  timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
-                 outbox_channels: frozenset[str] = frozenset()) -> None:
+                 outbox_channels: frozenset[str] = frozenset(),
+                 windowed_channels: frozenset[str] = frozenset()) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
-        transaction (webhook channels that answer the request before processing it)."""
+        transaction; `windowed_channels`: those of them with a reply window."""
         self.db = db
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
+        self.windowed_channels = windowed_channels
         self.coalesce_seconds = 1.0
         self.observer: Callable[[str, float], None] | None = None
         """Told (channel, seconds) for every update committed: the service's metrics."""
@@ -101,13 +113,16 @@ class Engine:
         finally:
             self._draining = False
 
+    def _reply_queues(self) -> dict[str, ReplyQueue]:
+        coalesce = timedelta(seconds=self.coalesce_seconds)
+        return {channel: ReplyQueue(coalesce, channel in self.windowed_channels) for channel in self.outbox_channels}
+
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
         try:
             async with self.db.transaction() as tx:
-                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy)
-                work.outbox_channels = self.outbox_channels
-                work.coalesce = timedelta(seconds=self.coalesce_seconds)
+                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
+                                         self._reply_queues())
                 for inbound, future in batch:
                     try:
                         results.append((future, await work.apply(tx, inbound)))
@@ -138,28 +153,26 @@ class _Batch:
     """One transaction's unit of work: what it read up front, the conversations as the
     batch's steps left them, and the writes saved for one `executemany` each."""
 
-    def __init__(self, default_locale: str, policy: Policy, processed: set[Key],
-                 stored: dict[Key, conversations.StoredConversation]) -> None:
+    def __init__(self, default_locale: str, policy: Policy, queues: dict[str, ReplyQueue], processed: set[Key],
+                 stored: dict[Key, conversations.StoredConversation], blocked: set[Key]) -> None:
         self.default_locale = default_locale
         self.policy = policy
+        self.queues = queues
+        self.blocked = blocked
         self.processed = processed
         self.current: dict[Key, Conversation | None] = {
             key: Conversation.from_json(row.state, row.data, row.updated_at) for key, row in stored.items()
         }
         self.claims: list[tuple[str, str, str]] = []
         self.changed: set[Key] = set()
-        self.outbox_channels: frozenset[str] = frozenset()
-        self.blocked: set[Key] = set()
-        self.coalesce = timedelta(seconds=1)
 
     @classmethod
-    async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy) -> _Batch:
+    async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy,
+                   queues: dict[str, ReplyQueue]) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
-        batch = cls(default_locale, policy, await updates.processed_among(tx, update_keys),
-                    await conversations.load_many(tx, conv_keys))
-        batch.blocked = await reporters.blocked_among(tx, conv_keys)
-        return batch
+        return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
+                   await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys))
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
         update_key = (inbound.channel, inbound.update_id)
@@ -167,27 +180,32 @@ class _Batch:
         conv = self.current.get(conv_key) or new_conversation(inbound.locale_hint, self.default_locale)
         if update_key in self.processed:
             return Handled([], conv.locale, duplicate=True)
-        durable_done = False
-        if conv_key in self.blocked:
-            _ = gettext_for(conv.locale)
-            handled = Handled([TextReply(_(
-                "Sorry, this service cannot take your messages any more. Reports you sent before are "
-                "kept and handled."))], conv.locale)
-        elif is_status_query(inbound):
-            handled = Handled(await status_replies(tx, inbound, conv), conv.locale)
-        elif is_data_query(inbound):
-            handled = Handled(await my_data_replies(tx, inbound, conv), conv.locale)
+        queue = self.queues.get(inbound.channel)
+        handled = await self._read_only(tx, inbound, conv_key, conv)
+        if handled is not None:
+            if queue is not None:
+                await _queue_replies(tx, inbound, handled, queue)
         else:
-            durable = self.coalesce if inbound.channel in self.outbox_channels else None
-            handled, kept = await _step_and_record(tx, self.policy, inbound, conv, durable)
+            handled, kept = await _step_and_record(tx, self.policy, inbound, conv, queue)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
-            durable_done = True
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
-        if inbound.channel in self.outbox_channels and not durable_done:
-            await _queue_replies(tx, inbound, handled, self.coalesce)
         return handled
+
+    async def _read_only(self, tx: Tx, inbound: Inbound, conv_key: Key, conv: Conversation) -> Handled | None:
+        """Answers that change no conversation: a blocked reporter's refusal, `/status`,
+        `/data_saya`. None: the update is a step."""
+        if conv_key in self.blocked:
+            _ = gettext_for(conv.locale)
+            return Handled([TextReply(_(
+                "Sorry, this service cannot take your messages any more. Reports you sent before are "
+                "kept and handled."))], conv.locale)
+        if is_status_query(inbound):
+            return Handled(await status_replies(tx, inbound, conv), conv.locale)
+        if is_data_query(inbound):
+            return Handled(await my_data_replies(tx, inbound, conv), conv.locale)
+        return None
 
     async def flush(self, tx: Tx) -> None:
         await updates.claim_many(tx, self.claims)
@@ -200,29 +218,30 @@ class _Batch:
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
 
 
-async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, coalesce: timedelta) -> None:
-    """The person just wrote: note it (WhatsApp's 24-hour window opens), let messages that
-    were waiting for that go out, and queue this step's replies, in the same transaction
-    as the step: a reply can be neither lost nor sent twice. A stale button's answer is
-    the channel's to show (a toast), not a message."""
+async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue) -> None:
+    """The person just wrote: on a windowed channel note it (the window opens); let
+    messages that were put off go out now; and queue this step's replies, in the same
+    transaction as the step: a reply can be neither lost nor sent twice. A stale button's
+    answer is the channel's to show (a toast), not a message."""
     at = inbound.at.isoformat()
-    await contacts.seen(tx, inbound.channel, inbound.address, at)
+    if queue.windowed:
+        await contacts.seen(tx, inbound.channel, inbound.address, at)
     await outbox.wake_address(tx, inbound.channel, inbound.address, at)
     if not handled.replies or handled.stale:
         return
     payload = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
     if inbound.reply_key:
         await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
-                                       (inbound.at + coalesce).isoformat())
+                                       (inbound.at + queue.coalesce).isoformat())
     else:
         await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at)
 
 
 async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
-                           durable: timedelta | None) -> tuple[Handled, Conversation | None]:
+                           queue: ReplyQueue | None) -> tuple[Handled, Conversation | None]:
     """Run the step and write its outcomes. Returns the replies and the conversation to
     keep (None: a refusal of consent or an erasure keeps nothing). A clash of case numbers
-    undoes just that case and draws another number. With `durable` the replies are queued
+    undoes just that case and draws another number. With a `queue` the replies are queued
     first, so the answer to a step goes out before any news its outcomes cause."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
         result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
@@ -233,14 +252,14 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
                 "You have sent {limit} reports in the last 24 hours, the most we accept from one person. "
                 "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
                 conv.locale)
-            if durable is not None:
-                await _queue_replies(tx, inbound, limited, durable)
+            if queue is not None:
+                await _queue_replies(tx, inbound, limited, queue)
             return limited, conv
         handled = Handled(result.replies, result.conversation.locale, stale=result.stale)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
-                if durable is not None:
-                    await _queue_replies(tx, inbound, handled, durable)
+                if queue is not None:
+                    await _queue_replies(tx, inbound, handled, queue)
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
