@@ -33,6 +33,15 @@ from tests.telegram_harness import polling_bot, settings_for  # noqa: E402
 WHATSAPP_STEPS = ["halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar"]
 
 
+async def drained(database: Path) -> None:
+    """Until nothing is left in the outbox that has not been sent."""
+    while True:
+        with sqlite3.connect(database) as check:
+            if not check.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]:
+                return
+        await asyncio.sleep(0.2)
+
+
 async def telegram_phase(reporters: int, seconds: float, rate: float, tmp: Path) -> str:
     fake = FakeTelegram(fail_rate=rate, fail_modes=("500", "429", "timeout", "drop", "getUpdates"), slow_seconds=3)
     await fake.start()
@@ -50,12 +59,7 @@ async def telegram_phase(reporters: int, seconds: float, rate: float, tmp: Path)
         fake.fail_rate = 0.0
         healed = time.perf_counter()
         await asyncio.wait_for(driver.all_done.wait(), 600)
-        while True:  # every case card and every message out of the outbox
-            with sqlite3.connect(settings.database_path) as check:
-                pending = check.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
-            if not pending:
-                break
-            await asyncio.sleep(0.2)
+        await drained(settings.database_path)  # every case card and every message
         done = time.perf_counter()
         assert runtime.worker is not None
         retries = dict(runtime.worker.failures)
@@ -99,12 +103,7 @@ async def whatsapp_phase(users: int, seconds: float, rate: float, tmp: Path, por
     twilio.fail_rate = 0.0
     healed = time.perf_counter()
     await talks
-    while True:
-        with sqlite3.connect(settings.database_path) as check:
-            pending = check.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
-        if not pending:
-            break
-        await asyncio.sleep(0.2)
+    await drained(settings.database_path)
     done = time.perf_counter()
     stop.set()
     await server

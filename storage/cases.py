@@ -198,23 +198,24 @@ _UNACCEPTED = "'baru', 'menunggu_rute', 'diteruskan', 'bukan_kewenangan'"
 """Statuses of a case that no group has accepted yet."""
 
 
-async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
-    """Forwarded cases nobody has accepted since `routed_before` and not yet reminded."""
+async def _unaccepted_since(tx: Tx, routed_before: str, not_yet: str, limit: int) -> list[Case]:
+    """Forwarded cases nobody has accepted since `routed_before` whose `not_yet` column
+    (reminded_at or escalated_at) is still empty."""
+    assert not_yet in ("reminded_at", "escalated_at")
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ({_UNACCEPTED})"
-        " AND routed_at IS NOT NULL AND routed_at <= ? AND reminded_at IS NULL"
+        f" AND routed_at IS NOT NULL AND routed_at <= ? AND {not_yet} IS NULL"
         " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]
+
+
+async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
+    return await _unaccepted_since(tx, routed_before, "reminded_at", limit)
 
 
 async def due_escalations(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
-    async with tx.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ({_UNACCEPTED})"
-        " AND routed_at IS NOT NULL AND routed_at <= ? AND escalated_at IS NULL"
-        " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
-    ) as cur:
-        return [Case(*row) for row in await cur.fetchall()]
+    return await _unaccepted_since(tx, routed_before, "escalated_at", limit)
 
 
 async def mark_reminded(tx: Tx, case_id: int, at: str) -> None:

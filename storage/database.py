@@ -119,11 +119,6 @@ class Database:
         finally:
             await conn.close()
 
-    async def ping(self) -> None:
-        """Raises unless the database answers a query."""
-        async with self.reading() as tx:
-            await tx.execute_fetchall("SELECT 1")
-
     async def schema_version(self) -> int:
         async with self._conn.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()

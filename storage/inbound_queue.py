@@ -72,12 +72,3 @@ async def retry_at(tx: Tx, item_id: int, at: str, error: str) -> None:
 async def release(tx: Tx, item_ids: list[int]) -> None:
     await tx.executemany("UPDATE inbound_queue SET leased_until = NULL WHERE id = ? AND status = 'pending'",
                          [(i,) for i in item_ids])
-
-
-async def count(tx: Tx, channel: str, status: str | None = None) -> int:
-    if status is None:
-        row = await fetch_one(tx, "SELECT count(*) FROM inbound_queue WHERE channel = ?", (channel,))
-    else:
-        row = await fetch_one(tx, "SELECT count(*) FROM inbound_queue WHERE channel = ? AND status = ?",
-                              (channel, status))
-    return int(row[0]) if row else 0

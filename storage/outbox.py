@@ -96,11 +96,6 @@ async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: li
     return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
 
-async def get(tx: Tx, delivery_id: int) -> Delivery | None:
-    row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (delivery_id,))
-    return _delivery(row) if row else None
-
-
 async def release(tx: Tx, delivery_ids: list[int]) -> None:
     """Give up leases early (a worker shutting down cleanly)."""
     await tx.executemany("UPDATE outbox SET leased_until = NULL WHERE id = ? AND status = 'pending'",
@@ -154,11 +149,6 @@ async def backlog(tx: Tx) -> tuple[int, str | None]:
     """How many deliveries wait, and since when the oldest."""
     row = await fetch_one(tx, "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'")
     return (int(row[0]), row[1]) if row else (0, None)
-
-
-async def next_due(tx: Tx) -> str | None:
-    row = await fetch_one(tx, "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")
-    return row[0] if row else None
 
 
 async def of_case(tx: Tx, case_id: int) -> list[Delivery]:

@@ -7,6 +7,7 @@ import pytest
 
 from flows.engine import Engine
 from storage import Database
+from tests.fake_telegram import FakeTelegram
 
 
 @pytest.fixture
@@ -16,3 +17,12 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         yield Engine(db)
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The local fake Bot API, running for one test."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()

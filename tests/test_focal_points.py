@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,6 @@ def jpeg_with_gps(shade: int) -> bytes:
 
 
 PHOTOS = [jpeg_with_gps(n * 40) for n in range(3)]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -19,14 +18,6 @@ from tests.telegram_harness import Reporter, polling_bot, settings_for
 CHAT = 5001
 JPEG = [b"\xff\xd8\xff\xe0" + bytes([n]) * 2000 for n in range(3)]
 PDF = b"%PDF-1.4 surat edaran dukungan"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -22,14 +22,6 @@ SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def base(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
     settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
                             host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05)
