@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows import route_admin  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from flows.policy import Policy  # noqa: E402
 from storage import Database  # noqa: E402
 from tests import fake_telegram as tg  # noqa: E402

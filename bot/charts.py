@@ -11,8 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
-from flows import menus, notify  # noqa: E402
-from flows.case_text import status_label  # noqa: E402
+from flows import menus  # noqa: E402
+from flows.case import notify  # noqa: E402
+from flows.case.case_text import status_label  # noqa: E402
 from flows.i18n import gettext_for  # noqa: E402
 from storage.case_queries import Counts  # noqa: E402
 

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from bot import metrics
 from bot.background import BackgroundLoop
-from flows import data_rights, deadlines, forwarding, notify
+from flows.reporter import data_rights
+from flows.case import deadlines, forwarding, notify
 from flows.policy import Policy
 from storage import Database, outbox
 from storage.outbox import Delivery

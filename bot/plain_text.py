@@ -4,9 +4,9 @@ become a numbered list, and the flow accepts the number, "1." or the label typed
 from __future__ import annotations
 
 from flows.i18n import N_, gettext_for
-from flows.notify import STATUS_TOKEN
+from flows.case.notify import STATUS_TOKEN
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
-from flows.status import STATUS_CHOICE
+from flows.reporter.status import STATUS_CHOICE
 
 CONSOLE_LOCATION = N_("(To send a location, type: lokasi -8.65, 115.21)")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
-from flows import route_admin
+from flows.staff import route_admin
 from storage import Database, routes
 
 ACTOR = "shell"

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
-from flows.desk import Desk
+from flows.staff.desk import Desk
 from flows.engine import Engine
-from flows.staff_commands import StaffCommands
+from flows.staff.commands import StaffCommands
 from storage import Database
 from storage.evidence_files import EvidenceStore
 

@@ -20,17 +20,17 @@ from datetime import timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from flows.conversation import Conversation
+from flows.reporter.conversation import Conversation
 from flows.events import Inbound
-from flows.data_rights import is_data_query, my_data_replies
+from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
 from flows.policy import Policy
-from flows.recording import record_outcomes
+from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
-from flows.report import new_conversation, step
-from flows.status import is_status_query, status_replies
+from flows.reporter.report import new_conversation, step
+from flows.reporter.status import is_status_query, status_replies
 from storage import Database, Tx, contacts, conversations, outbox, reporters, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flows.conversation import Draft
+from flows.reporter.conversation import Draft
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from flows import deadlines, lifecycle, route_admin
+from flows.case import deadlines, lifecycle
+from flows.staff import route_admin
 from flows.engine import Engine
 from flows.policy import Policy
 from storage import Database, cases, outbox

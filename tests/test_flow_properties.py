@@ -8,10 +8,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from flows.conversation import Conversation, State
+from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported
 from flows.outcomes import CaseSubmitted
-from flows.report import missing_sections, new_conversation, step
+from flows.reporter.report import missing_sections, new_conversation, step
 from tests.chat import HAPPY_PATH, START, media, parse
 
 TEXTS = ["denpasar", "jakarta", "bandung", "19/11/2024", "kemarin", "20 nov 2024", "0812345678",

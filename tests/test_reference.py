@@ -7,9 +7,10 @@ from datetime import date, datetime
 
 import pytest
 
-from flows import case_number, regions
+from flows import regions
+from flows.case import case_number
 from flows.dates import parse_date
-from flows.report import normalize_phone
+from flows.reporter.report import normalize_phone
 
 
 @pytest.mark.parametrize("typed, codes", [

@@ -19,7 +19,7 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.serve import serve
-from flows import route_admin
+from flows.staff import route_admin
 from flows.policy import Policy
 from storage import Database, outbox
 from tests import fake_twilio as tw

@@ -9,8 +9,8 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows import lifecycle
-from flows.case_text import case_fields, status_label
+from flows.case import lifecycle
+from flows.case.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
 from storage.cases import Case, CaseEvent
 

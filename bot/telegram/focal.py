@@ -1,5 +1,5 @@
 """Focal-point groups on Telegram: staff commands (`bot/telegram/staff.py`), the case
-buttons, and replies to the bot's questions. The rules live in `flows/desk.py`; this maps updates to
+buttons, and replies to the bot's questions. The rules live in `flows/staff/desk.py`; this maps updates to
 them and sends the answers."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from telegram.error import TelegramError
 
 from bot.telegram.case_card import parse_callback
 from bot.telegram.staff import StaffChat
-from flows.desk import Desk
-from flows.lifecycle import Actor
+from flows.staff.desk import Desk
+from flows.case.lifecycle import Actor
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from bot.export import write_files
 from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
 from bot.telegram.sender import TelegramSender
-from flows.roles import Caller, Role
-from flows.staff_commands import StaffCommands, StaffReply, is_staff_command
+from flows.staff.roles import Caller, Role
+from flows.staff.commands import StaffCommands, StaffReply, is_staff_command
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows import case_number
+from flows.case import case_number
 from flows.events import (
     Command,
     Event,
@@ -22,7 +22,7 @@ from flows.events import (
     Text,
     Unsupported,
 )
-from flows.report import COMMANDS
+from flows.reporter.report import COMMANDS
 
 CHANNEL = "whatsapp"
 MAX_MEDIA = 10

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.conversation import Conversation, State
+from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Event, Media, Text
 from flows.i18n import gettext_for
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.replies import ChoicesReply, Option, Reply
-from flows.turn import Turn
+from flows.reporter.turn import Turn
 
 MAX_ANSWER = 4000
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flows import forwarding
-from flows.case_text import identity_text, status_label
-from flows.conversation import Conversation
+from flows.case import forwarding
+from flows.case.case_text import identity_text, status_label
+from flows.reporter.conversation import Conversation
 from flows.events import Command, Inbound
 from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import Reply, TextReply
-from flows.report import COMMANDS
+from flows.reporter.report import COMMANDS
 from storage import Tx, cases, privacy, reporters
 from storage.case_queries import closed_with_identity
 

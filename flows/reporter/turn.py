@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flows.conversation import Conversation, Draft, State
+from flows.reporter.conversation import Conversation, Draft, State
 from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome

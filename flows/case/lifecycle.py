@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flows import forwarding, notify, regions
+from flows import regions
+from flows.case import forwarding, notify
 from flows.policy import Policy
 from storage import Tx, case_posts, cases
 from storage.cases import Case

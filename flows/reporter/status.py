@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flows import case_number, menus
-from flows.conversation import Conversation
+from flows import menus
+from flows.case import case_number
+from flows.reporter.conversation import Conversation
 from flows.events import Choice, Command, Inbound
 from flows.i18n import gettext_for, long_date
 from flows.replies import Reply, TextReply
-from flows.report import COMMANDS
+from flows.reporter.report import COMMANDS
 from storage import Tx, cases, reporters
 
 

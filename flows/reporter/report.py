@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flows import case_number, info_answer, menus, prompts, regions
-from flows.conversation import IDLE_STATES, Conversation, Draft, State
+from flows import menus, regions
+from flows.case import case_number
+from flows.reporter import info_answer, prompts
+from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.dates import parse_date
 from flows.events import (
     Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported,
@@ -21,7 +23,7 @@ from flows.events import (
 from flows.i18n import LOCALES, long_date, normalize_locale
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, LocaleChanged, Outcome
 from flows.replies import Reply
-from flows.turn import MODAL_STATES, SECTION_START, Turn
+from flows.reporter.turn import MODAL_STATES, SECTION_START, Turn
 
 TTL = timedelta(hours=24)
 LATE_AFTER_DAYS = 7

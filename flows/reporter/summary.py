@@ -7,7 +7,7 @@ from datetime import date
 
 from flows import menus, regions
 from flows.i18n import long_date
-from flows.turn import Turn
+from flows.reporter.turn import Turn
 
 
 def region_label(province_code: str | None, region_code: str | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flows import notify
+from flows.case import notify
 from flows.policy import Policy
 from storage import Tx, case_posts, cases, outbox, routes
 from storage.cases import Case

@@ -8,7 +8,7 @@ from datetime import date
 
 from flows import menus
 from flows.i18n import gettext_for, long_date
-from flows.summary import agency_label, person_label, region_label
+from flows.reporter.summary import agency_label, person_label, region_label
 from storage.cases import Case
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flows import notify
+from flows.case import notify
 from flows.policy import Policy
 from storage import Tx, case_posts, cases
 

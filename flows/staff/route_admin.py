@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flows import forwarding, menus, regions
+from flows import menus, regions
+from flows.case import forwarding
 from flows.i18n import gettext_for
-from flows.lifecycle import find_region
+from flows.case.lifecycle import find_region
 from flows.policy import Policy
 from storage import Tx, routes
 from storage.routes import Route

@@ -12,13 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from flows import case_number, lifecycle, menus, notify, regions, route_admin
-from flows.case_text import case_fields, status_label
-from flows.desk import Desk
+from flows import menus, regions
+from flows.case import case_number, lifecycle, notify
+from flows.staff import route_admin
+from flows.case.case_text import case_fields, status_label
+from flows.staff.desk import Desk
 from flows.i18n import N_
-from flows.lifecycle import Actor
+from flows.case.lifecycle import Actor
 from flows.policy import Policy
-from flows.roles import Caller, Role, role_of, sees_everything, sees_identity
+from flows.staff.roles import Caller, Role, role_of, sees_everything, sees_identity
 from storage import Database, Tx, case_posts, cases, reporters, routes, staff
 from storage.case_queries import CaseFilter, Counts, counts, search
 from storage.cases import Case

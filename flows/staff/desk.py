@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flows import forwarding, inquiry, lifecycle, notify, route_admin
-from flows.lifecycle import Actor, Outcome
+from flows.case import forwarding, inquiry, lifecycle, notify
+from flows.staff import route_admin
+from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
 from storage import Database, Tx, group_prompts, updates
 

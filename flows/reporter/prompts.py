@@ -8,11 +8,12 @@ from datetime import datetime
 
 from babel import Locale
 
-from flows import info_answer, menus, regions, summary
-from flows.conversation import State
+from flows import menus, regions
+from flows.reporter import info_answer, summary
+from flows.reporter.conversation import State
 from flows.i18n import LOCALES, long_date
 from flows.replies import Option
-from flows.turn import SECTION_ORDER, SECTIONS, Turn
+from flows.reporter.turn import SECTION_ORDER, SECTIONS, Turn
 
 PAGE_SIZE = 8
 MAX_EVIDENCE = 10

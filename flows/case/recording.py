@@ -4,10 +4,11 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 
 from __future__ import annotations
 
-from flows import data_rights, forwarding, inquiry, notify
-from flows.conversation import Conversation, Draft
+from flows.reporter import data_rights
+from flows.case import forwarding, inquiry, notify
+from flows.reporter.conversation import Conversation, Draft
 from flows.events import Inbound
-from flows.evidence import new_evidence
+from flows.case.evidence import new_evidence
 from flows.outcomes import (
     CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, InfoAnswered, InfoClosed, LocaleChanged, Outcome,
 )

@@ -1,0 +1,1 @@
+"""What staff do: the focal-point desk, roles, staff commands, registering focal points."""
