@@ -56,7 +56,7 @@ class Seeded:
         return reply
 
 
-async def seed(path: Path, policy: Policy = POLICY) -> Seeded:
+async def seed(path: Path, policy: Policy = POLICY, steps: tuple[str, ...] = HAPPY_PATH) -> Seeded:
     db = await Database.open(path)
     async with db.transaction() as tx:
         await route_admin.add(tx, policy, "51.71", GROUP_A, by="test", at="2024-11-20T00:00:00+07:00")
@@ -64,7 +64,7 @@ async def seed(path: Path, policy: Policy = POLICY) -> Seeded:
         await staff.add_moderator(tx, MODERATOR.user_id, "telegram:1", "2024-11-20T00:00:00+07:00")
     engine = Engine(db, policy=policy)
     chat = Chat(engine, address="111222333", update_prefix="first")  # update ids are not addresses
-    await chat.run(*HAPPY_PATH, "@send")
+    await chat.run(*steps, "@send")
     async with db.reading() as tx:
         case = (await cases.recent(tx, 1))[0]
     return Seeded(db, engine, StaffCommands(db, policy, Desk(db, policy)), case.number, case.id)
