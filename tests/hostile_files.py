@@ -48,7 +48,7 @@ def _exif(make: str) -> Image.Exif:
 def jpeg(shade: int = 80, size: tuple[int, int] = (64, 48)) -> bytes:
     """EXIF with GPS, a Make, an orientation, and a COM comment segment."""
     image = Image.new("RGB", size, (shade, 120, 200))
-    image.putpixel((0, 0), (255, 0, 0))  # top left red: the orientation must be applied
+    image.paste((255, 0, 0), (0, 0, 16, 16))  # top left red: the orientation must be applied
     out = io.BytesIO()
     image.save(out, "JPEG", exif=_exif(MARKERS["jpeg_make"]), comment=MARKERS["jpeg_comment"].encode())
     return out.getvalue()
