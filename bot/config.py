@@ -58,6 +58,10 @@ class Settings(BaseSettings):
                                               "waiting delivery is older")
 
     log_level: str = "INFO"
+    log_hash_key: SecretStr | None = Field(default=None, description="key of the short hashes that stand for "
+                                           "chats and phone numbers in the logs; unset: a new one per process")
+    metrics_token: SecretStr | None = Field(default=None, description="bearer token for /metrics and the "
+                                            "details of /healthz; unset: /metrics is off")
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod
@@ -84,6 +88,7 @@ class Settings(BaseSettings):
             max_cases_per_day=self.max_cases_per_day,
             max_messages_per_minute=self.max_messages_per_minute,
             retention=timedelta(days=self.retention_days),
+            timezone=self.timezone,
         )
 
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot import metrics
 from bot.background import BackgroundLoop
+from bot.logs import address_ref, redact
 from flows.reporter import data_rights
 from flows.case import deadlines, forwarding, notify
 from flows.policy import Policy
@@ -150,7 +151,8 @@ class DeliveryWorker(BackgroundLoop):
         except Retry as exc:
             await self._retry(delivery, str(exc), exc.after)
         except Migrated as exc:
-            log.info("chat %s moved to %s", delivery.address, exc.new_address)
+            log.info("delivery %s: chat %s moved to %s", delivery.id, address_ref(delivery.address),
+                     address_ref(exc.new_address))
             async with self.db.transaction() as tx:
                 await forwarding.chat_migrated(tx, int(delivery.address), int(exc.new_address))
                 await outbox.retry_at(tx, delivery.id, self.clock().isoformat(), "migrated")
@@ -160,7 +162,8 @@ class DeliveryWorker(BackgroundLoop):
         except Rejected as exc:
             await self._rejected(delivery, str(exc))
         except Dropped as exc:
-            log.info("delivery %s to %s:%s dropped: %s", delivery.id, delivery.channel, delivery.address, exc)
+            log.info("delivery %s (%s to %s) dropped: %s", delivery.id, delivery.channel, address_ref(delivery.address),
+                     redact(str(exc)))
             async with self.db.transaction() as tx:
                 await outbox.mark_failed(tx, delivery.id, self.clock().isoformat(), f"dropped: {exc}")
         except Exception as exc:  # a bug or an unexpected answer: keep the message, try later
@@ -177,7 +180,8 @@ class DeliveryWorker(BackgroundLoop):
         """Never retried: the same request would fail the same way. A case card that cannot
         be posted is a job for moderators."""
         self._count(delivery, "rejected")
-        log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, error)
+        log.error("delivery %s (%s, %s to %s) rejected: %s", delivery.id, delivery.kind, delivery.channel,
+                  address_ref(delivery.address), redact(error))
         at = self.clock().isoformat()
         async with self.db.transaction() as tx:
             await outbox.mark_failed(tx, delivery.id, at, error)
@@ -196,14 +200,15 @@ class DeliveryWorker(BackgroundLoop):
         if after is None:
             after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
             after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together
-        log.warning("delivery %s to %s:%s failed (%s); next try in %.1fs",
-                    delivery.id, delivery.channel, delivery.address, reason, after)
+        log.warning("delivery %s (%s to %s) failed (%s); next try in %.1fs",
+                    delivery.id, delivery.channel, address_ref(delivery.address), redact(reason), after)
         async with self.db.transaction() as tx:
             await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason)
 
     async def _gone(self, delivery: Delivery, reason: str) -> None:
         at = self.clock().isoformat()
-        log.error("%s:%s is unreachable: %s", delivery.channel, delivery.address, reason)
+        log.error("delivery %s: %s chat %s is unreachable: %s", delivery.id, delivery.channel,
+                  address_ref(delivery.address), redact(reason))
         async with self.db.transaction() as tx:
             if delivery.channel == notify.GROUP_CHANNEL and delivery.address.lstrip("-").isdigit() \
                     and int(delivery.address) < 0:

@@ -34,7 +34,7 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
         try:
             pending, oldest = await backlog(db)
         except Exception as exc:  # the database is what we cannot work without
-            log.error("health check failed: %s", exc)
+            log.error("health check failed: %s", type(exc).__name__)
             return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
         last = metrics.LAST_SUCCESS.at.get("telegram")
         body = {"status": "ok", "database": "ok", "outbox_pending": pending,

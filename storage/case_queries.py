@@ -14,7 +14,7 @@ _CASE_COLUMNS = ", ".join(f"c.{f.name}" for f in fields(Case))
 
 @dataclass(frozen=True, slots=True)
 class CaseFilter:
-    """Every field optional; `chat_id` limits to the cases sent to one group. Times are
+    """Every field optional; `chat_id` limits to the cases one group holds now. Times are
     compared with SQLite's `datetime()`, which reads any UTC offset the text carries."""
 
     status: str | None = None
@@ -43,7 +43,7 @@ class CaseFilter:
             clauses.append("datetime(c.created_at) < datetime(?)")
             params.append(self.until)
         if self.chat_id is not None:
-            clauses.append("EXISTS (SELECT 1 FROM case_posts p WHERE p.case_id = c.id AND p.chat_id = ?)")
+            clauses.append("EXISTS (SELECT 1 FROM case_posts p WHERE p.case_id = c.id AND p.chat_id = ? AND p.active = 1)")
             params.append(self.chat_id)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 

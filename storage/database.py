@@ -115,7 +115,7 @@ class Database:
                     await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     self.checkpoints += 1
                 except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed: %s", exc)
+                    log.warning("WAL checkpoint failed: %s", type(exc).__name__)
         finally:
             await conn.close()
 

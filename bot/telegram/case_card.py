@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from flows.case import lifecycle
 from flows.case.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
+from flows.staff.audience import Audience
 from storage.cases import Case, CaseEvent
 
 MAX_CARD = 4096
@@ -40,20 +41,22 @@ class CardData:
     active_here: bool
 
 
-def render(data: CardData, locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-    """Officers see an open reporter's name and phone, never a confidential one's."""
+def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card as the group reads it (`Audience.group`): an open reporter's name and phone,
+    never a confidential one's. A group the case has left sees only that it moved."""
     _ = gettext_for(locale)
     case = data.case
+    if not data.active_here:
+        return (f"<b>{escape(_('Report {number}').format(number=case.number))}</b>\n"
+                + escape(_("This case was handed to another office. Its details are no longer shown here.")), None)
     status_line = f"<b>{escape(status_label(_, case.status))}</b>"
     if data.last is not None and data.last.actor_name:
         at = datetime.fromisoformat(data.last.at)
         status_line += " · " + escape(_("last action by {name}, {when}").format(
             name=data.last.actor_name, when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
-    if not data.active_here:
-        status_line += " · " + escape(_("handed to another office"))
     lines = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
              f"{escape(_('Status'))}: {status_line}", ""]
-    for label, value in case_fields(case, locale, data.evidence_count, case.identity_mode == "terbuka"):
+    for label, value in case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case)):
         shown = escape(value)
         if label == _("Place") and case.latitude is not None and case.longitude is not None:
             url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"

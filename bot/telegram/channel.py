@@ -23,6 +23,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, to_event
@@ -54,7 +55,8 @@ class TelegramChannel:
                 if self.focal is None or not await self.focal.handle(update, context.bot):
                     await self._group(update, context.bot)
             except Exception:  # nothing of the update was stored; the officer can try again
-                log.exception("group update %s of chat %s could not be handled", update.update_id, chat.id)
+                log.exception("group update %s of chat %s could not be handled", update.update_id,
+                              address_ref(chat.id))
                 _ = gettext_for(self.default_locale)
                 await _answer(update.callback_query, _(
                     "Sorry, something went wrong on our side. Nothing you entered was lost; "
@@ -98,7 +100,7 @@ class TelegramChannel:
             return
         except Exception:
             # Nothing of this update was stored, so the conversation is as it was.
-            log.exception("update %s of chat %s could not be handled", update.update_id, chat_id)
+            log.exception("update %s of chat %s could not be handled", update.update_id, address_ref(chat_id))
             _ = gettext_for(self._locale(update))
             await _notice(bot, chat_id, query, _(
                 "Sorry, something went wrong on our side. Nothing you entered was lost; "
@@ -124,7 +126,7 @@ class TelegramChannel:
         try:
             await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])
         except TelegramError as exc:
-            log.info("could not mark the pressed message: %s", exc)
+            log.info("could not mark the pressed message: %s", type(exc).__name__)
 
     async def _group(self, update: Update, bot: Bot) -> None:
         """Groups belong to focal points: the report flow never runs there. A mention or a
@@ -176,4 +178,4 @@ async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
     try:
         await query.answer(text)
     except TelegramError as exc:
-        log.info("could not answer callback query: %s", exc)
+        log.info("could not answer callback query: %s", type(exc).__name__)

@@ -4,12 +4,14 @@ worker's vocabulary (retry later, chat gone, chat migrated, message rejected).""
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from telegram import (
     Bot,
+    InputFile,
     InputMediaDocument,
     InputMediaPhoto,
     InputMediaVideo,
@@ -26,9 +28,11 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.delivery import Gone, Migrated, Progress, Rejected, Retry
-from bot.strip_metadata import clean_image_async
+from bot.delivery import Dropped, Gone, Migrated, Progress, Rejected, Retry
 from bot.telegram.case_card import CardData, render
+from cleaning import Cleaned, Unsafe
+from cleaning.stored import cleaned_copy
+from flows.staff.audience import Audience
 from bot.telegram.render import messages
 from flows.i18n import gettext_for
 from flows.replies import from_dict
@@ -43,6 +47,8 @@ VISUAL = ("photo", "video")
 GONE_PHRASES = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
                 "user is deactivated", "peer_id_invalid", "have no rights to send")
 UNCHANGED = "message is not modified"
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_SIDES = 10_000
 
 
 class TelegramSender:
@@ -93,14 +99,18 @@ class TelegramSender:
         return CardData(case, len(evidence), last, post.active), evidence, post.message_id
 
     async def _post_case(self, delivery: Delivery, progress: Progress) -> None:
-        """Part 0 is the card; parts 1.. are the evidence batches, each recorded when sent."""
+        """Part 0 is the card; parts 1.. are the evidence batches, each recorded when sent,
+        then the notice of files kept for moderators. Nothing is sent for a case that left
+        the group before its card went out."""
         loaded = await self._card(delivery)
         if loaded is None:
             return
         data, evidence, card_id = loaded
+        if not data.active_here:
+            return
         chat_id = int(delivery.address)
         if delivery.progress == 0:
-            text, markup = render(data, self.locale)
+            text, markup = render(data, self.locale, chat_id)
             sent = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
                                                disable_web_page_preview=True)
             card_id = sent.message_id
@@ -111,54 +121,77 @@ class TelegramSender:
                 continue
             await self._send_evidence(chat_id, data.case, batch, card_id, index, len(batches))
             await progress(index + 1, None)
+        if delivery.progress <= len(batches) + 1:
+            await self._kept_notice(chat_id, data.case, evidence, card_id)
+            await progress(len(batches) + 2, None)
 
-    async def send_case_evidence(self, chat_id: int, case: Case) -> None:
-        """All of a case's evidence, cleaned, to a chat (a moderator's `/lihat`)."""
+    async def send_case_evidence(self, chat_id: int, case: Case, audience: Audience) -> None:
+        """All of a case's evidence to a chat (`/lihat`), as `audience` may receive it: files
+        that could not be made safe go, as they are and with a warning, only to a private
+        chat with an admin or a moderator; elsewhere they are counted."""
         async with self.db.reading() as tx:
             evidence = await cases.evidence_of(tx, case.id)
         batches = _batches(evidence)
+        raw = audience.gets_unsafe_files
         for index, batch in enumerate(batches, start=1):
-            await self._send_evidence(chat_id, case, batch, None, index, len(batches))
+            await self._send_evidence(chat_id, case, batch, None, index, len(batches), unsafe_as_is=raw)
+        if not raw:
+            await self._kept_notice(chat_id, case, evidence, None)
 
     async def _send_evidence(self, chat_id: int, case: Case, batch: list[Evidence], reply_to: int | None,
-                             index: int, total: int) -> None:
+                             index: int, total: int, *, unsafe_as_is: bool = False) -> None:
+        """The batch's cleaned copies (photos and videos as an album, documents one by one),
+        named after the case, never after the reporter's file."""
         _ = gettext_for(self.locale)
-        caption = _("Evidence for {number} ({index}/{total})").format(number=case.number, index=index, total=total)
+        caption: str | None = _("Evidence for {number} ({index}/{total})").format(
+            number=case.number, index=index, total=total)
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        media = [await self._media(case, item, caption if n == 0 else None) for n, item in enumerate(batch)]
-        if len(media) == 1:
-            item, kind = media[0], batch[0].kind
+        ready: list[tuple[str, bytes, str, str | None]] = []  # kind, bytes, file name, own caption
+        for item in batch:
+            name = f"{case.number}-bukti-{item.position}"
+            cleaned = await cleaned_copy(self.db, self.store, item.sha256, item.mime)
+            if isinstance(cleaned, Cleaned):
+                ready.append((_kind(item, cleaned), cleaned.data, name + cleaned.extension, None))
+            elif unsafe_as_is and item.sha256 and (data := await self.store.get(item.sha256)) is not None:
+                ready.append(("document", data, name + (mimetypes.guess_extension(item.mime or "") or ".bin"),
+                              _("Not cleaned: this file could not be made safe and may carry data that "
+                                "identifies the reporter. Do not forward it.")))
+        visual = [r for r in ready if r[0] in VISUAL]
+        if len(visual) > 1:
+            media = [_input_media(kind, data, name, caption if n == 0 else None)
+                     for n, (kind, data, name, _own) in enumerate(visual)]
+            await self.bot.send_media_group(chat_id, media, reply_parameters=reply)  # type: ignore[arg-type]
+            caption = None
+        singles = visual if len(visual) == 1 else []
+        for kind, data, name, own in singles + [r for r in ready if r[0] not in VISUAL]:
             send: Callable[..., Awaitable[Any]] = (
                 self.bot.send_photo if kind == "photo" else self.bot.send_video if kind == "video"
                 else self.bot.send_document)
-            await send(chat_id, item.media, caption=item.caption, reply_parameters=reply)
-        else:
-            await self.bot.send_media_group(chat_id, media, reply_parameters=reply)  # type: ignore[arg-type]
+            text = " · ".join(t for t in (caption, own) if t) or None
+            await send(chat_id, InputFile(data, filename=name), caption=text, reply_parameters=reply)
+            caption = None
 
-    async def _media(self, case: Case, item: Evidence, caption: str | None) -> Any:
-        """The file to upload: our stored bytes with metadata removed when it is an image;
-        a Telegram file id only when we hold no bytes (Telegram re-encodes photos itself)."""
-        data = await self.store.get(item.sha256) if item.sha256 else None
-        source: Any = item.channel_ref
-        name = item.file_name or f"{case.number}-{item.position}"
-        if data is not None:
-            is_image = item.kind == "photo" or (item.mime or "").startswith("image/")
-            cleaned = await clean_image_async(data) if is_image else None
-            if cleaned is not None:
-                source, ext = cleaned
-                name = name.rsplit(".", 1)[0] + ext
-            elif not (is_image and case.channel == "telegram"):  # else: Telegram's own re-encoded copy
-                source = data
-        kind = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(item.kind, InputMediaDocument)
-        # Bytes become a separate upload part ("attach://..."), a file id is passed as is.
-        return kind(source, caption=caption, filename=name if isinstance(source, bytes) else None)
+    async def _kept_notice(self, chat_id: int, case: Case, evidence: list[Evidence], reply_to: int | None) -> None:
+        """How many of these files stay with the moderators (they could not be made safe)."""
+        kept = 0
+        for item in evidence:
+            if isinstance(await cleaned_copy(self.db, self.store, item.sha256, item.mime), Unsafe):
+                kept += 1
+        if not kept:
+            return
+        _ = gettext_for(self.locale)
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await self.bot.send_message(chat_id, _(
+            "Case {number}: {count} file(s) kept for moderators. They cannot be made safe to forward "
+            "(they could identify the reporter); moderators can view them with /lihat {number} in a "
+            "private chat with the bot.").format(number=case.number, count=kept), reply_parameters=reply)
 
     async def _edit_case(self, delivery: Delivery) -> None:
         loaded = await self._card(delivery)
         if loaded is None or loaded[2] is None:
             return
         data, _evidence, message_id = loaded
-        text, markup = render(data, self.locale)
+        text, markup = render(data, self.locale, int(delivery.address))
         await self.bot.edit_message_text(text, chat_id=int(delivery.address), message_id=message_id,
                                          parse_mode=ParseMode.HTML, reply_markup=markup,
                                          disable_web_page_preview=True)
@@ -168,6 +201,11 @@ class TelegramSender:
     async def _send(self, delivery: Delivery, progress: Progress) -> None:
         payload = delivery.payload
         chat_id = int(delivery.address)
+        if payload.get("holder_only") and delivery.case_id is not None:
+            async with self.db.reading() as tx:
+                post = await case_posts.in_chat(tx, delivery.case_id, chat_id)
+            if post is None or not post.active:
+                raise Dropped("the group no longer holds the case")
         locale = str(payload.get("locale") or self.locale)
         reply_to = payload.get("reply_to")
         reply = ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None
@@ -187,7 +225,25 @@ class TelegramSender:
                 items = [_loose_evidence(case.id, n, e) for n, e in enumerate(evidence, start=1)]
                 for batch in _batches(items):
                     await self._send_evidence(chat_id, case, batch, int(reply_to) if reply_to else None, 1, 1)
+                await self._kept_notice(chat_id, case, items, int(reply_to) if reply_to else None)
             await progress(len(parts) + 1, None)
+
+
+def _kind(item: Evidence, cleaned: Cleaned) -> str:
+    """How a cleaned file goes out: as the kind the reporter sent it, unless Telegram would
+    refuse it as a photo (over 10 MB, or sides adding up to more than 10,000 pixels)."""
+    if item.kind == "video" and cleaned.mime.startswith("video/"):
+        return "video"
+    if item.kind == "photo" and cleaned.mime.startswith("image/") and len(cleaned.data) <= PHOTO_MAX_BYTES \
+            and (cleaned.width or 0) + (cleaned.height or 0) <= PHOTO_MAX_SIDES:
+        return "photo"
+    return "document"
+
+
+def _input_media(kind: str, data: bytes, name: str, caption: str | None) -> Any:
+    media = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(kind, InputMediaDocument)
+    # Bytes become a separate upload part ("attach://..."), named after the case.
+    return media(data, caption=caption, filename=name)
 
 
 def _batches(evidence: list[Evidence]) -> list[list[Evidence]]:
@@ -199,6 +255,7 @@ def _batches(evidence: list[Evidence]) -> list[list[Evidence]]:
 
 def _loose_evidence(case_id: int, position: int, item: dict[str, Any]) -> Evidence:
     size = item.get("size")
+    position = int(item.get("position") or position)
     return Evidence(0, case_id, position, str(item["kind"]), str(item["ref"]), item.get("unique_ref"),
                     item.get("mime"), size if isinstance(size, int) else None, item.get("sha256"),
                     item.get("file_name"), "")

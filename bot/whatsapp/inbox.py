@@ -17,8 +17,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot.background import BackgroundLoop
+from bot.logs import redact
 from bot.whatsapp.payload import (
     CHANNEL,
     OPT_IN,
@@ -94,7 +96,8 @@ class WhatsAppInbox(BackgroundLoop):
             await self._handle(item)
         except Exception as exc:  # the message stays queued and is tried again
             pause = min(600.0, self.retry_pause * 2 ** item.attempts)
-            log.warning("whatsapp message %s not processed yet (%s); again in %.1fs", item.external_id, exc, pause)
+            log.warning("whatsapp message %s not processed yet (%s); again in %.1fs", item.external_id,
+                        type(exc).__name__ if isinstance(exc, ValidationError) else redact(str(exc)), pause)
             async with self.db.transaction() as tx:
                 await inbound_queue.retry_at(tx, item.id, (self.clock() + timedelta(seconds=pause)).isoformat(),
                                              str(exc)[:500])
@@ -162,7 +165,7 @@ class WhatsAppInbox(BackgroundLoop):
                 data = await self._fetch(ref.url)
             except DownloadFailed:
                 if give_up:
-                    log.error("giving up on %s of message %s", ref.url, message.message_sid)
+                    log.error("giving up on a file of message %s", message.message_sid)
                     continue
                 raise
             stored = await self.store.put(data)

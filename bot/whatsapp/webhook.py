@@ -39,7 +39,9 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
         try:
             message = TwilioInbound.from_form(fields)
         except ValidationError as exc:
-            log.warning("WhatsApp webhook with an unusable form: %s", exc.errors()[:3])
+            fields_wrong = sorted({".".join(str(p) for p in e["loc"]) + ":" + e["type"] for e in exc.errors(
+                include_url=False, include_context=False, include_input=False)})
+            log.warning("WhatsApp webhook with an unusable form: %s", ", ".join(fields_wrong))
             return web.Response(status=400, text="bad request")
         async with db.transaction() as tx:
             await inbound_queue.add(tx, CHANNEL, message.address, message.message_sid, fields,

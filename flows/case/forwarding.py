@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flows.case import notify
 from flows.policy import Policy
 from storage import Tx, case_posts, cases, outbox, routes
+from storage.case_posts import CasePost
 from storage.cases import Case
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
     broken = await routes.mark_broken(tx, chat_id, reason)
     stopped = await outbox.fail_pending_to(tx, notify.GROUP_CHANNEL, str(chat_id), at, reason)
     if chat_id in policy.alert_chats():
-        log.error("moderator chat %s is unreachable: %s", chat_id, reason)  # alerting it would loop
+        log.error("the moderators' chat is unreachable")  # alerting it would loop
     else:
         _ = notify.staff_gettext(policy)
         await notify.moderators(tx, policy, at, _(
@@ -117,6 +118,22 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
         reached = [p for p in await case_posts.of_case(tx, case_id) if p.message_id is not None]
         if not reached:
             await forward(tx, policy, case, at, exclude=frozenset({chat_id}))
+
+
+CLOSED = frozenset({"selesai", "ditolak"})
+
+
+async def release(tx: Tx, policy: Policy, post: CasePost, at: str) -> None:
+    """The group no longer holds the case (its route was removed): its card is edited to say
+    the case moved, and an open case that no other group holds goes down the fallback chain."""
+    await case_posts.deactivate(tx, post.id)
+    case = await cases.get(tx, post.case_id)
+    if case is None:
+        return
+    await cases.add_event(tx, case.id, at, "system", "route_removed", None, None, None)
+    await refresh_posts(tx, case.id, at)
+    if case.status not in CLOSED and not await case_posts.of_case(tx, case.id):
+        await forward(tx, policy, case, at, exclude=frozenset({post.chat_id}))
 
 
 async def chat_migrated(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:

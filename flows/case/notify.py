@@ -81,11 +81,15 @@ async def reporter_status(tx: Tx, case: Case, status: str, at: str, note: str | 
 
 
 async def group(tx: Tx, chat_id: int, text: str, at: str, *, case_id: int | None = None,
-                reply_to: int | None = None, evidence: list[dict[str, object]] | None = None) -> None:
-    """Plain text to a focal-point or moderators' group (shown literally, never parsed)."""
+                reply_to: int | None = None, evidence: list[dict[str, object]] | None = None,
+                holder_only: bool = False) -> None:
+    """Plain text to a focal-point or moderators' group (shown literally, never parsed).
+    `holder_only`: case content, sent only if the group still holds the case when it goes out."""
     payload: dict[str, object] = {"replies": [to_dict(TextReply(text))], "reply_to": reply_to}
     if evidence:
         payload["evidence"] = evidence
+    if holder_only:
+        payload["holder_only"] = True
     await outbox.enqueue(tx, GROUP_CHANNEL, str(chat_id), "send", payload, at, case_id=case_id)
 
 
@@ -98,7 +102,7 @@ async def moderators(tx: Tx, policy: Policy, at: str, text: str, case_id: int | 
     """An alert for moderators (written with `staff_gettext`)."""
     chats = policy.alert_chats()
     if not chats:
-        log.warning("no moderator chat or admin configured; alert not sent: %s", text)
+        log.warning("no moderator chat or admin configured; an alert was not sent")
         return
     for chat_id in chats:
         await group(tx, chat_id, text, at, case_id=case_id)

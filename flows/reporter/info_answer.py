@@ -8,6 +8,7 @@ reporter never learns which officer asked.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flows.reporter.conversation import Conversation, State
@@ -42,7 +43,19 @@ def _question(conv: Conversation) -> ChoicesReply:
              "Type your answer, or send photos or files. Press Done when you have finished. "
              "The officer does not see who you are.").format(
         number=info.get("case", "-"), question=info.get("question", ""))
+    if has_link(str(info.get("question", ""))):
+        text += "\n\n" + _("Careful: this question contains a link. Open it only if you trust it: "
+                            "opening a link can tell its owner who and where you are.")
     return ChoicesReply(text, (Option("done", _("Done")), Option("skip", _("I can't answer"))), conv.token)
+
+
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/|wa\.me/)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+                   r"(?:com|id|net|org|info|io|co|me|ly|link|site|xyz|app|online|click|top|gl|gd|to)(?:/\S*)?\b")
+
+
+def has_link(text: str) -> bool:
+    """A web address in an officer's question (spelled out or bare: "bit.ly/x", "contoh.id")."""
+    return _LINK.search(text) is not None
 
 
 def prompt(turn: Turn) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flows import menus, regions
 from flows.case import case_number, lifecycle, notify
@@ -20,8 +21,9 @@ from flows.staff.desk import Desk
 from flows.i18n import N_
 from flows.case.lifecycle import Actor
 from flows.policy import Policy
-from flows.staff.roles import Caller, Role, role_of, sees_everything, sees_identity
-from storage import Database, Tx, case_posts, cases, reporters, routes, staff
+from flows.staff.audience import Audience, audience_of
+from flows.staff.roles import Caller, Role, role_of
+from storage import Database, Tx, cases, reporters, routes, staff
 from storage.case_queries import CaseFilter, Counts, counts, search
 from storage.cases import Case
 
@@ -33,7 +35,8 @@ ADMINS = frozenset({Role.ADMIN})
 
 @dataclass(frozen=True, slots=True)
 class StaffReply:
-    """What the channel sends back: text, and possibly a chart, an export or evidence."""
+    """What the channel sends back: text, and possibly a chart, an export or evidence,
+    all of it for `audience` (everyone in the chat where the command was typed)."""
 
     text: str
     chart: Counts | None = None
@@ -41,6 +44,7 @@ class StaffReply:
     export: CaseFilter | None = None
     export_identity: bool = False
     evidence_of: Case | None = None
+    audience: Audience | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +90,11 @@ def is_staff_command(name: str) -> bool:
 
 @dataclass
 class _Call:
+    """`role` decides whether the caller may run the command; `audience` what its answer shows."""
+
     caller: Caller
     role: Role
+    audience: Audience
     args: str
     at: str
     actor: Actor = field(init=False)
@@ -97,8 +104,8 @@ class _Call:
 
     @property
     def scope(self) -> int | None:
-        """The group whose cases a focal point may see; None: every case."""
-        return None if sees_everything(self.role) else self.caller.chat_id
+        """The group whose cases (held now) the answer may show; None: every case."""
+        return self.audience.scope
 
 
 class StaffCommands:
@@ -118,19 +125,23 @@ class StaffCommands:
         spec = BY_NAME.get(name.lower())
         if spec is None:
             return None
-        role = await self.role(caller)
+        async with self.db.reading() as tx:
+            role = await role_of(tx, self.policy, caller)
+            audience = await audience_of(tx, self.policy, caller)
         if role not in spec.roles:
-            return StaffReply(self._("Sorry, that command is not available to you."))
-        call = _Call(caller, role, args.strip(), at)
+            return StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
+        call = _Call(caller, role, audience, args.strip(), at)
         handler: Callable[[Tx, _Call], Awaitable[StaffReply]] = getattr(self, f"_{spec.name}")
         if spec.changes:
             async with self.db.transaction() as tx:
                 done = await self.desk.claim(tx, update_id, at)
                 if not done:
-                    return StaffReply(self._("Already done."))
-                return await handler(tx, call)
-        async with self.db.reading() as tx:
-            return await handler(tx, call)
+                    return StaffReply(self._("Already done."), audience=audience)
+                reply = await handler(tx, call)
+        else:
+            async with self.db.reading() as tx:
+                reply = await handler(tx, call)
+        return replace(reply, audience=audience)
 
     # --- reading --------------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class StaffCommands:
         case = await cases.by_number(tx, number)
         if case is None:
             return _("There is no case {number}.").format(number=number)
-        if call.scope is not None and await case_posts.in_chat(tx, case.id, call.scope) is None:
+        if not await call.audience.holds(tx, case.id):
             return _("This case is not assigned to this group.")
         return case
 
@@ -211,7 +222,7 @@ class StaffCommands:
         lines = [_("Report {number}").format(number=case.number),
                  f"{_('Status')}: {status_label(_, case.status)}", ""]
         lines += [f"{label}: {value}" for label, value in
-                  case_fields(case, self.locale, len(evidence), sees_identity(call.role, case.identity_mode))]
+                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case))]
         lines += ["", f"{_('What happened')}:", case.description]
         return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
 
@@ -220,14 +231,34 @@ class StaffCommands:
         case = await self._visible_case(tx, call, call.args)
         if isinstance(case, str):
             return StaffReply(case)
+        zone = ZoneInfo(self.policy.timezone)
         lines = [_("Audit trail of {number}:").format(number=case.number)]
         for event in await cases.events_of(tx, case.id):
             at = datetime.fromisoformat(event.at)
-            who = f"{event.actor_name} ({event.actor})" if event.actor_name else event.actor
+            local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
+            who = await self._actor_label(tx, event.actor, event.actor_name)
             change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
             note = f" · {event.note}" if event.note else ""
-            lines.append(f"{at:%Y-%m-%d %H:%M} · {who} · {event.kind}{change}{note}")
+            lines.append(f"{local:%Y-%m-%d %H:%M} {local.tzname()} · {who} · {event.kind}{change}{note}")
         return StaffReply("\n".join(lines))
+
+    async def _actor_label(self, tx: Tx, actor: str, name: str | None) -> str:
+        """Staff by display name, or else by role; never by their Telegram id."""
+        _ = self._
+        if name:
+            return name
+        if actor == "reporter":
+            return _("Reporter")
+        if actor == "system":
+            return _("System")
+        user = actor.removeprefix("telegram:")
+        if user.lstrip("-").isdigit():
+            if int(user) in self.policy.admin_ids:
+                return _("Admin")
+            if await staff.is_moderator(tx, int(user)):
+                return _("Moderator")
+            return _("Officer")
+        return _("Staff")
 
     async def _statistik(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -263,16 +294,18 @@ class StaffCommands:
         where, _page = parsed
         total = (await counts(tx, where)).total
         return StaffReply(_("Export of {total} case(s).").format(total=total), export=where,
-                          export_identity=call.role == Role.ADMIN)
+                          export_identity=call.audience.export_identity)
 
     async def _rute(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
-        everything = sees_everything(call.role) and call.args.lower() in ("semua", "all")
-        found = await (routes.all_routes(tx) if everything or (sees_everything(call.role) and not call.caller.in_group)
+        if call.args.lower() in ("semua", "all") and not call.audience.sees_other_chats:
+            return StaffReply(_("Everyone in this group would read the list of every group. Send /rute semua "
+                                "to me in a private chat; here /rute lists this group's own routes."))
+        found = await (routes.all_routes(tx) if call.audience.sees_other_chats
                        else routes.of_chat(tx, call.caller.chat_id))
         if not found:
             return StaffReply(_("No routes yet. Register this group with /daftar_fokus <region>."))
-        lines = [route_admin.describe(r, self.locale, with_chat=sees_everything(call.role)) for r in found]
+        lines = [route_admin.describe(r, self.locale, with_chat=call.audience.sees_other_chats) for r in found]
         return StaffReply(_("Routes:") + "\n" + "\n".join(lines))
 
     # --- changing -------------------------------------------------------------------
@@ -363,5 +396,5 @@ class StaffCommands:
     async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args))
+        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at))
 

@@ -141,9 +141,9 @@ class Desk:
         added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at)
         return route_admin.describe_added(added, self.policy.default_locale)
 
-    async def unregister_in(self, tx: Tx, chat_id: int, args: str) -> str:
+    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str) -> str:
         _ = self._
-        removed, known = await route_admin.remove(tx, chat_id, args.strip() or None)
+        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at)
         if not known:
             return _("I don't know that region. Use a Kemendagri code such as 51.71.")
         if not removed:
