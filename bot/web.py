@@ -27,10 +27,23 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
     """The routes of the configured channels: Telegram's when `application` is given,
     WhatsApp's when the Twilio settings are."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+
+    def authorised(request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     async def healthz(request: web.Request) -> web.Response:
         """Unhealthy (503) when the database does not answer or the oldest waiting delivery
-        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out)."""
+        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out). Only
+        healthy or not, unless the request carries the metrics token."""
+        answer = await health(request)
+        if authorised(request):
+            return answer
+        return web.json_response({"status": json.loads(answer.text or "{}").get("status", "unhealthy")},
+                                 status=answer.status)
+
+    async def health(request: web.Request) -> web.Response:
         try:
             pending, oldest = await backlog(db)
         except Exception as exc:  # the database is what we cannot work without
@@ -46,6 +59,11 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
         return web.json_response(body)
 
     async def metrics_page(request: web.Request) -> web.Response:
+        """Only with `Authorization: Bearer <METRICS_TOKEN>`; off when no token is set."""
+        if not token:
+            return web.Response(status=404, text="metrics are off (set METRICS_TOKEN)")
+        if not authorised(request):
+            return web.Response(status=401, text="unauthorised", headers={"WWW-Authenticate": "Bearer"})
         pending, oldest = await backlog(db)
         metrics.OUTBOX_DEPTH.set(pending)
         metrics.OUTBOX_OLDEST.set(oldest or 0)

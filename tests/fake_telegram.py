@@ -8,12 +8,15 @@ can be told to fail the next calls of a method.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -27,6 +30,8 @@ class Call:
     method: str
     params: dict[str, Any]
     result: Any = None
+    raw: bytes = b""
+    """The request body exactly as it arrived (JSON, a form, or multipart with the files)."""
 
 
 @dataclass
@@ -136,8 +141,9 @@ class FakeTelegram:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = await _params(request)
-        call = Call(method, params)
+        raw = await request.read()
+        params = await _params(request, raw)
+        call = Call(method, params, raw=raw)
         self.calls.append(call)
         failing = method.startswith(("send", "edit")) or (method == "getUpdates" and "getUpdates" in self.fail_modes)
         if self.fail_rate and failing and self.rng.random() < self.fail_rate:
@@ -229,20 +235,32 @@ class FakeTelegram:
                 "file_size": len(self.files.get(path, b"")), "file_path": path}
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
+async def _params(request: web.Request, raw: bytes) -> dict[str, Any]:
+    """The parameters of a Bot API call, parsed from the body as it arrived (`raw`)."""
     if request.content_type == "application/json":
-        return dict(await request.json())
-    form = await request.post()
+        return dict(json.loads(raw or b"{}"))
+    fields: list[tuple[str, Any]] = []
+    if request.content_type == "multipart/form-data":
+        message = BytesParser(policy=email.policy.default).parsebytes(
+            b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + raw)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename() is not None:
+                fields.append((name, {"filename": part.get_filename(), "size": len(payload), "data": payload}))
+            else:
+                fields.append((name, payload.decode("utf-8")))
+    else:
+        fields = [(k, v) for k, values in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items() for v in values]
     params: dict[str, Any] = {}
-    for key, value in form.items():
+    for key, value in fields:
         if isinstance(value, str):
             try:
                 params[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
             except ValueError:
                 params[key] = value
         else:
-            data = value.file.read()
-            params[key] = {"filename": value.filename, "size": len(data), "data": data}
+            params[key] = value
     return params
 
 

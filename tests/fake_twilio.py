@@ -30,6 +30,8 @@ class FakeTwilio:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     missing_once: set[str] = field(default_factory=set)
     media_requests: list[tuple[str, bool]] = field(default_factory=list)
+    requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    """Every request that reached the fake (method, path and query, body), failed ones too."""
     base: str = ""
     fail_rate: float = 0.0
     """Share of message creations that fail at random: 500, 429, a slow answer or a dropped connection."""
@@ -80,6 +82,7 @@ class FakeTwilio:
 
     async def _create(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        self.requests.append((request.method, request.path_qs, await request.read()))
         if not self._authorised(request) or request.match_info["sid"] != ACCOUNT_SID:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         if self.fail_rate and self.rng.random() < self.fail_rate:
@@ -105,6 +108,7 @@ class FakeTwilio:
         """Twilio's media URL: credentials required, then a redirect to the file's host."""
         name = request.match_info["name"]
         self.media_requests.append((name, self._authorised(request)))
+        self.requests.append((request.method, request.path_qs, await request.read()))
         if not self._authorised(request):
             return web.Response(status=401)
         if name in self.missing_once:
@@ -115,6 +119,7 @@ class FakeTwilio:
         raise web.HTTPTemporaryRedirect(f"/cdn/{name}")
 
     async def _cdn(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path_qs, await request.read()))
         data, content_type = self.media[request.match_info["name"]]
         return web.Response(body=data, content_type=content_type)
 

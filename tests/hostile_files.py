@@ -195,3 +195,48 @@ def markers_in(data: bytes) -> list[str]:
     if b"/JavaScript" in data or b"/EmbeddedFile" in data:
         found.append("pdf_active_content")
     return found
+
+
+PNG_CHUNKS_ALLOWED = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"}
+
+
+def findings(name: str, data: bytes) -> list[str]:
+    """What in an uploaded file could identify a reporter: planted markers in the bytes and,
+    since compression hides them from a byte search, in decoded PDF streams and zipped
+    parts; and any metadata block a clean file should not have at all."""
+    found = markers_in(data)
+    if data.startswith(b"%PDF"):
+        with pikepdf.open(io.BytesIO(data)) as document:
+            if "/Info" in document.trailer or "/Metadata" in document.Root or document.attachments:
+                found.append("pdf_metadata")
+            for obj in document.objects:
+                if isinstance(obj, pikepdf.Stream):
+                    found += markers_in(obj.read_bytes())
+    elif data.startswith(b"\x89PNG"):
+        offset = 8
+        while offset + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+            if kind not in PNG_CHUNKS_ALLOWED:
+                found.append(f"png_chunk_{kind.decode('latin-1')}")
+            offset += 12 + length
+    elif data.startswith(b"\xff\xd8"):
+        offset = 2
+        while offset + 4 <= len(data) and data[offset] == 0xFF and data[offset + 1] != 0xDA:
+            marker = data[offset + 1]
+            if 0xE1 <= marker <= 0xEF or marker == 0xFE:
+                found.append(f"jpeg_segment_{marker:02X}")
+            offset += 2 + int.from_bytes(data[offset + 2:offset + 4], "big")
+    elif data.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for part in archive.namelist():
+                found += markers_in(archive.read(part))
+    return found
+
+
+def text_of(name: str, data: bytes) -> str:
+    """A file's bytes as searchable text, zipped parts (XLSX, DOCX) unpacked."""
+    text = data.decode("latin-1")
+    if data.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            text += "".join(archive.read(part).decode("utf-8", "replace") for part in archive.namelist())
+    return text

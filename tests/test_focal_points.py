@@ -249,8 +249,9 @@ async def test_not_our_authority_forwards_to_the_named_region_and_reject_needs_a
         fake.push(tg.group_text(GROUP, "51.03", OFFICER, reply_to=prompt))
         moved = await card_in(fake, OTHER_GROUP)
         assert f"<b>Laporan {number}</b>" in moved["text"]
-        await fake.wait_for(lambda: "dialihkan ke kantor lain" in last_edit(fake, GROUP)["text"])
+        await fake.wait_for(lambda: "diserahkan ke kantor lain" in last_edit(fake, GROUP)["text"])
         assert not last_edit(fake, GROUP).get("reply_markup"), "the old group has no buttons left"
+        assert "Kepala sekolah" not in last_edit(fake, GROUP)["text"], "and no details of the case"
         await fake.wait_for(lambda: any("bukan kewenangan mereka" in t for t in fake.texts(REPORTER)))
         prompt = await prompt_after(fake, OTHER_GROUP, "reject", moved)
         fake.push(tg.group_text(OTHER_GROUP, "Bukan ASN, terlapor adalah kepala desa.", OFFICER, reply_to=prompt))

@@ -152,7 +152,7 @@ async def test_kasus_lihat_and_jejak_show_what_each_role_may_see(seeded: Seeded)
     assert changed.text == f"{seeded.number}: Baru → Diterima."
     trail = await seeded.run(MODERATOR, "jejak", seeded.number)
     assert trail.text.splitlines()[0] == f"Jejak audit {seeded.number}:"
-    assert "Petugas A (telegram:3) · status baru → diterima" in trail.text
+    assert " WIB · Petugas A · status baru → diterima" in trail.text and "telegram:" not in trail.text
 
 
 async def test_moderator_setstatus_alihkan_and_blocking(seeded: Seeded) -> None:

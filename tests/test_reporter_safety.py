@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -160,6 +161,29 @@ async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_cas
         to_new = [p for a, p in rows if a == str(GROUP_B) and "JAWABAN" in p]
         assert to_old == [], "the old group gets neither the answer nor the new evidence"
         assert len(to_new) == 1
+    finally:
+        await s.db.close()
+
+
+# --- item 6: staff by role or name, times in the service's zone ----------------------------------
+
+async def test_jejak_names_staff_by_name_or_role_and_shows_every_time_in_wib(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        await s.run(MODERATOR, "setstatus", f"{s.number} diterima")
+        async with s.db.transaction() as tx:  # events as older code wrote them: UTC, no display name
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:00:00+00:00", "telegram:9876543", "note", None, None, "a")
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:05:00+00:00", f"telegram:{ADMIN.user_id}", "note",
+                                  None, None, "b")
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:10:00+00:00", "system", "reminder", None, None, None)
+        trail = (await s.run(MODERATOR, "jejak", s.number)).text
+        assert "telegram:" not in trail and "9876543" not in trail
+        lines = trail.splitlines()[1:]
+        assert len(lines) == 5 and all(re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} WIB · ", line) for line in lines), lines
+        assert "2024-11-21 10:00 WIB · Petugas · note · a" in lines
+        assert "2024-11-21 10:05 WIB · Admin · note · b" in lines
+        assert "2024-11-21 10:10 WIB · Sistem · reminder" in lines
+        assert any(" · Moderator · status baru → diterima" in line for line in lines), "by display name"
     finally:
         await s.db.close()
 
