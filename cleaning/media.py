@@ -20,7 +20,8 @@ WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
 
 def clean_media(data: bytes) -> Cleaned | Unsafe:
     try:
-        with av.open(io.BytesIO(data), metadata_errors="ignore") as source:
+        with av.open(io.BytesIO(data), "r", metadata_errors="ignore") as source:
+            assert isinstance(source, av.container.InputContainer)
             kept = [s for s in source.streams if s.type in ("video", "audio")
                     and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)]
             if not kept:
@@ -31,6 +32,7 @@ def clean_media(data: bytes) -> Cleaned | Unsafe:
             out_format, mime, extension = target
             buffer = io.BytesIO()
             with av.open(buffer, "w", format=out_format) as out:
+                assert isinstance(out, av.container.OutputContainer)
                 mapping = {s.index: out.add_stream_from_template(s) for s in kept}
                 for stream in mapping.values():
                     stream.metadata.clear()

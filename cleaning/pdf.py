@@ -81,7 +81,9 @@ def _scrub_images(page: pikepdf.Page) -> None:
             raw = image.read_raw_bytes()
             stripped = strip_jpeg_segments(raw)
             if stripped != raw:
-                image.write(stripped, filter=pikepdf.Name.DCTDecode, decode_parms=image.get("/DecodeParms"))
+                parms = image.get("/DecodeParms")
+                image.write(stripped, filter=pikepdf.Name.DCTDecode,
+                            decode_parms=parms if isinstance(parms, (pikepdf.Dictionary, pikepdf.Array)) else None)
 
 
 def _image_streams(obj: object, seen: set[tuple[int, int]]) -> list[pikepdf.Stream]:

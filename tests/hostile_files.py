@@ -111,7 +111,11 @@ def pdf() -> bytes:
     document = pikepdf.new()
     document.add_blank_page(page_size=(200, 200))
     page = document.pages[0]
-    page.Contents = document.make_stream(b"BT /F1 12 Tf 20 100 Td (Laporan bukti) Tj ET")
+    photo = document.make_stream(jpeg())  # a phone photo pasted into the document, EXIF and all
+    photo.Type, photo.Subtype, photo.Filter = pikepdf.Name.XObject, pikepdf.Name.Image, pikepdf.Name.DCTDecode
+    photo.Width, photo.Height, photo.BitsPerComponent, photo.ColorSpace = 64, 48, 8, pikepdf.Name.DeviceRGB
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=photo))
+    page.Contents = document.make_stream(b"BT /F1 12 Tf 20 100 Td (Laporan bukti) Tj ET q 64 0 0 48 20 20 cm /Im0 Do Q")
     with document.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
         meta["dc:creator"] = [MARKERS["pdf_xmp"]]
     document.docinfo["/Author"] = MARKERS["pdf_author"]
@@ -211,7 +215,10 @@ def findings(name: str, data: bytes) -> list[str]:
                 found.append("pdf_metadata")
             for obj in document.objects:
                 if isinstance(obj, pikepdf.Stream):
-                    found += markers_in(obj.read_bytes())
+                    try:
+                        found += markers_in(obj.read_bytes())
+                    except pikepdf.PdfError:  # an image left in its own encoding (JPEG)
+                        found += markers_in(obj.read_raw_bytes())
     elif data.startswith(b"\x89PNG"):
         offset = 8
         while offset + 8 <= len(data):
