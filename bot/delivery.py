@@ -189,7 +189,8 @@ class DeliveryWorker(BackgroundLoop):
                 _ = notify.staff_gettext(self.policy)
                 await notify.moderators(tx, self.policy, at, _(
                     "A case could not be posted to group {chat}: {error}").format(
-                        chat=delivery.address, error=error), delivery.case_id)
+                        chat=await notify.chat_label(tx, self.policy, int(delivery.address)), error=error),
+                    delivery.case_id)
 
     def _count(self, delivery: Delivery, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1

@@ -37,11 +37,12 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
         return Unsafe("missing")
     result = await clean_async(original, mime)
     at = datetime.now(UTC).isoformat()
+    copy = await store.put(result.data) if isinstance(result, Cleaned) else None  # before: no file I/O in a transaction
     async with db.transaction() as tx:
-        if isinstance(result, Unsafe):
+        if copy is None or isinstance(result, Unsafe):
+            assert isinstance(result, Unsafe)
             await cleaned_files.put(tx, CleanedFile(sha256, VERSION, None, None, None, None, None, result.reason, at))
             return result
-        copy = await store.put(result.data)
         for source in {sha256, copy.sha256}:
             await cleaned_files.put(tx, CleanedFile(source, VERSION, copy.sha256, result.mime, result.extension,
                                                     result.width, result.height, None, at))

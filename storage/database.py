@@ -145,11 +145,11 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            try:  # BEGIN inside: a task cancelled while awaiting it has begun all the same
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await _rollback(self._conn)
                 raise
             await self._conn.execute("COMMIT")
         for callback in self._on_commit:
@@ -159,11 +159,20 @@ class Database:
     async def reading(self) -> AsyncIterator[Tx]:
         """A consistent read (a deferred transaction that never writes)."""
         async with self._lock:
-            await self._conn.execute("BEGIN")
             try:
+                await self._conn.execute("BEGIN")
                 yield self._conn
             finally:
-                await self._conn.execute("ROLLBACK")
+                await _rollback(self._conn)
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """Queued after the BEGIN on the connection's thread, so it always ends what BEGIN
+    started; harmless when BEGIN itself failed."""
+    try:
+        await conn.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        pass
 
 
 @asynccontextmanager

@@ -116,14 +116,13 @@ class TelegramSender:
             card_id = sent.message_id
             await progress(1, card_id)
         batches = _batches(evidence)
+        kept = await self._unsafe_count(evidence) if batches and delivery.progress <= len(batches) else 0
         for index, batch in enumerate(batches, start=1):
             if index < delivery.progress:
                 continue
-            await self._send_evidence(chat_id, data.case, batch, card_id, index, len(batches))
+            await self._send_evidence(chat_id, data.case, batch, card_id, index, len(batches),
+                                      kept_notice=kept if index == len(batches) else 0)
             await progress(index + 1, None)
-        if delivery.progress <= len(batches) + 1:
-            await self._kept_notice(chat_id, data.case, evidence, card_id)
-            await progress(len(batches) + 2, None)
 
     async def send_case_evidence(self, chat_id: int, case: Case, audience: Audience) -> None:
         """All of a case's evidence to a chat (`/lihat`), as `audience` may receive it: files
@@ -133,15 +132,17 @@ class TelegramSender:
             evidence = await cases.evidence_of(tx, case.id)
         batches = _batches(evidence)
         raw = audience.gets_unsafe_files
+        kept = 0 if raw else await self._unsafe_count(evidence)
         for index, batch in enumerate(batches, start=1):
-            await self._send_evidence(chat_id, case, batch, None, index, len(batches), unsafe_as_is=raw)
-        if not raw:
-            await self._kept_notice(chat_id, case, evidence, None)
+            await self._send_evidence(chat_id, case, batch, None, index, len(batches), unsafe_as_is=raw,
+                                      kept_notice=kept if index == len(batches) else 0)
 
     async def _send_evidence(self, chat_id: int, case: Case, batch: list[Evidence], reply_to: int | None,
-                             index: int, total: int, *, unsafe_as_is: bool = False) -> None:
+                             index: int, total: int, *, unsafe_as_is: bool = False, kept_notice: int = 0) -> None:
         """The batch's cleaned copies (photos and videos as an album, documents one by one),
-        named after the case, never after the reporter's file."""
+        named after the case, never after the reporter's file; then, if `kept_notice`, how
+        many of the case's files stay with the moderators (sent with the last batch, so the
+        delivery has no extra part)."""
         _ = gettext_for(self.locale)
         caption: str | None = _("Evidence for {number} ({index}/{total})").format(
             number=case.number, index=index, total=total)
@@ -170,17 +171,16 @@ class TelegramSender:
             text = " · ".join(t for t in (caption, own) if t) or None
             await send(chat_id, InputFile(data, filename=name), caption=text, reply_parameters=reply)
             caption = None
+        if kept_notice:
+            await self._kept_notice(chat_id, case, kept_notice, reply)
 
-    async def _kept_notice(self, chat_id: int, case: Case, evidence: list[Evidence], reply_to: int | None) -> None:
-        """How many of these files stay with the moderators (they could not be made safe)."""
-        kept = 0
-        for item in evidence:
-            if isinstance(await cleaned_copy(self.db, self.store, item.sha256, item.mime), Unsafe):
-                kept += 1
-        if not kept:
-            return
+    async def _unsafe_count(self, evidence: list[Evidence]) -> int:
+        """How many of these files cannot be made safe (each cleaned once, then looked up)."""
+        results = [await cleaned_copy(self.db, self.store, item.sha256, item.mime) for item in evidence]
+        return sum(isinstance(r, Unsafe) for r in results)
+
+    async def _kept_notice(self, chat_id: int, case: Case, kept: int, reply: ReplyParameters | None) -> None:
         _ = gettext_for(self.locale)
-        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.bot.send_message(chat_id, _(
             "Case {number}: {count} file(s) kept for moderators. They cannot be made safe to forward "
             "(they could identify the reporter); moderators can view them with /lihat {number} in a "
@@ -223,9 +223,11 @@ class TelegramSender:
                 case = await cases.get(tx, delivery.case_id) if delivery.case_id else None
             if case is not None:
                 items = [_loose_evidence(case.id, n, e) for n, e in enumerate(evidence, start=1)]
-                for batch in _batches(items):
-                    await self._send_evidence(chat_id, case, batch, int(reply_to) if reply_to else None, 1, 1)
-                await self._kept_notice(chat_id, case, items, int(reply_to) if reply_to else None)
+                batches = _batches(items)
+                kept = await self._unsafe_count(items)
+                for n, batch in enumerate(batches, start=1):
+                    await self._send_evidence(chat_id, case, batch, int(reply_to) if reply_to else None, 1, 1,
+                                              kept_notice=kept if n == len(batches) else 0)
             await progress(len(parts) + 1, None)
 
 

@@ -106,7 +106,7 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
         await notify.moderators(tx, policy, at, _(
             "The bot can no longer post in group {chat} ({reason}). Its routes ({regions}) are "
             "marked broken; add the bot back and send /daftar_fokus there again.").format(
-            chat=chat_id, reason=reason,
+            chat=await notify.chat_label(tx, policy, chat_id), reason=reason,
             regions=", ".join(sorted({notify.region_name(r.region_code) for r in broken})) or "-"))
     for case_id in sorted({d.case_id for d in stopped if d.kind == "post_case" and d.case_id}):
         case = await cases.get(tx, case_id)

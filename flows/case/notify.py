@@ -10,7 +10,7 @@ from flows import regions
 from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import ChoicesReply, Option, Reply, TextReply, to_dict
-from storage import Tx, outbox, reporters
+from storage import Tx, outbox, reporters, routes
 from storage.cases import Case
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,17 @@ async def group(tx: Tx, chat_id: int, text: str, at: str, *, case_id: int | None
     if holder_only:
         payload["holder_only"] = True
     await outbox.enqueue(tx, GROUP_CHANNEL, str(chat_id), "send", payload, at, case_id=case_id)
+
+
+async def chat_label(tx: Tx, policy: Policy, chat_id: int) -> str:
+    """A focal-point group as an alert names it. Alerts to admins (private chats) give its
+    chat id; the moderators' group is a group, and a group never reads another group's chat
+    id (`flows/staff/audience.py`), so there it is named by its title or its regions."""
+    if policy.moderator_chat_id is None:
+        return str(chat_id)
+    found = await routes.of_chat(tx, chat_id)
+    title = next((r.chat_title for r in found if r.chat_title), None)
+    return title or ", ".join(sorted({region_name(r.region_code) for r in found})) or "-"
 
 
 def staff_gettext(policy: Policy) -> Gettext:
