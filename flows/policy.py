@@ -18,6 +18,8 @@ class Policy:
     max_cases_per_day: int = 5
     max_messages_per_minute: int = 30
     retention: timedelta = timedelta(days=365)
+    outbox_keep: timedelta = timedelta(days=30)
+    """How long what a sent message said is kept (then only the row's bare facts stay)."""
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""
