@@ -30,5 +30,12 @@ async def claim_many(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
         return
     await tx.executemany(
         "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)",
-        [(channel, update_id, utc(at)) for channel, update_id, at in rows]
+        [(channel, update_id, _utc_or_as_is(at)) for channel, update_id, at in rows]
     )
+
+
+def _utc_or_as_is(at: str) -> str:
+    try:
+        return utc(at)
+    except ValueError:
+        return at
