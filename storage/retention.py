@@ -56,16 +56,17 @@ async def prune_contacts(tx: Tx, before: str) -> int:
 
 
 async def reporters_to_forget(tx: Tx, closed_before: str, idle_before: str) -> list[int]:
-    """Reporters to erase: every case of theirs closed since before `closed_before`, or none
-    at all and no conversation since `idle_before`."""
+    """Reporters to erase, none of them in a conversation (idle ones are deleted first):
+    every case of theirs closed before `closed_before`, or no case at all and first seen
+    before `idle_before`."""
     rows = await tx.execute_fetchall(
-        "SELECT r.id FROM reporters AS r WHERE r.erased_at IS NULL AND ("
-        " (EXISTS (SELECT 1 FROM cases AS c WHERE c.reporter_id = r.id)"
+        "SELECT r.id FROM reporters AS r WHERE r.erased_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM conversations AS v WHERE v.channel = r.channel AND v.address = r.address)"
+        " AND ((EXISTS (SELECT 1 FROM cases AS c WHERE c.reporter_id = r.id)"
         "  AND NOT EXISTS (SELECT 1 FROM cases AS c WHERE c.reporter_id = r.id"
         "   AND (c.status NOT IN ('selesai', 'ditolak') OR datetime(c.updated_at) >= datetime(?))))"
         " OR (NOT EXISTS (SELECT 1 FROM cases AS c WHERE c.reporter_id = r.id)"
-        "  AND datetime(r.created_at) < datetime(?)"
-        "  AND NOT EXISTS (SELECT 1 FROM conversations AS v WHERE v.channel = r.channel AND v.address = r.address)))"
+        "  AND datetime(r.created_at) < datetime(?)))"
         " LIMIT ?", (utc(closed_before), utc(idle_before), CHUNK))
     return [int(r[0]) for r in rows]
 

@@ -396,3 +396,50 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
         assert not any("file" in m for m in twilio.to(NUMBER)[-1:] if "Sudah 1" in m)
         twilio.holds["slow.jpg"].set()
         await twilio.wait_for(lambda: any("Sudah 1 dari" in m for m in twilio.to(NUMBER)))
+
+
+async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(tmp_path: Path) -> None:
+    """Deliver 2: files no evidence row or draft refers to go after an hour; others stay."""
+    from flows import retention
+    from flows.policy import Policy
+    from storage import Database
+    from storage.evidence_files import EvidenceStore
+    from tests.chat import HAPPY_PATH, Chat
+    from flows.engine import Engine
+
+    db = await Database.open(tmp_path / "lapor.db")
+    store = EvidenceStore(tmp_path / "evidence")
+    engine = Engine(db, store=store)
+    chat = Chat(engine, address="555000333")
+    await chat.run(*HAPPY_PATH[:20])  # a draft with files (their rows name no file on disk)
+    kept = draft_evidence_of(tmp_path, "555000333")
+    in_draft = [await store.put(f"draft file {n}".encode()) for n in range(2)]
+    async with db.transaction() as tx:  # the draft refers to these two files
+        import json
+
+        (data,), = await tx.execute_fetchall("SELECT data FROM conversations")
+        conv = json.loads(data)
+        conv["draft"]["evidence"] = [{**kept[0], "sha256": f.sha256} for f in in_draft]
+        await tx.execute("UPDATE conversations SET data = ?", (json.dumps(conv),))
+    old_orphan = await store.put(b"left by a crash between the download and the step")
+    fresh_orphan = await store.put(b"just downloaded, its step not recorded yet")
+    store.release([f.sha256 for f in (*in_draft, old_orphan, fresh_orphan)])
+    hour_ago = (chat.now - timedelta(hours=2)).timestamp()  # on the test's clock
+    for stored in (*in_draft, old_orphan):
+        os.utime(stored.path, (hour_ago, hour_ago))
+    (tmp_path / "evidence" / "tmp").mkdir(exist_ok=True)
+    partial = tmp_path / "evidence" / "tmp" / "dead.part"
+    partial.write_bytes(b"half a download")
+    os.utime(partial, (hour_ago, hour_ago))
+    await retention.run(db, Policy(), chat.now + timedelta(minutes=5), store)
+    await db.close()
+    left = {p.name for p in files_in(tmp_path / "evidence")}
+    assert left == {in_draft[0].sha256, in_draft[1].sha256, fresh_orphan.sha256}
+
+
+def draft_evidence_of(tmp_path: Path, address: str) -> list[dict[str, object]]:
+    import json
+
+    with sqlite3.connect(tmp_path / "lapor.db") as db:
+        (data,), = db.execute("SELECT data FROM conversations WHERE address = ?", (address,)).fetchall()
+    return json.loads(data)["draft"]["evidence"]
