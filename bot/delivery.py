@@ -124,11 +124,15 @@ class DeliveryWorker(BackgroundLoop):
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
             if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
                 return 0
-        async with self.db.transaction() as tx:
-            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
-                                         list(self.senders))
+        async def lease() -> list[Delivery]:
+            async with self.db.transaction() as tx:
+                taken = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
+                                               list(self.senders))
+            self._in_flight.update(d.id for d in taken)  # left there if we are cancelled: see `stop`
+            return taken
+
+        due = await self.taking(lease())
         if due:
-            self._in_flight.update(d.id for d in due)  # left there if we are cancelled: see `stop`
             await asyncio.gather(*(self._deliver(d) for d in due))
             self._in_flight.difference_update(d.id for d in due)
         return len(due)

@@ -130,8 +130,8 @@ class Engine:
             log.exception("could not delete unused evidence files")
 
     async def _after_erasure(self) -> None:
-        """The erasure has committed: originals give way to cleaned copies, and the WAL is
-        truncated, so the erased values are not left in the `-wal` file."""
+        """The erasure has committed and the WAL was truncated: originals give way to cleaned
+        copies, and the WAL is truncated again (once more if the first try met a reader)."""
         try:
             if self.store is not None:
                 await data_rights.clean_erased_evidence(self.db, self.store)
@@ -203,7 +203,8 @@ class Engine:
             self.store.release(sha for inbound, _ in batch for sha in _files_of(inbound.event))
             if work.dropped:
                 self._chore(self._discard(work.dropped))
-        if work.erased:
+        if work.erased:  # before the answer: the erased values leave the -wal file at once
+            await self.db.checkpoint_truncate(tries=5)
             self._chore(self._after_erasure())
         if self.observer is not None:
             now = asyncio.get_running_loop().time()

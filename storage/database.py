@@ -197,14 +197,21 @@ class Database:
         """Copy the WAL into the database and truncate it to zero bytes, so that erased
         values are gone from the `-wal` file too (PASSIVE checkpoints never truncate it).
         Waits for readers of other processes a little; False if it could not finish."""
-        for attempt in range(tries):
-            async with self._lock:
-                rows = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
-            busy = next(iter(rows))[0] if rows else 1
-            if not busy:
-                return True
-            await asyncio.sleep(0.05 * (attempt + 1))
-        log.warning("WAL could not be truncated after an erasure; the next checkpoint will")
+        conn = await aiosqlite.connect(self.path, isolation_level=None)  # steps go on meanwhile
+        try:
+            await conn.execute("PRAGMA busy_timeout = 200")
+            for attempt in range(tries):
+                try:
+                    rows = await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = next(iter(rows))[0] if rows else 1
+                except sqlite3.OperationalError:
+                    busy = 1
+                if not busy:
+                    return True
+                await asyncio.sleep(0.05 * (attempt + 1))
+        finally:
+            await conn.close()
+        log.warning("WAL could not be truncated after an erasure; the next erasure or clean-up will")
         return False
 
 

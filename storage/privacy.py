@@ -27,6 +27,8 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
         " identity_erased_at = ? WHERE reporter_id = ?", (at, reporter_id)
     ) as cur:
         changed = cur.rowcount
+    await tx.execute("UPDATE evidence SET file_name = NULL WHERE case_id IN (SELECT id FROM cases"
+                     " WHERE reporter_id = ?)", (reporter_id,))  # a file name can carry a name
     erased = f"erased-{reporter_id}"
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))

@@ -87,12 +87,17 @@ class WhatsAppInbox(BackgroundLoop):
         async with self.db.reading() as tx:
             if not await inbound_queue.has_due(tx, CHANNEL, now.isoformat()):
                 return 0
-        async with self.db.transaction() as tx:
-            due = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(), room)
-        for item in due:
-            task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
-            self._in_flight[item.id] = task
-            task.add_done_callback(lambda _t, key=item.id: self._done(key))
+        async def lease() -> list[QueuedInbound]:
+            async with self.db.transaction() as tx:
+                taken = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(),
+                                                      room)
+            for item in taken:  # noted at once, so that `stopped` gives them back
+                task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
+                self._in_flight[item.id] = task
+                task.add_done_callback(lambda _t, key=item.id: self._done(key))
+            return taken
+
+        due = await self.taking(lease())
         return 0 if len(due) < room else len(due)
 
     def _done(self, item_id: int) -> None:
