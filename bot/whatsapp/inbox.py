@@ -87,11 +87,14 @@ class WhatsAppInbox(BackgroundLoop):
         async with self.db.reading() as tx:
             if not await inbound_queue.has_due(tx, CHANNEL, now.isoformat()):
                 return 0
+
         async def lease() -> list[QueuedInbound]:
             async with self.db.transaction() as tx:
                 taken = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(),
                                                       room)
             for item in taken:  # noted at once, so that `stopped` gives them back
+                if item.id in self._in_flight:
+                    continue  # still being handled after its lease ran out: the lease is renewed
                 task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
                 self._in_flight[item.id] = task
                 task.add_done_callback(lambda _t, key=item.id: self._done(key))

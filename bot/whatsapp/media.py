@@ -92,7 +92,7 @@ class _CheckedResolver(AbstractResolver):
 
 class MediaFetcher:
     def __init__(self, store: EvidenceStore, account_sid: str, auth_token: str, rules: MediaRules, *,
-                 tries: int = 4, retry_pause: float = 0.5, timeout: float = 60.0,
+                 tries: int = 4, retry_pause: float = 0.5, timeout: float = 300.0,
                  max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         self.store = store
         self.rules = rules
@@ -112,7 +112,8 @@ class MediaFetcher:
                 tls.load_verify_locations(str(self.rules.ca_file))
             connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.rules), ssl=tls, limit=64)
             self._session = aiohttp.ClientSession(connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=self.timeout, sock_read=30))
+                                                  timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=15,
+                                                                                sock_read=30))
         return self._session
 
     async def close(self) -> None:
