@@ -24,9 +24,10 @@ async def _console(settings: Settings) -> None:
 
     db = await Database.open(settings.database_path)
     try:
-        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy())
-        await chat(engine, EvidenceStore(settings.evidence_dir), settings.default_locale,
-                   sys.stdin, sys.stdout)
+        store = EvidenceStore(settings.evidence_dir)
+        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
+        await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
+        await engine.settle()
     finally:
         await db.close()
 

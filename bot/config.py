@@ -40,6 +40,14 @@ class Settings(BaseSettings):
                                                    "outside WhatsApp's 24-hour window")
     twilio_webhook_path: str = "/twilio/whatsapp"
     twilio_timeout: float = Field(default=15.0, gt=0)
+    twilio_media_auth_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["api.twilio.com"], description="hosts that get the account's credentials "
+        "with a media download (over https only)")
+    twilio_media_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="addresses (CIDR) exempt from the refusal of loopback, private and "
+        "link-local addresses for media downloads (tests)")
+    twilio_media_ca_file: Path | None = Field(default=None, description="extra CA certificates to trust for "
+                                              "media downloads (tests, a TLS-inspecting proxy)")
 
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     moderator_chat_id: int | None = Field(default=None, description="moderators' Telegram group for alerts")
@@ -50,6 +58,7 @@ class Settings(BaseSettings):
     max_cases_per_day: int = Field(default=5, ge=0, description="per reporter, rolling 24 hours; 0 = no limit")
     max_messages_per_minute: int = Field(default=30, ge=0, description="per reporter; 0 = no limit")
     retention_days: int = Field(default=365, ge=1, description="reporter identity kept after a case is closed")
+    outbox_keep_days: float = Field(default=30.0, gt=0, description="what a sent message said is kept this long")
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
@@ -62,6 +71,13 @@ class Settings(BaseSettings):
                                            "chats and phone numbers in the logs; unset: a new one per process")
     metrics_token: SecretStr | None = Field(default=None, description="bearer token for /metrics and the "
                                             "details of /healthz; unset: /metrics is off")
+
+    @field_validator("twilio_media_auth_hosts", "twilio_media_allow_networks", mode="before")
+    @classmethod
+    def _comma_separated_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod
@@ -89,6 +105,7 @@ class Settings(BaseSettings):
             max_messages_per_minute=self.max_messages_per_minute,
             retention=timedelta(days=self.retention_days),
             timezone=self.timezone,
+            outbox_keep=timedelta(days=self.outbox_keep_days),
         )
 
 

@@ -45,8 +45,10 @@ def media_kind(mime: str | None) -> MediaKind:
     return "document"
 
 
-async def to_event(line: str, store: EvidenceStore) -> Event:
-    """What the typed line means: a command, a location, file paths, or plain text."""
+async def to_event(line: str, store: EvidenceStore, may_store: int = 10) -> Event:
+    """What the typed line means: a command, a location, file paths, or plain text. Of the
+    files, only the first `may_store` are stored (`Engine.file_room`); the flow says the rest
+    were not kept."""
     text = line.strip()
     if text.startswith("/") and len(text) > 1 and not Path(text.split()[0]).exists():
         name, _, args = text[1:].partition(" ")
@@ -57,9 +59,12 @@ async def to_event(line: str, store: EvidenceStore) -> Event:
     paths = [Path(p).expanduser() for p in text.split()] if text else []
     if paths and all(p.is_file() for p in paths):
         items = []
-        for path in paths:
-            stored = await store.put_file(path)
+        for n, path in enumerate(paths):
             mime = mimetypes.guess_type(path.name)[0]
+            if n >= may_store:
+                items.append(MediaItem(media_kind(mime), str(path.resolve()), None, mime, None, None, path.name))
+                continue
+            stored = await store.put_file(path)
             items.append(MediaItem(media_kind(mime), str(path.resolve()), stored.sha256, mime,
                                    stored.size, stored.sha256, path.name))
         return Media(tuple(items))
@@ -96,10 +101,9 @@ async def chat(engine: Engine, store: EvidenceStore, locale: str,
         line = await asyncio.to_thread(stdin.readline)
         if not line or line.strip().lower() in _QUIT:
             break
-        event = await to_event(line, store)
-        handled = await engine.handle(Inbound(
-            CHANNEL, address, uuid.uuid4().hex, event, datetime.now(UTC), locale,
-        ))
+        now = datetime.now(UTC)
+        event = await to_event(line, store, await engine.file_room(CHANNEL, address, now))
+        handled = await engine.handle(Inbound(CHANNEL, address, uuid.uuid4().hex, event, now, locale))
         stdout.writelines("\n" + render(reply, handled.locale) + "\n" for reply in handled.replies)
         await worker.run_once()
         stdout.write("\n")

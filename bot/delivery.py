@@ -19,14 +19,15 @@ from typing import Protocol
 from bot import metrics
 from bot.background import BackgroundLoop
 from bot.logs import address_ref, redact
-from flows.reporter import data_rights
+from flows import retention
 from flows.case import deadlines, forwarding, notify
 from flows.policy import Policy
-from storage import Database, outbox
+from storage import Database, outbox, privacy
+from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
-RETENTION_EVERY = 24 * 3600.0
+RETENTION_EVERY = 3600.0
 
 
 class Retry(Exception):
@@ -75,9 +76,10 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, db: Database, policy: Policy, senders: dict[str, Sender], *,
                  lease_seconds: float = 60.0, batch: int = 32, poll_seconds: float = 1.0,
                  deadline_every: float = 60.0, base_backoff: float = 2.0, max_backoff: float = 600.0,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, store: EvidenceStore | None = None) -> None:
         super().__init__(poll_seconds)
         self.db = db
+        self.store = store
         self.policy = policy
         self.senders = senders
         self.lease = timedelta(seconds=lease_seconds)
@@ -104,17 +106,14 @@ class DeliveryWorker(BackgroundLoop):
 
     async def before_round(self) -> None:
         """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
-        clean-up once a day (and at start)."""
+        clean-up (`flows/retention.py`) at start and then every hour, on the worker's clock."""
         now = asyncio.get_running_loop().time()
         if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
             self._last_deadlines = now
             await self.check_deadlines()
         if self._last_retention is None or now - self._last_retention >= RETENTION_EVERY:
             self._last_retention = now
-            async with self.db.transaction() as tx:
-                erased = await data_rights.apply_retention(tx, self.policy, self.clock())
-            if erased:
-                log.info("retention: reporter identity removed from %d closed cases", erased)
+            await retention.run(self.db, self.policy, self.clock(), self.store)
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:
@@ -126,11 +125,15 @@ class DeliveryWorker(BackgroundLoop):
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
             if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
                 return 0
-        async with self.db.transaction() as tx:
-            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
-                                         list(self.senders))
+        async def lease() -> list[Delivery]:
+            async with self.db.transaction() as tx:
+                taken = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
+                                               list(self.senders))
+            self._in_flight.update(d.id for d in taken)  # left there if we are cancelled: see `stop`
+            return taken
+
+        due = await self.taking(lease())
         if due:
-            self._in_flight.update(d.id for d in due)  # left there if we are cancelled: see `stop`
             await asyncio.gather(*(self._deliver(d) for d in due))
             self._in_flight.difference_update(d.id for d in due)
         return len(due)
@@ -173,8 +176,13 @@ class DeliveryWorker(BackgroundLoop):
             self.sent += 1
             metrics.DELIVERIES.labels(delivery.channel).inc()
             metrics.LAST_SUCCESS.mark(delivery.channel)
+            forget = bool(delivery.payload.get("forget_after_send"))
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
+                if forget:  # the confirmation of an erasure: the address goes now that it is out
+                    await privacy.forget_sent(tx, delivery.id)
+            if forget:
+                await self.db.checkpoint_truncate()
 
     async def _rejected(self, delivery: Delivery, error: str) -> None:
         """Never retried: the same request would fail the same way. A case card that cannot

@@ -34,16 +34,26 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
                            known.width, known.height)
     original = await store.get(sha256)
     if original is None:
+        if known is not None and known.clean_sha256:  # an erased case keeps only its copy
+            data = await store.get(known.clean_sha256)
+            if data is not None:
+                return Cleaned(data, known.mime or "application/octet-stream", known.extension or "",
+                               known.width, known.height)
         return Unsafe("missing")
     result = await clean_async(original, mime)
     at = datetime.now(UTC).isoformat()
     copy = await store.put(result.data) if isinstance(result, Cleaned) else None  # before: no file I/O in a transaction
-    async with db.transaction() as tx:
-        if copy is None or isinstance(result, Unsafe):
-            assert isinstance(result, Unsafe)
-            await cleaned_files.put(tx, CleanedFile(sha256, VERSION, None, None, None, None, None, result.reason, at))
-            return result
-        for source in {sha256, copy.sha256}:
-            await cleaned_files.put(tx, CleanedFile(source, VERSION, copy.sha256, result.mime, result.extension,
-                                                    result.width, result.height, None, at))
+    try:
+        async with db.transaction() as tx:
+            if copy is None or isinstance(result, Unsafe):
+                assert isinstance(result, Unsafe)
+                await cleaned_files.put(tx, CleanedFile(sha256, VERSION, None, None, None, None, None,
+                                                        result.reason, at))
+                return result
+            for source in {sha256, copy.sha256}:
+                await cleaned_files.put(tx, CleanedFile(source, VERSION, copy.sha256, result.mime, result.extension,
+                                                        result.width, result.height, None, at))
+    finally:
+        if copy is not None:
+            store.release([copy.sha256])  # linked now: the orphan sweep leaves it alone
     return result

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from flows.reporter import consent, data_rights
 from flows.reporter.conversation import Conversation
-from flows.events import Inbound
+from flows.events import Event, Inbound, Media
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, cases_today_reached
@@ -29,11 +30,12 @@ from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
 from flows.policy import Policy
 from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
-from flows.reporter.report import new_conversation, step
+from flows.reporter.report import file_room, new_conversation, step
 from flows.reporter.status import is_status_query, status_replies
-from storage import Database, Tx, contacts, conversations, outbox, reporters, updates
+from storage import Database, Tx, contacts, conversations, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
+from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 MAX_NUMBER_ATTEMPTS = 8
@@ -49,6 +51,7 @@ class Handled:
     duplicate: bool = False
     case_number: str | None = None
     stale: bool = False
+    erased: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +68,13 @@ class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
                  timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
                  outbox_channels: frozenset[str] = frozenset(),
-                 windowed_channels: frozenset[str] = frozenset()) -> None:
+                 windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
-        transaction; `windowed_channels`: those of them with a reply window."""
+        transaction; `windowed_channels`: those of them with a reply window; `store`: the
+        evidence files, so that files no step kept are deleted and an erasure cleans them."""
         self.db = db
+        self.store = store
+        self._chores: set[asyncio.Task[None]] = set()
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
@@ -83,12 +89,68 @@ class Engine:
         self._queued_at: dict[int, float] = {}
         self._draining = False
 
+    async def file_room(self, channel: str, address: str, at: datetime) -> int:
+        """How many files of a message from this chat may be stored: none before it has agreed
+        to the terms, when it is over the flood limit, blocked, or at a step that keeps no
+        file; otherwise what the draft has room for. Channels ask before they store a file."""
+        if not self.flood.would_accept((channel, address), at):
+            return 0
+        async with self.db.reading() as tx:
+            if not await consent.has_agreed(tx, channel, address):
+                return 0
+            if (channel, address) in await reporters.blocked_among(tx, [(channel, address)]):
+                return 0
+            stored = await conversations.load(tx, channel, address)
+        if stored is None:
+            return 0
+        conv = Conversation.from_json(stored.state, stored.data, stored.updated_at)
+        return file_room(conv, at.astimezone(self.tz))
+
+    def drop_files(self, shas: list[str]) -> None:
+        """Files a channel stored for a message it then could not hand over: they go unless
+        something refers to them."""
+        if self.store is None or not shas:
+            return
+        self.store.release(shas)
+        self._chore(self._discard(set(shas)))
+
+    def _chore(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _discard(self, shas: set[str]) -> None:
+        if self.store is None or not shas:
+            return
+        try:
+            async with self.db.reading() as tx:
+                keep = await retention.referenced_files(tx, sorted(shas))
+            self.store.discard(shas - keep)
+        except Exception:  # the daily sweep deletes what is left
+            log.exception("could not delete unused evidence files")
+
+    async def _after_erasure(self) -> None:
+        """The erasure has committed and the WAL was truncated: originals give way to cleaned
+        copies, and the WAL is truncated again (once more if the first try met a reader)."""
+        try:
+            if self.store is not None:
+                await data_rights.clean_erased_evidence(self.db, self.store)
+            await self.db.checkpoint_truncate()
+        except Exception:  # the retention job finishes what is left
+            log.exception("clean-up after an erasure failed")
+
+    async def settle(self) -> None:
+        """Wait for the clean-ups started after commits (tests, shutdown)."""
+        while self._chores:
+            await asyncio.gather(*list(self._chores), return_exceptions=True)
+
     async def handle(self, inbound: Inbound) -> Handled:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
         then nothing of it was."""
         verdict = self.flood.check((inbound.channel, inbound.address), inbound.at)
         if verdict != "ok":  # nothing is stored: the flood never reaches the database
+            self.drop_files(_files_of(inbound.event))
             locale = normalize_locale(inbound.locale_hint, self.default_locale)
             _ = gettext_for(locale)
             text = _("You are sending messages very fast. Please wait a minute, then send your last answer again.")
@@ -132,10 +194,18 @@ class Engine:
                 await work.flush(tx)
         except Exception as exc:
             log.exception("transaction of %d updates failed", len(batch))
+            self.drop_files([sha for inbound, _ in batch for sha in _files_of(inbound.event)])
             for _inbound, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if self.store is not None:
+            self.store.release(sha for inbound, _ in batch for sha in _files_of(inbound.event))
+            if work.dropped:
+                self._chore(self._discard(work.dropped))
+        if work.erased:  # before the answer: the erased values leave the -wal file at once
+            await self.db.checkpoint_truncate(tries=5)
+            self._chore(self._after_erasure())
         if self.observer is not None:
             now = asyncio.get_running_loop().time()
             for inbound, _future in batch:
@@ -165,6 +235,10 @@ class _Batch:
         }
         self.claims: list[tuple[str, str, str]] = []
         self.changed: set[Key] = set()
+        self.dropped: set[str] = set()
+        """Files the batch's steps let go (a cleared or cancelled draft, a file sent at a step
+        that keeps none): deleted after the commit unless something else refers to them."""
+        self.erased = False
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy,
@@ -189,6 +263,8 @@ class _Batch:
             handled, kept = await _step_and_record(tx, self.policy, inbound, conv, queue)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
+            self.dropped |= (_draft_files(conv) | set(_files_of(inbound.event))) - _draft_files(kept)
+            self.erased |= handled.erased
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
         return handled
@@ -218,7 +294,18 @@ class _Batch:
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
 
 
-async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue) -> None:
+def _files_of(event: Event) -> list[str]:
+    return [i.sha256 for i in event.items if i.sha256] if isinstance(event, Media) else []
+
+
+def _draft_files(conv: Conversation | None) -> set[str]:
+    if conv is None:
+        return set()
+    return {str(e["sha256"]) for e in conv.draft.evidence if e.get("sha256")}
+
+
+async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue,
+                         forget_after_send: bool = False) -> None:
     """The person just wrote: on a windowed channel note it (the window opens); let
     messages that were put off go out now; and queue this step's replies, in the same
     transaction as the step: a reply can be neither lost nor sent twice. A stale button's
@@ -229,7 +316,9 @@ async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: Repl
     await outbox.wake_address(tx, inbound.channel, inbound.address, at)
     if not handled.replies or handled.stale:
         return
-    payload = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+    payload: dict[str, object] = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+    if forget_after_send:  # the confirmation of an erasure: once sent, its row forgets the address
+        payload["forget_after_send"] = True
     if inbound.reply_key:
         await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
                                        (inbound.at + queue.coalesce).isoformat())
@@ -255,12 +344,15 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
             if queue is not None:
                 await _queue_replies(tx, inbound, limited, queue)
             return limited, conv
-        handled = Handled(result.replies, result.conversation.locale, stale=result.stale)
+        erasing = any(isinstance(o, DataErased) for o in result.outcomes)
+        handled = Handled(result.replies, result.conversation.locale, stale=result.stale, erased=erasing)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
-                if queue is not None:
+                if queue is not None and not erasing:
                     await _queue_replies(tx, inbound, handled, queue)
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
+                if queue is not None and erasing:  # after the erasure, which stops what was queued
+                    await _queue_replies(tx, inbound, handled, queue, forget_after_send=True)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
             continue

@@ -20,6 +20,8 @@ class Policy:
     retention: timedelta = timedelta(days=365)
     timezone: str = "Asia/Jakarta"
     """Where staff read times (`/jejak`)."""
+    outbox_keep: timedelta = timedelta(days=30)
+    """How long what a sent message said is kept (then only the row's bare facts stay)."""
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""

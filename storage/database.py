@@ -145,13 +145,18 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         async with self._lock:
-            try:  # BEGIN inside: a task cancelled while awaiting it has begun all the same
-                await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin("BEGIN IMMEDIATE")
+            try:
                 yield self._conn
             except BaseException:
-                await _rollback(self._conn)
+                await self._finish("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
+            try:
+                await self._finish("COMMIT")
+            except Exception:  # a failed COMMIT leaves the transaction open: close it
+                with contextlib.suppress(Exception):
+                    await self._finish("ROLLBACK")
+                raise
         for callback in self._on_commit:
             callback()
 
@@ -159,20 +164,63 @@ class Database:
     async def reading(self) -> AsyncIterator[Tx]:
         """A consistent read (a deferred transaction that never writes)."""
         async with self._lock:
+            await self._begin("BEGIN")
             try:
-                await self._conn.execute("BEGIN")
                 yield self._conn
             finally:
-                await _rollback(self._conn)
+                await self._finish("ROLLBACK")
+
+    async def _begin(self, sql: str) -> None:
+        """BEGIN runs on the database thread whatever happens to the awaiting task: if the
+        task is cancelled meanwhile (a SIGTERM), wait for the BEGIN, undo it, then let the
+        cancellation go on, so the connection is never left inside a transaction."""
+        began = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(began)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _uncancellable(began)
+                await _uncancellable(asyncio.ensure_future(self._conn.execute("ROLLBACK")))
+            raise
+
+    async def _finish(self, sql: str) -> None:
+        """COMMIT or ROLLBACK, seen through to the end even if the task is cancelled."""
+        done = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _uncancellable(done)
+            raise
+
+    async def checkpoint_truncate(self, tries: int = 20) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes, so that erased
+        values are gone from the `-wal` file too (PASSIVE checkpoints never truncate it).
+        Waits for readers of other processes a little; False if it could not finish."""
+        conn = await aiosqlite.connect(self.path, isolation_level=None)  # steps go on meanwhile
+        try:
+            await conn.execute("PRAGMA busy_timeout = 200")
+            for attempt in range(tries):
+                try:
+                    rows = await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = next(iter(rows))[0] if rows else 1
+                except sqlite3.OperationalError:
+                    busy = 1
+                if not busy:
+                    return True
+                await asyncio.sleep(0.05 * (attempt + 1))
+        finally:
+            await conn.close()
+        log.warning("WAL could not be truncated after an erasure; the next erasure or clean-up will")
+        return False
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    """Queued after the BEGIN on the connection's thread, so it always ends what BEGIN
-    started; harmless when BEGIN itself failed."""
-    try:
-        await conn.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass
+async def _uncancellable(task: asyncio.Future[object]) -> None:
+    """Wait for `task` even while this task is being cancelled again."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+    task.result()
 
 
 @asynccontextmanager
@@ -208,8 +256,6 @@ async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite
 
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements; `sqlite3.complete_statement` knows where each ends."""
-
-
     statements: list[str] = []
     buffer = ""
     for line in script.splitlines(keepends=True):

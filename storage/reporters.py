@@ -37,6 +37,12 @@ async def record_consent(tx: Tx, reporter_id: int | None, decision: str, at: str
     )
 
 
+async def latest_consent(tx: Tx, reporter_id: int) -> str | None:
+    row = await fetch_one(tx, "SELECT decision FROM consents WHERE reporter_id = ? ORDER BY id DESC LIMIT 1",
+                          (reporter_id,))
+    return str(row[0]) if row else None
+
+
 async def consents(tx: Tx) -> list[tuple[int | None, str, str]]:
     async with tx.execute("SELECT reporter_id, decision, at FROM consents ORDER BY id") as cur:
         return [(row[0], row[1], row[2]) for row in await cur.fetchall()]

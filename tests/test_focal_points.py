@@ -289,6 +289,9 @@ async def test_delivery_survives_429_500_and_timeouts_with_exactly_one_card(fake
         await submit_report(r, PHOTOS)
         await card_in(fake, GROUP)
         await fake.wait_for(lambda: any(c.method == "sendMediaGroup" and c.result for c in fake.calls), timeout=20)
+        # the card's status edit and the reporter's news follow the album: wait for them too
+        await fake.wait_for(lambda: db_rows(settings, "SELECT count(*) FROM outbox WHERE status = 'pending'")
+                            == [(0,)], timeout=30)
     attempts = [c for c in fake.calls if c.method == "sendMessage" and str(c.params["chat_id"]) == str(GROUP)
                 and str(c.params.get("text", "")).startswith("<b>Laporan")]
     assert len(attempts) >= 5, "the failures were really met"

@@ -276,7 +276,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
         fake, tmp_path, admin_telegram_ids=[ADMIN], delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1,
         telegram_timeout=3.0, public_base_url=PUBLIC, host="127.0.0.1", port=unused_tcp_port,
         twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
-        twilio_api_base_url=twilio.base, log_level="DEBUG")
+        log_level="DEBUG", **twilio.settings())
     with captured_logs("DEBUG", settings) as logs:
         levels = [logging.getLogger().level]
         async with service(settings, twilio) as whatsapp:

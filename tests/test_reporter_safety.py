@@ -253,7 +253,8 @@ def test_a_13300_pixel_square_png_is_refused_without_being_decoded(tmp_path: Pat
         "import cleaning\n"
         "data = open(sys.argv[1], 'rb').read()\n"
         "result = cleaning.clean(data, 'image/png')\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking pytest process's peak across exec
+        "peak = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
         "print(json.dumps({'type': type(result).__name__, 'reason': getattr(result, 'reason', None),"
         " 'peak_kb': peak}))\n"
     )
@@ -425,7 +426,7 @@ async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(
         with captured_logs("DEBUG") as logs:
             async with aiohttp.ClientSession() as http, http.post(
                     server.make_url("/twilio/whatsapp"), data=form, headers={"X-Twilio-Signature": signature}) as response:
-                assert response.status == 400
+                assert response.status == 200  # signed: queued and answered ("terlalu panjang")
         text = logs.getvalue()
         assert "WhatsApp" in text
         assert "RAHASIA-TEKS" not in text and "Siti" not in text and "6281298765432" not in text

@@ -55,8 +55,8 @@ def settings(telegram: FakeTelegram, twilio: FakeTwilio, tmp_path: Path, unused_
     return settings_for(
         telegram, tmp_path, public_base_url=PUBLIC, telegram_webhook_secret="tg-secret",
         host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN,
-        twilio_whatsapp_from=tw.BOT_NUMBER, twilio_api_base_url=twilio.base, delivery_poll_seconds=0.05,
-        delivery_backoff_seconds=0.1)
+        twilio_whatsapp_from=tw.BOT_NUMBER, delivery_poll_seconds=0.05,
+        delivery_backoff_seconds=0.1, **twilio.settings())
 
 
 @asynccontextmanager
@@ -179,7 +179,8 @@ async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twil
         await twilio.wait_for(lambda: len(twilio.to(NUMBER)) >= 1)
         await asyncio.sleep(0.5)
     assert len(twilio.to(NUMBER)) == 1
-    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(1,)]
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "processed messages leave the queue"
+    assert rows(settings, "SELECT count(*) FROM processed_updates WHERE channel = 'whatsapp'") == [(1,)]
 
 
 async def test_stop_silences_everything_until_mulai(settings: Settings, twilio: FakeTwilio) -> None:

@@ -26,7 +26,7 @@ from telegram.ext import ContextTypes
 from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
-from bot.telegram.inbound import FileTooLarge, to_event
+from bot.telegram.inbound import FileTooLarge, has_file, to_event
 from flows.engine import Engine, Handled
 from flows.events import Inbound
 from flows.i18n import gettext_for, normalize_locale
@@ -87,9 +87,11 @@ class TelegramChannel:
         album = message.media_group_id if message is not None and query is None else None
         user = update.effective_user
         try:
-            event = await to_event(update, bot, self.store)
+            now = datetime.now(UTC)
+            room = await self.engine.file_room(CHANNEL, str(chat_id), now) if has_file(update) else 0
+            event = await to_event(update, bot, self.store, room)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
-                              datetime.now(UTC), user.language_code if user else None,
+                              now, user.language_code if user else None,
                               reply_key=f"album:{album}" if album else None)
             handled = await self.engine.handle(inbound)
         except FileTooLarge:

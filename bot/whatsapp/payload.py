@@ -26,6 +26,10 @@ from flows.reporter.report import COMMANDS
 
 CHANNEL = "whatsapp"
 MAX_MEDIA = 10
+MAX_BODY = 10_000
+REFUSED_FIELD = "_refused"
+"""Set, instead of the message, on a queued message we cannot take (too long, unreadable):
+the sender is told why, and nothing of it is stored."""
 OPT_OUT = frozenset({"stop", "berhenti", "unsubscribe", "stopall"})
 OPT_IN = frozenset({"start", "mulai"})
 _STATUS = re.compile(r"^/?(status|cek)\s+(\S.*)$", re.IGNORECASE)
@@ -43,7 +47,7 @@ class TwilioInbound(BaseModel):
 
     message_sid: str = Field(alias="MessageSid", min_length=2, max_length=64)
     sender: str = Field(alias="From", min_length=1, max_length=64)
-    body: str = Field(default="", alias="Body", max_length=10_000)
+    body: str = Field(default="", alias="Body", max_length=MAX_BODY)
     num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
     latitude: float | None = Field(default=None, alias="Latitude", ge=-90, le=90)
     longitude: float | None = Field(default=None, alias="Longitude", ge=-180, le=180)

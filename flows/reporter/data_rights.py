@@ -1,9 +1,11 @@
 """A reporter's rights over their data (UU 27/2022 PDP): `/data_saya` shows what is stored
 about them; `/hapus_data` (confirmed in the flow) erases it; closed cases lose their
-reporter's identity after the retention period."""
+reporter's identity after the retention period; the files of a case without identity are
+kept only as cleaned copies."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from flows.case import forwarding
@@ -14,8 +16,11 @@ from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import Reply, TextReply
 from flows.reporter.report import COMMANDS
-from storage import Tx, cases, privacy, reporters
+from storage import Database, Tx, cases, privacy, reporters
 from storage.case_queries import closed_with_identity
+from storage.evidence_files import EvidenceStore
+
+log = logging.getLogger(__name__)
 
 
 def is_data_query(inbound: Inbound) -> bool:
@@ -66,3 +71,39 @@ async def apply_retention(tx: Tx, policy: Policy, now: datetime) -> int:
         await cases.add_event(tx, case_id, at, "system", "identity_erased", None, None, "retention")
         await forwarding.refresh_posts(tx, case_id, at)
     return len(ids)
+
+
+async def forget_reporter(tx: Tx, reporter_id: int, at: str) -> None:
+    """The retention period is over for this reporter (every case closed long ago, or no
+    case and no conversation for a long time): their address and identity go everywhere."""
+    await privacy.erase_reporter(tx, reporter_id, at)
+    for case in await cases.by_reporter(tx, reporter_id):
+        await cases.add_event(tx, case.id, at, "system", "identity_erased", None, None, "retention")
+        await forwarding.refresh_posts(tx, case.id, at)
+
+
+async def clean_erased_evidence(db: Database, store: EvidenceStore, limit: int = 1000) -> int:
+    """Files of cases whose reporter identity was erased keep only their cleaned copy (a photo
+    without its EXIF GPS, stored and linked once by `cleaning.stored`); a file that cannot be
+    made safe is deleted. The original's SHA-256 stays on record, so the evidence can still be
+    matched. Returns how many were done."""
+    from cleaning import Cleaned  # the file cleaners are heavy: loaded when first needed
+    from cleaning.stored import cleaned_copy
+
+    done = 0
+    while done < limit:
+        async with db.reading() as tx:
+            batch = await privacy.evidence_to_clean(tx)
+        if not batch:
+            break
+        for sha, mime in batch:
+            result = await cleaned_copy(db, store, sha, mime)
+            stored_as = "cleaned" if isinstance(result, Cleaned) else "removed"
+            if not (isinstance(result, Cleaned) and store.sha256_of(result.data) == sha):
+                store.discard_original(sha)  # a file that was already clean is its own copy
+            async with db.transaction() as tx:
+                await privacy.mark_cleaned(tx, sha, stored_as)
+            done += 1
+    if done:
+        log.info("erased cases: %d evidence files kept only as cleaned copies (or removed)", done)
+    return done

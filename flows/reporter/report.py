@@ -80,6 +80,19 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
     return StepResult(turn.conv, turn.replies, turn.outcomes)
 
 
+def file_room(conv: Conversation, at: datetime) -> int:
+    """How many files the next message may bring that this conversation would keep, so a
+    channel stores no more than that: only at the evidence steps (up to the draft's limit)
+    and while answering an officer's question."""
+    if _expired(conv, at):
+        return 0
+    if conv.state in (State.EVIDENCE, State.NO_EVIDENCE):
+        return max(prompts.MAX_EVIDENCE - len(conv.draft.evidence), 0)
+    if conv.state == State.INFO_ANSWER:
+        return prompts.MAX_EVIDENCE
+    return 0
+
+
 def _expired(conv: Conversation, at: datetime) -> bool:
     if conv.state in IDLE_STATES or conv.state in (State.CONSENT, State.RESUME, State.INFO_ANSWER) \
             or not conv.updated_at:
@@ -669,8 +682,9 @@ def _confirm_erase(turn: Turn, event: Event) -> None:
         turn.reprompt = False
         turn.say(turn._(
             "Done. Your name, phone number and chat address have been removed from our records and from "
-            "your reports; the reports themselves stay, without your identity. Send /mulai if you want to "
-            "use the service again."))
+            "your reports; the reports themselves stay, without your identity. Because your chat address is "
+            "gone, you will get no more news about your reports here. Send /mulai if you want to use the "
+            "service again."))
     elif event == Choice("keep"):
         if not turn.back() or turn.conv.state == State.START:
             turn.goto(State.START, remember=False)
