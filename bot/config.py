@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
                                               "waiting delivery is older")
 
+    operator_name: str = Field(default="Tim Lapor Netral", min_length=1, max_length=200,
+                               description="who runs the service, named in the privacy notice")
+
     log_level: str = "INFO"
 
     @field_validator("admin_telegram_ids", mode="before")
@@ -84,6 +87,7 @@ class Settings(BaseSettings):
             max_cases_per_day=self.max_cases_per_day,
             max_messages_per_minute=self.max_messages_per_minute,
             retention=timedelta(days=self.retention_days),
+            operator_name=self.operator_name,
         )
 
 

@@ -18,6 +18,8 @@ class Policy:
     max_cases_per_day: int = 5
     max_messages_per_minute: int = 30
     retention: timedelta = timedelta(days=365)
+    operator_name: str = "Tim Lapor Netral"
+    """Who runs the service, named in the privacy notice."""
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""

@@ -103,7 +103,7 @@ async def queue_news(settings: Settings, text: str) -> None:
 async def report_until_evidence(user: WhatsAppUser) -> None:
     welcome = await user.say("halo")
     assert "Selamat datang di Lapor Netral" in welcome[-1]
-    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1-2.)" in welcome[-1]
+    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1–2.)" in welcome[-1]
     for answer in ("1.", "denpasar", "Pemerintah daerah", "8", "SMPN 1 Denpasar", "Budi Santoso",
                    "Kepala Sekolah", "1", "2", "19/11/2024", "2", "Ruang guru"):
         await user.say(answer)

@@ -26,12 +26,14 @@ from telegram.ext import ContextTypes
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, to_event
+from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
-from flows.i18n import gettext_for, normalize_locale
+from flows.i18n import N_, gettext_for, normalize_locale
 from storage.evidence_files import EvidenceStore
 
 CHANNEL = "telegram"
+CAPABILITIES = Capabilities(buttons=True, share_contact=True, name=N_("Telegram"))
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,7 @@ class TelegramChannel:
             event = await to_event(update, bot, self.store)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
                               datetime.now(UTC), user.language_code if user else None,
-                              reply_key=f"album:{album}" if album else None)
+                              reply_key=f"album:{album}" if album else None, caps=CAPABILITIES)
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))
