@@ -87,6 +87,12 @@ async def test_dates_as_people_type_them(engine: Engine, typed: str, expected: s
     assert (await draft_of(engine, chat))["occurred_on"] == expected
 
 
+async def test_tomorrow_is_in_the_future(engine: Engine) -> None:
+    chat = Chat(engine, channel="whatsapp", address="+6281200000001")
+    await chat.run(*HAPPY_PATH[:10], "besok")
+    assert await chat.state() == "occurred_on" and "belum terjadi" in plain(chat)
+
+
 @pytest.mark.parametrize("typed", ["31/02/2024", "30 Februari 2024", "29/02/2023", "31/11"])
 async def test_an_impossible_date_says_so(engine: Engine, typed: str) -> None:
     chat = Chat(engine, channel="whatsapp", address="+6281200000001")
@@ -163,6 +169,28 @@ async def test_a_village_head_is_not_asked_the_asn_status_and_is_recorded_as_not
     await chat.send("kirim")
     case = await only_case(engine)
     assert (case.agency_group, case.person_status, case.person_position) == ("desa", "bukan_asn", "Kepala desa")
+
+
+async def test_not_asn_reaches_the_case_card_lihat_and_the_export(engine: Engine) -> None:
+    from bot.export import COLUMNS, row_of
+    from flows.case.case_text import case_fields
+
+    chat = Chat(engine, channel="whatsapp", address="+6281200000011")
+    await chat.run(*BADUNG_KEPALA_DESA, "kirim")
+    case = await only_case(engine)
+    person = dict(case_fields(case, "id", 0, show_identity=False))["Terlapor"]
+    assert person == "I Made Sudarma (Kepala desa) · status kepegawaian: Bukan ASN"
+    assert row_of(case, 0, identity=False)[COLUMNS.index("person_status")] == "bukan_asn"
+
+
+async def test_changing_the_agency_to_an_asn_one_asks_the_status(engine: Engine) -> None:
+    chat = Chat(engine)
+    await chat.run("halo", "@agree", "kab badung", "@desa", "Desa Dalung", "@unknown", "@skip",
+                   *HAPPY_PATH[9:], "@edit", "@agency", "@pemda", "@kecamatan", "Kecamatan Kuta Utara")
+    assert await chat.state() == "person_status", "an ASN agency now: the status is asked"
+    await chat.send("@pns")
+    assert await chat.state() == "summary"
+    assert "Status kepegawaian: PNS" in plain(chat)
 
 
 async def test_village_offices_are_offices(engine: Engine) -> None:
@@ -353,3 +381,18 @@ async def test_a_kepala_desa_in_badung_goes_through_without_a_refusal(engine: En
     assert await chat.state() == "done"
     case = await only_case(engine)
     assert (case.region_code, case.occurred_on, case.learned_on) == ("51.03", "2023-11-28", "2024-11-19")
+
+
+async def test_an_officers_question_is_worded_for_the_reporters_channel(engine: Engine) -> None:
+    from flows.reporter import info_answer
+    from flows.reporter.conversation import Conversation
+
+    chat = Chat(engine, channel="whatsapp", address="+6281200000012")
+    await chat.run(*HAPPY_PATH[:4])
+    async with engine.db.reading() as tx:
+        stored = await conversations.load(tx, chat.channel, chat.address)
+    assert stored is not None
+    conv = Conversation.from_json(stored.state, stored.data, stored.updated_at)
+    _conv, replies = info_answer.open_question(conv, 1, "LN-24-7K3Q9", "Jam berapa kejadiannya?")
+    text = replies[0].text  # type: ignore[union-attr]
+    assert "Setelah selesai, balas 1 (Selesai)." in text and "tekan" not in text

@@ -369,8 +369,8 @@ def resume(turn: Turn) -> None:
     when = long_date(datetime.fromisoformat(updated).date(), turn.conv.locale) if updated else "-"
     turn.ask(turn._(
         "You have an unfinished report from {date}. Continue it or start over?"
-    ).format(date=when), [Option("continue", turn._("Continue")),
-                          Option("restart", turn._("Start over"))])
+    ).format(date=when), [Option("continue", turn._("Continue"), aliases=("lanjut", "lanjutkan", *menus.YES)),
+                          Option("restart", turn._("Start over"), aliases=("ulang", "dari awal", "baru"))])
 
 
 def language(turn: Turn) -> None:

@@ -92,7 +92,9 @@ def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepRe
         turn.hint(out_of_range(turn._, turn.caps, event.number, event.count))
     elif isinstance(event, Text) and event.text.strip().casefold() in EXPLAIN \
             and turn.conv.state in prompts.EXPLAINED_STATES:
-        turn.explain = turn.reprompt = True
+        turn.explain = turn.reprompt = True  # the menu again, with what each option means
+    elif isinstance(event, Text) and event.text.strip() in ("?", "??"):
+        _command(turn, Command("bantuan"))  # a question mark anywhere else asks for help
     else:
         if isinstance(event, Choice):
             event = Choice(event.id)  # the token has done its job; handlers compare ids
