@@ -12,6 +12,7 @@ from flows.reporter.conversation import Conversation, Draft, State
 from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome
+from flows.policy import DEFAULT_OPERATOR
 from flows.replies import ChoicesReply, Option, Reply, TextReply
 
 SECTIONS: dict[State, str] = {
@@ -31,9 +32,6 @@ for _state, _section in SECTIONS.items():
 SECTION_ORDER: tuple[str, ...] = tuple(SECTION_START)
 MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.CONFIRM_RESTART, State.CONFIRM_CLEAR, State.CONFIRM_ERASE,
                           State.LANGUAGE, State.RESUME, State.INFO_ANSWER})
-
-DEFAULT_OPERATOR = "Tim Lapor Netral"
-
 
 @dataclass(frozen=True, slots=True)
 class Facts:
