@@ -4,7 +4,8 @@ Each file in tests/transcripts holds `> input` lines, each followed by the expec
 replies, and ends with `= state`. Messages that reach the reporter outside the step's
 answer (news about the case, through the outbox) follow as `~` lines. A `# channel:`
 header (whatsapp, console) shows the replies exactly as that channel prints them;
-without one they are shown as buttons (`[id] label`), as on Telegram. Run with
+without one they are shown as buttons (`[id] label`), as on Telegram. `#notice V`
+changes the privacy notice's version from that line on. Run with
 UPDATE_GOLDEN=1 to rewrite them after an intended change, then read the diff before
 committing it.
 """
@@ -20,6 +21,7 @@ import pytest
 
 from flows.engine import Engine
 from flows.i18n import long_date
+from flows.reporter import consent
 from tests.chat import Chat, render
 from tests.console_driver import ConsoleSession, console_env
 
@@ -42,13 +44,17 @@ def inputs_of(text: str) -> tuple[str | None, str, list[str]]:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-async def test_transcript(engine: Engine, path: Path) -> None:
+async def test_transcript(engine: Engine, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = path.read_text(encoding="utf-8")
     locale, channel, lines = inputs_of(expected)
     chat = Chat(engine, locale=locale or "id", channel=channel)
     header = [line for line in expected.splitlines() if line.startswith("# ")]
     produced = list(header)
     for line in lines:
+        if line.startswith("#notice "):  # the privacy notice changes from here on
+            monkeypatch.setattr(consent, "NOTICE_VERSION", line.split()[1])
+            produced.append(f"> {line}")
+            continue
         handled = await chat.send(line)
         produced.append(f"> {line}")
         produced.extend(f"  {reply}" if reply else "" for reply in render(handled.replies, channel, handled.locale))
