@@ -125,7 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings)
     command = args.command or ("run" if settings.telegram_bot_token else "console")
     if command == "console":
-        asyncio.run(_console(settings))
+        from bot.console import LOG_FILE_NAME, send_logs_to_file
+
+        send_logs_to_file(settings.database_path.parent / LOG_FILE_NAME)  # the terminal is the chat
+        try:
+            asyncio.run(_console(settings))
+        except KeyboardInterrupt:  # Ctrl-C: the chat has said goodbye
+            return 130
     elif command == "cases":
         asyncio.run(_cases(settings, args.limit))
     elif command == "export":

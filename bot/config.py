@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from flows.policy import Policy
+from flows.policy import DEFAULT_OPERATOR, Policy
 
 
 class Settings(BaseSettings):
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
                                               "waiting delivery is older")
 
+    operator_name: str = Field(default=DEFAULT_OPERATOR, min_length=1, max_length=200,
+                               description="who runs the service, named in the privacy notice")
+
     log_level: str = "INFO"
     log_hash_key: SecretStr | None = Field(default=None, description="key of the short hashes that stand for "
                                            "chats and phone numbers in the logs; unset: a new one per process")
@@ -106,6 +109,7 @@ class Settings(BaseSettings):
             retention=timedelta(days=self.retention_days),
             timezone=self.timezone,
             outbox_keep=timedelta(days=self.outbox_keep_days),
+            operator_name=self.operator_name,
         )
 
 

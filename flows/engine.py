@@ -20,17 +20,19 @@ from datetime import datetime, timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from flows.case.forwarding import destinations
 from flows.reporter import consent, data_rights
-from flows.reporter.conversation import Conversation
+from flows.reporter.conversation import Conversation, State
 from flows.events import Event, Inbound, Media
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, cases_today_reached
-from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
+from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
 from flows.policy import Policy
 from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
 from flows.reporter.report import file_room, new_conversation, step
+from flows.reporter.turn import Facts
 from flows.reporter.status import is_status_query, status_replies
 from storage import Database, Tx, contacts, conversations, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
@@ -224,11 +226,13 @@ class _Batch:
     batch's steps left them, and the writes saved for one `executemany` each."""
 
     def __init__(self, default_locale: str, policy: Policy, queues: dict[str, ReplyQueue], processed: set[Key],
-                 stored: dict[Key, conversations.StoredConversation], blocked: set[Key]) -> None:
+                 stored: dict[Key, conversations.StoredConversation], blocked: set[Key],
+                 standing: dict[Key, consent.Standing]) -> None:
         self.default_locale = default_locale
         self.policy = policy
         self.queues = queues
         self.blocked = blocked
+        self.standing = standing
         self.processed = processed
         self.current: dict[Key, Conversation | None] = {
             key: Conversation.from_json(row.state, row.data, row.updated_at) for key, row in stored.items()
@@ -246,7 +250,8 @@ class _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
         return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
-                   await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys))
+                   await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys),
+                   await consent.standing_among(tx, conv_keys))
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
         update_key = (inbound.channel, inbound.update_id)
@@ -260,14 +265,39 @@ class _Batch:
             if queue is not None:
                 await _queue_replies(tx, inbound, handled, queue)
         else:
-            handled, kept = await _step_and_record(tx, self.policy, inbound, conv, queue)
+            facts = await self._facts(tx, conv_key, conv)
+            handled, kept, outcomes = await _step_and_record(tx, self.policy, inbound, conv, queue, facts)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
             self.dropped |= (_draft_files(conv) | set(_files_of(inbound.event))) - _draft_files(kept)
             self.erased |= handled.erased
+            self._note(conv_key, outcomes)
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
         return handled
+
+    async def _facts(self, tx: Tx, key: Key, conv: Conversation) -> Facts:
+        """What the step needs to know from the database. Whether a report would reach a
+        focal point is looked up only where one can be sent (the summary)."""
+        standing = self.standing.get(key) or consent.Standing()
+        routable = True
+        draft = conv.draft
+        if conv.state == State.SUMMARY and draft.region_code and draft.province_code and draft.agency_group:
+            routable = bool(await destinations(tx, self.policy, draft.region_code, draft.province_code,
+                                               draft.agency_group))
+        return Facts(standing.agreed_at, standing.known, routable, self.policy.operator_name)
+
+    def _note(self, key: Key, outcomes: list[Outcome]) -> None:
+        """Later updates of the same chat in this batch see what this one recorded."""
+        for outcome in outcomes:
+            if isinstance(outcome, ConsentGiven):
+                self.standing[key] = consent.Standing(outcome.at, known=True)
+            elif isinstance(outcome, CaseSubmitted):
+                self.standing[key] = replace(self.standing.get(key) or consent.Standing(), known=True)
+            elif isinstance(outcome, ConsentRefused):
+                self.standing[key] = replace(self.standing.get(key) or consent.Standing(), agreed_at=None)
+            elif isinstance(outcome, DataErased):
+                self.standing[key] = consent.Standing()
 
     async def _read_only(self, tx: Tx, inbound: Inbound, conv_key: Key, conv: Conversation) -> Handled | None:
         """Answers that change no conversation: a blocked reporter's refusal, `/status`,
@@ -327,13 +357,13 @@ async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: Repl
 
 
 async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
-                           queue: ReplyQueue | None) -> tuple[Handled, Conversation | None]:
+                           queue: ReplyQueue | None, facts: Facts) -> tuple[Handled, Conversation | None, list[Outcome]]:
     """Run the step and write its outcomes. Returns the replies and the conversation to
     keep (None: a refusal of consent or an erasure keeps nothing). A clash of case numbers
     undoes just that case and draws another number. With a `queue` the replies are queued
     first, so the answer to a step goes out before any news its outcomes cause."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
-        result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
+        result = step(conv, replace(inbound, nonce=secrets.randbits(64)), facts)
         if any(isinstance(o, CaseSubmitted) for o in result.outcomes) and await cases_today_reached(
                 tx, policy, inbound.channel, inbound.address, inbound.at):
             _ = gettext_for(conv.locale)  # the report stays in the conversation, ready to send later
@@ -343,7 +373,7 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
                 conv.locale)
             if queue is not None:
                 await _queue_replies(tx, inbound, limited, queue)
-            return limited, conv
+            return limited, conv, []
         erasing = any(isinstance(o, DataErased) for o in result.outcomes)
         handled = Handled(result.replies, result.conversation.locale, stale=result.stale, erased=erasing)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
@@ -357,5 +387,5 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
             log.info("case number collision, drawing another")
             continue
         refused = any(isinstance(o, (ConsentRefused, DataErased)) for o in result.outcomes)
-        return replace(handled, case_number=number), None if refused else result.conversation
+        return replace(handled, case_number=number), None if refused else result.conversation, result.outcomes
     raise RuntimeError("could not draw a free case number")

@@ -1,13 +1,20 @@
 """The README's promise: with no token, `python -m bot` is a console chat in which a full
-report can be filed offline, and `python -m bot cases` shows it."""
+report can be filed offline, and `python -m bot cases` shows it. The console is driven
+through pipes, as a person (or a script) would; tests/transcripts/console/ holds golden
+sessions of it."""
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
+
+from flows.dates import read_date
+from tests.console_driver import ConsoleSession, console_env
 
 SCRIPT = [
     "halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Santoso", "Kepala Sekolah",
@@ -19,7 +26,7 @@ SCRIPT = [
 
 def run_bot(args: list[str], tmp_path: Path, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_PATH=str(tmp_path / "lapor.db"), EVIDENCE_DIR=str(tmp_path / "evidence"))
+    env.update(DATABASE_PATH=str(tmp_path / "data" / "lapor.db"), EVIDENCE_DIR=str(tmp_path / "data" / "evidence"))
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
                           text=True, env=env, cwd=tmp_path, timeout=60, check=check)
 
@@ -32,19 +39,21 @@ def test_full_report_in_the_console(tmp_path: Path) -> None:
     lines = [line.format(photo=photo, photo2=photo2, doc=doc) for line in SCRIPT]
     result = run_bot([], tmp_path, "\n".join(lines) + "\n")
     assert "Selamat datang di Lapor Netral" in result.stdout
-    assert "(Balas dengan angka 1-2.)" in result.stdout
+    assert "(Balas dengan angka 1–2.)" in result.stdout
     assert "Terima kasih. Laporan Anda sudah diterima dengan nomor LN-" in result.stdout
-    assert "Kami masih mencari petugas yang tepat untuk laporan Anda" in result.stdout, \
-        "news about the case reaches the console reporter through the outbox"
+    assert "menunggu petugas ditetapkan" in result.stdout, "the ending says what happens next"
+    assert "Kami masih mencari petugas" not in result.stdout, "and nothing contradicts it"
+    assert result.stderr == "" and "WARNING" not in result.stdout, "logs go to the file, not the terminal"
+    assert "an alert was not sent" in (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
 
-    with sqlite3.connect(tmp_path / "lapor.db") as db:
+    with sqlite3.connect(tmp_path / "data" / "lapor.db") as db:
         (number, region, identity), = db.execute("SELECT number, region_code, identity_mode FROM cases")
         evidence = db.execute("SELECT kind, mime, sha256, size FROM evidence ORDER BY position").fetchall()
     assert (region, identity) == ("51.71", "anonim")
     assert [(k, m) for k, m, _, _ in evidence] == [
         ("photo", "image/jpeg"), ("photo", "image/png"), ("document", "application/pdf")]
     for _kind, _mime, sha, size in evidence:
-        stored = tmp_path / "evidence" / sha[:2] / sha
+        stored = tmp_path / "data" / "evidence" / sha[:2] / sha
         assert stored.exists() and stored.stat().st_size == size
 
     listing = run_bot(["cases"], tmp_path)
@@ -52,7 +61,7 @@ def test_full_report_in_the_console(tmp_path: Path) -> None:
 
     added = run_bot(["routes", "add", "denpasar", "-1001234"], tmp_path)
     assert "Kota Denpasar (51.71)" in added.stdout and number in added.stdout, "the waiting case is forwarded"
-    with sqlite3.connect(tmp_path / "lapor.db") as db:
+    with sqlite3.connect(tmp_path / "data" / "lapor.db") as db:
         queued = db.execute("SELECT address, kind, status FROM outbox WHERE kind = 'post_case'").fetchall()
     assert queued == [("-1001234", "post_case", "pending")], "it goes out when the Telegram bot runs"
 
@@ -75,3 +84,55 @@ def test_quitting_and_coming_back_resumes_in_the_console(tmp_path: Path) -> None
     run_bot(["console"], tmp_path, "halo\n1\nbali\n/keluar\n")
     again = run_bot(["console"], tmp_path, "/bantuan\n")
     assert "Kabupaten/kota mana di Bali?" in again.stdout
+
+
+def test_relative_dates_and_words_in_the_real_console(tmp_path: Path) -> None:
+    """Done when: a kepala desa in Kabupaten Badung, typed as the review typed it (relative
+    dates too), goes through the real console without "tidak ditemukan" or "tidak dapat dibaca"."""
+    typed = ["halo", "ya", "kab badung", "desa", "Desa Dalung", "I Made Sudarma", "Kepala desa", "ajakan",
+             "28 nov", "2 hari lalu", "Balai Desa Dalung", "lewati",
+             "Kepala desa mengumpulkan warga di balai desa dan mengajak memilih paslon 1.", "lewati",
+             "selesai", "lanjut tanpa bukti", "anonim", "kirim"]
+    result = run_bot(["console"], tmp_path, "\n".join(typed) + "\n")
+    assert "tidak ditemukan" not in result.stdout and "tidak dapat dibaca" not in result.stdout, result.stdout
+    assert "Terima kasih. Laporan Anda sudah diterima" in result.stdout
+    today = date.today()  # the console's today (the test and the console run on the same day, nearly always)
+    with sqlite3.connect(tmp_path / "data" / "lapor.db") as db:
+        row = db.execute("SELECT region_code, agency_group, person_status, occurred_on, learned_on FROM cases").fetchone()
+    assert row[:3] == ("51.03", "desa", "bukan_asn")
+    assert row[3] in {str(read_date("28 nov", day).value) for day in (today, today - timedelta(days=1))}
+    assert row[4] in {str(day - timedelta(days=2)) for day in (today, today - timedelta(days=1))}
+
+
+def test_ctrl_c_and_ctrl_d_end_with_one_line(tmp_path: Path) -> None:
+    env = console_env(tmp_path)
+    session = ConsoleSession(tmp_path, env)
+    try:
+        session.start()
+        session.send("halo")
+        session.send("1")
+        rest, code = session.interrupt()
+        assert rest.strip() == ("Sampai jumpa. Laporan Anda yang belum selesai tetap tersimpan: buka konsol lagi "
+                                "untuk melanjutkannya."), rest
+        assert code == 0 and session.stderr_text() == "", "no traceback, on the screen or on stderr"
+    finally:
+        session.close()
+    session = ConsoleSession(tmp_path, env)
+    try:
+        opening = session.start()
+        assert "Ada laporan yang sedang Anda isi" in opening and "Di mana kejadiannya?" in opening
+        rest, code = session.eof()
+        assert rest.strip().startswith("Sampai jumpa. Laporan Anda yang belum selesai tetap tersimpan")
+        assert len(rest.strip().splitlines()) == 1 and code == 0
+    finally:
+        session.close()
+
+
+def test_status_without_the_slash_as_the_console_suggests(tmp_path: Path) -> None:
+    photo = tmp_path / "bukti.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 fake jpeg")
+    lines = [line.format(photo=photo, photo2=photo, doc=photo) for line in SCRIPT]
+    first = run_bot([], tmp_path, "\n".join(lines) + "\n").stdout
+    number = re.findall(r"LN-\d{2}-[0-9A-Z]{5}", first)[-1]
+    again = run_bot(["console"], tmp_path, f"status {number}\n").stdout
+    assert f"{number}: Menunggu petugas" in again

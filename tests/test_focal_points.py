@@ -269,7 +269,8 @@ async def test_no_route_waits_and_alerts_then_registering_forwards_it(fake: Fake
         number = await submit_report(r, PHOTOS[:1])
         alert = (await fake.wait_messages(MODERATORS, 1))[0]
         assert alert.startswith(f"Kasus {number} belum punya narahubung")
-        await fake.wait_for(lambda: any("masih mencari petugas" in t for t in fake.texts(REPORTER)))
+        assert any("menunggu petugas ditetapkan" in t for t in fake.texts(REPORTER)), "the receipt says it waits"
+        assert not any("masih mencari petugas" in t for t in fake.texts(REPORTER)), "and nothing contradicts it"
         await register(fake, GROUP, "bali")
         await fake.wait_for(lambda: any(f"Kasus yang menunggu dan kini diteruskan: {number}" in t
                                         for t in fake.texts(GROUP)))

@@ -233,7 +233,8 @@ def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(
     kept = {e["sha256"] for e in json.loads(data)["draft"]["evidence"]}
     assert len(kept) == 10
     assert {p.name for p in files_in(tmp_path / "evidence")} == kept
-    out = console(tmp_path, ["2"])  # "Hapus semua file"
+    out = console(tmp_path, ["2", "1"])  # "Hapus semua file", then yes
+    assert "10 file dihapus" in out, out[-800:]
     assert files_in(tmp_path / "evidence") == [], "the draft's files are gone"
 
 

@@ -71,7 +71,7 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
         phone_prompt = fake.sent("sendMessage", CHAT)[-1]
         assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
         summary = (await r.send(tg.contact(CHAT, "+6281234567890")))[-1]
-        assert "Terlapor: Budi Santoso · PNS" in summary and "Bukti: 4 file" in summary
+        assert "Terlapor: Budi Santoso\nStatus kepegawaian: PNS" in summary and "Bukti: 4 file" in summary
         assert "(-8.65000, 115.21000)" in summary
         done = await r.press("send")
         assert "Terima kasih. Laporan Anda sudah diterima dengan nomor LN-" in done[0]
@@ -114,7 +114,7 @@ async def test_sticker_at_a_date_step_back_and_cancel(fake: FakeTelegram, settin
         await r.say("/start", at_least=2)
         for step in (lambda: r.press("agree"), lambda: r.say("denpasar"), lambda: r.press("tni_polri"),
                      lambda: r.press("unknown"), lambda: r.press("unknown"), lambda: r.press("skip"),
-                     lambda: r.press("tidak_tahu"), lambda: r.press("lainnya")):
+                     lambda: r.press("lainnya")):  # TNI/Polri are not ASN: no employment status
             await step()
         hint = await r.send(tg.sticker(CHAT), at_least=2)
         assert hint[0] == "Maaf, itu tidak bisa dipakai di sini."

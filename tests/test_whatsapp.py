@@ -103,7 +103,7 @@ async def queue_news(settings: Settings, text: str) -> None:
 async def report_until_evidence(user: WhatsAppUser) -> None:
     welcome = await user.say("halo")
     assert "Selamat datang di Lapor Netral" in welcome[-1]
-    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1-2.)" in welcome[-1]
+    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1–2.)" in welcome[-1]
     for answer in ("1.", "denpasar", "Pemerintah daerah", "8", "SMPN 1 Denpasar", "Budi Santoso",
                    "Kepala Sekolah", "1", "2", "19/11/2024", "2", "Ruang guru"):
         await user.say(answer)
@@ -244,3 +244,22 @@ async def test_a_voice_note_gets_a_clear_hint_and_changes_nothing(settings: Sett
         assert hint[-1].startswith("Maaf, saya tidak bisa mendengarkan pesan suara.")
         assert "provinsi" in hint[-1].lower(), "the same question is asked again"
     assert rows(settings, "SELECT state FROM conversations") == [("province",)]
+
+
+async def test_a_kepala_desa_typed_in_words_goes_through_the_real_webhook(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Done when (issue 13): the report of a kepala desa in Kabupaten Badung, typed as new
+    reporters type it, goes through WhatsApp without a refusal and without a word about buttons."""
+    from tests.test_reporter_talk import BADUNG_KEPALA_DESA
+
+    seen = []
+    async with server(settings, twilio) as user:
+        for line in (*BADUNG_KEPALA_DESA, "kirim"):
+            seen.extend(await user.say(line))
+        seen.extend(await user.say("status " + next(
+            w for w in seen[-1].split() if w.startswith("LN-")).rstrip(".")))
+    everything = "\n".join(seen)
+    assert "tidak ditemukan" not in everything and "tidak dapat dibaca" not in everything
+    assert "tekan" not in everything.lower() and "tombol" not in everything.lower()
+    assert "menunggu petugas ditetapkan" in seen[-2] and "Menunggu petugas" in seen[-1]
+    assert rows(settings, "SELECT region_code, agency_group, person_status FROM cases") == [("51.03", "desa", "bukan_asn")]

@@ -27,12 +27,14 @@ from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, has_file, to_event
+from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
-from flows.i18n import gettext_for, normalize_locale
+from flows.i18n import N_, gettext_for, normalize_locale
 from storage.evidence_files import EvidenceStore
 
 CHANNEL = "telegram"
+CAPABILITIES = Capabilities(buttons=True, share_contact=True, name=N_("Telegram"))
 log = logging.getLogger(__name__)
 
 
@@ -92,7 +94,7 @@ class TelegramChannel:
             event = await to_event(update, bot, self.store, room)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
                               now, user.language_code if user else None,
-                              reply_key=f"album:{album}" if album else None)
+                              reply_key=f"album:{album}" if album else None, caps=CAPABILITIES)
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from bot.background import BackgroundLoop
 from bot.whatsapp.media import DownloadFailed, FileTooLarge, MediaFetcher, MediaRules, Refused
 from bot.whatsapp.payload import (
+    CAPABILITIES,
     CHANNEL,
     OPT_IN,
     OPT_OUT,
@@ -153,7 +154,8 @@ class WhatsAppInbox(BackgroundLoop):
         if message.num_media and not media and item.attempts >= GIVE_UP_AFTER:
             await self._tell(item, at, NOT_RECEIVED)
             return
-        await self.engine.handle(Inbound(CHANNEL, item.address, item.external_id, to_event(message, media), at, None))
+        await self.engine.handle(Inbound(CHANNEL, item.address, item.external_id, to_event(message, media), at, None,
+                                         caps=CAPABILITIES))
 
     async def _keyword(self, item: QueuedInbound, message: TwilioInbound, at: datetime) -> bool:
         """STOP/BERHENTI and START/MULAI, and what an opted-out number may still get: True

@@ -40,9 +40,11 @@ async def destinations(tx: Tx, policy: Policy, region_code: str, province_code: 
 
 
 async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: str | None = None,
-                  province_code: str | None = None, exclude: frozenset[int] = frozenset()) -> list[Destination]:
+                  province_code: str | None = None, exclude: frozenset[int] = frozenset(),
+                  tell_reporter: bool = True) -> list[Destination]:
     """Queue the case for every destination of its (or the given) region. With none, the
-    case waits as "menunggu rute", the reporter is told and moderators are alerted."""
+    case waits as "menunggu rute", the reporter is told (unless the step's own answer
+    already said so: a new case) and moderators are alerted."""
     found = await destinations(tx, policy, region_code or case.region_code,
                                province_code or case.province_code, case.agency_group, exclude)
     for destination in found:
@@ -54,7 +56,8 @@ async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: s
         return found
     if case.status != "menunggu_rute":
         await cases.set_status(tx, case.id, case.status, "menunggu_rute", at, "system")
-        await notify.reporter_status(tx, case, "menunggu_rute", at)
+        if tell_reporter:
+            await notify.reporter_status(tx, case, "menunggu_rute", at)
     _ = notify.staff_gettext(policy)
     await notify.moderators(tx, policy, at, _(
         "Case {number} has no focal point: nobody is registered for {region} or its province, "

@@ -4,7 +4,7 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 
 from __future__ import annotations
 
-from flows.reporter import data_rights
+from flows.reporter import consent, data_rights
 from flows.case import forwarding, inquiry, notify
 from flows.reporter.conversation import Conversation, Draft
 from flows.events import Inbound
@@ -26,9 +26,9 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
         if isinstance(outcome, ConsentGiven):
             reporter_id = await reporters.upsert(
                 tx, inbound.channel, inbound.address, conv.locale, outcome.at)
-            await reporters.record_consent(tx, reporter_id, "given", outcome.at)
+            await reporters.record_consent(tx, reporter_id, "given", outcome.at, consent.NOTICE_VERSION)
         elif isinstance(outcome, ConsentRefused):
-            await reporters.record_consent(tx, None, "refused", outcome.at)
+            await reporters.record_consent(tx, None, "refused", outcome.at, consent.NOTICE_VERSION)
         elif isinstance(outcome, LocaleChanged):
             await reporters.set_locale(tx, inbound.channel, inbound.address, outcome.locale)
         elif isinstance(outcome, CaseSubmitted):
@@ -38,7 +38,7 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
                                          [new_evidence(item) for item in outcome.draft.evidence])
             case = await cases.get(tx, case_id)
             assert case is not None
-            await forwarding.forward(tx, policy, case, outcome.at)
+            await forwarding.forward(tx, policy, case, outcome.at, tell_reporter=False)  # the receipt said it
             await _flag_duplicate_evidence(tx, policy, case, outcome.at)
             number = outcome.number
         elif isinstance(outcome, DataErased):

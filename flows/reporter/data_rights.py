@@ -9,10 +9,11 @@ import logging
 from datetime import datetime
 
 from flows.case import forwarding
+from flows.reporter import consent
 from flows.case.case_text import identity_text, status_label
 from flows.reporter.conversation import Conversation
 from flows.events import Command, Inbound
-from flows.i18n import gettext_for
+from flows.i18n import N_, gettext_for, long_date, long_datetime
 from flows.policy import Policy
 from flows.replies import Reply, TextReply
 from flows.reporter.report import COMMANDS
@@ -28,19 +29,27 @@ def is_data_query(inbound: Inbound) -> bool:
     return isinstance(event, Command) and COMMANDS.get(event.name.lower()) == "my_data"
 
 
+DECISIONS = {"given": N_("Consent given on {date}"), "refused": N_("Consent refused on {date}"),
+             "withdrawn": N_("Consent withdrawn on {date}")}
+LANGUAGES = {"id": N_("Indonesian"), "en": N_("English")}
+
+
 async def my_data_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[Reply]:
+    """Every value in the reporter's language: the channel by the name it gives itself,
+    decisions and statuses by their labels, dates in the one long style."""
     _ = gettext_for(conv.locale)
     person = await reporters.find(tx, inbound.channel, inbound.address)
     if person is None:
         return [TextReply(_("We store nothing about you: you have not agreed to the terms or sent a report."))]
+    channel = _(inbound.caps.name) if inbound.caps.name else person.channel
     lines = [_("What we store about you:"),
-             _("Channel and address: {channel} {address}").format(channel=person.channel, address=person.address),
-             _("Language: {locale}").format(locale=person.locale),
-             _("First contact: {date}").format(date=datetime.fromisoformat(person.created_at).strftime("%d/%m/%Y"))]
-    for reporter_id, decision, at in await reporters.consents(tx):
-        if reporter_id == person.id:
-            lines.append(_("Consent {decision} on {date}").format(
-                decision=decision, date=datetime.fromisoformat(at).strftime("%d/%m/%Y %H:%M")))
+             _("Channel: {channel}, address {address}").format(channel=channel, address=person.address),
+             _("Language: {locale}").format(locale=_(LANGUAGES.get(person.locale, person.locale))),
+             _("First contact: {date}").format(date=long_date(datetime.fromisoformat(person.created_at).date(),
+                                                                conv.locale))]
+    for decision, at in await reporters.consents_of(tx, person.id):
+        lines.append(_(DECISIONS.get(decision, decision)).format(
+            date=long_datetime(datetime.fromisoformat(at), conv.locale)))
     for case in await cases.by_reporter(tx, person.id):
         lines.append(_("Report {number} ({status}): identity {identity}").format(
             number=case.number, status=status_label(_, case.status), identity=identity_text(_, case, True)))
@@ -55,7 +64,7 @@ async def erase(tx: Tx, channel: str, address: str, at: str) -> int:
     if person is None:
         return 0
     changed = await privacy.erase_reporter(tx, person.id, at)
-    await reporters.record_consent(tx, person.id, "withdrawn", at)
+    await reporters.record_consent(tx, person.id, "withdrawn", at, consent.NOTICE_VERSION)
     for case in await cases.by_reporter(tx, person.id):
         await cases.add_event(tx, case.id, at, "reporter", "identity_erased", None, None, None)
         await forwarding.refresh_posts(tx, case.id, at)  # an open reporter's name leaves the cards too
