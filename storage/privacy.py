@@ -4,6 +4,7 @@ freed pages are zeroed instead of keeping the old bytes in the file."""
 
 from __future__ import annotations
 
+from storage import case_files
 from storage.database import Tx, fetch_one
 
 
@@ -18,6 +19,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
         " identity_erased_at = ? WHERE reporter_id = ?", (at, reporter_id)
     ) as cur:
         changed = cur.rowcount
+    await case_files.forget_data_of_reporter(tx, reporter_id)
     erased = f"erased-{reporter_id}"
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
@@ -36,3 +38,4 @@ async def erase_case_identity(tx: Tx, case_ids: list[int], at: str) -> None:
     await tx.executemany(
         "UPDATE cases SET reporter_name = NULL, reporter_phone = NULL, identity_mode = 'anonim',"
         " identity_erased_at = ? WHERE id = ?", [(at, case_id) for case_id in case_ids])
+    await case_files.forget_data_of_cases(tx, case_ids)
