@@ -136,7 +136,7 @@ class _Layout:
 
     def section(self, title: str) -> None:
         pdf = self.pdf
-        self.ensure(8 + 2 * LINE)
+        self.ensure(12 + 3 * LINE)  # a heading never ends a page alone
         pdf.ln(2)
         self.font(11, bold=True)
         pdf.set_fill_color(*FILL)

@@ -227,18 +227,16 @@ async def event_line(tx: Tx, audience: Audience, event: CaseEvent, zone: ZoneInf
     _ = gettext_for(LOCALE)
     what = _(EVENT_LABELS[event.kind]) if event.kind in EVENT_LABELS else event.kind
     before, after, note = event.before, event.after, event.note
-    if event.kind == "status":
-        before = status_label(_, before) if before else None
-        after = status_label(_, after) if after else None
-    elif event.kind == "reroute":
-        before, after = notify.region_name(before), notify.region_name(after)
-    elif event.kind == "related" and note:
-        note = reasons_text(_, note.split(","))
-    elif event.kind in ("reporter_blocked", "reporter_unblocked"):
-        before = after = None
     if event.kind in ("related", "link", "unlink", "possible_duplicate"):
-        before, after, note = [await _redact(tx, audience, v) for v in (before, after, note)]
-    if before or after:
+        other = await _redact(tx, audience, after or before)
+        note = await _redact(tx, audience, reasons_text(_, note.split(",")) if event.kind == "related" and note
+                             else note)
+        what += f": {other}" if other else ""
+    elif event.kind == "status":
+        what += f": {status_label(_, before) if before else '-'} → {status_label(_, after) if after else '-'}"
+    elif event.kind == "reroute":
+        what += f": {notify.region_name(before)} → {notify.region_name(after)}"
+    elif event.kind not in ("created", "reporter_blocked", "reporter_unblocked") and (before or after):
         what += f": {before or '-'} → {after or '-'}"
     if note:
         what += f" · {note}"
