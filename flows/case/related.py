@@ -104,13 +104,27 @@ def names_match(a: str | None, b: str | None) -> bool:
     return name_score(a, b) >= NAME_THRESHOLD
 
 
+AGENCY_WORDS = {
+    "kab": "kabupaten", "prov": "provinsi", "propinsi": "provinsi", "kec": "kecamatan", "kel": "kelurahan",
+    "kemenag": "kementerian agama", "disdik": "dinas pendidikan", "dinkes": "dinas kesehatan",
+    "pemkab": "pemerintah kabupaten", "pemkot": "pemerintah kota", "pemprov": "pemerintah provinsi",
+}
+"""Abbreviations people type for the same office."""
+_STATE_SCHOOL = re.compile(r"\b(sd|smp|sma|smk|slb|mi|mts|ma)\s+n(egeri)?\b")
+
+
+def agency_words(name: str) -> str:
+    text = _STATE_SCHOOL.sub(r"\1n", _fold(name).replace(".", " ").replace(",", " "))
+    return " ".join(AGENCY_WORDS.get(word, word) for word in text.split())
+
+
 def agencies_match(a: str | None, b: str | None) -> bool:
-    """Two typed agency names for one office: similar words and the same numbers
-    ("SMPN 1 Denpasar" is not "SMPN 2 Denpasar")."""
+    """Two typed agency names for one office: similar words, abbreviations spelled out,
+    and the same numbers ("SMPN 1 Denpasar" is not "SMPN 2 Denpasar")."""
     if not a or not b:
         return False
-    x, y = _fold(a).replace(".", " ").replace(",", " "), _fold(b).replace(".", " ").replace(",", " ")
-    if sorted(re.findall(r"\d+", x)) != sorted(re.findall(r"\d+", y)):
+    x, y = agency_words(a), agency_words(b)
+    if not x or not y or sorted(re.findall(r"\d+", x)) != sorted(re.findall(r"\d+", y)):
         return False
     return fuzz.token_sort_ratio(x, y) >= AGENCY_THRESHOLD
 
