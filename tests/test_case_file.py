@@ -321,3 +321,16 @@ async def _run_main(argv: list[str]) -> int:
     import asyncio
 
     return await asyncio.to_thread(main, argv)
+
+
+async def test_hostile_text_is_shown_safely_and_logs_nothing_of_it(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    hostile = "Amplop 🙏 \u202eterbalik\u202c nol\x07byte tab\there 中文 <b>tebal</b> ñ ẞ " + "ajakan memilih " * 3
+    case = await desk.file(Report(description=hostile, person="<script>Budi</script>", place="\u200bAula\u200d"),
+                           "reporter-1")
+    with caplog.at_level("INFO"):
+        made = await desk.make(case, MODERATOR)
+    text = flat(text_of(made.data))
+    assert "Amplop ? terbalik nolbyte tab here ?? <b>tebal</b> ñ ẞ ajakan memilih" in text, text[:2000]
+    assert "Nama <script>Budi</script>" in text and "Tempat Aula" in text
+    assert not [r for r in caplog.records if r.name.startswith("fpdf")], "fpdf2 warned (it quotes missing glyphs)"
+    assert not any("Amplop" in r.getMessage() or "Budi" in r.getMessage() for r in caplog.records)

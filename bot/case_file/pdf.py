@@ -85,7 +85,7 @@ class _Layout:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
-        self.cmap: dict[int, str] = pdf.fonts["dejavu"].cmap
+        self.cmap: dict[int, str] = getattr(pdf.fonts["dejavu"], "cmap")
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
         pdf.set_auto_page_break(True, BOTTOM)
         pdf.set_title(content.title)
@@ -124,7 +124,8 @@ class _Layout:
             self.pdf.add_page()
 
     def lines_of(self, width: float, text: str) -> int:
-        return len(self.pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES", align="L")) or 1
+        lines = self.pdf.multi_cell(width, LINE, text, dry_run=True, output="LINES", align="L")
+        return len(lines) if isinstance(lines, list) else 1
 
     def heading(self) -> None:
         pdf, content = self.pdf, self.content

@@ -15,8 +15,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from flows.case import forwarding
 from flows.staff.visibility import Audience, may_see
@@ -58,6 +59,7 @@ def _fold(text: str) -> str:
     return re.sub(r"[^a-z0-9.,\s]", " ", text)
 
 
+@lru_cache(maxsize=8192)
 def name_tokens(name: str | None) -> tuple[str, ...]:
     """A person's name reduced to the words that identify them: no titles, no particles,
     the old and the new spelling alike, doubled letters single."""
@@ -113,6 +115,7 @@ AGENCY_WORDS = {
 _STATE_SCHOOL = re.compile(r"\b(sd|smp|sma|smk|slb|mi|mts|ma)\s+n(egeri)?\b")
 
 
+@lru_cache(maxsize=8192)
 def agency_words(name: str) -> str:
     text = _STATE_SCHOOL.sub(r"\1n", _fold(name).replace(".", " ").replace(",", " "))
     return " ".join(AGENCY_WORDS.get(word, word) for word in text.split())
@@ -127,6 +130,20 @@ def agencies_match(a: str | None, b: str | None) -> bool:
     if not x or not y or sorted(re.findall(r"\d+", x)) != sorted(re.findall(r"\d+", y)):
         return False
     return fuzz.token_sort_ratio(x, y) >= AGENCY_THRESHOLD
+
+
+def _similar_names(name: str | None, pool: list[Candidate]) -> list[Candidate]:
+    """The candidates whose name matches. rapidfuzz's batch search (in C) keeps only those
+    that pass either scorer; `names_match` then applies the whole rule to these few."""
+    query = " ".join(name_tokens(name))
+    if not query or not pool:
+        return []
+    choices = [" ".join(name_tokens(c.person_name)) for c in pool]
+    hits: set[int] = set()
+    for scorer in (fuzz.token_sort_ratio, fuzz.token_set_ratio):
+        hits.update(index for _choice, _score, index in
+                    process.extract(query, choices, scorer=scorer, limit=None, score_cutoff=NAME_THRESHOLD))
+    return [pool[i] for i in sorted(hits) if names_match(name, pool[i].person_name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +165,8 @@ def match(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate
     def note(candidate: Candidate, reason: str) -> None:
         found.setdefault(candidate.id, (candidate.number, []))[1].append(reason)
 
-    for c in by_name:
-        same_place = c.region_code == case.region_code or agencies_match(c.agency_name, case.agency_name)
-        if same_place and names_match(c.person_name, case.person_name):
+    for c in _similar_names(case.person_name, list(by_name)):
+        if c.region_code == case.region_code or agencies_match(c.agency_name, case.agency_name):
             note(c, "name")
     for c in by_event:
         if (c.region_code == case.region_code and c.incident_type == case.incident_type
