@@ -42,6 +42,13 @@ async def of_case(tx: Tx, case_id: int) -> list[CaseFile]:
         return [CaseFile(*r) for r in await cur.fetchall()]
 
 
+async def waiting(tx: Tx, channel: str, address: str, case_id: int) -> bool:
+    """A file of this case is already queued for this chat (a second press adds nothing)."""
+    return await fetch_one(
+        tx, "SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending' AND case_id = ?"
+        " AND json_extract(payload, '$.case_file') IS NOT NULL LIMIT 1", (channel, address, case_id)) is not None
+
+
 async def release(tx: Tx, delivery_id: int) -> None:
     """The delivery is over (sent, or never sendable): only the hash stays, and a repeat
     of the delivery knows the file went out."""

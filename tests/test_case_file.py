@@ -270,7 +270,9 @@ async def test_a_retry_sends_the_very_file_recorded_and_erasure_drops_a_waiting_
         from flows.case import case_file
 
         first_delivery = await case_file.order(tx, order, 2, NOW.isoformat())
-        second_delivery = await case_file.order(tx, order, 2, NOW.isoformat())
+        assert await case_file.order(tx, order, 2, NOW.isoformat()) is None, "a double press makes one file"
+        second_delivery = await case_file.order(tx, order, 1, NOW.isoformat())
+    assert first_delivery is not None and second_delivery is not None
     first = await desk.files.for_delivery(first_delivery, order)
     again = await desk.files.for_delivery(first_delivery, order)
     assert isinstance(first, Made) and isinstance(again, Made)

@@ -13,12 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flows.case.case_file import Content, EvidenceEntry, Field
-
-if TYPE_CHECKING:
-    from fpdf import FPDF
 
 MARGIN = 18.0
 """Left, right and top margins in mm; the bottom one leaves room for the footer."""

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
-from flows import menus, regions
+from flows import menus
 from flows.case import notify
 from flows.case.case_text import identity_text, status_label
 from flows.i18n import N_, gettext_for, long_date
@@ -363,8 +363,11 @@ def file_name(number: str) -> str:
     return f"berkas-{number}.pdf"
 
 
-async def order(tx: Tx, request: Order, chat_id: int, at: str, reply_to: int | None = None) -> int:
-    """Queue a case file for a chat; the delivery worker generates and sends it."""
+async def order(tx: Tx, request: Order, chat_id: int, at: str, reply_to: int | None = None) -> int | None:
+    """Queue a case file for a chat; the delivery worker generates and sends it. None when
+    one is already waiting for this chat (a double press makes one file)."""
+    if await case_files.waiting(tx, notify.GROUP_CHANNEL, str(chat_id), request.case_id):
+        return None
     return await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(chat_id), "send",
                                 {"case_file": request.to_dict(), "reply_to": reply_to}, at, case_id=request.case_id)
 
