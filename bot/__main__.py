@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases|routes|export]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes|export|berkas]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -77,6 +77,39 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _berkas(settings: Settings, args: argparse.Namespace) -> int:
+    """One case's file, written where asked and recorded in its audit trail like any other."""
+    from bot.case_file import CaseFiles
+    from flows.case import case_number
+    from flows.case.case_file import Order
+    from flows.staff.visibility import Viewer
+    from storage import Database, cases
+    from storage.evidence_files import EvidenceStore
+
+    number = case_number.normalize(args.number)
+    if number is None:
+        print(f"Not a case number: {args.number!r} (they look like LN-24-7K3Q9)", file=sys.stderr)
+        return 2
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.reading() as tx:
+            case = await cases.by_number(tx, number)
+        if case is None:
+            print(f"There is no case {number} in {settings.database_path}", file=sys.stderr)
+            return 1
+        maker = CaseFiles(db, EvidenceStore(settings.evidence_dir), settings.timezone)
+        made = await maker.make(Order(case.id, Viewer.shell(args.identity), "shell"))
+    finally:
+        await db.close()
+    assert made is not None  # the shell sees every case
+    out: Path = args.out or Path(made.file_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(made.data)
+    print(out)
+    print(f"SHA-256 {made.sha256}" + (" (with reporter identity)" if args.identity else ""))
+    return 0
+
+
 async def _routes(settings: Settings, args: argparse.Namespace) -> int:
     from bot import routes_cli
 
@@ -119,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser.add_argument("--type", dest="incident_type")
     export_parser.add_argument("--since", help="YYYY-MM-DD")
     export_parser.add_argument("--until", help="YYYY-MM-DD (exclusive)")
+    berkas_parser = sub.add_parser("berkas", help="a case's file (PDF) for a formal report")
+    berkas_parser.add_argument("number", help="the case number, e.g. LN-24-7K3Q9")
+    berkas_parser.add_argument("--out", type=Path, default=None, help="the PDF to write (default berkas-<no>.pdf)")
+    berkas_parser.add_argument("--identity", action="store_true",
+                               help="name a confidential or open reporter (an anonymous one never is)")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -136,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_cases(settings, args.limit))
     elif command == "export":
         return asyncio.run(_export(settings, args))
+    elif command == "berkas":
+        return asyncio.run(_berkas(settings, args))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
     elif command == "run":

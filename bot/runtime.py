@@ -53,13 +53,15 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
+        from bot.case_file import CaseFiles
         from bot.telegram.channel import TelegramChannel
         from bot.telegram.focal import FocalGroups
         from bot.telegram.sender import TelegramSender
         from bot.telegram.staff import StaffChat
 
         desk = Desk(db, policy)
-        sender = TelegramSender(bot, db, store, settings.default_locale)
+        sender = TelegramSender(bot, db, store, settings.default_locale,
+                                CaseFiles(db, store, settings.timezone))
         staff = StaffChat(StaffCommands(db, policy, desk), sender)
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)

@@ -5,6 +5,7 @@ WAL is truncated too (`Database.checkpoint_truncate`)."""
 
 from __future__ import annotations
 
+from storage import case_files
 from storage.database import Tx, fetch_one
 
 MIN_SCRUB_LENGTH = 4
@@ -29,6 +30,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
         changed = cur.rowcount
     await tx.execute("UPDATE evidence SET file_name = NULL WHERE case_id IN (SELECT id FROM cases"
                      " WHERE reporter_id = ?)", (reporter_id,))  # a file name can carry a name
+    await case_files.forget_data_of_reporter(tx, reporter_id)
     erased = f"erased-{reporter_id}"
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
@@ -63,6 +65,7 @@ async def erase_case_identity(tx: Tx, case_ids: list[int], at: str) -> None:
             " identity_erased_at = ? WHERE id = ?", (at, case_id))
         if row is not None:
             await scrub_outbox(tx, {str(v) for v in row if v})
+    await case_files.forget_data_of_cases(tx, case_ids)
 
 
 async def forget_sent(tx: Tx, delivery_id: int) -> None:

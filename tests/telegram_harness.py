@@ -94,7 +94,8 @@ class Reporter:
 
 
 async def submit_report(r: Reporter, photos: list[bytes], identity: str = "anonim",
-                        region: str = "denpasar") -> str:
+                        region: str = "denpasar", person: str = "Budi Santoso", incident: str = "media_sosial",
+                        occurred: str = "19/11/2024") -> str:
     """A complete report with an album of `photos`; returns the case number."""
     await r.say("/start", at_least=2)
     await r.press("agree")
@@ -102,21 +103,25 @@ async def submit_report(r: Reporter, photos: list[bytes], identity: str = "anoni
     await r.press("pemda")
     await r.press("sekolah")
     await r.say("SMPN 1 Denpasar")
-    await r.say("Budi Santoso")
+    await r.say(person)
     await r.press("skip")
     await r.press("pns")
-    await r.press("media_sosial")
-    await r.say("19/11/2024")
+    await r.press(incident)
+    await r.say(occurred)
     await r.press("same")
     await r.say("Ruang guru <b>SMPN 1</b> & kantin")
     await r.send(tg.location(r.chat_id, -8.65, 115.21))
     await r.say("Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru <script>.")
     await r.press("skip")
-    before = r._count()
-    for n, data in enumerate(photos):
-        r.fake.push(tg.photo(r.fake, r.chat_id, f"{r.chat_id}-album-{n}", data, group=f"album-{r.chat_id}"))
-    await r.settle(before)
-    await r.press("done")
+    if photos:
+        before = r._count()
+        for n, data in enumerate(photos):
+            r.fake.push(tg.photo(r.fake, r.chat_id, f"{r.chat_id}-album-{n}", data, group=f"album-{r.chat_id}"))
+        await r.settle(before)
+        await r.press("done")
+    else:
+        await r.press("done")
+        await r.press("none")
     await r.press(identity)
     if identity != "anonim":
         await r.say("Siti Aminah")

@@ -131,7 +131,7 @@ async def test_a_case_reaches_its_group_with_clean_evidence_and_the_reporter_hea
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "<b>Pelapor:</b> Anonim" in text and "<b>Bukti:</b> 3 file" in text
     labels = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels == ["Terima", "Bukan kewenangan", "Tolak", "Minta info"]
+    assert labels == ["Terima", "Bukan kewenangan", "Tolak", "Minta info", "Berkas PDF"]
     assert cards(fake, OTHER_GROUP) == [], "the province's group is only a fallback"
     album = fake.sent("sendMediaGroup", GROUP)[0]
     assert len(album["media"]) == 3 and album["reply_parameters"]["message_id"] == card["message_id"]
@@ -170,7 +170,9 @@ async def test_each_button_notifies_the_reporter_and_edits_the_group_message(fak
             edit = last_edit(fake, GROUP)
             assert "tindakan terakhir oleh User777" in edit["text"]
             card = {**card, "reply_markup": edit.get("reply_markup") or {"inline_keyboard": []}}
-        assert "reply_markup" not in last_edit(fake, GROUP) or not last_edit(fake, GROUP)["reply_markup"]
+        closed = last_edit(fake, GROUP).get("reply_markup") or {"inline_keyboard": []}
+        assert [b["text"] for row in closed["inline_keyboard"] for b in row] == ["Berkas PDF"], \
+            "a closed case keeps only its case file"
         notification = fake.sent("sendMessage", REPORTER)[-1]
         status_button = notification["reply_markup"]["inline_keyboard"][0][0]
         assert status_button["text"] == "Check status"

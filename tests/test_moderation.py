@@ -86,15 +86,16 @@ def args_for(name: str, number: str) -> str:
     return {"lihat": number, "jejak": number, "setstatus": f"{number} diterima", "alihkan": f"{number} 51.03",
             "blokir": number, "buka_blokir": number, "tambah_moderator": "77", "hapus_moderator": "2",
             "daftar_fokus": "51.02", "hapus_fokus": "51.71", "statistik": "30", "kasus": "", "ekspor": "",
-            "rute": "", "bantuan": ""}[name]
+            "rute": "", "bantuan": "", "berkas": number, "kaitkan": f"{number} {number}",
+            "lepas_kaitan": f"{number} {number}"}[name]
 
 
-FOCAL_MAY = {"kasus", "lihat", "jejak", "setstatus", "alihkan", "statistik", "ekspor", "rute", "bantuan"}
+FOCAL_MAY = {"kasus", "lihat", "jejak", "berkas", "setstatus", "alihkan", "statistik", "ekspor", "rute", "bantuan"}
 ALLOWED = {
     "admin": {s.name for s in SPECS},
     "moderator": {s.name for s in SPECS} - {"tambah_moderator", "hapus_moderator"},
     "focal": FOCAL_MAY,
-    "other_focal": FOCAL_MAY - {"lihat", "jejak", "setstatus", "alihkan"},  # the case is not theirs
+    "other_focal": FOCAL_MAY - {"lihat", "jejak", "berkas", "setstatus", "alihkan"},  # the case is not theirs
     "stranger": set(),
 }
 

@@ -28,14 +28,18 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.case_file import ALREADY_SENT, CaseFiles
 from bot.delivery import Dropped, Gone, Migrated, Progress, Rejected, Retry
 from bot.telegram.case_card import CardData, render
 from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
 from flows.staff.audience import Audience
 from bot.telegram.render import messages
+from flows.case import related
+from flows.case.case_file import Order
 from flows.i18n import gettext_for
 from flows.replies import from_dict
+from flows.staff.visibility import Viewer
 from storage import Database, case_posts, cases
 from storage.cases import Case, Evidence
 from storage.evidence_files import EvidenceStore
@@ -52,11 +56,13 @@ PHOTO_MAX_SIDES = 10_000
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot, db: Database, store: EvidenceStore, locale: str) -> None:
+    def __init__(self, bot: Bot, db: Database, store: EvidenceStore, locale: str,
+                 case_files: CaseFiles | None = None) -> None:
         self.bot = bot
         self.db = db
         self.store = store
         self.locale = locale
+        self.case_files = case_files or CaseFiles(db, store)
 
     async def deliver(self, delivery: Delivery, progress: Progress) -> None:
         try:
@@ -96,7 +102,9 @@ class TelegramSender:
                 return None
             evidence = await cases.evidence_of(tx, case.id)
             last = await cases.last_actor(tx, case.id)
-        return CardData(case, len(evidence), last, post.active), evidence, post.message_id
+            linked = await related.visible(tx, case.id, Viewer.group(post.chat_id))
+        return (CardData(case, len(evidence), last, post.active, tuple(r.number for r in linked)), evidence,
+                post.message_id)
 
     async def _post_case(self, delivery: Delivery, progress: Progress) -> None:
         """Part 0 is the card; parts 1.. are the evidence batches, each recorded when sent,
@@ -209,6 +217,9 @@ class TelegramSender:
         locale = str(payload.get("locale") or self.locale)
         reply_to = payload.get("reply_to")
         reply = ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None
+        if payload.get("case_file"):
+            await self._send_case_file(delivery, Order.from_dict(payload["case_file"]), reply)
+            return
         parts: list[dict[str, Any]] = [kwargs for r in payload.get("replies", [])
                                        for kwargs in messages(from_dict(r), locale)]
         for index, kwargs in enumerate(parts):
@@ -229,6 +240,27 @@ class TelegramSender:
                     await self._send_evidence(chat_id, case, batch, int(reply_to) if reply_to else None, 1, 1,
                                               kept_notice=kept if n == len(batches) else 0)
             await progress(len(parts) + 1, None)
+
+    async def _send_case_file(self, delivery: Delivery, order: Order, reply: ReplyParameters | None) -> None:
+        """Generated here, not in the handler: the press is answered at once, and the file
+        (with its hash in the audit trail) is made once however often sending is retried."""
+        _ = gettext_for(self.locale)
+        chat_id = int(delivery.address)
+        made = await self.case_files.for_delivery(delivery.id, order)
+        if made == ALREADY_SENT:
+            return
+        if made is None or isinstance(made, str):
+            await self.bot.send_message(chat_id, _("The case file could not be made: this case is not (or no "
+                                                   "longer) assigned to this chat."), reply_parameters=reply)
+            return
+        caption = _("Case file {number} · SHA-256 {sha256}").format(number=made.number, sha256=made.sha256)
+        try:
+            await self.bot.send_document(chat_id, InputFile(made.data, filename=made.file_name), caption=caption,
+                                         reply_parameters=reply)
+        except (BadRequest, Forbidden):  # never sent as it is: keep no copy
+            await self.case_files.done(delivery.id)
+            raise
+        await self.case_files.done(delivery.id)
 
 
 def _kind(item: Evidence, cleaned: Cleaned) -> str:

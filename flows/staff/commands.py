@@ -14,13 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flows import menus, regions
-from flows.case import case_number, lifecycle, notify
+from flows.case import case_file, case_number, lifecycle, notify, related
+from flows.case.case_file import reasons_text
 from flows.staff import route_admin
 from flows.case.case_text import case_fields, status_label
 from flows.staff.desk import Desk
 from flows.i18n import N_
 from flows.case.lifecycle import Actor
 from flows.policy import Policy
+from flows.staff import visibility
 from flows.staff.audience import Audience, audience_of
 from flows.staff.roles import Caller, Role, role_of
 from storage import Database, Tx, cases, reporters, routes, staff
@@ -61,6 +63,8 @@ SPECS: tuple[Spec, ...] = (
                                                    "[sampai=YYYY-MM-DD] [halaman=N]: list cases")),
     Spec("lihat", "view", EVERYONE_IN_GROUPS, N_("/lihat <number>: the whole case with its evidence")),
     Spec("jejak", "trail", EVERYONE_IN_GROUPS, N_("/jejak <number>: the case's audit trail")),
+    Spec("berkas", "case_file", EVERYONE_IN_GROUPS,
+         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True),
     Spec("setstatus", "set_status", EVERYONE_IN_GROUPS,
          N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
     Spec("alihkan", "reroute", EVERYONE_IN_GROUPS,
@@ -74,6 +78,10 @@ SPECS: tuple[Spec, ...] = (
          changes=True),
     Spec("blokir", "block", MODERATION, N_("/blokir <number>: block the reporter of a case"), changes=True),
     Spec("buka_blokir", "unblock", MODERATION, N_("/buka_blokir <number>: unblock them"), changes=True),
+    Spec("kaitkan", "link", MODERATION, N_("/kaitkan <number> <number>: mark two cases as related"),
+         changes=True),
+    Spec("lepas_kaitan", "unlink", MODERATION, N_("/lepas_kaitan <number> <number>: remove that link"),
+         changes=True),
     Spec("tambah_moderator", "add_moderator", ADMINS, N_("/tambah_moderator <Telegram user id>: add a moderator"),
          changes=True),
     Spec("hapus_moderator", "remove_moderator", ADMINS, N_("/hapus_moderator <Telegram user id>: remove one"),
@@ -106,6 +114,11 @@ class _Call:
     def scope(self) -> int | None:
         """The group whose cases (held now) the answer may show; None: every case."""
         return self.audience.scope
+
+    @property
+    def file_audience(self) -> visibility.Viewer:
+        """The same readers, in the form a case file's outbox order carries."""
+        return visibility.Viewer.of(self.caller, self.role)
 
 
 class StaffCommands:
@@ -219,10 +232,12 @@ class StaffCommands:
         if isinstance(case, str):
             return StaffReply(case)
         evidence = await cases.evidence_of(tx, case.id)
+        linked = [f"{r.number} ({reasons_text(_, r.reasons)})"
+                  for r in await related.visible(tx, case.id, call.file_audience)]
         lines = [_("Report {number}").format(number=case.number),
                  f"{_('Status')}: {status_label(_, case.status)}", ""]
         lines += [f"{label}: {value}" for label, value in
-                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case))]
+                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked)]
         lines += ["", f"{_('What happened')}:", case.description]
         return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
 
@@ -259,6 +274,21 @@ class StaffCommands:
                 return _("Moderator")
             return _("Officer")
         return _("Staff")
+
+    async def _berkas(self, tx: Tx, call: _Call) -> StaffReply:
+        """The file goes to this chat through the outbox, made for everyone who reads it
+        here: a group's copy never names a confidential reporter."""
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        audience = call.file_audience
+        if not await visibility.may_see(tx, audience, case):
+            return StaffReply(_("This case is not assigned to this group."))
+        await case_file.order(tx, case_file.Order(case.id, audience, call.actor.ref, call.actor.name),
+                              call.caller.chat_id, call.at)
+        return StaffReply(_("Case {number}: the case file (PDF) is being prepared and will be sent here.")
+                          .format(number=case.number))
 
     async def _statistik(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -369,6 +399,41 @@ class StaffCommands:
 
     async def _buka_blokir(self, tx: Tx, call: _Call) -> StaffReply:
         return await self._block(tx, call, False)
+
+    async def _pair(self, tx: Tx, call: _Call) -> tuple[Case, Case] | str:
+        _ = self._
+        words = call.args.split()
+        if len(words) != 2:
+            return _("Give two case numbers, for example /kaitkan LN-24-7K3Q9 LN-24-8M4R2.")
+        found = []
+        for word in words:
+            case = await self._visible_case(tx, call, word)
+            if isinstance(case, str):
+                return case
+            found.append(case)
+        if found[0].id == found[1].id:
+            return _("Give two different cases.")
+        return found[0], found[1]
+
+    async def _kaitkan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        pair = await self._pair(tx, call)
+        if isinstance(pair, str):
+            return StaffReply(pair)
+        a, b = pair
+        if not await related.link(tx, a, b, call.actor.ref, call.actor.name, call.at):
+            return StaffReply(_("{a} and {b} are already linked.").format(a=a.number, b=b.number))
+        return StaffReply(_("{a} and {b} are now linked as related reports.").format(a=a.number, b=b.number))
+
+    async def _lepas_kaitan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        pair = await self._pair(tx, call)
+        if isinstance(pair, str):
+            return StaffReply(pair)
+        a, b = pair
+        if not await related.unlink(tx, a, b, call.actor.ref, call.actor.name, call.at):
+            return StaffReply(_("{a} and {b} are not linked.").format(a=a.number, b=b.number))
+        return StaffReply(_("{a} and {b} are no longer linked.").format(a=a.number, b=b.number))
 
     async def _moderator(self, tx: Tx, call: _Call, add: bool) -> StaffReply:
         _ = self._
