@@ -84,6 +84,7 @@ class Settings(BaseSettings):
             max_cases_per_day=self.max_cases_per_day,
             max_messages_per_minute=self.max_messages_per_minute,
             retention=timedelta(days=self.retention_days),
+            timezone=self.timezone,
         )
 
 

@@ -18,6 +18,8 @@ class Policy:
     max_cases_per_day: int = 5
     max_messages_per_minute: int = 30
     retention: timedelta = timedelta(days=365)
+    timezone: str = "Asia/Jakarta"
+    """Where staff read times (stored in UTC) shown in lists."""
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""
