@@ -45,9 +45,15 @@ class CaseFilter:
             clauses.append("c.created_at < ?")
             params.append(utc(self.until))
         if self.chat_id is not None:
-            clauses.append("c.id IN (SELECT p.case_id FROM case_posts p WHERE p.chat_id = ?)")
+            clauses.append("p.chat_id = ? AND c.id = p.case_id")
             params.append(self.chat_id)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def tables(self) -> str:
+        """`cases c`, or for one group its posts first: a group's few thousand cases are
+        read through its posts rather than by walking a status or time index over all of
+        them (CROSS JOIN fixes that order in SQLite)."""
+        return "case_posts p CROSS JOIN cases c" if self.chat_id is not None else "cases c"
 
 
 async def search(tx: Tx, where: CaseFilter, limit: int, offset: int) -> tuple[list[Case], int]:
@@ -55,14 +61,14 @@ async def search(tx: Tx, where: CaseFilter, limit: int, offset: int) -> tuple[li
     `created_at`, the order of every filter index, so a page is read off an index."""
     sql, params = where.where()
     total = await count_matching(tx, where)
-    async with tx.execute(f"SELECT {_CASE_COLUMNS} FROM cases c{sql} ORDER BY c.created_at DESC, c.id DESC"
+    async with tx.execute(f"SELECT {_CASE_COLUMNS} FROM {where.tables()}{sql} ORDER BY c.created_at DESC, c.id DESC"
                           " LIMIT ? OFFSET ?", (*params, limit, offset)) as cur:
         return [Case(*r) for r in await cur.fetchall()], total
 
 
 async def count_matching(tx: Tx, where: CaseFilter) -> int:
     sql, params = where.where()
-    row = await fetch_one(tx, f"SELECT count(*) FROM cases c{sql}", tuple(params))
+    row = await fetch_one(tx, f"SELECT count(*) FROM {where.tables()}{sql}", tuple(params))
     return int(row[0]) if row else 0
 
 
@@ -74,7 +80,7 @@ async def stream(tx: Tx, where: CaseFilter, chunk: int = 1000) -> AsyncIterator[
     while True:
         async with tx.execute(
             f"SELECT {_CASE_COLUMNS}, (SELECT count(*) FROM evidence e WHERE e.case_id = c.id)"
-            f" FROM cases c{sql}{joiner}c.id > ? ORDER BY c.id LIMIT ?", (*params, last, chunk)
+            f" FROM {where.tables()}{sql}{joiner}c.id > ? ORDER BY c.id LIMIT ?", (*params, last, chunk)
         ) as cur:
             rows = await cur.fetchall()
         if not rows:
@@ -96,7 +102,7 @@ class Counts:
 async def counts(tx: Tx, where: CaseFilter) -> Counts:
     """Totals by region, type and status of the matching cases, in one pass."""
     sql, params = where.where()
-    async with tx.execute(f"SELECT c.region_code, c.incident_type, c.status, count(*) FROM cases c{sql}"
+    async with tx.execute(f"SELECT c.region_code, c.incident_type, c.status, count(*) FROM {where.tables()}{sql}"
                           " GROUP BY 1, 2, 3", tuple(params)) as cur:
         rows = await cur.fetchall()
     tallies: tuple[Counter[str], Counter[str], Counter[str]] = (Counter(), Counter(), Counter())

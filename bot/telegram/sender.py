@@ -27,7 +27,6 @@ from telegram.error import (
 )
 
 from bot.delivery import Gone, Migrated, Progress, Rejected, Retry
-from bot.strip_metadata import clean_image_async
 from bot.telegram.case_card import CardData, render
 from bot.telegram.render import messages
 from flows.i18n import gettext_for
@@ -143,6 +142,8 @@ class TelegramSender:
         name = item.file_name or f"{case.number}-{item.position}"
         if data is not None:
             is_image = item.kind == "photo" or (item.mime or "").startswith("image/")
+            from bot.strip_metadata import clean_image_async  # Pillow on first use, not at start-up
+
             cleaned = await clean_image_async(data) if is_image else None
             if cleaned is not None:
                 source, ext = cleaned
