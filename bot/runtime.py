@@ -48,7 +48,9 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
                                      outbox_channels=frozenset(durable),
-                                     windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset())
+                                     windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset(),
+                                     direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
+                                     lease_seconds=settings.delivery_lease_seconds)
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
@@ -82,6 +84,9 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
         base_backoff=settings.delivery_backoff_seconds)
+    runtime.worker.on_sent = engine.delivered
+    if runtime.channel is not None:  # Telegram replies go out right after their step's commit
+        runtime.channel.deliver_now = runtime.worker.deliver_now
     runtime.worker.start()
 
 
@@ -97,6 +102,8 @@ async def close_runtime(runtime: Runtime) -> None:
 
         await close_client(runtime.twilio)
         runtime.twilio = None
+    if runtime.engine is not None:
+        await runtime.engine.close()
     if runtime.db is not None:
         await runtime.db.close()
         runtime.db = None

@@ -91,3 +91,6 @@ class Inbound:
     nonce: int = 0
     reply_key: str | None = None
     """Updates sharing a key (the files of one album) get one answer: the last one's."""
+    reply_extra: dict[str, object] | None = None
+    """What the channel wants kept with the answer in the outbox (on Telegram: the pressed
+    message, which the answer may replace, and the label picked)."""

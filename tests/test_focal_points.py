@@ -224,7 +224,7 @@ async def test_minta_info_relays_both_ways_without_identities(fake: FakeTelegram
         await r.send(tg.photo(fake, REPORTER, "extra-shot", PHOTOS[2]))
         await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 2)  # the card's, then the answer's
         back = await r.press("done")
-        assert back[0] == "Terima kasih. Anda bisa melanjutkan dari langkah terakhir."
+        assert back[0] == "» Selesai\n\nTerima kasih. Anda bisa melanjutkan dari langkah terakhir."
         assert f"Laporan {number} sudah kami terima" in back[-1], "back to where the reporter was"
     assert db_rows(settings, "SELECT count(*) FROM evidence") == [(2,)]
     kinds = [k for (k,) in db_rows(settings, "SELECT kind FROM case_events ORDER BY id")]
