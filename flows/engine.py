@@ -177,6 +177,8 @@ class Engine:
         sent, self._sent = self._sent, []
         try:
             async with self.db.transaction() as tx:
+                if sent:  # first: a chat whose last reply went out may have this step's sent at once too
+                    await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
                 work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
                                          self._reply_queues())
                 for inbound, future in batch:
@@ -185,7 +187,7 @@ class Engine:
                     except Exception as exc:  # this update wrote nothing; the others go on
                         log.exception("step failed for %s update %s", inbound.channel, inbound.update_id)
                         results.append((future, exc))
-                await work.flush(tx, sent)
+                await work.flush(tx)
         except Exception as exc:
             self._sent[:0] = sent
             log.exception("transaction of %d updates failed", len(batch))
@@ -264,10 +266,8 @@ class _Batch:
             return Handled(await my_data_replies(tx, inbound, conv), conv.locale)
         return None
 
-    async def flush(self, tx: Tx, sent: list[int]) -> None:
+    async def flush(self, tx: Tx) -> None:
         await updates.claim_many(tx, self.claims)
-        if sent:
-            await outbox.mark_sent_many(tx, sent, self.claims[-1][2] if self.claims else datetime.now(UTC).isoformat())
         kept = [(key, conv) for key in self.changed if (conv := self.current[key]) is not None]
         await conversations.save_many(tx, [
             conversations.StoredConversation(key[0], key[1], conv.state.value, conv.to_json(),
