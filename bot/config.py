@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = "/telegram/webhook"
     telegram_webhook_secret: SecretStr | None = None
     telegram_max_rate: float = Field(default=30.0, ge=0, description="outbound messages per second, all chats; 0 = no limit")
+    telegram_group_max_per_minute: float = Field(
+        default=20.0, ge=0, description="outbound messages per minute to one group (Telegram's limit); 0 = no limit")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 

@@ -93,7 +93,33 @@ class DeliveryWorker(BackgroundLoop):
         self._last_deadlines: float | None = None
         self._last_retention: float | None = None
         self._in_flight: set[int] = set()
+        self._woken_at = -1
+        self.on_sent: Callable[[list[int]], None] | None = None
+        """Where replies sent at once (`deliver_now`) are recorded (the engine's next
+        transaction); None: each is recorded in a transaction of its own."""
         db.on_commit(self.wake)
+
+    def wake(self) -> None:
+        """After a commit: a round only if something was queued for the worker since the
+        last wake (steps whose replies their channel sends itself queue nothing for it)."""
+        queued = outbox.queued()
+        if queued != self._woken_at:
+            self._woken_at = queued
+            super().wake()
+
+    async def deliver_now(self, delivery: Delivery) -> None:
+        """Send a reply leased to the caller straight after its step committed, with the
+        worker's handling of failures (retry, gone, rejected). Progress is not recorded
+        part by part: a crash sends the whole reply again once its lease runs out."""
+
+        async def untracked(parts: int, message_id: int | None) -> None:
+            return None
+
+        self._in_flight.add(delivery.id)
+        try:
+            await self._deliver(delivery, untracked)
+        finally:
+            self._in_flight.discard(delivery.id)
 
     async def stopped(self) -> None:
         """Deliveries cut off midway are released at once for the next process (one of
@@ -138,10 +164,10 @@ class DeliveryWorker(BackgroundLoop):
             self._in_flight.difference_update(d.id for d in due)
         return len(due)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery, progress: Progress | None = None) -> None:
         sender = self.senders[delivery.channel]  # only channels we have a sender for are leased
 
-        async def progress(parts: int, message_id: int | None) -> None:
+        async def recorded(parts: int, message_id: int | None) -> None:
             async with self.db.transaction() as tx:
                 await outbox.set_progress(tx, delivery.id, parts)
                 if delivery.kind == "post_case" and parts == 1 and message_id is not None:
@@ -149,6 +175,7 @@ class DeliveryWorker(BackgroundLoop):
                     await forwarding.post_delivered(tx, delivery.case_id, delivery.post_id, message_id,
                                                     self.clock().isoformat())
 
+        progress = progress or recorded
         try:
             await sender.deliver(delivery, progress)
         except Retry as exc:
@@ -177,6 +204,9 @@ class DeliveryWorker(BackgroundLoop):
             metrics.DELIVERIES.labels(delivery.channel).inc()
             metrics.LAST_SUCCESS.mark(delivery.channel)
             forget = bool(delivery.payload.get("forget_after_send"))
+            if delivery.leased and self.on_sent is not None and not forget:
+                self.on_sent([delivery.id])  # recorded with the next step: no round trip of its own
+                return
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
                 if forget:  # the confirmation of an erasure: the address goes now that it is out

@@ -49,7 +49,9 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
                                      outbox_channels=frozenset(durable),
                                      windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset(),
-                                     store=store)
+                                     store=store,
+                                     direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
+                                     lease_seconds=settings.delivery_lease_seconds)
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
@@ -88,6 +90,9 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
         base_backoff=settings.delivery_backoff_seconds, store=store)
+    runtime.worker.on_sent = engine.delivered
+    if runtime.channel is not None:  # Telegram replies go out right after their step's commit
+        runtime.channel.deliver_now = runtime.worker.deliver_now
     runtime.worker.start()
 
 
@@ -105,6 +110,7 @@ async def close_runtime(runtime: Runtime) -> None:
                 await worker.stop()
             if runtime.engine is not None:
                 await runtime.engine.settle()
+                await runtime.engine.close()  # what was sent is recorded before the database closes
         finally:
             try:
                 if runtime.twilio is not None:

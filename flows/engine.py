@@ -16,7 +16,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 MAX_NUMBER_ATTEMPTS = 8
+SENT_FLUSH_SECONDS = 0.1
 Key = tuple[str, str]
 
 
@@ -54,6 +55,9 @@ class Handled:
     case_number: str | None = None
     stale: bool = False
     erased: bool = False
+    delivery: outbox.Delivery | None = None
+    """The replies as queued in the outbox and leased to the channel, which sends them at
+    once (`Engine.delivered` then records them); None when the worker sends them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +68,28 @@ class ReplyQueue:
 
     coalesce: timedelta
     windowed: bool
+    lease: timedelta | None = None
+    """Set: the channel sends each step's replies itself right after the commit, holding
+    this lease on them meanwhile (the delivery worker sends them only if it runs out)."""
 
 
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
                  timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
                  outbox_channels: frozenset[str] = frozenset(),
-                 windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None) -> None:
+                 windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None,
+                 direct_channels: frozenset[str] = frozenset(), lease_seconds: float = 60.0) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
         transaction; `windowed_channels`: those of them with a reply window; `store`: the
-        evidence files, so that files no step kept are deleted and an erasure cleans them."""
+        evidence files, so that files no step kept are deleted and an erasure cleans them;
+        `direct_channels`: those that send a step's replies themselves after the commit."""
         self.db = db
         self.store = store
         self._chores: set[asyncio.Task[None]] = set()
+        self.direct_channels = direct_channels
+        self.lease = timedelta(seconds=lease_seconds)
+        self._sent: list[int] = []
+        self._sent_timer: asyncio.TimerHandle | None = None
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
@@ -179,12 +192,57 @@ class Engine:
 
     def _reply_queues(self) -> dict[str, ReplyQueue]:
         coalesce = timedelta(seconds=self.coalesce_seconds)
-        return {channel: ReplyQueue(coalesce, channel in self.windowed_channels) for channel in self.outbox_channels}
+        return {channel: ReplyQueue(coalesce, channel in self.windowed_channels,
+                                    self.lease if channel in self.direct_channels else None)
+                for channel in self.outbox_channels}
+
+    def delivered(self, delivery_ids: list[int]) -> None:
+        """Replies a channel sent itself: recorded as sent in the next transaction (a later
+        step's, so no round trip of their own), or after `SENT_FLUSH_SECONDS` if none
+        comes. Until then their lease keeps the worker off them; a crash meanwhile sends
+        them once more when it runs out."""
+        self._sent.extend(delivery_ids)
+        if self._sent_timer is None:
+            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+
+    def _flush_sent(self) -> None:
+        self._sent_timer = None
+        if not self._sent:
+            return
+        if self._draining:  # the running batches take them
+            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+            return
+        asyncio.create_task(self._record_sent())
+
+    async def _record_sent(self) -> None:
+        sent, self._sent = self._sent, []
+        if not sent:
+            return
+        try:
+            async with self.db.transaction() as tx:
+                await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
+        except Exception:  # kept for the next batch; the lease keeps them from being sent again meanwhile
+            log.exception("could not record %d sent replies", len(sent))
+            self._sent[:0] = sent
+
+    async def close(self) -> None:
+        """Record what was sent before the database closes (else, after a restart, those
+        replies would go out once more when their lease runs out)."""
+        if self._sent_timer is not None:
+            self._sent_timer.cancel()
+            self._sent_timer = None
+        try:
+            await self._record_sent()
+        except Exception:  # e.g. the connection left mid-transaction by a cancelled task
+            log.exception("could not record sent replies at shutdown; they may be sent once more")
 
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
+        sent, self._sent = self._sent, []
         try:
             async with self.db.transaction() as tx:
+                if sent:  # first: a chat whose last reply went out may have this step's sent at once too
+                    await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
                 work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
                                          self._reply_queues())
                 for inbound, future in batch:
@@ -195,6 +253,7 @@ class Engine:
                         results.append((future, exc))
                 await work.flush(tx)
         except Exception as exc:
+            self._sent[:0] = sent
             log.exception("transaction of %d updates failed", len(batch))
             self.drop_files([sha for inbound, _ in batch for sha in _files_of(inbound.event)])
             for _inbound, future in batch:
@@ -263,7 +322,7 @@ class _Batch:
         handled = await self._read_only(tx, inbound, conv_key, conv)
         if handled is not None:
             if queue is not None:
-                await _queue_replies(tx, inbound, handled, queue)
+                handled = replace(handled, delivery=await _queue_replies(tx, inbound, handled, queue))
         else:
             facts = await self._facts(tx, conv_key, conv)
             handled, kept, outcomes = await _step_and_record(tx, self.policy, inbound, conv, queue, facts)
@@ -335,25 +394,35 @@ def _draft_files(conv: Conversation | None) -> set[str]:
 
 
 async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue,
-                         forget_after_send: bool = False) -> None:
+                         forget_after_send: bool = False) -> outbox.Delivery | None:
     """The person just wrote: on a windowed channel note it (the window opens); let
     messages that were put off go out now; and queue this step's replies, in the same
     transaction as the step: a reply can be neither lost nor sent twice. A stale button's
-    answer is the channel's to show (a toast), not a message."""
+    answer is the channel's to show (a toast), not a message. Returns the delivery when
+    it is leased to the channel to send at once."""
     at = inbound.at.isoformat()
     if queue.windowed:
         await contacts.seen(tx, inbound.channel, inbound.address, at)
-    await outbox.wake_address(tx, inbound.channel, inbound.address, at)
+    if queue.lease is None:
+        await outbox.wake_address(tx, inbound.channel, inbound.address, at)
     if not handled.replies or handled.stale:
-        return
+        return None
     payload: dict[str, object] = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+    payload.update(inbound.reply_extra or {})
     if forget_after_send:  # the confirmation of an erasure: once sent, its row forgets the address
         payload["forget_after_send"] = True
     if inbound.reply_key:
         await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
                                        (inbound.at + queue.coalesce).isoformat())
+    elif queue.lease is not None and not forget_after_send:
+        delivery = await outbox.enqueue_to_send_now(tx, inbound.channel, inbound.address, payload, at,
+                                                    (inbound.at + queue.lease).isoformat())
+        if delivery.leased:
+            return delivery
+        await outbox.wake_address(tx, inbound.channel, inbound.address, at)  # what waits (a backoff) goes now
     else:
         await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at)
+    return None
 
 
 async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
@@ -372,14 +441,14 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
                 "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
                 conv.locale)
             if queue is not None:
-                await _queue_replies(tx, inbound, limited, queue)
+                limited = replace(limited, delivery=await _queue_replies(tx, inbound, limited, queue))
             return limited, conv, []
         erasing = any(isinstance(o, DataErased) for o in result.outcomes)
         handled = Handled(result.replies, result.conversation.locale, stale=result.stale, erased=erasing)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
                 if queue is not None and not erasing:
-                    await _queue_replies(tx, inbound, handled, queue)
+                    handled = replace(handled, delivery=await _queue_replies(tx, inbound, handled, queue))
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
                 if queue is not None and erasing:  # after the erasure, which stops what was queued
                     await _queue_replies(tx, inbound, handled, queue, forget_after_send=True)

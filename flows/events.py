@@ -95,3 +95,6 @@ class Inbound:
     """Updates sharing a key (the files of one album) get one answer: the last one's."""
     caps: Capabilities = NUMBERED
     """What the channel can show; the replies are worded for it."""
+    reply_extra: dict[str, object] | None = None
+    """What the channel wants kept with the answer in the outbox (on Telegram: the pressed
+    message, which the answer may replace, and the label picked)."""

@@ -23,7 +23,7 @@ class Policy:
     max_messages_per_minute: int = 30
     retention: timedelta = timedelta(days=365)
     timezone: str = "Asia/Jakarta"
-    """Where staff read times (`/jejak`)."""
+    """Where staff read times (stored in UTC): `/jejak`, lists."""
     outbox_keep: timedelta = timedelta(days=30)
     """How long what a sent message said is kept (then only the row's bare facts stay)."""
     operator_name: str = DEFAULT_OPERATOR

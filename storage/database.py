@@ -1,8 +1,11 @@
-"""One aiosqlite connection per process, numbered migrations, and explicit transactions.
+"""One writing aiosqlite connection per process, a few reading ones beside it, numbered
+migrations, and explicit transactions.
 
-The connection runs in autocommit mode so that every write happens inside a
+The writer runs in autocommit mode so that every write happens inside a
 `BEGIN IMMEDIATE` we open ourselves: the write lock is taken up front, which is
-what lets two processes share the file without losing or repeating a step.
+what lets two processes share the file without losing or repeating a step. Reads run
+on their own connections (WAL lets readers work beside the writer), so a long
+`/statistik` never holds up a reporter's step.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ Tx = aiosqlite.Connection
 """A connection inside an open transaction; repository functions take one."""
 
 BUSY_TIMEOUT_MS = 5000
+READERS = 4
+"""Reading connections at most (each has its own thread): a slow read holds up only reads,
+and only when this many are running at once."""
 CHECKPOINT_EVERY_SECONDS = 1.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -54,13 +60,19 @@ def migrations() -> list[tuple[int, str]]:
 class Database:
     """The process's handle on the SQLite file.
 
-    Transactions on the shared connection are serialised by an asyncio lock; across
-    processes SQLite's own write lock (with a busy timeout) does the same job.
+    Write transactions on the shared connection are serialised by an asyncio lock; across
+    processes SQLite's own write lock (with a busy timeout) does the same job. Reads take
+    a connection of their own from a small pool and never wait for that lock.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, readers: int = READERS) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._idle_readers: list[aiosqlite.Connection] = []
+        self._reader_slots = asyncio.Semaphore(readers)
+        self._readers: list[aiosqlite.Connection] = []
+        self._settings: list[str] = []
+        """Per-connection PRAGMAs, for the readers too (they report the same settings)."""
         self._checkpointer: asyncio.Task[None] | None = None
         self._on_commit: list[Callable[[], None]] = []
         self.checkpoints = 0
@@ -88,13 +100,15 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await _connect(path)
         await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger in free pages
         db = cls(conn, path)
+        db._settings = ["PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+                        "PRAGMA secure_delete = ON"]  # erased personal data must not linger in free pages
+        if checkpoint_every:
+            db._settings.append("PRAGMA wal_autocheckpoint = 0")
+        for setting in db._settings:
+            await conn.execute(setting)
         await db._migrate()
         if checkpoint_every:
-            await conn.execute("PRAGMA wal_autocheckpoint = 0")
             db._checkpointer = asyncio.create_task(db._checkpoint_loop(checkpoint_every))
         return db
 
@@ -103,6 +117,10 @@ class Database:
             self._checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
+        for reader in self._readers:
+            await reader.close()
+        self._readers.clear()
+        self._idle_readers.clear()
         await self._conn.close()  # the last connection to close checkpoints what is left
 
     async def _checkpoint_loop(self, every: float) -> None:
@@ -162,13 +180,23 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
-        """A consistent read (a deferred transaction that never writes)."""
-        async with self._lock:
-            await self._begin("BEGIN")
+        """A consistent read (a deferred transaction that never writes) on a reading
+        connection: it sees what was committed when it began and takes no write lock."""
+        async with self._reader_slots:
+            reader = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
+            ended = False
             try:
-                yield self._conn
+                await reader.execute("BEGIN")
+                try:
+                    yield reader
+                finally:
+                    await reader.execute("ROLLBACK")
+                    ended = True
             finally:
-                await self._finish("ROLLBACK")
+                if ended:
+                    self._idle_readers.append(reader)
+                else:  # cut off midway: its state is unknown
+                    await self._discard_reader(reader)
 
     async def _begin(self, sql: str) -> None:
         """BEGIN runs on the database thread whatever happens to the awaiting task: if the
@@ -213,6 +241,18 @@ class Database:
             await conn.close()
         log.warning("WAL could not be truncated after an erasure; the next erasure or clean-up will")
         return False
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        reader = await _connect(self.path)
+        for setting in [*self._settings, "PRAGMA query_only = ON"]:
+            await reader.execute(setting)
+        self._readers.append(reader)
+        return reader
+
+    async def _discard_reader(self, reader: aiosqlite.Connection) -> None:
+        self._readers.remove(reader)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(reader.close())
 
 
 async def _uncancellable(task: asyncio.Future[object]) -> None:

@@ -126,6 +126,12 @@ class FakeTelegram:
     def texts(self, chat_id: int) -> list[str]:
         return [p.get("text", "") for p in self.sent("sendMessage", chat_id)]
 
+    def shown(self, chat_id: int) -> list[str]:
+        """What the bot put in front of the chat, in order: new messages and messages it
+        edited (a press is answered by editing the pressed question into the next one)."""
+        return [c.params.get("text", "") for c in self.calls if c.method in ("sendMessage", "editMessageText")
+                and str(c.params.get("chat_id")) == str(chat_id)]
+
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
@@ -214,7 +220,11 @@ class FakeTelegram:
         return self._message(params, text=params.get("text", ""))
 
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(params, text=params.get("text", ""))
+        """The edited message keeps its id, as in the Bot API."""
+        message = self._message(params, text=params.get("text", ""))
+        self.next_message_id -= 1
+        message["message_id"] = int(params.get("message_id") or message["message_id"])
+        return message
 
     def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params, photo=[{"file_id": f"sent-{self.next_message_id}",

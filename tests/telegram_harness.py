@@ -52,7 +52,7 @@ class Reporter:
         self.language = language
 
     def _count(self) -> int:
-        return len(self.fake.sent("sendMessage", self.chat_id))
+        return len(self.fake.shown(self.chat_id))
 
     async def settle(self, before: int, at_least: int = 1, timeout: float = 10.0) -> list[str]:
         """Wait for the bot's answer, then until it has been quiet a moment."""
@@ -62,7 +62,7 @@ class Reporter:
             await asyncio.sleep(0.15)
             if len(self.fake.calls) == seen:
                 break
-        return self.fake.texts(self.chat_id)[before:]
+        return self.fake.shown(self.chat_id)[before:]
 
     async def say(self, body: str, at_least: int = 1) -> list[str]:
         before = self._count()
@@ -77,7 +77,7 @@ class Reporter:
     def last_keyboard_message(self) -> dict[str, Any]:
         for call in reversed(self.fake.calls):
             markup = call.params.get("reply_markup")
-            if (call.method == "sendMessage" and str(call.params.get("chat_id")) == str(self.chat_id)
+            if (call.method in ("sendMessage", "editMessageText") and str(call.params.get("chat_id")) == str(self.chat_id)
                     and isinstance(markup, dict) and "inline_keyboard" in markup):
                 return {"params": call.params, "result": call.result}
         raise AssertionError("no keyboard was sent")

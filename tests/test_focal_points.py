@@ -226,7 +226,7 @@ async def test_minta_info_relays_both_ways_without_identities(fake: FakeTelegram
         await r.send(tg.photo(fake, REPORTER, "extra-shot", PHOTOS[2]))
         await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 2)  # the card's, then the answer's
         back = await r.press("done")
-        assert back[0] == "Terima kasih. Anda bisa melanjutkan dari langkah terakhir."
+        assert back[0] == "» Selesai\n\nTerima kasih. Anda bisa melanjutkan dari langkah terakhir."
         assert f"Laporan {number} sudah kami terima" in back[-1], "back to where the reporter was"
     assert db_rows(settings, "SELECT count(*) FROM evidence") == [(2,)]
     kinds = [k for (k,) in db_rows(settings, "SELECT kind FROM case_events ORDER BY id")]
@@ -271,8 +271,8 @@ async def test_no_route_waits_and_alerts_then_registering_forwards_it(fake: Fake
         number = await submit_report(r, PHOTOS[:1])
         alert = (await fake.wait_messages(MODERATORS, 1))[0]
         assert alert.startswith(f"Kasus {number} belum punya narahubung")
-        assert any("menunggu petugas ditetapkan" in t for t in fake.texts(REPORTER)), "the receipt says it waits"
-        assert not any("masih mencari petugas" in t for t in fake.texts(REPORTER)), "and nothing contradicts it"
+        assert any("menunggu petugas ditetapkan" in t for t in fake.shown(REPORTER)), "the receipt says it waits"
+        assert not any("masih mencari petugas" in t for t in fake.shown(REPORTER)), "and nothing contradicts it"
         await register(fake, GROUP, "bali")
         await fake.wait_for(lambda: any(f"Kasus yang menunggu dan kini diteruskan: {number}" in t
                                         for t in fake.texts(GROUP)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.case import related
+from flows.case import forwarding, related
 from flows.case.related import agencies_match, name_tokens, names_match
 from flows.engine import Engine
 from flows.policy import Policy
@@ -21,7 +21,7 @@ from flows.staff.desk import Desk
 from flows.staff.roles import Caller, Role
 from flows.staff.commands import StaffCommands, StaffReply
 from flows.staff.visibility import Viewer
-from storage import Database, case_links, cases, outbox, staff
+from storage import Database, case_links, case_posts, cases, outbox, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
 from tests.reports import Report, file_report, jpeg_with_gps
@@ -144,6 +144,33 @@ async def test_three_reports_of_one_rally_come_out_linked(world: World) -> None:
         edits = [d.kind for d in await outbox.of_case(tx, first.id)]
     assert trail == [("system", "related", second.number, "event"), ("system", "related", third.number, "event")]
     assert "edit_case" not in edits, "no card of it was delivered yet, so none to refresh (see the Telegram test)"
+
+
+async def test_a_card_shown_to_a_group_gets_one_waiting_edit_however_many_reports_follow(world: World) -> None:
+    """Telegram lets a bot post 20 messages a minute to one group: a rally reported by 25
+    people must not cost the group an edit of every earlier card for every new report."""
+    first = await world.file(Report(person=None, incident="ikut_kampanye", occurred="19/11/2024", description=RALLY))
+    async with world.db.transaction() as tx:
+        [post] = await case_posts.of_case(tx, first.id)
+        for card in await outbox.of_case(tx, first.id):
+            await outbox.mark_sent(tx, card.id, "2024-11-20T01:00:00+00:00")
+        await forwarding.post_delivered(tx, first.id, post.id, 777, "2024-11-20T01:00:00+00:00")
+
+    async def waiting_edits() -> list[int]:
+        async with world.db.reading() as tx:
+            return [d.id for d in await outbox.of_case(tx, first.id)
+                    if d.kind == "edit_case" and d.status == "pending"]
+
+    [shows_diteruskan] = await waiting_edits()
+    for _ in range(4):
+        await world.file(Report(person=None, incident="ikut_kampanye", occurred="20/11/2024", description=RALLY))
+    assert await waiting_edits() == [shows_diteruskan], "one waiting edit renders the case as it is when sent"
+    async with world.db.transaction() as tx:  # the worker takes it: a later change needs an edit of its own
+        taken = await outbox.lease_due(tx, "2030-01-01T00:00:00+00:00", "2030-01-01T00:01:00+00:00", 100,
+                                       ["telegram"])
+    assert shows_diteruskan in [d.id for d in taken]
+    await world.file(Report(person=None, incident="ikut_kampanye", occurred="21/11/2024", description=RALLY))
+    assert len(await waiting_edits()) == 2
 
 
 async def test_a_rally_more_than_three_days_apart_or_elsewhere_is_not_linked(world: World) -> None:

@@ -57,7 +57,7 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
         consent = r.last_keyboard_message()["params"]["reply_markup"]["inline_keyboard"]
         assert [b["text"] for row in consent for b in row] == ["Setuju", "Tidak setuju"]
         await walk_to_evidence(r)
-        before = len(fake.texts(CHAT))
+        before = len(fake.shown(CHAT))
         for n, data in enumerate(JPEG):
             fake.push(tg.photo(fake, CHAT, f"album-{n}", data, group="album-1"))
         replies = await r.settle(before)
@@ -87,7 +87,7 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
         assert unique and size == len(data) and sha == hashlib.sha256(data).hexdigest()
         assert (settings.evidence_dir / sha[:2] / sha).read_bytes() == data
     edits = [p["text"] for p in fake.sent("editMessageText", CHAT)]
-    assert any(e.endswith("» Setuju") for e in edits), "a pressed keyboard shows what was picked"
+    assert any(e.startswith("» Setuju\n\n") for e in edits), "the pressed question becomes the next, with the pick"
     assert len(fake.sent("answerCallbackQuery")) == sum(1 for c in fake.calls if c.method == "answerCallbackQuery")
 
 
@@ -98,12 +98,12 @@ async def test_every_button_press_is_answered_and_old_buttons_change_nothing(fak
         consent_message = r.last_keyboard_message()
         await r.press("agree")
         presses_before = len(fake.sent("answerCallbackQuery"))
-        messages_before = len(fake.texts(CHAT))
+        messages_before = len(fake.shown(CHAT))
         fake.push(r.press_update("agree", consent_message))
         await fake.wait_for(lambda: len(fake.sent("answerCallbackQuery")) > presses_before)
         answer = fake.sent("answerCallbackQuery")[-1]
         assert "sudah tidak berlaku" in answer["text"]
-        assert len(fake.texts(CHAT)) == messages_before
+        assert len(fake.shown(CHAT)) == messages_before
         reply = await r.say("bali")
         assert "Kabupaten/kota mana di Bali?" in reply[-1], "the conversation did not move"
 
@@ -122,7 +122,7 @@ async def test_sticker_at_a_date_step_back_and_cancel(fake: FakeTelegram, settin
         back = await r.say("/kembali")
         assert "Apa yang dilakukan?" in back[-1]
         await r.say("/batal")
-        assert "Batalkan laporan ini?" in fake.texts(CHAT)[-1]
+        assert "Batalkan laporan ini?" in fake.shown(CHAT)[-1]
         cancelled = await r.press("yes")
         assert "dibatalkan" in cancelled[0]
     assert cases_in(settings.database_path) == []
@@ -147,13 +147,13 @@ async def test_the_same_update_delivered_twice_is_processed_once(fake: FakeTeleg
         await r.say("/start", at_least=2)
         await r.press("agree")
         update = tg.text(CHAT, "bali")
-        before = len(fake.texts(CHAT))
+        before = len(fake.shown(CHAT))
         fake.push(update)
         await r.settle(before)
         fake.redeliver(dict(update))  # the same update_id again
         await fake.wait_for(lambda: not fake.forced)
         after_duplicate = await r.say("/bantuan", at_least=2)
-    texts = fake.texts(CHAT)[before:]
+    texts = fake.shown(CHAT)[before:]
     assert sum("Kabupaten/kota mana di Bali?" in t for t in texts) == 2  # once, plus the re-ask after /bantuan
     assert "Perintah:" in after_duplicate[0]
 
@@ -204,7 +204,7 @@ async def test_english_client_and_language_switch(fake: FakeTelegram, settings: 
         await r.press("agree")
         await r.say("/bahasa")
         switched = await r.press("id", at_least=2)
-        assert switched[0] == "Bahasa sudah diganti." and "Di mana kejadiannya?" in switched[1]
+        assert switched[0] == "» Indonesia\n\nBahasa sudah diganti." and "Di mana kejadiannya?" in switched[1]
 
 
 async def test_commands_are_registered_in_both_languages(fake: FakeTelegram, settings: Settings) -> None:

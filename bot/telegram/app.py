@@ -35,7 +35,8 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate,
+                                     group_max_rate=settings.telegram_group_max_per_minute, max_retries=3))
         .read_timeout(settings.telegram_timeout)
         .write_timeout(settings.telegram_timeout)
         .connect_timeout(settings.telegram_timeout)

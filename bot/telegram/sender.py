@@ -12,10 +12,12 @@ from typing import Any
 from telegram import (
     Bot,
     InputFile,
+    InlineKeyboardMarkup,
     InputMediaDocument,
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    ReplyKeyboardRemove,
     ReplyParameters,
 )
 from telegram.constants import ParseMode
@@ -34,7 +36,7 @@ from bot.telegram.case_card import CardData, render
 from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
 from flows.staff.audience import Audience
-from bot.telegram.render import messages
+from bot.telegram.render import MAX_TEXT, messages
 from flows.case import related
 from flows.case.case_file import Order
 from flows.i18n import gettext_for
@@ -222,10 +224,17 @@ class TelegramSender:
             return
         parts: list[dict[str, Any]] = [kwargs for r in payload.get("replies", [])
                                        for kwargs in messages(from_dict(r), locale)]
+        pick = payload.get("pick")
+        if pick and parts and "text" in parts[0]:  # the answer to a press shows what was picked
+            parts[0]["text"] = _with_pick(str(pick), parts[0]["text"])
         for index, kwargs in enumerate(parts):
             if index < delivery.progress:
                 continue
             method = kwargs.pop("_method", "send_message")
+            if index == 0 and payload.get("edit") and method == "send_message" \
+                    and await self._edit_into(chat_id, int(payload["edit"]), kwargs):
+                await progress(1, int(payload["edit"]))
+                continue
             sent: Message = await getattr(self.bot, method)(chat_id=chat_id, reply_parameters=reply, **kwargs)
             await progress(index + 1, sent.message_id)
         evidence = payload.get("evidence") or []
@@ -262,6 +271,26 @@ class TelegramSender:
             raise
         await self.case_files.done(delivery.id)
 
+    async def _edit_into(self, chat_id: int, message_id: int, kwargs: dict[str, Any]) -> bool:
+        """The pressed question becomes the answer to the press (the next question), so a
+        press costs one message call, not a new message plus an edit of the old one. Only a
+        text with buttons under it (or none) can replace a message: a request for a contact
+        or a location needs a new message. False: send it as a new message instead (the
+        message is too old to edit, or gone)."""
+        markup = kwargs.get("reply_markup")
+        if markup is not None and not isinstance(markup, (InlineKeyboardMarkup, ReplyKeyboardRemove)):
+            return False
+        try:
+            await self.bot.edit_message_text(
+                kwargs["text"], chat_id=chat_id, message_id=message_id,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None)
+        except BadRequest as exc:
+            if UNCHANGED in exc.message.lower():
+                return True  # already done: this reply is being sent again after a crash
+            log.info("could not turn the pressed message into the answer: %s", exc.message)
+            return False
+        return True
+
 
 def _kind(item: Evidence, cleaned: Cleaned) -> str:
     """How a cleaned file goes out: as the kind the reporter sent it, unless Telegram would
@@ -278,6 +307,11 @@ def _input_media(kind: str, data: bytes, name: str, caption: str | None) -> Any:
     media = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(kind, InputMediaDocument)
     # Bytes become a separate upload part ("attach://..."), named after the case.
     return media(data, caption=caption, filename=name)
+
+
+def _with_pick(pick: str, text: str) -> str:
+    marked = f"» {pick}\n\n{text}"
+    return marked if len(marked) <= MAX_TEXT else text
 
 
 def _batches(evidence: list[Evidence]) -> list[list[Evidence]]:

@@ -82,8 +82,7 @@ async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
     """Queue an edit of every group message of the case, so each shows the current status."""
     for post in await case_posts.of_case(tx, case_id, active_only=False):
         if post.message_id is not None:
-            await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(post.chat_id), "edit_case",
-                                 {"case_id": case_id}, at, case_id=case_id, post_id=post.id)
+            await outbox.enqueue_card_edit(tx, notify.GROUP_CHANNEL, str(post.chat_id), case_id, post.id, at)
 
 
 async def route_waiting(tx: Tx, policy: Policy, at: str) -> list[str]:

@@ -72,12 +72,21 @@ def _new_case(outcome: CaseSubmitted, reporter_id: int, channel: str, locale: st
 
 async def _flag_duplicate_evidence(tx: Tx, policy: Policy, case: Case, at: str) -> None:
     """The same photo (same SHA-256) in an earlier case: moderators look at it as a
-    possible duplicate or a copied report. Nothing is refused automatically."""
-    earlier = await same_evidence(tx, case.id)
-    if not earlier:
+    possible duplicate or a copied report. Nothing is refused automatically. The newest
+    few earlier cases are named, with a count of all: bounded however popular the file."""
+    found = await same_evidence(tx, case.id)
+    if not found.newest:
         return
-    await cases.add_event(tx, case.id, at, "system", "possible_duplicate", None, None, ", ".join(earlier))
+    earlier = ", ".join(found.newest)
     _ = notify.staff_gettext(policy)
-    await notify.moderators(tx, policy, at, _(
-        "Possible duplicate: case {number} has evidence identical to {earlier}.").format(
-            number=case.number, earlier=", ".join(earlier)), case.id)
+    if found.total <= len(found.newest):
+        note = earlier
+        text = _("Possible duplicate: case {number} has evidence identical to {earlier}.").format(
+            number=case.number, earlier=earlier)
+    else:
+        total = f"{found.total}+" if found.capped else str(found.total)
+        note = f"{earlier} (+{found.total - len(found.newest)}{'+' if found.capped else ''})"
+        text = _("Possible duplicate: case {number} has evidence identical to {total} earlier cases, "
+                 "the newest {earlier}.").format(number=case.number, total=total, earlier=earlier)
+    await cases.add_event(tx, case.id, at, "system", "possible_duplicate", None, None, note)
+    await notify.moderators(tx, policy, at, text, case.id)

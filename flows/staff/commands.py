@@ -26,7 +26,7 @@ from flows.staff import visibility
 from flows.staff.audience import Audience, audience_of
 from flows.staff.roles import Caller, Role, role_of
 from storage import Database, Tx, cases, reporters, routes, staff
-from storage.case_queries import CaseFilter, Counts, counts, search
+from storage.case_queries import CaseFilter, Counts, count_matching, counts, daily_counts, search
 from storage.cases import Case
 
 PAGE_SIZE = 10
@@ -128,6 +128,7 @@ class StaffCommands:
         self.desk = desk
         self._ = notify.staff_gettext(policy)
         self.locale = policy.default_locale
+        self.tz = ZoneInfo(policy.timezone)
 
     async def role(self, caller: Caller) -> Role:
         async with self.db.reading() as tx:
@@ -193,7 +194,7 @@ class StaffCommands:
         _ = self._
         region = regions.get(case.region_code)
         incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
-        created = datetime.fromisoformat(case.created_at)
+        created = datetime.fromisoformat(case.created_at).astimezone(self.tz)  # stored in UTC
         return (f"{case.number} · {region.name if region else case.region_code} · "
                 f"{_(incident.label) if incident else case.incident_type} · {status_label(_, case.status)} · "
                 f"{created:%d/%m/%Y}")
@@ -306,8 +307,10 @@ class StaffCommands:
             title = _("Cases in {month}").format(month=period)
         else:
             return StaffReply(_("Give a number of days (7, 30, 90) or a month such as 2024-11."))
-        where = CaseFilter(since=since.isoformat(), until=until.isoformat(), chat_id=call.scope)
-        found = await counts(tx, where)
+        if call.scope is None:  # everything: the daily counts, however many cases there are
+            found = await daily_counts(tx, since.isoformat(), until.isoformat())
+        else:  # one group's cases: read through that group's posts
+            found = await counts(tx, CaseFilter(since=since.isoformat(), until=until.isoformat(), chat_id=call.scope))
         lines = [title + ": " + str(found.total)]
         if found.total:
             lines.append(_("By status: {values}").format(
@@ -322,7 +325,7 @@ class StaffCommands:
         if isinstance(parsed, str):
             return StaffReply(parsed)
         where, _page = parsed
-        total = (await counts(tx, where)).total
+        total = await count_matching(tx, where)
         return StaffReply(_("Export of {total} case(s).").format(total=total), export=where,
                           export_identity=call.audience.export_identity)
 
