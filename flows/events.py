@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -9,11 +10,22 @@ from typing import Literal
 from flows.capabilities import NUMBERED, Capabilities
 
 MediaKind = Literal["photo", "video", "document"]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def typed(text: str) -> str:
+    """What a person typed, without the control characters a broken keyboard or a paste
+    brings along (a NUL cut the text short in the database and failed the submit):
+    tabs and line breaks stay, a Windows line end becomes one."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", typed(self.text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,10 @@ class Media:
     items: tuple[MediaItem, ...]
     caption: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.caption is not None:
+            object.__setattr__(self, "caption", typed(self.caption))
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -53,17 +69,28 @@ class Location:
     longitude: float
     address: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.address is not None:
+            object.__setattr__(self, "address", typed(self.address))
+
 
 @dataclass(frozen=True, slots=True)
 class Contact:
     phone: str
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            object.__setattr__(self, "name", typed(self.name))
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
     args: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", typed(self.args))
 
 
 @dataclass(frozen=True, slots=True)

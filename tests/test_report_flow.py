@@ -249,6 +249,21 @@ async def test_short_description_is_refused_with_a_count(engine: Engine) -> None
     assert "minimal 30 karakter (sekarang 14)" in chat.text()
 
 
+async def test_control_characters_typed_or_pasted_are_dropped_and_the_report_goes_in(engine: Engine) -> None:
+    """A NUL pasted from a broken app once made the submit fail on the database's CHECK
+    (SQLite's length() stops at a NUL): the reporter lost the whole report."""
+    chat = Chat(engine)
+    path = list(HAPPY_PATH)
+    path[6] = "Budi\x00 Santoso\x1b"
+    path[14] = "Kepala sekolah\x00\x00 mengunggah ajakan\x07 memilih paslon 2 di grup guru.\r\nDua baris."
+    await chat.run(*path)
+    await chat.send("@send")
+    assert await chat.state() == "done"
+    case = await only_case(engine)
+    assert case.person_name == "Budi Santoso"
+    assert case.description == "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup guru.\nDua baris."
+
+
 async def test_future_dates_are_refused(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:10], "22/11/2024")

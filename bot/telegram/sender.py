@@ -16,6 +16,7 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     InputMediaVideo,
+    LinkPreviewOptions,
     Message,
     ReplyKeyboardRemove,
     ReplyParameters,
@@ -33,14 +34,14 @@ from telegram.error import (
 from bot.case_file import ALREADY_SENT, CaseFiles
 from bot.delivery import Dropped, Gone, Migrated, Progress, Rejected, Retry
 from bot.telegram.case_card import CardData, render
+from bot.telegram.render import MAX_TEXT, messages
 from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
-from flows.staff.audience import Audience
-from bot.telegram.render import MAX_TEXT, messages
 from flows.case import related
 from flows.case.case_file import Order
 from flows.i18n import gettext_for
 from flows.replies import from_dict
+from flows.staff.audience import Audience
 from flows.staff.visibility import Viewer
 from storage import Database, case_posts, cases
 from storage.cases import Case, Evidence
@@ -53,6 +54,8 @@ VISUAL = ("photo", "video")
 GONE_PHRASES = ("chat not found", "bot was kicked", "bot is not a member", "group chat was deactivated",
                 "user is deactivated", "peer_id_invalid", "have no rights to send")
 UNCHANGED = "message is not modified"
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+"""A link an officer or a reporter typed is not fetched by Telegram for a preview."""
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_SIDES = 10_000
 
@@ -122,7 +125,7 @@ class TelegramSender:
         if delivery.progress == 0:
             text, markup = render(data, self.locale, chat_id)
             sent = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                               disable_web_page_preview=True)
+                                               link_preview_options=NO_PREVIEW)
             card_id = sent.message_id
             await progress(1, card_id)
         batches = _batches(evidence)
@@ -204,7 +207,7 @@ class TelegramSender:
         text, markup = render(data, self.locale, int(delivery.address))
         await self.bot.edit_message_text(text, chat_id=int(delivery.address), message_id=message_id,
                                          parse_mode=ParseMode.HTML, reply_markup=markup,
-                                         disable_web_page_preview=True)
+                                         link_preview_options=NO_PREVIEW)
 
     # --- plain messages: notifications, alerts, relays ------------------------------------
 

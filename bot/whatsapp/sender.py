@@ -9,7 +9,6 @@ the confirmation of the opt-out itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
