@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, Ty
 from bot import runtime as runtime_module
 from bot.config import Settings
 from bot.runtime import Runtime, close_runtime
+from bot.telegram.request import AiohttpRequest
 from flows.i18n import LOCALES, N_, gettext_for
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ COMMANDS = (
 )
 
 
+def _transport(settings: Settings, connections: int) -> AiohttpRequest:
+    timeout = settings.telegram_timeout
+    return AiohttpRequest(connections, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
+                          pool_timeout=timeout, media_write_timeout=max(timeout, 20.0))
+
+
 def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
     """`webhook=True` leaves out PTB's Updater: updates come from the webhook or from
     `bot/telegram/polling.py`, which confirms them only once handled."""
@@ -37,11 +44,8 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate,
                                      group_max_rate=settings.telegram_group_max_per_minute, max_retries=3))
-        .read_timeout(settings.telegram_timeout)
-        .write_timeout(settings.telegram_timeout)
-        .connect_timeout(settings.telegram_timeout)
-        .media_write_timeout(max(settings.telegram_timeout, 20.0))
-        .pool_timeout(settings.telegram_timeout)
+        .request(_transport(settings, 256))
+        .get_updates_request(_transport(settings, 1))
         .concurrent_updates(True)
         # No link previews anywhere: a preview of a link an officer put in a question (or a
         # reporter in an answer) would be fetched and shown without anyone choosing to open it.
