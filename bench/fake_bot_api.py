@@ -133,9 +133,14 @@ class Driver:
 
     async def _post(self, update: dict[str, Any]) -> None:
         assert self.http is not None and self.webhook is not None
-        async with self.http.post(self.webhook, json=update,
-                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
-            body = await response.read()
+        try:
+            async with self.http.post(self.webhook, json=update,
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+                body = await response.read()
+        except aiohttp.ClientError:
+            if self.finished.is_set():  # the bot is being stopped: nothing is waiting for this answer
+                return
+            raise
         if response.content_type == "application/json" and body:
             method = json.loads(body).get("method")
             if method:  # carried out by Telegram as part of the webhook's answer

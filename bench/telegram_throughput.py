@@ -69,8 +69,9 @@ def run_one(kind: str, reporters: int, tmp: Path) -> dict[str, Any]:
     folder.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": f"{api}/bot",
            "TELEGRAM_BASE_FILE_URL": f"{api}/file/bot", "DATABASE_PATH": str(folder / "lapor.db"),
-           "EVIDENCE_DIR": str(folder / "evidence"), "TELEGRAM_MAX_RATE": "0", "TELEGRAM_GROUP_MAX_PER_MINUTE": "0", "MAX_MESSAGES_PER_MINUTE": "0",
-           "MAX_CASES_PER_DAY": "0", "LOG_LEVEL": "WARNING"}
+           "EVIDENCE_DIR": str(folder / "evidence"), "TELEGRAM_MAX_RATE": "0",
+           "TELEGRAM_GROUP_MAX_PER_MINUTE": "0", "MAX_MESSAGES_PER_MINUTE": "0", "MAX_CASES_PER_DAY": "0",
+           "LOG_LEVEL": "WARNING"}
     if kind == "lapor":
         command = [sys.executable, "-m", "bot", "run"]
     elif kind == "lapor-webhook":
@@ -81,7 +82,8 @@ def run_one(kind: str, reporters: int, tmp: Path) -> dict[str, Any]:
     else:
         command = [sys.executable, str(ROOT / "bench" / "telegram_throughput.py"), "--run-bot", kind, "--api", api,
                    "--dir", str(folder)]
-    bot = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    log = (folder / "bot.log").open("w")  # a bot's complaints at being stopped mid-poll stay out of the table
+    bot = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     try:
         assert json.loads(fake.stdout.readline()).get("started")
         cpu_before = cpu_seconds(bot.pid)
@@ -94,13 +96,14 @@ def run_one(kind: str, reporters: int, tmp: Path) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             bot.kill()
         fake.wait(20)
+        log.close()
     if kind.startswith("lapor"):
         import sqlite3
 
         with sqlite3.connect(folder / "lapor.db") as db:
             stored = db.execute("SELECT count(*) FROM cases").fetchone()[0]
         if stored != reporters:
-            raise SystemExit(f"{kind}: only {stored} of {reporters} reports were stored")
+            raise SystemExit(f"{kind}: only {stored} of {reporters} reports were stored; see {folder / 'bot.log'}")
     return result
 
 

@@ -71,8 +71,8 @@ class AiohttpRequest(BaseRequest):
                 return response.status, await response.read()
         except TimeoutError as exc:  # asyncio's and aiohttp's timeouts are both TimeoutError
             raise TimedOut from exc
-        except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {exc}") from exc
+        except aiohttp.ClientError as exc:  # the URL carries the token: it stays out of the message
+            raise NetworkError(f"aiohttp.{exc.__class__.__name__}: {str(exc).replace(url, '<url>')}") from exc
 
 
 def _body(request_data: RequestData | None, files: bool) -> aiohttp.FormData | dict[str, str] | None:
