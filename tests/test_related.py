@@ -173,6 +173,16 @@ async def test_a_card_shown_to_a_group_gets_one_waiting_edit_however_many_report
     assert len(await waiting_edits()) == 2
 
 
+async def test_a_rally_reported_by_many_links_each_report_to_a_handful(world: World) -> None:
+    """Every report of one rally matches every earlier one: each submission would otherwise
+    write O(N) links, events and card edits, and the card would list them all."""
+    filed = [await world.file(Report(person=None, incident="ikut_kampanye", occurred="20/11/2024", description=RALLY))
+             for _ in range(related.MAX_LINKS + 4)]
+    latest = filed[-1]
+    assert sorted(await world.links(latest)) == sorted((c.number, ("event",)) for c in filed[-1 - related.MAX_LINKS:-1])
+    assert sorted(n for n, _ in await world.links(filed[0])) == sorted(c.number for c in filed[1:related.MAX_LINKS + 1])
+
+
 async def test_a_rally_more_than_three_days_apart_or_elsewhere_is_not_linked(world: World) -> None:
     first = await world.file(Report(person=None, incident="ikut_kampanye", occurred="14/11/2024"))
     later = await world.file(Report(person=None, incident="ikut_kampanye", occurred="18/11/2024"))

@@ -33,6 +33,11 @@ NAME_CANDIDATES = 500
 NAME_WINDOW_DAYS = 400
 EVENT_CANDIDATES = 50
 FILE_CANDIDATES = 50
+MAX_LINKS = 10
+"""Links a new case gets at submission: the strongest and newest matches. A rally reported
+by hundreds would otherwise link every report to every earlier one: O(N) rows, events
+and card edits per submission, and a card line nobody can read. The earlier ones stay
+reachable through the cases linked."""
 REASONS = ("name", "event", "file", "manual")
 
 TITLES = frozenset({
@@ -178,6 +183,12 @@ def match(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate
             if i != case.id]
 
 
+def strongest(found: list[Match], limit: int) -> list[Match]:
+    """The `limit` matches with the most reasons, the newest first among equals; in case order."""
+    kept = sorted(found, key=lambda m: (len(m.reasons), m.case_id), reverse=True)[:limit]
+    return sorted(kept, key=lambda m: m.case_id)
+
+
 async def candidates(tx: Tx, case: Case) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
     by_name: list[Candidate] = []
     if case.person_name and name_tokens(case.person_name):
@@ -195,7 +206,7 @@ async def candidates(tx: Tx, case: Case) -> tuple[list[Candidate], list[Candidat
 async def link_new_case(tx: Tx, case: Case, at: str) -> list[Match]:
     """Link a just-submitted case to the earlier ones it relates to. Each link is an event
     of both cases, and the earlier cases' cards are refreshed to show the new one."""
-    found = match(case, *await candidates(tx, case))
+    found = strongest(match(case, *await candidates(tx, case)), MAX_LINKS)
     for m in found:
         if await case_links.add(tx, m.case_id, case.id, m.reasons, "system", at):
             note = ",".join(m.reasons)
