@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import random
 import resource
@@ -29,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flows.case import related  # noqa: E402
 from flows.engine import Engine  # noqa: E402
 from flows.events import Inbound  # noqa: E402
 from storage import Database, cases  # noqa: E402
@@ -69,6 +71,13 @@ async def reporter(engine: Engine, name: str, latencies: list[float], think: flo
         latencies.append(time.perf_counter() - started)
 
 
+async def link_related(db: Database) -> None:
+    """What the delivery worker does beside the steps: link new cases to related ones."""
+    while True:
+        await related.link_waiting(db, AT.isoformat())
+        await asyncio.sleep(0.05)
+
+
 async def run(path: Path, reporters: int, rate: float, label: str) -> dict[str, float]:
     db = await Database.open(path)
     engine = Engine(db)
@@ -76,8 +85,13 @@ async def run(path: Path, reporters: int, rate: float, label: str) -> dict[str, 
     think = reporters / rate if rate else 0.0
     rng = random.Random(7)
     started = time.perf_counter()
+    linker = asyncio.create_task(link_related(db))
     await asyncio.gather(*(reporter(engine, f"{label}-{n}", latencies, think, rng) for n in range(reporters)))
     elapsed = time.perf_counter() - started
+    linker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await linker
+    await related.link_waiting(db, AT.isoformat(), limit=10**9)
     async with db.reading() as tx:
         stored = await cases.count(tx)
         flagged = (await tx.execute_fetchall("SELECT count(*) FROM case_events WHERE kind = 'possible_duplicate'"))

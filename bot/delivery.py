@@ -20,7 +20,7 @@ from bot import metrics
 from bot.background import BackgroundLoop
 from bot.logs import address_ref, redact
 from flows import retention
-from flows.case import deadlines, forwarding, notify
+from flows.case import deadlines, forwarding, notify, related
 from flows.policy import Policy
 from storage import Database, outbox, privacy
 from storage.evidence_files import EvidenceStore
@@ -146,8 +146,10 @@ class DeliveryWorker(BackgroundLoop):
             return await deadlines.run_due(tx, self.policy, self.clock())
 
     async def run_once(self) -> int:
-        """Send what is due now; returns how many deliveries were attempted."""
+        """Link new cases to related ones (before their cards go), then send what is due
+        now; returns how many deliveries were attempted."""
         now = self.clock()
+        await related.link_waiting(self.db, now.isoformat())
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
             if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
                 return 0

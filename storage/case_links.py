@@ -69,6 +69,18 @@ async def of_case(tx: Tx, case_id: int) -> list[Related]:
                 for r in await cur.fetchall()]
 
 
+async def waiting(tx: Tx, limit: int) -> list[int]:
+    """Cases submitted and not yet through the related-reports search, oldest first."""
+    async with tx.execute("SELECT id FROM cases WHERE linked_at IS NULL ORDER BY id LIMIT ?", (limit,)) as cur:
+        return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def claim(tx: Tx, case_id: int, at: str) -> bool:
+    """Mark a case as linked; False when another round (or worker) already did."""
+    return await fetch_one(tx, "UPDATE cases SET linked_at = ? WHERE id = ? AND linked_at IS NULL RETURNING id",
+                           (at, case_id)) is not None
+
+
 async def latest_in_province(tx: Tx, province_code: str, before_id: int, limit: int) -> list[Candidate]:
     """The province's latest earlier cases that name someone: walks the province index
     backwards, so the cost is `limit` rows whatever the size of the table."""

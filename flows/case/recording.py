@@ -5,7 +5,7 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 from __future__ import annotations
 
 from flows.reporter import consent, data_rights
-from flows.case import forwarding, inquiry, notify, related
+from flows.case import forwarding, inquiry, notify
 from flows.reporter.conversation import Conversation, Draft
 from flows.events import Inbound
 from flows.case.evidence import new_evidence
@@ -39,8 +39,7 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
             case = await cases.get(tx, case_id)
             assert case is not None
             await forwarding.forward(tx, policy, case, outcome.at, tell_reporter=False)  # the receipt said it
-            await _flag_duplicate_evidence(tx, policy, case, outcome.at)
-            await related.link_new_case(tx, case, outcome.at)
+            await _flag_duplicate_evidence(tx, policy, case, outcome.at)  # related reports: after the commit
             number = outcome.number
         elif isinstance(outcome, DataErased):
             await data_rights.erase(tx, inbound.channel, inbound.address, outcome.at)

@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 
 from flows.case import forwarding
 from flows.staff.visibility import Viewer, may_see
-from storage import Tx, case_links, cases
+from storage import Database, Tx, case_links, cases
 from storage.case_links import Candidate, Related
 from storage.cases import Case
 
@@ -38,6 +38,7 @@ MAX_LINKS = 10
 by hundreds would otherwise link every report to every earlier one: O(N) rows, events
 and card edits per submission, and a card line nobody can read. The earlier ones stay
 reachable through the cases linked."""
+LINK_BATCH = 20
 REASONS = ("name", "event", "file", "manual")
 
 TITLES = frozenset({
@@ -204,16 +205,48 @@ async def candidates(tx: Tx, case: Case) -> tuple[list[Candidate], list[Candidat
 
 
 async def link_new_case(tx: Tx, case: Case, at: str) -> list[Match]:
-    """Link a just-submitted case to the earlier ones it relates to. Each link is an event
-    of both cases, and the earlier cases' cards are refreshed to show the new one."""
+    """Search and link a submitted case in one transaction (see `link_waiting`, which the
+    delivery worker runs)."""
     found = strongest(match(case, *await candidates(tx, case)), MAX_LINKS)
+    if await case_links.claim(tx, case.id, at):
+        await _write_links(tx, case, found, at)
+    return found
+
+
+async def link_waiting(db: Database, at: str, limit: int = LINK_BATCH) -> int:
+    """Link the cases submitted since the last round to the earlier ones they relate to.
+    The search and the matching read on a reading connection; only the links are written,
+    in a short transaction per case, so neither a reporter's submit nor the steps behind it
+    wait for the search. Runs before the worker sends cards, so a new card shows its links;
+    a card already sent is refreshed. Returns how many cases were linked."""
+    async with db.reading() as tx:
+        found = []
+        for case_id in await case_links.waiting(tx, limit):
+            case = await cases.get(tx, case_id)
+            if case is not None:
+                found.append((case, strongest(match(case, *await candidates(tx, case)), MAX_LINKS)))
+    linked = 0
+    for case, matches in found:
+        async with db.transaction() as tx:
+            if await case_links.claim(tx, case.id, at):  # another worker may have been quicker
+                await _write_links(tx, case, matches, at)
+                linked += 1
+    return linked
+
+
+async def _write_links(tx: Tx, case: Case, found: list[Match], at: str) -> None:
+    """Each link is an event of both cases, and the cards of both are refreshed to show it
+    (the new case's only if its card went out before it was linked)."""
+    added = False
     for m in found:
         if await case_links.add(tx, m.case_id, case.id, m.reasons, "system", at):
+            added = True
             note = ",".join(m.reasons)
             await cases.add_event(tx, case.id, at, "system", "related", None, m.number, note)
             await cases.add_event(tx, m.case_id, at, "system", "related", None, case.number, note)
             await forwarding.refresh_posts(tx, m.case_id, at)
-    return found
+    if added:
+        await forwarding.refresh_posts(tx, case.id, at)
 
 
 async def link(tx: Tx, a: Case, b: Case, actor_ref: str, actor_name: str | None, at: str) -> bool:
