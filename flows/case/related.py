@@ -149,7 +149,12 @@ def _similar_names(name: str | None, pool: list[Candidate]) -> list[Candidate]:
     for scorer in (fuzz.token_sort_ratio, fuzz.token_set_ratio):
         hits.update(index for _choice, _score, index in
                     process.extract(query, choices, scorer=scorer, limit=None, score_cutoff=NAME_THRESHOLD))
-    return [pool[i] for i in sorted(hits) if names_match(name, pool[i].person_name)]
+    verdicts: dict[str | None, bool] = {}  # one official named in a hundred reports: one verdict
+    for i in hits:
+        other = pool[i].person_name
+        if other not in verdicts:
+            verdicts[other] = names_match(name, other)
+    return [pool[i] for i in sorted(hits) if verdicts[pool[i].person_name]]
 
 
 @dataclass(frozen=True, slots=True)
