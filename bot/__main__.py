@@ -22,10 +22,10 @@ async def _console(settings: Settings) -> None:
     from storage import Database
     from storage.evidence_files import EvidenceStore
 
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy())
-        await chat(engine, EvidenceStore(settings.evidence_dir), settings.default_locale,
+        await chat(engine, EvidenceStore.for_database(db, settings.evidence_dir), settings.default_locale,
                    sys.stdin, sys.stdout)
     finally:
         await db.close()
@@ -35,7 +35,7 @@ async def _cases(settings: Settings, limit: int) -> None:
     from flows import regions
     from storage import Database, cases
 
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
             rows = await cases.recent(tx, limit)
@@ -43,7 +43,7 @@ async def _cases(settings: Settings, limit: int) -> None:
     finally:
         await db.close()
     if not rows:
-        print(f"No cases in {settings.database_path}")
+        print("No cases in " + ("the PostgreSQL database" if settings.database_url else str(settings.database_path)))
         return
     print(f"{'number':<13} {'created':<19} {'status':<16} {'type':<18} {'files':>5}  region")
     for case in rows:
@@ -64,7 +64,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / f"kasus-{stamp}.csv" if args.format in ("csv", "both") else None
     xlsx_path = args.out / f"kasus-{stamp}.xlsx" if args.format in ("xlsx", "both") else None
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         count = await write_files(db, where, args.identity, csv_path, xlsx_path)
     finally:

@@ -21,7 +21,7 @@ from bot.background import BackgroundLoop
 from flows.reporter import data_rights
 from flows.case import deadlines, forwarding, notify
 from flows.policy import Policy
-from storage import Database, outbox
+from storage import Database, locks, outbox
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ class DeliveryWorker(BackgroundLoop):
 
     async def before_round(self) -> None:
         """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
-        clean-up once a day (and at start)."""
+        clean-up once a day (and at start). With several workers on one database each job
+        runs in one of them at a time (a job lock); what it did is marked in the data, so
+        the next worker's round finds nothing left to do."""
         now = asyncio.get_running_loop().time()
         if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
             self._last_deadlines = now
@@ -111,12 +113,15 @@ class DeliveryWorker(BackgroundLoop):
         if self._last_retention is None or now - self._last_retention >= RETENTION_EVERY:
             self._last_retention = now
             async with self.db.transaction() as tx:
-                erased = await data_rights.apply_retention(tx, self.policy, self.clock())
+                erased = await data_rights.apply_retention(tx, self.policy, self.clock()) \
+                    if await locks.job(tx, "retention") else 0
             if erased:
                 log.info("retention: reporter identity removed from %d closed cases", erased)
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:
+            if not await locks.job(tx, "deadlines"):
+                return 0, 0  # another worker is on it
             return await deadlines.run_due(tx, self.policy, self.clock())
 
     async def run_once(self) -> int:

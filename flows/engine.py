@@ -24,19 +24,20 @@ from flows.reporter.conversation import Conversation
 from flows.events import Inbound
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
-from flows.limits import FloodGate, cases_today_reached
+from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
 from flows.policy import Policy
 from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
 from flows.reporter.report import new_conversation, step
 from flows.reporter.status import is_status_query, status_replies
-from storage import Database, Tx, contacts, conversations, outbox, reporters, updates
+from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 
 log = logging.getLogger(__name__)
 MAX_NUMBER_ATTEMPTS = 8
+MAX_BATCH_ATTEMPTS = 5
 Key = tuple[str, str]
 
 
@@ -77,6 +78,9 @@ class Engine:
         self.observer: Callable[[str, float], None] | None = None
         """Told (channel, seconds) for every update committed: the service's metrics."""
         self.flood = FloodGate(self.policy.max_messages_per_minute)
+        self.shared_flood = SharedFloodGate(self.policy.max_messages_per_minute) \
+            if db.dialect.shared_counters else None
+        """Several workers on one database count a sender's messages together."""
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
@@ -87,7 +91,9 @@ class Engine:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
         then nothing of it was."""
-        verdict = self.flood.check((inbound.channel, inbound.address), inbound.at)
+        key = (inbound.channel, inbound.address)
+        verdict = await self.shared_flood.check(self.db, key, inbound.at) if self.shared_flood \
+            else self.flood.check(key, inbound.at)
         if verdict != "ok":  # nothing is stored: the flood never reaches the database
             locale = normalize_locale(inbound.locale_hint, self.default_locale)
             _ = gettext_for(locale)
@@ -119,23 +125,32 @@ class Engine:
 
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
-        try:
-            async with self.db.transaction() as tx:
-                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
-                                         self._reply_queues())
-                for inbound, future in batch:
-                    try:
-                        results.append((future, await work.apply(tx, inbound)))
-                    except Exception as exc:  # this update wrote nothing; the others go on
-                        log.exception("step failed for %s update %s", inbound.channel, inbound.update_id)
-                        results.append((future, exc))
-                await work.flush(tx)
-        except Exception as exc:
-            log.exception("transaction of %d updates failed", len(batch))
-            for _inbound, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+            results = []
+            try:
+                async with self.db.transaction() as tx:
+                    work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
+                                             self._reply_queues())
+                    for inbound, future in batch:
+                        try:
+                            results.append((future, await work.apply(tx, inbound)))
+                        except Exception as exc:  # this update wrote nothing; the others go on
+                            if self.db.dialect.is_retryable(exc):
+                                raise  # the transaction is lost: run the batch again
+                            log.exception("step failed for %s update %s", inbound.channel, inbound.update_id)
+                            results.append((future, exc))
+                    await work.flush(tx)
+                break
+            except Exception as exc:
+                if attempt < MAX_BATCH_ATTEMPTS and self.db.dialect.is_retryable(exc):
+                    log.info("transaction of %d updates lost a race with another worker (%s); again",
+                             len(batch), type(exc).__name__)
+                    continue
+                log.exception("transaction of %d updates failed", len(batch))
+                for _inbound, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
         if self.observer is not None:
             now = asyncio.get_running_loop().time()
             for inbound, _future in batch:
@@ -171,6 +186,7 @@ class _Batch:
                    queues: dict[str, ReplyQueue]) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
+        await locks.conversations(tx, conv_keys)  # first: what follows must see other workers' last step
         return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
                    await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys))
 

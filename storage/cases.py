@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields
 
+from storage import dialect
 from storage.database import Tx, fetch_one, utc
 
 
@@ -132,8 +132,8 @@ async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
     try:
         async with tx.execute(sql, (*values, case.created_at)) as cur:
             row = await cur.fetchone()
-    except sqlite3.IntegrityError as exc:
-        if "cases.number" in str(exc):
+    except Exception as exc:
+        if dialect.of(tx).is_unique_violation(exc, "cases", "number"):
             raise DuplicateCaseNumber(case.number) from exc
         raise
     assert row is not None

@@ -122,6 +122,7 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, writes: asyncpg.Pool, reads: asyncpg.Pool) -> None:
         super().__init__(None, None)  # type: ignore[arg-type]
         self.url = url
+        self.path = url  # type: ignore[assignment]  # what `Database.open` takes to open it again
         self._writes = writes
         self._reads = reads
 

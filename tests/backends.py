@@ -1,0 +1,120 @@
+"""The storage backend a test runs on: the SQLite file or a fresh PostgreSQL database.
+
+Tests that touch storage take the `backend` fixture (tests/conftest.py), which runs them
+once on each. `connect()` is for looking into the database from a test the way
+`sqlite3.connect(path)` did: the same SQL (qmark placeholders) and plain tuples, on both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage import Database
+from storage.evidence_files import EvidenceStore
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str
+    tmp_path: Path
+    url: str | None = None
+
+    @property
+    def postgres(self) -> bool:
+        return self.kind == "postgresql"
+
+    @property
+    def target(self) -> str | Path:
+        """What `Database.open` takes."""
+        return self.url if self.url else self.tmp_path / "lapor.db"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.tmp_path / "evidence"
+
+    async def open(self, **kwargs: Any) -> Database:
+        return await Database.open(self.target, **kwargs)
+
+    def settings(self) -> dict[str, Any]:
+        """The Settings fields that put a service on this backend."""
+        return {"database_path": self.tmp_path / "lapor.db", "evidence_dir": self.evidence_dir,
+                "database_url": self.url}
+
+    def env(self) -> dict[str, str]:
+        """The same as environment variables, for a subprocess."""
+        env = {"DATABASE_PATH": str(self.tmp_path / "lapor.db"), "EVIDENCE_DIR": str(self.evidence_dir)}
+        if self.url:
+            env["DATABASE_URL"] = self.url
+        return env
+
+    def connect(self) -> Inspector:
+        return Inspector(self)
+
+    async def evidence_bytes(self, db: Database, sha256: str) -> bytes | None:
+        return await EvidenceStore.for_database(db, self.evidence_dir).get(sha256)
+
+
+class Inspector:
+    """`with backend.connect() as db: db.execute(sql, params).fetchall()`, on either backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        if backend.url:
+            import psycopg
+
+            self._pg: Any = psycopg.connect(_psycopg_dsn(backend.url), autocommit=True)
+            self._sqlite = None
+        else:
+            self._pg = None
+            self._sqlite = sqlite3.connect(backend.tmp_path / "lapor.db")
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        if self._sqlite is not None:
+            return self._sqlite.execute(sql, params)
+        return self._pg.execute(_psycopg_sql(sql), tuple(params))
+
+    def commit(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.commit()
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.commit()
+            self._sqlite.close()
+        else:
+            self._pg.close()
+
+    def __enter__(self) -> Inspector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _psycopg_dsn(url: str) -> str:
+    """asyncpg's `postgresql://user@/db?host=/dir&port=N` as libpq keywords."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    fields = {"user": parts.username or "postgres", "dbname": parts.path.lstrip("/") or "postgres",
+              "host": query.get("host", parts.hostname or ""), "port": query.get("port", str(parts.port or 5432))}
+    return " ".join(f"{k}={v}" for k, v in fields.items() if v)
+
+
+def _psycopg_sql(sql: str) -> str:
+    """qmark placeholders as psycopg's `%s` (outside string literals); a literal % doubled."""
+    out: list[str] = []
+    quoted = False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "%":
+            out.append("%%")
+        elif ch == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
