@@ -55,6 +55,10 @@ class Dialect:
         time does); SQLite: always, its write lock already makes it exclusive."""
         return True
 
+    async def forget_address(self, tx: Tx, channel: str, address: str) -> None:
+        """Erase what only this backend keeps about an address (PostgreSQL's shared flood
+        windows); the tables both backends have are the repositories' to erase."""
+
     def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and f"UNIQUE constraint failed: {table}.{column}" in str(exc)
 
@@ -84,6 +88,9 @@ class Postgres(Dialect):
         async with tx.execute("SELECT pg_try_advisory_xact_lock(?)", (lock_key("job", name),)) as cur:
             row = await cur.fetchone()
         return bool(row and row[0])
+
+    async def forget_address(self, tx: Tx, channel: str, address: str) -> None:
+        await tx.execute("DELETE FROM flood_windows WHERE channel = ? AND address = ?", (channel, address))
 
     def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
         import asyncpg

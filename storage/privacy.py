@@ -4,6 +4,7 @@ freed pages are zeroed instead of keeping the old bytes in the file."""
 
 from __future__ import annotations
 
+from storage import dialect
 from storage.database import Tx, fetch_one
 
 
@@ -22,6 +23,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
     await tx.execute("DELETE FROM contacts WHERE channel = ? AND address = ?", (channel, address))
+    await dialect.of(tx).forget_address(tx, channel, address)
     await tx.execute(
         "UPDATE outbox SET address = ?, payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"
         " ELSE last_error END, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END"

@@ -8,6 +8,7 @@ once on each. `connect()` is for looking into the database from a test the way
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,17 @@ class Inspector:
             return self._sqlite.execute(sql, params)
         return self._pg.execute(_psycopg_sql(sql), tuple(params))
 
+    def iterdump(self) -> Iterator[str]:
+        """Every row of every table as text (SQLite: its own SQL dump)."""
+        if self._sqlite is not None:
+            yield from self._sqlite.iterdump()
+            return
+        tables = [r[0] for r in self._pg.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()]
+        for table in tables:
+            for (row,) in self._pg.execute(f"SELECT t::text FROM {table} AS t").fetchall():
+                yield f"{table} {row}"
+
     def commit(self) -> None:
         if self._sqlite is not None:
             self._sqlite.commit()
@@ -118,3 +130,9 @@ def _psycopg_sql(sql: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def inspect_db(settings: Any) -> Inspector:
+    """`sqlite3.connect(settings.database_path)` for whichever backend `settings` point at."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    return Inspector(Backend("postgresql" if url else "sqlite", Path(settings.database_path).parent, url))

@@ -16,14 +16,15 @@ from bot.serve import serve
 from storage import Database, outbox
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
+from tests.backends import Backend, inspect_db
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
 
 
 @pytest.fixture
-async def base(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
-    settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
+async def base(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
                             host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
@@ -56,7 +57,7 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
 
 async def test_health_is_503_when_messages_are_stuck(base: tuple[str, Settings]) -> None:
     url, settings = base
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     async with db.transaction() as tx:  # a message for a channel this process cannot send, an hour old
         await outbox.enqueue(tx, "whatsapp", "+62812", "send", {"replies": []},
                              (datetime.now(UTC) - timedelta(hours=1)).isoformat())
