@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases|routes|export]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes|export|migrate-db]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -76,6 +76,19 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate_db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.migrate import migrate
+
+    source = args.source or settings.database_path
+    if not Path(source).exists():
+        print(f"{source} does not exist: nothing to move", file=sys.stderr)
+        return 2
+    report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
+                           progress=lambda line: print(line, flush=True))
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 async def _routes(settings: Settings, args: argparse.Namespace) -> int:
     from bot import routes_cli
 
@@ -118,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser.add_argument("--type", dest="incident_type")
     export_parser.add_argument("--since", help="YYYY-MM-DD")
     export_parser.add_argument("--until", help="YYYY-MM-DD (exclusive)")
+    migrate_parser = sub.add_parser("migrate-db", help="copy the SQLite database and its evidence into PostgreSQL")
+    migrate_parser.add_argument("--to", required=True, metavar="postgresql://...", help="the target database")
+    migrate_parser.add_argument("--from", dest="source", type=Path, help="the SQLite file (default: DATABASE_PATH)")
+    migrate_parser.add_argument("--evidence", type=Path, help="the evidence directory (default: EVIDENCE_DIR)")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -131,6 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_export(settings, args))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
+    elif command == "migrate-db":
+        if not args.to.startswith(("postgresql://", "postgres://")):
+            print("--to must be a postgresql:// URL", file=sys.stderr)
+            return 2
+        return asyncio.run(_migrate_db(settings, args))
     elif command == "run":
         if not settings.telegram_bot_token:
             print("TELEGRAM_BOT_TOKEN is not set; use `python -m bot console` to try the bot offline.",
