@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -58,16 +59,22 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield Backend("sqlite", tmp_path)
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        yield Backend("postgresql", tmp_path, url)
+
+
+@contextlib.contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A new database, a copy of the migrated template, dropped afterwards."""
     import psycopg
 
     from tests.backends import _psycopg_dsn
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
     try:
-        yield Backend("postgresql", tmp_path, server.url(name))
+        yield server.url(name)
     finally:
         with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
