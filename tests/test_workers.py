@@ -281,3 +281,27 @@ async def test_case_numbers_drawn_by_two_workers_never_clash(workers: tuple[Data
                 await cases.insert(tx, NewCase(**fields), [])
         assert await cases.by_number(tx, taken.number) is not None, "the transaction goes on"
     _ = notify
+
+
+async def test_a_long_read_never_holds_up_the_steps(backend: Backend, workers: tuple[Database, Database]) -> None:
+    """Reads (statistics, exports, health) run on the read pool: ten steps complete while one
+    read is still inside its snapshot. (SQLite gets its own read connection in issue 14.)"""
+    postgres_only(backend)
+    a, _b = workers
+    release = asyncio.Event()
+
+    async def long_read() -> int:
+        async with a.reading() as tx:
+            count = await cases.count(tx)
+            await release.wait()  # as long as the steps below take
+            return count
+
+    reading = asyncio.create_task(long_read())
+    await asyncio.sleep(0.05)
+    chat = Chat(Engine(a))
+    for line in HAPPY_PATH[:10]:
+        handled = await asyncio.wait_for(chat.send(line), 30)
+        assert handled.replies
+    assert not reading.done(), "the read is still open: the steps did not wait for it"
+    release.set()
+    assert await reading == 0
