@@ -131,9 +131,11 @@ class Engine:
                 async with self.db.transaction() as tx:
                     work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
                                              self._reply_queues())
+                    isolate = len(batch) > 1 and self.db.dialect.failed_statement_aborts
                     for inbound, future in batch:
                         try:
-                            results.append((future, await work.apply(tx, inbound)))
+                            async with savepoint(tx, enabled=isolate):  # PostgreSQL: keep the batch usable
+                                results.append((future, await work.apply(tx, inbound)))
                         except Exception as exc:  # this update wrote nothing; the others go on
                             if self.db.dialect.is_retryable(exc):
                                 raise  # the transaction is lost: run the batch again

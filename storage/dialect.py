@@ -42,6 +42,9 @@ class Dialect:
     shared_counters = False
     """Whether several processes share the database as workers (counters such as the flood
     gate must then live in the database, not in one process's memory)."""
+    failed_statement_aborts = False
+    """PostgreSQL refuses every statement after a failed one until ROLLBACK: steps that share
+    a transaction each need a savepoint there. SQLite undoes just the failed statement."""
 
     def translate(self, sql: str) -> str:
         return sql
@@ -72,6 +75,7 @@ class Postgres(Dialect):
     name = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     shared_counters = True
+    failed_statement_aborts = True
 
     def translate(self, sql: str) -> str:
         return translate(sql)

@@ -308,3 +308,53 @@ async def test_a_long_read_never_holds_up_the_steps(backend: Backend, workers: t
     assert not any(r.done() for r in readers), "the reads are still open: the steps did not wait for them"
     release.set()
     assert await asyncio.gather(*readers) == [0] * len(readers)
+
+
+async def test_a_failing_step_does_not_take_its_batch_down(backend: Backend) -> None:
+    """A statement that fails (here a trigger refusing one chat's replies, as a full disk or a
+    broken row would) undoes that update only: the others in the same group commit are kept,
+    also on PostgreSQL, where a failed statement would otherwise abort the whole transaction."""
+    db = await backend.open()
+    try:
+        with backend.connect() as conn:
+            if backend.postgres:
+                conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+                             " $$ BEGIN RAISE EXCEPTION 'refused'; END $$")
+                conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW"
+                             " WHEN (NEW.address = 'bad') EXECUTE FUNCTION refuse()")
+            else:
+                conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.address = 'bad'"
+                             " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        engine = Engine(db, outbox_channels=frozenset({"test"}), policy=Policy(max_messages_per_minute=0))
+        good, bad = Chat(engine, address="good"), Chat(engine, address="bad")
+        results = await asyncio.gather(good.send("halo"), bad.send("halo"), return_exceptions=True)
+        assert not isinstance(results[0], BaseException) and results[0].replies
+        assert isinstance(results[1], Exception)
+        assert await good.state() == "consent" and await bad.state() == "none"
+        with backend.connect() as conn:
+            assert conn.execute("SELECT address FROM outbox").fetchall() == [("good",)]
+    finally:
+        await db.close()
+
+
+async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) -> None:
+    import subprocess
+    import sys
+
+    from tests import fake_telegram as tg
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
+    env.update(backend.env(), TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL=fake.api_url,  # type: ignore[attr-defined]
+               TELEGRAM_BASE_FILE_URL=fake.file_url, LOG_LEVEL="ERROR")  # type: ignore[attr-defined]
+    first = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=backend.tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await fake.wait_for(lambda: any(c.method == "getUpdates" for c in fake.calls), 30)  # type: ignore[attr-defined]
+        second = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "run"], env=env,
+                                         cwd=backend.tmp_path, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert "another process is already polling Telegram on this database" in second.stderr
+        assert first.poll() is None, "the first poller goes on"
+    finally:
+        first.terminate()
+        first.wait(20)
