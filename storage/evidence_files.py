@@ -58,6 +58,10 @@ class Blobs(Protocol):
         """Every stored (sha256, size): for moving an installation and checking it."""
         ...
 
+    async def sweep_incomplete(self, before: datetime) -> int:
+        """Remove what writers that died left before `before` (never named); returns how many."""
+        ...
+
 
 class EvidenceStore:
     def __init__(self, blobs: Blobs | Path) -> None:
@@ -152,6 +156,17 @@ class FileBlobs:
             yield entry
 
 
+    async def sweep_incomplete(self, before: datetime) -> int:
+        def sweep() -> int:
+            gone = 0
+            for tmp in self.root.glob(".incoming-*.tmp") if self.root.exists() else []:
+                if tmp.stat().st_mtime < before.timestamp():
+                    tmp.unlink(missing_ok=True)
+                    gone += 1
+            return gone
+        return await asyncio.to_thread(sweep)
+
+
 class _FileWriter:
     def __init__(self, blobs: FileBlobs) -> None:
         self.blobs = blobs
@@ -231,6 +246,15 @@ class PostgresBlobs:
             last = str(rows[-1][0])
 
 
+    async def sweep_incomplete(self, before: datetime) -> int:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+            rows = await tx.execute_fetchall(
+                "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
+                " SELECT count(DISTINCT upload) FROM gone", (before.astimezone(UTC).isoformat(),))
+        return int(rows[0][0])
+
+
 class _PostgresWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -239,7 +263,7 @@ class _PostgresWriter:
 
     async def write(self, chunk: bytes) -> None:
         for start in range(0, len(chunk), CHUNK_BYTES):
-            async with self.db.transaction() as tx:
+            async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
                 await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
                                  (self.upload, self.seq, chunk[start:start + CHUNK_BYTES], _now()))
             self.seq += 1

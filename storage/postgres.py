@@ -168,10 +168,11 @@ class PostgresDatabase(Database):
             return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgTx]:  # type: ignore[override]
+    async def transaction(self, quiet: bool = False) -> AsyncIterator[PgTx]:  # type: ignore[override]
         """A write transaction (READ COMMITTED) on a connection of its own: transactions of
         one process run side by side, as those of different workers do. What must not
-        interleave takes a lock (`storage.locks`)."""
+        interleave takes a lock (`storage.locks`). `quiet`: bookkeeping (a flood counter,
+        a chunk of a file) that queues nothing, so the loops waiting for commits sleep on."""
         async with self._writes.acquire() as conn:
             tr = conn.transaction()
             await tr.start()
@@ -182,8 +183,9 @@ class PostgresDatabase(Database):
                     await tr.rollback()
                 raise
             await tr.commit()
-        for callback in self._on_commit:
-            callback()
+        if not quiet:
+            for callback in self._on_commit:
+                callback()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[PgTx]:  # type: ignore[override]

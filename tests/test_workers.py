@@ -358,3 +358,28 @@ async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) 
     finally:
         first.terminate()
         first.wait(20)
+
+
+async def test_group_commit_keeps_working_in_each_worker(workers: tuple[Database, Database]) -> None:
+    """Updates arriving together at a worker share its next transaction, on each worker."""
+    policy = Policy(max_messages_per_minute=0)
+    for n, db in enumerate(workers):
+        commits: list[int] = []
+        db.on_commit(lambda: commits.append(1))
+        engine = Engine(db, policy=policy)
+        chats = [Chat(engine, address=f"w{n}-r{i}") for i in range(20)]
+        results = await asyncio.gather(*(chat.send("halo") for chat in chats))
+        assert all(r.replies and not r.duplicate for r in results)
+        assert len(commits) <= 2, f"20 updates in {len(commits)} transactions"
+
+
+async def test_what_a_dead_writer_left_is_swept_and_nothing_else(backend: Backend,
+                                                                workers: tuple[Database, Database]) -> None:
+    a, _b = workers
+    store = EvidenceStore.for_database(a, backend.evidence_dir)
+    kept = await store.put(b"a whole photo" * 100_000)
+    writer = store.blobs.writer()
+    await writer.write(b"the first half of a photo whose writer then died")
+    assert await store.blobs.sweep_incomplete(datetime.now(UTC) - timedelta(hours=1)) == 0, "too recent to tell"
+    assert await store.blobs.sweep_incomplete(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert await store.get(kept.sha256) == b"a whole photo" * 100_000
