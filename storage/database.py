@@ -195,7 +195,6 @@ class Database:
             finally:
                 await self._conn.execute("ROLLBACK")
 
-
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[asyncio.Event]:
         """Hold a lock no other process can take while the block runs (one poller per

@@ -17,11 +17,18 @@ from tests.postgres_server import PostgresServer, find_pg_ctl, running_server
 TEMPLATE = "lapor_template"
 
 
+NO_POSTGRES = ("!!! PostgreSQL server binaries not found (apt-get install postgresql): "
+               "the postgresql half of the suite was SKIPPED !!!")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    if find_pg_ctl():
-        return f"storage backends: sqlite, postgresql ({find_pg_ctl()})"
-    return ("!!! PostgreSQL server binaries not found (apt-get install postgresql): "
-            "the postgresql half of the suite is SKIPPED !!!")
+    return f"storage backends: sqlite, postgresql ({find_pg_ctl()})" if find_pg_ctl() else NO_POSTGRES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Said once at the end, where it is seen, also with -q."""
+    if find_pg_ctl() is None:
+        terminalreporter.write_line(NO_POSTGRES, red=True, bold=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -23,7 +23,11 @@ UNPRIVILEGED_USER = "nobody"
 
 
 def find_pg_ctl() -> str | None:
-    """`pg_ctl` on PATH, else the newest Debian/Ubuntu install (`/usr/lib/postgresql/N/bin`)."""
+    """`PG_CTL` if set (a path; one that does not exist means none), else `pg_ctl` on PATH,
+    else the newest Debian/Ubuntu install (`/usr/lib/postgresql/N/bin`)."""
+    if "PG_CTL" in os.environ:
+        given = os.environ["PG_CTL"]
+        return given if os.path.isfile(given) else None
     found = shutil.which("pg_ctl")
     if found:
         return found
