@@ -5,7 +5,6 @@ happen in between."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from flows.case import deadlines, lifecycle
 from flows.staff import route_admin

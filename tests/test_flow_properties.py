@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -86,7 +85,7 @@ def test_random_sequences_through_the_engine_store_only_complete_cases(backend: 
     import uuid
 
     from flows.engine import Engine
-    from storage import Database, cases, conversations
+    from storage import cases, conversations
 
     async def run() -> None:
         db = await backend.open()

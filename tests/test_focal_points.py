@@ -6,7 +6,6 @@ and on the SQLite file."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -20,7 +20,6 @@ from flows.policy import Policy
 from flows.staff import route_admin
 from storage import Database, cases, conversations
 from storage.evidence_files import EvidenceStore
-from tests import fake_telegram as tg
 from tests.backends import Backend, _psycopg_dsn
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
@@ -113,7 +112,6 @@ async def test_a_corrupted_evidence_file_fails_the_check(tmp_path: Path, empty_p
     bad.path.write_bytes(b"changed on disk")
     result = migrate_db(sqlite, empty_postgres)
     assert result.returncode == 1 and result.stdout.strip().endswith("FAILED")
-    assert f"{bad.sha256} (in {sqlite.evidence_dir})" not in result.stdout  # names are not printed one by one
     assert "evidence files: 2 (1 copied now), 1 failing their SHA-256" in result.stdout
     assert good.sha256
 
@@ -122,4 +120,3 @@ def test_migrate_db_refuses_a_target_that_is_not_postgresql(tmp_path: Path) -> N
     sqlite = Backend("sqlite", tmp_path)
     result = migrate_db(sqlite, str(tmp_path / "other.db"))
     assert result.returncode == 2 and "postgresql://" in result.stderr
-    _ = tg

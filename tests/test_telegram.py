@@ -4,7 +4,6 @@ fake Bot API server on localhost. Assertions are on what that server received.""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import aiohttp
 import pytest

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,7 +15,7 @@ from bot.serve import serve
 from storage import Database, outbox
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
-from tests.backends import Backend, inspect_db
+from tests.backends import Backend
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}

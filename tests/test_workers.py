@@ -9,18 +9,17 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.delivery import DeliveryWorker, Progress
-from flows.case import notify
 from flows.engine import Engine
 from flows.policy import Policy
 from flows.staff import route_admin
 from storage import Database, cases, conversations, locks, outbox
-from storage.database import LockHeld
+from storage.cases import DuplicateCaseNumber, NewCase
+from storage.database import LockHeld, savepoint
 from storage.evidence_files import CHUNK_BYTES, EvidenceStore
 from storage.outbox import Delivery
 from tests.backends import Backend
@@ -262,25 +261,20 @@ async def test_a_writer_that_gives_up_leaves_nothing_under_a_name(backend: Backe
 
 
 async def test_case_numbers_drawn_by_two_workers_never_clash(workers: tuple[Database, Database]) -> None:
-    """A number already taken by another worker's case is refused by the unique index, and
-    the engine draws again (on PostgreSQL inside a savepoint, so the step survives)."""
+    """A number already taken by another worker's case is refused by the unique index as
+    `DuplicateCaseNumber` (so the engine draws again), and inside a savepoint the rest of
+    the transaction goes on, on PostgreSQL too."""
     a, b = workers
     chat = Chat(Engine(a), address="r-1")
     await chat.run(*HAPPY_PATH, "@send")
     async with a.reading() as tx:
         taken = (await cases.recent(tx, 1))[0]
-    new = replace(taken, id=0)
+    again = NewCase(**{name: getattr(taken, name) for name in NewCase.__dataclass_fields__})
     async with b.transaction() as tx:
-        from storage.cases import DuplicateCaseNumber, NewCase
-
-        fields = {f: getattr(new, f) for f in NewCase.__dataclass_fields__}
         with pytest.raises(DuplicateCaseNumber):
-            from storage.database import savepoint
-
             async with savepoint(tx):
-                await cases.insert(tx, NewCase(**fields), [])
+                await cases.insert(tx, again, [])
         assert await cases.by_number(tx, taken.number) is not None, "the transaction goes on"
-    _ = notify
 
 
 async def test_a_long_read_never_holds_up_the_steps(backend: Backend, workers: tuple[Database, Database]) -> None:
