@@ -77,14 +77,18 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _migrate_db(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.migrate import migrate
+    from storage.migrate import ForeignTarget, migrate
 
     source = args.source or settings.database_path
     if not Path(source).exists():
         print(f"{source} does not exist: nothing to move", file=sys.stderr)
         return 2
-    report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
-                           progress=lambda line: print(line, flush=True))
+    try:
+        report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
+                               progress=lambda line: print(line, flush=True))
+    except ForeignTarget as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

@@ -80,7 +80,23 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
     return lambda v: None if v is None else (v if isinstance(v, str) else str(v))
 
 
+class ForeignTarget(Exception):
+    """The target already holds cases of another installation: copying would overwrite them."""
+
+
+async def _check_target(source: Database, target: Database) -> None:
+    async with source.reading() as tx:
+        ours = {(int(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, number FROM cases")}
+    async with target.reading() as tx:
+        theirs = {(int(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, number FROM cases")}
+    foreign = theirs - ours
+    if foreign:
+        raise ForeignTarget(f"the target database holds {len(foreign)} cases that are not in this SQLite file; "
+                            "refusing to overwrite another installation (use an empty database)")
+
+
 async def copy_rows(source: Database, target: Database, progress: Callable[[str], None] = lambda _line: None) -> None:
+    await _check_target(source, target)
     tables = await _tables(source)
     async with target.transaction() as tx:  # all or nothing
         types = {(r[0], r[1]): str(r[2]) for r in await tx.execute_fetchall(

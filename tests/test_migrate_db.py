@@ -120,3 +120,23 @@ def test_migrate_db_refuses_a_target_that_is_not_postgresql(tmp_path: Path) -> N
     sqlite = Backend("sqlite", tmp_path)
     result = migrate_db(sqlite, str(tmp_path / "other.db"))
     assert result.returncode == 2 and "postgresql://" in result.stderr
+
+
+async def test_migrate_db_refuses_to_overwrite_another_installation(tmp_path: Path, fake: FakeTelegram,
+                                                                  empty_postgres: str) -> None:
+    first, second = Backend("sqlite", tmp_path / "one"), Backend("sqlite", tmp_path / "two")
+    for backend in (first, second):
+        backend.tmp_path.mkdir()
+        db = await backend.open()
+        chat = Chat(Engine(db), address=f"r-{backend.tmp_path.name}")
+        await chat.run(*HAPPY_PATH, "@send")
+        await db.close()
+    assert migrate_db(first, empty_postgres).returncode == 0
+    refused = migrate_db(second, empty_postgres)
+    assert refused.returncode == 2 and "refusing to overwrite another installation" in refused.stderr
+    db = await Database.open(empty_postgres)
+    try:
+        async with db.reading() as tx:
+            assert await cases.count(tx) == 1, "nothing was overwritten"
+    finally:
+        await db.close()
