@@ -83,7 +83,15 @@ def running_server() -> Iterator[PostgresServer]:
     pg_ctl = find_pg_ctl()
     if pg_ctl is None:
         raise RuntimeError("PostgreSQL's server binaries (pg_ctl) are not installed: apt-get install postgresql")
-    server = PostgresServer(pg_ctl).start()
+    for attempt in range(3):  # the free port may be taken by another process before the server binds it
+        server = PostgresServer(pg_ctl)
+        try:
+            server.start()
+            break
+        except Exception:
+            server.stop()
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:
