@@ -1,141 +1,296 @@
-"""Telegram throughput: N reporters (default 500) file complete reports at once through
-the full PTB stack (polling, our handler, the engine on SQLite, replies over HTTP) against
-the local fake Bot API; then, in the same run and through the same fake, a null bot whose
-only handler replies "ok". Prints updates/s for both and their ratio.
+"""Telegram throughput, in one run, of three bots through the same fake Bot API:
 
-Each reporter answers only after the bot has answered (a closed loop, as people do),
-typing option numbers so that no message ids are needed. Both bots run with the same
-rate-limiter setting (`--max-rate`, default 0 = no overall cap), so the comparison is of
-the work per update, not of Telegram's 30 messages/s allowance.
+- a null bot (plain PTB, replies "ok" to everything): the ceiling;
+- a plain PTB bot with a ConversationHandler over the same 20 steps and PicklePersistence
+  flushed after every update: the usual peer, which is not durable in our sense;
+- Lapor Netral itself (`python -m bot run`, its real report flow), and again in webhook
+  mode (`python -m bot serve`), where the fake POSTs the updates.
 
-Usage: python bench/telegram_throughput.py [--reporters 500] [--max-rate 0]
+Each bot runs in a process of its own, and so does the fake (bench/fake_bot_api.py), so
+the bot is the bottleneck. 50 reporters in a closed loop each file one complete report
+(12 presses, 8 typed answers). Printed per bot: updates/s, reply p50/p99, CPU ms per
+update (the bot process's user+system time over the run), Bot API calls per update, and
+the ratios to the null bot and the PTB peer. Then the HTTP client's own cost per Bot API
+call: PTB's default HTTPXRequest with `sniffio` absent (httpcore then fails to import it
+on every request) and present.
+
+All bots use the same rate-limiter setting (no overall cap), so the comparison is of the
+work per update, not of Telegram's 30 messages/s allowance.
+
+Usage: python bench/telegram_throughput.py [--reporters 50] [--only lapor,null,...]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sqlite3
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from telegram import Update  # noqa: E402
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler  # noqa: E402
-
-from tests import fake_telegram as tg  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
-from tests.telegram_harness import polling_bot, settings_for  # noqa: E402
-
-SCRIPT = [
-    "/start", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Santoso", "1", "1", "2",
-    "19/11/2024", "1", "Ruang guru", "1",
-    "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.", "1", "1", "2",
-    "1", "1",
-]
+TOKEN = "123456:TEST-TOKEN"
+TICKS = os.sysconf("SC_CLK_TCK")
+BOTS = ("null", "ptb", "lapor", "lapor-webhook")
+LABELS = {"null": "PTB null bot (replies \"ok\")",
+          "ptb": "PTB ConversationHandler + PicklePersistence",
+          "lapor": "Lapor Netral, polling (python -m bot run)",
+          "lapor-webhook": "Lapor Netral, webhook (python -m bot serve)"}
 
 
-class Driver:
-    """Feeds each chat its next line when the bot has finished answering the last one:
-    for our bot, when a message with a keyboard (a question) arrives; for the null bot,
-    on every message."""
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
-    def __init__(self, fake: FakeTelegram, reporters: int, question_only: bool) -> None:
-        self.fake = fake
-        self.position = {chat: 0 for chat in range(1, reporters + 1)}
-        self.question_only = question_only
-        self.finished = asyncio.Event()
-        self.remaining = reporters
-        original = fake._m_sendMessage
 
-        def on_send(params: dict[str, Any]) -> dict[str, Any]:
-            result = original(params)
-            if not self.question_only or "reply_markup" in params:
-                self.next(int(params["chat_id"]))
-            elif self.position.get(int(params["chat_id"])) == len(SCRIPT):
-                self.done(int(params["chat_id"]))
-            return result
+def free_port() -> int:
+    import socket
 
-        fake._m_sendMessage = on_send  # type: ignore[method-assign]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    def next(self, chat: int) -> None:
-        step = self.position[chat]
-        if step == len(SCRIPT):
-            self.done(chat)
-            return
-        self.position[chat] = step + 1
-        self.fake.push(tg.text(chat, SCRIPT[step]))
 
-    def done(self, chat: int) -> None:
-        if self.position[chat] >= 0:
-            self.position[chat] = -1
-            self.remaining -= 1
-            if self.remaining == 0:
-                self.finished.set()
+def run_one(kind: str, reporters: int, tmp: Path) -> dict[str, Any]:
+    fake = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), "--reporters", str(reporters),
+                             "--answer", "any" if kind == "null" else "question"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert fake.stdout is not None
+    port = json.loads(fake.stdout.readline())["port"]
+    api = f"http://127.0.0.1:{port}"
+    folder = tmp / kind
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": f"{api}/bot",
+           "TELEGRAM_BASE_FILE_URL": f"{api}/file/bot", "DATABASE_PATH": str(folder / "lapor.db"),
+           "EVIDENCE_DIR": str(folder / "evidence"), "TELEGRAM_MAX_RATE": "0", "TELEGRAM_GROUP_MAX_PER_MINUTE": "0", "MAX_MESSAGES_PER_MINUTE": "0",
+           "MAX_CASES_PER_DAY": "0", "LOG_LEVEL": "WARNING"}
+    if kind == "lapor":
+        command = [sys.executable, "-m", "bot", "run"]
+    elif kind == "lapor-webhook":
+        bot_port = free_port()
+        env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{bot_port}", TELEGRAM_WEBHOOK_SECRET="bench-secret",
+                   HOST="127.0.0.1", PORT=str(bot_port))
+        command = [sys.executable, "-m", "bot", "serve"]
+    else:
+        command = [sys.executable, str(ROOT / "bench" / "telegram_throughput.py"), "--run-bot", kind, "--api", api,
+                   "--dir", str(folder)]
+    bot = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        assert json.loads(fake.stdout.readline()).get("started")
+        cpu_before = cpu_seconds(bot.pid)
+        result: dict[str, Any] = json.loads(fake.stdout.readline())
+        result["cpu_seconds"] = cpu_seconds(bot.pid) - cpu_before
+    finally:
+        bot.terminate()
+        try:
+            bot.wait(20)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+        fake.wait(20)
+    if kind.startswith("lapor"):
+        import sqlite3
 
-    async def run(self) -> float:
+        with sqlite3.connect(folder / "lapor.db") as db:
+            stored = db.execute("SELECT count(*) FROM cases").fetchone()[0]
+        if stored != reporters:
+            raise SystemExit(f"{kind}: only {stored} of {reporters} reports were stored")
+    return result
+
+
+def show(results: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{'bot':<46} {'updates/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/upd':>10} {'calls/upd':>9}"
+          f" {'vs null':>7} {'vs PTB':>7}")
+    null = results.get("null")
+    peer = results.get("ptb")
+    for kind, r in results.items():
+        rate = r["updates"] / r["seconds"]
+        cpu = r["cpu_seconds"] * 1000 / r["updates"]
+        calls = sum(r["calls"].values()) / r["updates"]
+        vs_null = f"{rate / (null['updates'] / null['seconds']):.2f}x" if null else "-"
+        vs_peer = f"{rate / (peer['updates'] / peer['seconds']):.2f}x" if peer else "-"
+        print(f"{LABELS[kind]:<46} {rate:9.0f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {cpu:10.2f} {calls:9.2f}"
+              f" {vs_null:>7} {vs_peer:>7}")
+    if peer:
+        peer_cpu = peer["cpu_seconds"] / peer["updates"]
+        for kind in ("lapor", "lapor-webhook"):
+            if kind in results:
+                r = results[kind]
+                print(f"{LABELS[kind]}: CPU per update {r['cpu_seconds'] / r['updates'] / peer_cpu:.2f}x the PTB peer's")
+    for kind, r in results.items():
+        extra = f", {r['in_response']} answered inside the webhook response" if r.get("in_response") else ""
+        print(f"  {kind}: {r['updates']} updates, calls {dict(sorted(r['calls'].items()))}{extra}")
+
+
+# --- the peers, run in their own processes ----------------------------------------------
+
+def run_peer(kind: str, api: str, folder: Path) -> None:
+    import asyncio
+
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardRemove, Update
+    from telegram.ext import (
+        AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, ConversationHandler,
+        MessageHandler, PicklePersistence, TypeHandler, filters,
+    )
+
+    from bench.fake_bot_api import SCRIPT
+
+    builder = (Application.builder().token(TOKEN).base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
+               .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3)).concurrent_updates(True))
+    if kind == "null":
+        async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if update.effective_chat:
+                await context.bot.send_message(update.effective_chat.id, "ok")
+
+        application = builder.build()
+        application.add_handler(TypeHandler(Update, reply))
+    else:
+        application = builder.persistence(PicklePersistence(folder / "peer.pickle")).build()
+
+        def question(step: int) -> tuple[str, Any]:
+            """The question for SCRIPT[step]: buttons when the answer is a press."""
+            text = f"Langkah {step + 1} dari {len(SCRIPT)}: jawab pertanyaan ini."
+            line = SCRIPT[step]
+            if line.startswith("@"):
+                options = [line[1:], "lainnya", "kembali"]
+                buttons = [InlineKeyboardButton(o, callback_data=f"{step}:{o}") for o in options]
+                return text, InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+            return text, ReplyKeyboardRemove()
+
+        def handler(step: int) -> Any:
+            async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+                query = update.callback_query
+                assert context.user_data is not None
+                if query is not None:
+                    await query.answer()
+                    context.user_data[step] = query.data
+                else:
+                    context.user_data[step] = update.effective_message.text if update.effective_message else ""
+                chat = update.effective_chat
+                assert chat is not None
+                # Flushed after every update, before the answer: the state changes only when
+                # this returns, and the next update must not come in before that.
+                await context.application.update_persistence()
+                if step + 1 == len(SCRIPT):
+                    await context.bot.send_message(chat.id, "Terima kasih, laporan Anda diterima.")
+                    return ConversationHandler.END
+                text, markup = question(step + 1)
+                await context.bot.send_message(chat.id, text, reply_markup=markup)
+                return step + 1
+            return answer
+
+        states = {}
+        for step, line in enumerate(SCRIPT[1:], start=1):
+            kind_handler = CallbackQueryHandler(handler(step)) if line.startswith("@") \
+                else MessageHandler(filters.TEXT & ~filters.COMMAND, handler(step))
+            states[step] = [kind_handler]
+        application.add_handler(ConversationHandler(
+            entry_points=[CommandHandler("start", handler(0))], states=states, fallbacks=[],
+            name="report", persistent=True))
+
+    async def main() -> None:
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            import signal
+
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            await stop.wait()
+            await application.updater.stop()
+            await application.stop()
+
+    asyncio.run(main())
+
+
+# --- what one Bot API call costs the HTTP client -------------------------------------------
+
+CLIENT_CHILD = r"""
+import asyncio, importlib.machinery, json, os, sys, time
+hide = sys.argv[2] == "hidden"
+if hide:
+    class Hide:
+        # sniffio absent: the same path search, then the failure httpcore meets on every request
+        def find_spec(self, name, path=None, target=None):
+            if name == "sniffio":
+                importlib.machinery.PathFinder.find_spec(name, path)
+                raise ModuleNotFoundError("No module named 'sniffio'", name=name)
+            return None
+    sys.modules.pop("sniffio", None)
+    sys.meta_path.insert(0, Hide())
+from telegram import Bot
+from telegram.request import HTTPXRequest
+async def main():
+    bot = Bot("123456:TEST-TOKEN", base_url=sys.argv[1] + "/bot", request=HTTPXRequest(connection_pool_size=8))
+    async with bot:
+        for _ in range(50):
+            await bot.send_message(1, "warm-up")
+        calls = int(sys.argv[3])
+        cpu = time.process_time()
         started = time.perf_counter()
-        for chat in self.position:
-            self.next(chat)
-        await self.finished.wait()
-        return time.perf_counter() - started
+        for n in range(calls // 8):
+            await asyncio.gather(*(bot.send_message(1, "x") for _ in range(8)))
+        print(json.dumps({"cpu_us": (time.process_time() - cpu) / calls * 1e6,
+                          "wall_us": (time.perf_counter() - started) / calls * 1e6,
+                          "sniffio": "sniffio" in sys.modules}))
+asyncio.run(main())
+"""
 
 
-async def ours(reporters: int, max_rate: float, tmp: Path) -> float:
-    fake = FakeTelegram()
-    await fake.start()
-    driver = Driver(fake, reporters, question_only=True)
-    settings = settings_for(fake, tmp, telegram_max_rate=max_rate)
-    async with polling_bot(settings):
-        elapsed = await driver.run()
-    await fake.stop()
-    with sqlite3.connect(settings.database_path) as db:
-        stored = db.execute("SELECT count(*) FROM cases").fetchone()[0]
-    if stored != reporters:
-        raise SystemExit(f"only {stored} of {reporters} reports were stored")
-    return reporters * len(SCRIPT) / elapsed
-
-
-async def null_bot(reporters: int, max_rate: float) -> float:
-    fake = FakeTelegram()
-    await fake.start()
-    driver = Driver(fake, reporters, question_only=False)
-
-    async def reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_chat:
-            await context.bot.send_message(update.effective_chat.id, "ok")
-
-    app = (Application.builder().token(tg.TOKEN).base_url(fake.api_url).base_file_url(fake.file_url)
-           .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=3))
-           .concurrent_updates(True).build())
-    app.add_handler(TypeHandler(Update, reply))
-    async with app:
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
-        elapsed = await driver.run()
-        await app.updater.stop()
-        await app.stop()
-    await fake.stop()
-    return reporters * len(SCRIPT) / elapsed
+def client_cost(calls: int) -> None:
+    fake = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), "--reporters", "1"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert fake.stdout is not None
+    port = json.loads(fake.stdout.readline())["port"]
+    print(f"\nHTTP client cost per Bot API call (PTB HTTPXRequest, {calls} sendMessage calls, 8 at a time):")
+    try:
+        figures = {}
+        for mode in ("hidden", "present"):
+            out = subprocess.run([sys.executable, "-c", CLIENT_CHILD, f"http://127.0.0.1:{port}", mode, str(calls)],
+                                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                 check=True)
+            figures[mode] = json.loads(out.stdout)
+            label = "sniffio absent (a failed import per request)" if mode == "hidden" else "sniffio installed"
+            print(f"  {label:<46} {figures[mode]['cpu_us']:7.0f} us CPU per call")
+        print(f"  saved by declaring sniffio: {figures['hidden']['cpu_us'] - figures['present']['cpu_us']:.0f} us"
+              f" per call ({1 - figures['present']['cpu_us'] / figures['hidden']['cpu_us']:.0%})")
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reporters", type=int, default=500)
-    parser.add_argument("--max-rate", type=float, default=0.0)
+    parser.add_argument("--reporters", type=int, default=50)
+    parser.add_argument("--only", default=",".join(BOTS), help="comma-separated: " + ", ".join(BOTS))
+    parser.add_argument("--client-calls", type=int, default=2000, help="0 skips the HTTP client measurement")
+    parser.add_argument("--run-bot", choices=("null", "ptb"), help=argparse.SUPPRESS)
+    parser.add_argument("--api", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_bot:
+        run_peer(args.run_bot, args.api, args.dir)
+        return
+    from bench.fake_bot_api import SCRIPT
+
+    print(f"{args.reporters} reporters x {len(SCRIPT)} updates, closed loop; fake Bot API and each bot in its own "
+          f"process; {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{args.reporters} reporters x {len(SCRIPT)} updates, fake Bot API on localhost")
-        ours_rate = asyncio.run(ours(args.reporters, args.max_rate, Path(tmp)))
-        print(f"lapor netral  {ours_rate:8.0f} updates/s ({args.reporters} cases stored)")
-        null_rate = asyncio.run(null_bot(args.reporters, args.max_rate))
-        print(f"null bot      {null_rate:8.0f} updates/s")
-        print(f"ratio         {ours_rate / null_rate:8.2f} (target >= 0.5)")
+        for kind in [k for k in BOTS if k in args.only.split(",")]:
+            results[kind] = run_one(kind, args.reporters, Path(tmp))
+            r = results[kind]
+            print(f"  {kind}: {r['updates'] / r['seconds']:.0f} updates/s", flush=True)
+    show(results)
+    if args.client_calls:
+        client_cost(args.client_calls)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases|routes|export|migrate-db]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes|export|berkas|migrate-db]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Settings, load_settings
+from bot.logs import configure_logging
 
 
 async def _console(settings: Settings) -> None:
@@ -24,9 +24,10 @@ async def _console(settings: Settings) -> None:
 
     db = await Database.open(settings.database)
     try:
-        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy())
-        await chat(engine, EvidenceStore.for_database(db, settings.evidence_dir), settings.default_locale,
-                   sys.stdin, sys.stdout)
+        store = EvidenceStore.for_database(db, settings.evidence_dir)
+        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
+        await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
+        await engine.settle()
     finally:
         await db.close()
 
@@ -93,6 +94,40 @@ async def _migrate_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+async def _berkas(settings: Settings, args: argparse.Namespace) -> int:
+    """One case's file, written where asked and recorded in its audit trail like any other."""
+    from bot.case_file import CaseFiles
+    from flows.case import case_number
+    from flows.case.case_file import Order
+    from flows.staff.visibility import Viewer
+    from storage import Database, cases
+    from storage.evidence_files import EvidenceStore
+
+    number = case_number.normalize(args.number)
+    if number is None:
+        print(f"Not a case number: {args.number!r} (they look like LN-24-7K3Q9)", file=sys.stderr)
+        return 2
+    db = await Database.open(settings.database)
+    try:
+        async with db.reading() as tx:
+            case = await cases.by_number(tx, number)
+        if case is None:
+            where = "the PostgreSQL database" if settings.database_url else str(settings.database_path)
+            print(f"There is no case {number} in {where}", file=sys.stderr)
+            return 1
+        maker = CaseFiles(db, EvidenceStore.for_database(db, settings.evidence_dir), settings.timezone)
+        made = await maker.make(Order(case.id, Viewer.shell(args.identity), "shell"))
+    finally:
+        await db.close()
+    assert made is not None  # the shell sees every case
+    out: Path = args.out or Path(made.file_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(made.data)
+    print(out)
+    print(f"SHA-256 {made.sha256}" + (" (with reporter identity)" if args.identity else ""))
+    return 0
+
+
 async def _routes(settings: Settings, args: argparse.Namespace) -> int:
     from bot import routes_cli
 
@@ -139,17 +174,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate_parser.add_argument("--to", required=True, metavar="postgresql://...", help="the target database")
     migrate_parser.add_argument("--from", dest="source", type=Path, help="the SQLite file (default: DATABASE_PATH)")
     migrate_parser.add_argument("--evidence", type=Path, help="the evidence directory (default: EVIDENCE_DIR)")
+    berkas_parser = sub.add_parser("berkas", help="a case's file (PDF) for a formal report")
+    berkas_parser.add_argument("number", help="the case number, e.g. LN-24-7K3Q9")
+    berkas_parser.add_argument("--out", type=Path, default=None, help="the PDF to write (default berkas-<no>.pdf)")
+    berkas_parser.add_argument("--identity", action="store_true",
+                               help="name a confidential or open reporter (an anonymous one never is)")
     args = parser.parse_args(argv)
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings)
     command = args.command or ("run" if settings.telegram_bot_token else "console")
     if command == "console":
-        asyncio.run(_console(settings))
+        from bot.console import LOG_FILE_NAME, send_logs_to_file
+
+        send_logs_to_file(settings.database_path.parent / LOG_FILE_NAME)  # the terminal is the chat
+        try:
+            asyncio.run(_console(settings))
+        except KeyboardInterrupt:  # Ctrl-C: the chat has said goodbye
+            return 130
     elif command == "cases":
         asyncio.run(_cases(settings, args.limit))
     elif command == "export":
         return asyncio.run(_export(settings, args))
+    elif command == "berkas":
+        return asyncio.run(_berkas(settings, args))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
     elif command == "migrate-db":

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class BackgroundLoop:
@@ -17,6 +20,7 @@ class BackgroundLoop:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._holding: set[asyncio.Future[Any]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -33,7 +37,18 @@ class BackgroundLoop:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._holding:  # a lease being taken when we were cancelled: let it land, then give it back
+            await asyncio.gather(*self._holding, return_exceptions=True)
         await self.stopped()
+
+    async def taking(self, work: Awaitable[T]) -> T:
+        """Run `work` (taking leases and noting them as in flight) to its end even if this
+        loop is cancelled meanwhile, so that `stopped` sees and releases what it took: a
+        cancellation that hit after the COMMIT would otherwise leave leases held."""
+        task = asyncio.ensure_future(work)
+        self._holding.add(task)
+        task.add_done_callback(self._holding.discard)
+        return await asyncio.shield(task)
 
     async def run_once(self) -> int:
         """One round; returns how much it did (0: nothing was due)."""

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from flows.policy import Policy
+from flows.policy import DEFAULT_OPERATOR, Policy
 
 
 class Settings(BaseSettings):
@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = "/telegram/webhook"
     telegram_webhook_secret: SecretStr | None = None
     telegram_max_rate: float = Field(default=30.0, ge=0, description="outbound messages per second, all chats; 0 = no limit")
+    telegram_group_max_per_minute: float = Field(
+        default=20.0, ge=0, description="outbound messages per minute to one group (Telegram's limit); 0 = no limit")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 
@@ -42,6 +44,14 @@ class Settings(BaseSettings):
                                                    "outside WhatsApp's 24-hour window")
     twilio_webhook_path: str = "/twilio/whatsapp"
     twilio_timeout: float = Field(default=15.0, gt=0)
+    twilio_media_auth_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["api.twilio.com"], description="hosts that get the account's credentials "
+        "with a media download (over https only)")
+    twilio_media_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="addresses (CIDR) exempt from the refusal of loopback, private and "
+        "link-local addresses for media downloads (tests)")
+    twilio_media_ca_file: Path | None = Field(default=None, description="extra CA certificates to trust for "
+                                              "media downloads (tests, a TLS-inspecting proxy)")
 
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     moderator_chat_id: int | None = Field(default=None, description="moderators' Telegram group for alerts")
@@ -52,6 +62,7 @@ class Settings(BaseSettings):
     max_cases_per_day: int = Field(default=5, ge=0, description="per reporter, rolling 24 hours; 0 = no limit")
     max_messages_per_minute: int = Field(default=30, ge=0, description="per reporter; 0 = no limit")
     retention_days: int = Field(default=365, ge=1, description="reporter identity kept after a case is closed")
+    outbox_keep_days: float = Field(default=30.0, gt=0, description="what a sent message said is kept this long")
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
@@ -59,7 +70,21 @@ class Settings(BaseSettings):
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
                                               "waiting delivery is older")
 
+    operator_name: str = Field(default=DEFAULT_OPERATOR, min_length=1, max_length=200,
+                               description="who runs the service, named in the privacy notice")
+
     log_level: str = "INFO"
+    log_hash_key: SecretStr | None = Field(default=None, description="key of the short hashes that stand for "
+                                           "chats and phone numbers in the logs; unset: a new one per process")
+    metrics_token: SecretStr | None = Field(default=None, description="bearer token for /metrics and the "
+                                            "details of /healthz; unset: /metrics is off")
+
+    @field_validator("twilio_media_auth_hosts", "twilio_media_allow_networks", mode="before")
+    @classmethod
+    def _comma_separated_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod
@@ -102,6 +127,9 @@ class Settings(BaseSettings):
             max_cases_per_day=self.max_cases_per_day,
             max_messages_per_minute=self.max_messages_per_minute,
             retention=timedelta(days=self.retention_days),
+            timezone=self.timezone,
+            outbox_keep=timedelta(days=self.outbox_keep_days),
+            operator_name=self.operator_name,
         )
 
 

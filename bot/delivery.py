@@ -18,14 +18,16 @@ from typing import Protocol
 
 from bot import metrics
 from bot.background import BackgroundLoop
-from flows.reporter import data_rights
+from bot.logs import address_ref, redact
+from flows import retention
 from flows.case import deadlines, forwarding, notify
 from flows.policy import Policy
-from storage import Database, locks, outbox
+from storage import Database, locks, outbox, privacy
+from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
-RETENTION_EVERY = 24 * 3600.0
+RETENTION_EVERY = 3600.0
 
 
 class Retry(Exception):
@@ -74,9 +76,10 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, db: Database, policy: Policy, senders: dict[str, Sender], *,
                  lease_seconds: float = 60.0, batch: int = 32, poll_seconds: float = 1.0,
                  deadline_every: float = 60.0, base_backoff: float = 2.0, max_backoff: float = 600.0,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, store: EvidenceStore | None = None) -> None:
         super().__init__(poll_seconds)
         self.db = db
+        self.store = store
         self.policy = policy
         self.senders = senders
         self.lease = timedelta(seconds=lease_seconds)
@@ -90,7 +93,33 @@ class DeliveryWorker(BackgroundLoop):
         self._last_deadlines: float | None = None
         self._last_retention: float | None = None
         self._in_flight: set[int] = set()
+        self._woken_at = -1
+        self.on_sent: Callable[[list[int]], None] | None = None
+        """Where replies sent at once (`deliver_now`) are recorded (the engine's next
+        transaction); None: each is recorded in a transaction of its own."""
         db.on_commit(self.wake)
+
+    def wake(self) -> None:
+        """After a commit: a round only if something was queued for the worker since the
+        last wake (steps whose replies their channel sends itself queue nothing for it)."""
+        queued = outbox.queued()
+        if queued != self._woken_at:
+            self._woken_at = queued
+            super().wake()
+
+    async def deliver_now(self, delivery: Delivery) -> None:
+        """Send a reply leased to the caller straight after its step committed, with the
+        worker's handling of failures (retry, gone, rejected). Progress is not recorded
+        part by part: a crash sends the whole reply again once its lease runs out."""
+
+        async def untracked(parts: int, message_id: int | None) -> None:
+            return None
+
+        self._in_flight.add(delivery.id)
+        try:
+            await self._deliver(delivery, untracked)
+        finally:
+            self._in_flight.discard(delivery.id)
 
     async def stopped(self) -> None:
         """Deliveries cut off midway are released at once for the next process (one of
@@ -103,20 +132,16 @@ class DeliveryWorker(BackgroundLoop):
 
     async def before_round(self) -> None:
         """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
-        clean-up once a day (and at start). With several workers on one database each job
-        runs in one of them at a time (a job lock); what it did is marked in the data, so
-        the next worker's round finds nothing left to do."""
+        clean-up (`flows/retention.py`) at start and then every hour, on the worker's clock. With
+        several workers on one database each job runs in one of them at a time (a job lock);
+        what it did is marked in the data, so the next worker's round finds nothing left to do."""
         now = asyncio.get_running_loop().time()
         if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
             self._last_deadlines = now
             await self.check_deadlines()
         if self._last_retention is None or now - self._last_retention >= RETENTION_EVERY:
             self._last_retention = now
-            async with self.db.transaction() as tx:
-                erased = await data_rights.apply_retention(tx, self.policy, self.clock()) \
-                    if await locks.job(tx, "retention") else 0
-            if erased:
-                log.info("retention: reporter identity removed from %d closed cases", erased)
+            await retention.run(self.db, self.policy, self.clock(), self.store)
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:
@@ -130,19 +155,23 @@ class DeliveryWorker(BackgroundLoop):
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
             if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
                 return 0
-        async with self.db.transaction() as tx:
-            due = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
-                                         list(self.senders))
+        async def lease() -> list[Delivery]:
+            async with self.db.transaction() as tx:
+                taken = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
+                                               list(self.senders))
+            self._in_flight.update(d.id for d in taken)  # left there if we are cancelled: see `stop`
+            return taken
+
+        due = await self.taking(lease())
         if due:
-            self._in_flight.update(d.id for d in due)  # left there if we are cancelled: see `stop`
             await asyncio.gather(*(self._deliver(d) for d in due))
             self._in_flight.difference_update(d.id for d in due)
         return len(due)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery, progress: Progress | None = None) -> None:
         sender = self.senders[delivery.channel]  # only channels we have a sender for are leased
 
-        async def progress(parts: int, message_id: int | None) -> None:
+        async def recorded(parts: int, message_id: int | None) -> None:
             async with self.db.transaction() as tx:
                 await outbox.set_progress(tx, delivery.id, parts)
                 if delivery.kind == "post_case" and parts == 1 and message_id is not None:
@@ -150,12 +179,14 @@ class DeliveryWorker(BackgroundLoop):
                     await forwarding.post_delivered(tx, delivery.case_id, delivery.post_id, message_id,
                                                     self.clock().isoformat())
 
+        progress = progress or recorded
         try:
             await sender.deliver(delivery, progress)
         except Retry as exc:
             await self._retry(delivery, str(exc), exc.after)
         except Migrated as exc:
-            log.info("chat %s moved to %s", delivery.address, exc.new_address)
+            log.info("delivery %s: chat %s moved to %s", delivery.id, address_ref(delivery.address),
+                     address_ref(exc.new_address))
             async with self.db.transaction() as tx:
                 await forwarding.chat_migrated(tx, int(delivery.address), int(exc.new_address))
                 await outbox.retry_at(tx, delivery.id, self.clock().isoformat(), "migrated")
@@ -165,7 +196,8 @@ class DeliveryWorker(BackgroundLoop):
         except Rejected as exc:
             await self._rejected(delivery, str(exc))
         except Dropped as exc:
-            log.info("delivery %s to %s:%s dropped: %s", delivery.id, delivery.channel, delivery.address, exc)
+            log.info("delivery %s (%s to %s) dropped: %s", delivery.id, delivery.channel, address_ref(delivery.address),
+                     redact(str(exc)))
             async with self.db.transaction() as tx:
                 await outbox.mark_failed(tx, delivery.id, self.clock().isoformat(), f"dropped: {exc}")
         except Exception as exc:  # a bug or an unexpected answer: keep the message, try later
@@ -175,14 +207,23 @@ class DeliveryWorker(BackgroundLoop):
             self.sent += 1
             metrics.DELIVERIES.labels(delivery.channel).inc()
             metrics.LAST_SUCCESS.mark(delivery.channel)
+            forget = bool(delivery.payload.get("forget_after_send"))
+            if delivery.leased and self.on_sent is not None and not forget:
+                self.on_sent([delivery.id])  # recorded with the next step: no round trip of its own
+                return
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, delivery.id, self.clock().isoformat())
+                if forget:  # the confirmation of an erasure: the address goes now that it is out
+                    await privacy.forget_sent(tx, delivery.id)
+            if forget:
+                await self.db.checkpoint_truncate()
 
     async def _rejected(self, delivery: Delivery, error: str) -> None:
         """Never retried: the same request would fail the same way. A case card that cannot
         be posted is a job for moderators."""
         self._count(delivery, "rejected")
-        log.error("delivery %s (%s to %s) rejected: %s", delivery.id, delivery.kind, delivery.address, error)
+        log.error("delivery %s (%s, %s to %s) rejected: %s", delivery.id, delivery.kind, delivery.channel,
+                  address_ref(delivery.address), redact(error))
         at = self.clock().isoformat()
         async with self.db.transaction() as tx:
             await outbox.mark_failed(tx, delivery.id, at, error)
@@ -190,7 +231,8 @@ class DeliveryWorker(BackgroundLoop):
                 _ = notify.staff_gettext(self.policy)
                 await notify.moderators(tx, self.policy, at, _(
                     "A case could not be posted to group {chat}: {error}").format(
-                        chat=delivery.address, error=error), delivery.case_id)
+                        chat=await notify.chat_label(tx, self.policy, int(delivery.address)), error=error),
+                    delivery.case_id)
 
     def _count(self, delivery: Delivery, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1
@@ -201,14 +243,15 @@ class DeliveryWorker(BackgroundLoop):
         if after is None:
             after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
             after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together
-        log.warning("delivery %s to %s:%s failed (%s); next try in %.1fs",
-                    delivery.id, delivery.channel, delivery.address, reason, after)
+        log.warning("delivery %s (%s to %s) failed (%s); next try in %.1fs",
+                    delivery.id, delivery.channel, address_ref(delivery.address), redact(reason), after)
         async with self.db.transaction() as tx:
             await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason)
 
     async def _gone(self, delivery: Delivery, reason: str) -> None:
         at = self.clock().isoformat()
-        log.error("%s:%s is unreachable: %s", delivery.channel, delivery.address, reason)
+        log.error("delivery %s: %s chat %s is unreachable: %s", delivery.id, delivery.channel,
+                  address_ref(delivery.address), redact(reason))
         async with self.db.transaction() as tx:
             if delivery.channel == notify.GROUP_CHANNEL and delivery.address.lstrip("-").isdigit() \
                     and int(delivery.address) < 0:

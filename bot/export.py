@@ -11,8 +11,6 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import xlsxwriter
-
 from flows import regions
 from storage import Database
 from storage.case_queries import CaseFilter, stream
@@ -72,6 +70,8 @@ async def write_files(db: Database, where: CaseFilter, identity: bool, csv_path:
 def _write(header: list[str], lines: queue.Queue[list[object] | None], csv_path: Path | None,
            xlsx_path: Path | None) -> None:
     csv_file = csv_path.open("w", newline="", encoding="utf-8") if csv_path else None
+    import xlsxwriter  # on first export, not at start-up (a lean process)
+
     book = xlsxwriter.Workbook(str(xlsx_path), {"constant_memory": True, "strings_to_formulas": False,
                                                 "strings_to_urls": False}) if xlsx_path else None
     try:

@@ -3,12 +3,35 @@ become a numbered list, and the flow accepts the number, "1." or the label typed
 
 from __future__ import annotations
 
+import re
+
+from flows.case import case_number
+from flows.events import Command
 from flows.i18n import N_, gettext_for
 from flows.case.notify import STATUS_TOKEN
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
+from flows.reporter.report import COMMANDS
 from flows.reporter.status import STATUS_CHOICE
 
 CONSOLE_LOCATION = N_("(To send a location, type: lokasi -8.65, 115.21)")
+_STATUS = re.compile(r"^/?(status|cek)\s+(\S.*)$", re.IGNORECASE)
+
+
+def command_of(text: str) -> Command | None:
+    """Commands as a plain-text channel gets them: "/batal", a message that is just a
+    command word ("batal"), or "status LN-24-7K3Q9" as the news messages suggest; a word
+    inside a sentence is not a command."""
+    text = text.strip()
+    if re.fullmatch(r"/[A-Za-z_]+(?:@\w+)?(?:\s.*)?", text, re.DOTALL):
+        name, _, args = text[1:].partition(" ")
+        return Command(name.split("@")[0].lower(), args.strip())
+    word = text.casefold()
+    if word in COMMANDS:
+        return Command(word, "")
+    status = _STATUS.match(text)
+    if status and case_number.normalize(status.group(2)) is not None:
+        return Command(status.group(1).lower(), status.group(2).strip())
+    return None
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -46,8 +69,6 @@ def render(reply: Reply, locale: str, location_hint: str = CONSOLE_LOCATION) -> 
         lines.append(_("(Reply with a number from 1 to {n}.)").format(n=len(reply.options)))
     if reply.request == "location":
         lines.append(_(location_hint))
-    elif reply.request == "contact":
-        lines.append(_("(Type your phone number.)"))
     return "\n".join(lines)
 
 

@@ -30,7 +30,8 @@ async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
     db = await Database.open(settings.database)
     try:
         async with db.transaction() as tx:
-            removed, known = await route_admin.remove(tx, chat_id, region)
+            removed, known = await route_admin.remove(tx, settings.policy(), chat_id, region,
+                                                      datetime.now(UTC).isoformat())
     finally:
         await db.close()
     if not known:

@@ -48,23 +48,29 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
                                      outbox_channels=frozenset(durable),
-                                     windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset())
+                                     windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset(),
+                                     store=store,
+                                     direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
+                                     lease_seconds=settings.delivery_lease_seconds)
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
+        from bot.case_file import CaseFiles
         from bot.telegram.channel import TelegramChannel
         from bot.telegram.focal import FocalGroups
         from bot.telegram.sender import TelegramSender
         from bot.telegram.staff import StaffChat
 
         desk = Desk(db, policy)
-        sender = TelegramSender(bot, db, store, settings.default_locale)
+        sender = TelegramSender(bot, db, store, settings.default_locale,
+                                CaseFiles(db, store, settings.timezone))
         staff = StaffChat(StaffCommands(db, policy, desk), sender)
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)
         senders["telegram"] = sender
     if whatsapp:
         from bot.whatsapp.inbox import WhatsAppInbox
+        from bot.whatsapp.media import MediaRules
         from bot.whatsapp.sender import WhatsAppSender
         from bot.whatsapp.twilio_api import make_client
 
@@ -74,32 +80,48 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
                                      settings.twilio_timeout)
         senders["whatsapp"] = WhatsAppSender(runtime.twilio, db, settings.twilio_whatsapp_from,
                                              settings.twilio_status_template_sid)
+        rules = MediaRules.from_settings(settings.twilio_media_auth_hosts, settings.twilio_media_allow_networks,
+                                         settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
-                                      poll_seconds=settings.delivery_poll_seconds)
+                                      poll_seconds=settings.delivery_poll_seconds, rules=rules)
         db.on_commit(runtime.inbox.wake)
         runtime.inbox.start()
     runtime.worker = DeliveryWorker(
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
-        base_backoff=settings.delivery_backoff_seconds)
+        base_backoff=settings.delivery_backoff_seconds, store=store)
+    runtime.worker.on_sent = engine.delivered
+    if runtime.channel is not None:  # Telegram replies go out right after their step's commit
+        runtime.channel.deliver_now = runtime.worker.deliver_now
     runtime.worker.start()
 
 
 async def close_runtime(runtime: Runtime) -> None:
-    if runtime.inbox is not None:
-        await runtime.inbox.stop()
-        runtime.inbox = None
-    if runtime.worker is not None:
-        await runtime.worker.stop()
-        runtime.worker = None
-    if runtime.twilio is not None:
-        from bot.whatsapp.twilio_api import close_client
+    """Stop everything, each part even if another failed to stop: the database is always
+    closed, so the process can exit."""
+    try:
+        if runtime.inbox is not None:
+            inbox, runtime.inbox = runtime.inbox, None
+            await inbox.stop()
+    finally:
+        try:
+            if runtime.worker is not None:
+                worker, runtime.worker = runtime.worker, None
+                await worker.stop()
+            if runtime.engine is not None:
+                await runtime.engine.settle()
+                await runtime.engine.close()  # what was sent is recorded before the database closes
+        finally:
+            try:
+                if runtime.twilio is not None:
+                    from bot.whatsapp.twilio_api import close_client
 
-        await close_client(runtime.twilio)
-        runtime.twilio = None
-    if runtime.db is not None:
-        await runtime.db.close()
-        runtime.db = None
+                    twilio, runtime.twilio = runtime.twilio, None
+                    await close_client(twilio)
+            finally:
+                if runtime.db is not None:
+                    db, runtime.db = runtime.db, None
+                    await db.close()
 
 
 def _observe(channel: str, seconds: float) -> None:

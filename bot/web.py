@@ -27,14 +27,27 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
     """The routes of the configured channels: Telegram's when `application` is given,
     WhatsApp's when the Twilio settings are."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+
+    def authorised(request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     async def healthz(request: web.Request) -> web.Response:
         """Unhealthy (503) when the database does not answer or the oldest waiting delivery
-        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out)."""
+        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out). Only
+        healthy or not, unless the request carries the metrics token."""
+        answer = await health(request)
+        if authorised(request):
+            return answer
+        return web.json_response({"status": json.loads(answer.text or "{}").get("status", "unhealthy")},
+                                 status=answer.status)
+
+    async def health(request: web.Request) -> web.Response:
         try:
             pending, oldest = await backlog(db)
         except Exception as exc:  # the database is what we cannot work without
-            log.error("health check failed: %s", exc)
+            log.error("health check failed: %s", type(exc).__name__)
             return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
         last = metrics.LAST_SUCCESS.at.get("telegram")
         body = {"status": "ok", "database": "ok", "outbox_pending": pending,
@@ -46,6 +59,11 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
         return web.json_response(body)
 
     async def metrics_page(request: web.Request) -> web.Response:
+        """Only with `Authorization: Bearer <METRICS_TOKEN>`; off when no token is set."""
+        if not token:
+            return web.Response(status=404, text="metrics are off (set METRICS_TOKEN)")
+        if not authorised(request):
+            return web.Response(status=401, text="unauthorised", headers={"WWW-Authenticate": "Bearer"})
         pending, oldest = await backlog(db)
         metrics.OUTBOX_DEPTH.set(pending)
         metrics.OUTBOX_OLDEST.set(oldest or 0)
@@ -70,7 +88,8 @@ def _telegram_handler(application: Application, secret: str) -> Handler:  # type
     async def telegram_webhook(request: web.Request) -> web.Response:
         """Checked first: the secret Telegram echoes back. The update is processed before
         we answer, so if we die midway Telegram delivers it again (and it is then
-        recognised as a duplicate if it had been stored)."""
+        recognised as a duplicate if it had been stored). The answer to a button press
+        rides in the response."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403, text="forbidden")
@@ -81,9 +100,19 @@ def _telegram_handler(application: Application, secret: str) -> Handler:  # type
             update = Update.de_json(data, application.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400, text="bad update")
-        if update is not None:
+        if update is None:
+            return web.Response(text="ok")
+        from bot.telegram.channel import WEBHOOK_ANSWER
+
+        answer: dict[str, object] = {}
+        token = WEBHOOK_ANSWER.set(answer)
+        try:
             await application.process_update(update)
-        return web.Response(text="ok")
+        finally:
+            WEBHOOK_ANSWER.reset(token)
+        # A press is answered in this response (Telegram carries out one method given here):
+        # one Bot API call fewer per button.
+        return web.json_response(answer) if answer else web.Response(text="ok")
 
     return telegram_webhook
 

@@ -3,39 +3,49 @@ where a file is cleaned before it leaves the service (a group, a staff chat, `/l
 what erasure keeps in place of an original.
 
 `clean` is the one entry point. It is synchronous and CPU-bound (call it through
-`clean_async` from the event loop). It never returns the input unchanged unless the format
-carries nothing identifying; a file it cannot make safe is `Unsafe` and must not be forwarded.
+`clean_async` from the event loop). The format is read from the bytes, never from the name
+or the MIME type the sender claimed. It never returns the input unchanged: every file is
+rebuilt (images from their pixels, PDFs object by object, video and audio packet by
+packet); a file it cannot rebuild is `Unsafe` and must not be forwarded.
+
+`cleaning.stored.cleaned_copy` computes the result once per original (by SHA-256), keeps the
+cleaned copy in the evidence store under its own SHA-256 and records the pair in the
+database, so every sender, the erasure and the PDF case file use the same copy.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
+from cleaning.result import Cleaned, Unsafe
+from cleaning.sniff import sniff
 
-@dataclass(frozen=True, slots=True)
-class Cleaned:
-    data: bytes
-    mime: str
-    extension: str
-    """With the dot: ".jpg"."""
+VERSION = 1
+"""Raised when a cleaner changes what it removes: stored results of older versions are redone."""
 
-
-@dataclass(frozen=True, slots=True)
-class Unsafe:
-    reason: str
-    """A short machine word ("unsupported", "unparseable", "too_large"); never file content."""
+__all__ = ["VERSION", "Cleaned", "Unsafe", "clean", "clean_async"]
 
 
 def clean(data: bytes, mime: str | None) -> Cleaned | Unsafe:
-    """The file rebuilt without metadata, or why it cannot be."""
-    from bot.strip_metadata import clean_image  # until the cleaners of the reporter-safety issue land
+    """The file rebuilt without metadata, or why it cannot be. `mime` is only a hint
+    (what the sender claimed); the bytes decide."""
+    family = sniff(data)
+    try:
+        if family == "image":
+            from cleaning.images import clean_image
 
-    cleaned = clean_image(data)
-    if cleaned is None:
-        return Unsafe("unsupported")
-    body, extension = cleaned
-    return Cleaned(body, {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}[extension], extension)
+            return clean_image(data)
+        if family == "pdf":
+            from cleaning.pdf import clean_pdf
+
+            return clean_pdf(data)
+        if family == "media":
+            from cleaning.media import clean_media
+
+            return clean_media(data)
+    except MemoryError:
+        return Unsafe("too_large")
+    return Unsafe("unsupported")
 
 
 async def clean_async(data: bytes, mime: str | None) -> Cleaned | Unsafe:

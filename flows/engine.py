@@ -15,29 +15,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from flows.reporter.conversation import Conversation
-from flows.events import Inbound
+from flows.case.forwarding import destinations
+from flows.reporter import consent, data_rights
+from flows.reporter.conversation import Conversation, State
+from flows.events import Event, Inbound, Media
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
-from flows.outcomes import CaseSubmitted, ConsentRefused, DataErased
+from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
 from flows.policy import Policy
 from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
-from flows.reporter.report import new_conversation, step
+from flows.reporter.report import file_room, new_conversation, step
+from flows.reporter.turn import Facts
 from flows.reporter.status import is_status_query, status_replies
-from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, updates
+from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
+from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 MAX_NUMBER_ATTEMPTS = 8
 MAX_BATCH_ATTEMPTS = 5
+SENT_FLUSH_SECONDS = 0.1
 Key = tuple[str, str]
 
 
@@ -50,6 +55,10 @@ class Handled:
     duplicate: bool = False
     case_number: str | None = None
     stale: bool = False
+    erased: bool = False
+    delivery: outbox.Delivery | None = None
+    """The replies as queued in the outbox and leased to the channel, which sends them at
+    once (`Engine.delivered` then records them); None when the worker sends them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +69,28 @@ class ReplyQueue:
 
     coalesce: timedelta
     windowed: bool
+    lease: timedelta | None = None
+    """Set: the channel sends each step's replies itself right after the commit, holding
+    this lease on them meanwhile (the delivery worker sends them only if it runs out)."""
 
 
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
                  timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
                  outbox_channels: frozenset[str] = frozenset(),
-                 windowed_channels: frozenset[str] = frozenset()) -> None:
+                 windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None,
+                 direct_channels: frozenset[str] = frozenset(), lease_seconds: float = 60.0) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
-        transaction; `windowed_channels`: those of them with a reply window."""
+        transaction; `windowed_channels`: those of them with a reply window; `store`: the
+        evidence files, so that files no step kept are deleted and an erasure cleans them;
+        `direct_channels`: those that send a step's replies themselves after the commit."""
         self.db = db
+        self.store = store
+        self._chores: set[asyncio.Task[None]] = set()
+        self.direct_channels = direct_channels
+        self.lease = timedelta(seconds=lease_seconds)
+        self._sent: list[int] = []
+        self._sent_timer: asyncio.TimerHandle | None = None
         self.default_locale = default_locale
         self.policy = policy or Policy(default_locale=default_locale)
         self.outbox_channels = outbox_channels
@@ -87,6 +108,63 @@ class Engine:
         self._queued_at: dict[int, float] = {}
         self._draining = False
 
+    async def file_room(self, channel: str, address: str, at: datetime) -> int:
+        """How many files of a message from this chat may be stored: none before it has agreed
+        to the terms, when it is over the flood limit, blocked, or at a step that keeps no
+        file; otherwise what the draft has room for. Channels ask before they store a file."""
+        accepted = await self.shared_flood.would_accept(self.db, (channel, address), at) if self.shared_flood \
+            else self.flood.would_accept((channel, address), at)
+        if not accepted:
+            return 0
+        async with self.db.reading() as tx:
+            if not await consent.has_agreed(tx, channel, address):
+                return 0
+            if (channel, address) in await reporters.blocked_among(tx, [(channel, address)]):
+                return 0
+            stored = await conversations.load(tx, channel, address)
+        if stored is None:
+            return 0
+        conv = Conversation.from_json(stored.state, stored.data, stored.updated_at)
+        return file_room(conv, at.astimezone(self.tz))
+
+    def drop_files(self, shas: list[str]) -> None:
+        """Files a channel stored for a message it then could not hand over: they go unless
+        something refers to them."""
+        if self.store is None or not shas:
+            return
+        self.store.release(shas)
+        self._chore(self._discard(set(shas)))
+
+    def _chore(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _discard(self, shas: set[str]) -> None:
+        if self.store is None or not shas:
+            return
+        try:
+            async with self.db.reading() as tx:
+                keep = await retention.referenced_files(tx, sorted(shas))
+            await self.store.discard(shas - keep)
+        except Exception:  # the daily sweep deletes what is left
+            log.exception("could not delete unused evidence files")
+
+    async def _after_erasure(self) -> None:
+        """The erasure has committed and the WAL was truncated: originals give way to cleaned
+        copies, and the WAL is truncated again (once more if the first try met a reader)."""
+        try:
+            if self.store is not None:
+                await data_rights.clean_erased_evidence(self.db, self.store)
+            await self.db.checkpoint_truncate()
+        except Exception:  # the retention job finishes what is left
+            log.exception("clean-up after an erasure failed")
+
+    async def settle(self) -> None:
+        """Wait for the clean-ups started after commits (tests, shutdown)."""
+        while self._chores:
+            await asyncio.gather(*list(self._chores), return_exceptions=True)
+
     async def handle(self, inbound: Inbound) -> Handled:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
@@ -95,6 +173,7 @@ class Engine:
         verdict = await self.shared_flood.check(self.db, key, inbound.at) if self.shared_flood \
             else self.flood.check(key, inbound.at)
         if verdict != "ok":  # nothing is stored: the flood never reaches the database
+            self.drop_files(_files_of(inbound.event))
             locale = normalize_locale(inbound.locale_hint, self.default_locale)
             _ = gettext_for(locale)
             text = _("You are sending messages very fast. Please wait a minute, then send your last answer again.")
@@ -121,14 +200,59 @@ class Engine:
 
     def _reply_queues(self) -> dict[str, ReplyQueue]:
         coalesce = timedelta(seconds=self.coalesce_seconds)
-        return {channel: ReplyQueue(coalesce, channel in self.windowed_channels) for channel in self.outbox_channels}
+        return {channel: ReplyQueue(coalesce, channel in self.windowed_channels,
+                                    self.lease if channel in self.direct_channels else None)
+                for channel in self.outbox_channels}
+
+    def delivered(self, delivery_ids: list[int]) -> None:
+        """Replies a channel sent itself: recorded as sent in the next transaction (a later
+        step's, so no round trip of their own), or after `SENT_FLUSH_SECONDS` if none
+        comes. Until then their lease keeps the worker off them; a crash meanwhile sends
+        them once more when it runs out."""
+        self._sent.extend(delivery_ids)
+        if self._sent_timer is None:
+            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+
+    def _flush_sent(self) -> None:
+        self._sent_timer = None
+        if not self._sent:
+            return
+        if self._draining:  # the running batches take them
+            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+            return
+        asyncio.create_task(self._record_sent())
+
+    async def _record_sent(self) -> None:
+        sent, self._sent = self._sent, []
+        if not sent:
+            return
+        try:
+            async with self.db.transaction() as tx:
+                await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
+        except Exception:  # kept for the next batch; the lease keeps them from being sent again meanwhile
+            log.exception("could not record %d sent replies", len(sent))
+            self._sent[:0] = sent
+
+    async def close(self) -> None:
+        """Record what was sent before the database closes (else, after a restart, those
+        replies would go out once more when their lease runs out)."""
+        if self._sent_timer is not None:
+            self._sent_timer.cancel()
+            self._sent_timer = None
+        try:
+            await self._record_sent()
+        except Exception:  # e.g. the connection left mid-transaction by a cancelled task
+            log.exception("could not record sent replies at shutdown; they may be sent once more")
 
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
+        sent, self._sent = self._sent, []
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
             results = []
             try:
                 async with self.db.transaction() as tx:
+                    if sent:  # first: a chat whose last reply went out may have this step's sent at once too
+                        await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
                     work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
                                              self._reply_queues())
                     isolate = len(batch) > 1 and self.db.dialect.failed_statement_aborts
@@ -148,11 +272,20 @@ class Engine:
                     log.info("transaction of %d updates lost a race with another worker (%s); again",
                              len(batch), type(exc).__name__)
                     continue
+                self._sent[:0] = sent
                 log.exception("transaction of %d updates failed", len(batch))
+                self.drop_files([sha for inbound, _ in batch for sha in _files_of(inbound.event)])
                 for _inbound, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 return
+        if self.store is not None:
+            self.store.release(sha for inbound, _ in batch for sha in _files_of(inbound.event))
+            if work.dropped:
+                self._chore(self._discard(work.dropped))
+        if work.erased:  # before the answer: the erased values leave the -wal file at once
+            await self.db.checkpoint_truncate(tries=5)
+            self._chore(self._after_erasure())
         if self.observer is not None:
             now = asyncio.get_running_loop().time()
             for inbound, _future in batch:
@@ -171,17 +304,23 @@ class _Batch:
     batch's steps left them, and the writes saved for one `executemany` each."""
 
     def __init__(self, default_locale: str, policy: Policy, queues: dict[str, ReplyQueue], processed: set[Key],
-                 stored: dict[Key, conversations.StoredConversation], blocked: set[Key]) -> None:
+                 stored: dict[Key, conversations.StoredConversation], blocked: set[Key],
+                 standing: dict[Key, consent.Standing]) -> None:
         self.default_locale = default_locale
         self.policy = policy
         self.queues = queues
         self.blocked = blocked
+        self.standing = standing
         self.processed = processed
         self.current: dict[Key, Conversation | None] = {
             key: Conversation.from_json(row.state, row.data, row.updated_at) for key, row in stored.items()
         }
         self.claims: list[tuple[str, str, str]] = []
         self.changed: set[Key] = set()
+        self.dropped: set[str] = set()
+        """Files the batch's steps let go (a cleared or cancelled draft, a file sent at a step
+        that keeps none): deleted after the commit unless something else refers to them."""
+        self.erased = False
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy,
@@ -190,7 +329,8 @@ class _Batch:
         conv_keys = list({(i.channel, i.address) for i in inbounds})
         await locks.conversations(tx, conv_keys)  # first: what follows must see other workers' last step
         return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
-                   await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys))
+                   await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys),
+                   await consent.standing_among(tx, conv_keys))
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
         update_key = (inbound.channel, inbound.update_id)
@@ -202,14 +342,41 @@ class _Batch:
         handled = await self._read_only(tx, inbound, conv_key, conv)
         if handled is not None:
             if queue is not None:
-                await _queue_replies(tx, inbound, handled, queue)
+                handled = replace(handled, delivery=await _queue_replies(tx, inbound, handled, queue))
         else:
-            handled, kept = await _step_and_record(tx, self.policy, inbound, conv, queue)
+            facts = await self._facts(tx, conv_key, conv)
+            handled, kept, outcomes = await _step_and_record(tx, self.policy, inbound, conv, queue, facts)
             self.current[conv_key] = kept
             self.changed.add(conv_key)
+            self.dropped |= (_draft_files(conv) | set(_files_of(inbound.event))) - _draft_files(kept)
+            self.erased |= handled.erased
+            self._note(conv_key, outcomes)
         self.processed.add(update_key)
         self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
         return handled
+
+    async def _facts(self, tx: Tx, key: Key, conv: Conversation) -> Facts:
+        """What the step needs to know from the database. Whether a report would reach a
+        focal point is looked up only where one can be sent (the summary)."""
+        standing = self.standing.get(key) or consent.Standing()
+        routable = True
+        draft = conv.draft
+        if conv.state == State.SUMMARY and draft.region_code and draft.province_code and draft.agency_group:
+            routable = bool(await destinations(tx, self.policy, draft.region_code, draft.province_code,
+                                               draft.agency_group))
+        return Facts(standing.agreed_at, standing.known, routable, self.policy.operator_name)
+
+    def _note(self, key: Key, outcomes: list[Outcome]) -> None:
+        """Later updates of the same chat in this batch see what this one recorded."""
+        for outcome in outcomes:
+            if isinstance(outcome, ConsentGiven):
+                self.standing[key] = consent.Standing(outcome.at, known=True)
+            elif isinstance(outcome, CaseSubmitted):
+                self.standing[key] = replace(self.standing.get(key) or consent.Standing(), known=True)
+            elif isinstance(outcome, ConsentRefused):
+                self.standing[key] = replace(self.standing.get(key) or consent.Standing(), agreed_at=None)
+            elif isinstance(outcome, DataErased):
+                self.standing[key] = consent.Standing()
 
     async def _read_only(self, tx: Tx, inbound: Inbound, conv_key: Key, conv: Conversation) -> Handled | None:
         """Answers that change no conversation: a blocked reporter's refusal, `/status`,
@@ -236,33 +403,56 @@ class _Batch:
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
 
 
-async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue) -> None:
+def _files_of(event: Event) -> list[str]:
+    return [i.sha256 for i in event.items if i.sha256] if isinstance(event, Media) else []
+
+
+def _draft_files(conv: Conversation | None) -> set[str]:
+    if conv is None:
+        return set()
+    return {str(e["sha256"]) for e in conv.draft.evidence if e.get("sha256")}
+
+
+async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: ReplyQueue,
+                         forget_after_send: bool = False) -> outbox.Delivery | None:
     """The person just wrote: on a windowed channel note it (the window opens); let
     messages that were put off go out now; and queue this step's replies, in the same
     transaction as the step: a reply can be neither lost nor sent twice. A stale button's
-    answer is the channel's to show (a toast), not a message."""
+    answer is the channel's to show (a toast), not a message. Returns the delivery when
+    it is leased to the channel to send at once."""
     at = inbound.at.isoformat()
     if queue.windowed:
         await contacts.seen(tx, inbound.channel, inbound.address, at)
-    await outbox.wake_address(tx, inbound.channel, inbound.address, at)
+    if queue.lease is None:
+        await outbox.wake_address(tx, inbound.channel, inbound.address, at)
     if not handled.replies or handled.stale:
-        return
-    payload = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+        return None
+    payload: dict[str, object] = {"replies": [to_dict(r) for r in handled.replies], "locale": handled.locale}
+    payload.update(inbound.reply_extra or {})
+    if forget_after_send:  # the confirmation of an erasure: once sent, its row forgets the address
+        payload["forget_after_send"] = True
     if inbound.reply_key:
         await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
                                        (inbound.at + queue.coalesce).isoformat())
+    elif queue.lease is not None and not forget_after_send:
+        delivery = await outbox.enqueue_to_send_now(tx, inbound.channel, inbound.address, payload, at,
+                                                    (inbound.at + queue.lease).isoformat())
+        if delivery.leased:
+            return delivery
+        await outbox.wake_address(tx, inbound.channel, inbound.address, at)  # what waits (a backoff) goes now
     else:
         await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at)
+    return None
 
 
 async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conversation,
-                           queue: ReplyQueue | None) -> tuple[Handled, Conversation | None]:
+                           queue: ReplyQueue | None, facts: Facts) -> tuple[Handled, Conversation | None, list[Outcome]]:
     """Run the step and write its outcomes. Returns the replies and the conversation to
     keep (None: a refusal of consent or an erasure keeps nothing). A clash of case numbers
     undoes just that case and draws another number. With a `queue` the replies are queued
     first, so the answer to a step goes out before any news its outcomes cause."""
     for _attempt in range(MAX_NUMBER_ATTEMPTS):
-        result = step(conv, replace(inbound, nonce=secrets.randbits(64)))
+        result = step(conv, replace(inbound, nonce=secrets.randbits(64)), facts)
         if any(isinstance(o, CaseSubmitted) for o in result.outcomes) and await cases_today_reached(
                 tx, policy, inbound.channel, inbound.address, inbound.at):
             _ = gettext_for(conv.locale)  # the report stays in the conversation, ready to send later
@@ -271,17 +461,20 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
                 "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
                 conv.locale)
             if queue is not None:
-                await _queue_replies(tx, inbound, limited, queue)
-            return limited, conv
-        handled = Handled(result.replies, result.conversation.locale, stale=result.stale)
+                limited = replace(limited, delivery=await _queue_replies(tx, inbound, limited, queue))
+            return limited, conv, []
+        erasing = any(isinstance(o, DataErased) for o in result.outcomes)
+        handled = Handled(result.replies, result.conversation.locale, stale=result.stale, erased=erasing)
         try:  # a failure undoes this step's writes only; most steps write no outcome at all
             async with savepoint(tx, enabled=bool(result.outcomes)):
-                if queue is not None:
-                    await _queue_replies(tx, inbound, handled, queue)
+                if queue is not None and not erasing:
+                    handled = replace(handled, delivery=await _queue_replies(tx, inbound, handled, queue))
                 number = await record_outcomes(tx, policy, inbound, result.conversation, result.outcomes)
+                if queue is not None and erasing:  # after the erasure, which stops what was queued
+                    await _queue_replies(tx, inbound, handled, queue, forget_after_send=True)
         except DuplicateCaseNumber:
             log.info("case number collision, drawing another")
             continue
         refused = any(isinstance(o, (ConsentRefused, DataErased)) for o in result.outcomes)
-        return replace(handled, case_number=number), None if refused else result.conversation
+        return replace(handled, case_number=number), None if refused else result.conversation, result.outcomes
     raise RuntimeError("could not draw a free case number")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from flows.capabilities import NUMBERED, Capabilities
+
 MediaKind = Literal["photo", "video", "document"]
 
 
@@ -91,3 +93,8 @@ class Inbound:
     nonce: int = 0
     reply_key: str | None = None
     """Updates sharing a key (the files of one album) get one answer: the last one's."""
+    caps: Capabilities = NUMBERED
+    """What the channel can show; the replies are worded for it."""
+    reply_extra: dict[str, object] | None = None
+    """What the channel wants kept with the answer in the outbox (on Telegram: the pressed
+    message, which the answer may replace, and the label picked)."""

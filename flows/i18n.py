@@ -7,12 +7,14 @@ build step to forget and no stale `.mo` file to ship.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 
-from babel.dates import format_date
+from babel import Locale
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -56,6 +58,20 @@ def ngettext_for(locale: str) -> Callable[[str, str, int], str]:
     return translations(locale).ngettext
 
 
+@cache
+def _full_date_pattern(locale: str) -> str:
+    """The locale's full date pattern with the day unpadded: CLDR writes Indonesian days as
+    "01 Desember", people (and our documents) write "1 Desember"."""
+    return re.sub(r"(?<!d)dd(?!d)", "d", Locale.parse(locale).date_formats["full"].pattern)
+
+
 def long_date(value: date, locale: str) -> str:
-    """'Kamis, 19 November 2020' / 'Thursday, November 19, 2020'."""
-    return format_date(value, format="full", locale=locale)
+    """The one date style everywhere: 'Selasa, 1 Desember 2026' / 'Tuesday, December 1, 2026'."""
+    return format_date(value, format=_full_date_pattern(locale), locale=locale)
+
+
+def long_datetime(value: datetime, locale: str) -> str:
+    """The date as `long_date`, then the time: 'Selasa, 1 Desember 2026 09.05'."""
+    pattern = Locale.parse(locale).datetime_formats["full"]
+    return str(pattern).replace("{1}", long_date(value.date(), locale)).replace(
+        "{0}", format_time(value, format="short", locale=locale))

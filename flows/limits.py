@@ -35,6 +35,14 @@ class FloodGate:
             return "ok"
         return "warn" if len(times) == self.per_minute + 1 else "drop"
 
+    def would_accept(self, key: tuple[str, str], at: datetime) -> bool:
+        """Whether a message at `at` would be "ok", without counting it (a channel asks before
+        it stores a file)."""
+        if self.per_minute <= 0:
+            return True
+        times = self._seen.get(key, ())
+        return sum(1 for t in times if at - t < WINDOW) < self.per_minute
+
     def _forget(self, at: datetime) -> None:
         for key in [k for k, t in self._seen.items() if not t or at - t[-1] >= WINDOW]:
             del self._seen[key]
@@ -58,6 +66,14 @@ class SharedFloodGate:
         if count <= self.per_minute:
             return "ok"
         return "warn" if count == self.per_minute + 1 else "drop"
+
+    async def would_accept(self, db: Database, key: tuple[str, str], at: datetime) -> bool:
+        """Whether a message at `at` would be "ok", counted across workers, without counting it."""
+        if self.per_minute <= 0:
+            return True
+        if not self.local.would_accept(key, at):
+            return False
+        return await flood.recent(db, key[0], key[1], at) < self.per_minute
 
 
 async def cases_today_reached(tx: Tx, policy: Policy, channel: str, address: str, at: datetime) -> bool:

@@ -1,7 +1,8 @@
 """The fixed menus of the report: incident types, agencies, employment status, identity.
 
 Ids are stable (they are stored and used as button data); labels are catalog message ids
-translated where they are shown.
+translated where they are shown. Aliases are the short words people type instead of the
+label ("pemda", "bumn"), matched whatever the reporter's language.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ class MenuItem:
     id: str
     label: str
     explanation: str | None = None
+    aliases: tuple[str, ...] = ()
+    example: str | None = None
+    """A real name of such an office, for the name question ("{region}": the region chosen)."""
+    position_example: str | None = None
+    summary: str | None = None
+    """How the choice reads on its own, away from its question ("status unknown")."""
 
 
 INCIDENT_TYPES: tuple[MenuItem, ...] = (
@@ -51,50 +58,96 @@ INCIDENT_TYPES: tuple[MenuItem, ...] = (
 )
 
 
+DONT_KNOW = ("tidak tahu", "tidak tau", "tdk tahu", "tdk tau", "gak tahu", "gak tau", "ga tahu", "ga tau",
+             "nggak tahu", "nggak tau", "ndak tahu", "entah", "don't know", "dont know", "unknown")
+SKIP = ("lewati", "lewat", "skip", "tidak ada", "tdk ada", "gak ada", "ga ada", "nggak ada", "none", "-")
+YES = ("ya", "iya", "iyaa", "yaa", "y", "yes", "ok", "oke", "okay", "okey", "baik", "boleh", "setuju",
+       "ya setuju", "iya setuju", "saya setuju", "betul", "benar", "sip", "siap", "lanjut", "yup")
+NO = ("tidak", "tdk", "gak", "ga", "gk", "nggak", "ngga", "enggak", "engga", "tak", "no", "n", "nope",
+      "jangan", "tidak mau", "gak mau", "ga mau", "gak setuju", "ga setuju", "nggak setuju", "tidak setuju")
+
+
+OFFICE_NAME_QUESTION = N_("Type the name of the office (for example \"{example}\").")
+
+
 @dataclass(frozen=True, slots=True)
 class AgencyGroup:
     id: str
     label: str
     units: tuple[MenuItem, ...]
+    aliases: tuple[str, ...] = ()
+    asn: bool = True
+    """False where the people are not ASN (village officials, state companies, TNI/Polri):
+    the employment status is not asked, the case records "bukan_asn"."""
+    name_question: str = OFFICE_NAME_QUESTION
+    example: str = "Dinas Pendidikan {region}"
+    position_example: str = "Camat"
+    positions: tuple[MenuItem, ...] = ()
+    """Positions offered as options at the position question (typed text still works)."""
 
 
 AGENCY_GROUPS: tuple[AgencyGroup, ...] = (
     AgencyGroup("pemda", N_("Regional government"), (
-        MenuItem("setda", N_("Regional/DPRD secretariat")),
-        MenuItem("dinas", N_("Dinas (service office)")),
-        MenuItem("badan", N_("Badan (agency)")),
-        MenuItem("inspektorat", N_("Inspectorate/Satpol PP")),
-        MenuItem("kecamatan", N_("Kecamatan (district)")),
-        MenuItem("kelurahan", N_("Kelurahan (urban village)")),
-        MenuItem("kesehatan", N_("Regional hospital/Puskesmas")),
+        MenuItem("setda", N_("Regional/DPRD secretariat"), example="Sekretariat Daerah {region}",
+                 position_example="Sekretaris Daerah"),
+        MenuItem("dinas", N_("Dinas (service office)"), example="Dinas Pendidikan {region}",
+                 position_example="Kepala Dinas"),
+        MenuItem("badan", N_("Badan (agency)"), example="Badan Kepegawaian dan Pengembangan SDM {region}",
+                 position_example="Kepala Bidang"),
+        MenuItem("inspektorat", N_("Inspectorate/Satpol PP"), example="Satpol PP {region}",
+                 position_example="Kepala Satpol PP"),
+        MenuItem("kecamatan", N_("Kecamatan (district)"), example="Kecamatan Kuta Utara", position_example="Camat"),
+        MenuItem("kelurahan", N_("Kelurahan (urban village)"), example="Kelurahan Kerobokan",
+                 position_example="Lurah"),
+        MenuItem("kesehatan", N_("Regional hospital/Puskesmas"), example="RSUD {region}",
+                 position_example="Kepala Puskesmas"),
         MenuItem("sekolah", N_("State school"),
-                 N_("TK/SD/SMP belong to the kabupaten/kota, SMA/SMK/SLB to the province")),
-    )),
+                 N_("TK/SD/SMP belong to the kabupaten/kota, SMA/SMK/SLB to the province"),
+                 aliases=("sekolah",), example="SMP Negeri 1 Mengwi", position_example="Kepala Sekolah"),
+    ), aliases=("pemda", "pemkab", "pemkot", "pemprov", "pemerintah daerah", "regional government")),
     AgencyGroup("pusat", N_("Central/vertical agency"), (
-        MenuItem("kemenag", N_("Kemenag (KUA, madrasah)")),
-        MenuItem("atr_bpn", N_("ATR/BPN (land office)")),
-        MenuItem("pajak_bea", N_("Tax/Customs")),
-        MenuItem("bps", N_("BPS (statistics)")),
-        MenuItem("imigrasi_lapas", N_("Immigration/prison")),
-        MenuItem("kementerian_lain", N_("Another ministry or its unit")),
-        MenuItem("ptn_rs", N_("State university or hospital")),
-    )),
-    AgencyGroup("desa", N_("Village"), (
-        MenuItem("kepala_desa", N_("Village head")),
-        MenuItem("perangkat_desa", N_("Village staff")),
-        MenuItem("bpd", N_("BPD (village council)")),
-    )),
-    AgencyGroup("bumn_bumd", N_("BUMN/BUMD (state-owned company)"), ()),
-    AgencyGroup("tni_polri", N_("TNI/Polri"), ()),
-    AgencyGroup("lainnya", N_("Don't know / other"), ()),
+        MenuItem("kemenag", N_("Kemenag (KUA, madrasah)"), example="KUA Kecamatan Kuta Utara",
+                 position_example="Kepala KUA"),
+        MenuItem("atr_bpn", N_("ATR/BPN (land office)"), example="Kantor Pertanahan {region}"),
+        MenuItem("pajak_bea", N_("Tax/Customs"), example="KPP Pratama Badung Utara"),
+        MenuItem("bps", N_("BPS (statistics)"), example="BPS {region}"),
+        MenuItem("imigrasi_lapas", N_("Immigration/prison"), example="Kantor Imigrasi Ngurah Rai"),
+        MenuItem("kementerian_lain", N_("Another ministry or its unit"),
+                 example="Balai Wilayah Sungai Bali-Penida"),
+        MenuItem("ptn_rs", N_("State university or hospital"), example="Universitas Udayana",
+                 position_example="Dosen"),
+    ), aliases=("pusat", "vertikal", "instansi pusat", "instansi vertikal", "kementerian", "central"),
+        position_example="Kepala Kantor"),
+    AgencyGroup("desa", N_("Village"), (), aliases=("desa", "kades", "kepala desa", "perangkat desa", "bpd",
+                                                    "village"),
+                asn=False, name_question=N_("Type the name of the village (for example \"{example}\")."),
+                example="Desa Dalung, Kecamatan Kuta Utara", position_example="Kepala desa",
+                positions=(
+                    MenuItem("kepala_desa", N_("Village head"), aliases=("kades",)),
+                    MenuItem("perangkat_desa", N_("Village staff")),
+                    MenuItem("bpd", N_("BPD member (village council)"), aliases=("bpd",)),
+                )),
+    AgencyGroup("bumn_bumd", N_("BUMN/BUMD (state-owned company)"), (), aliases=("bumn", "bumd"), asn=False,
+                name_question=N_("Type the name of the company (for example \"{example}\")."),
+                example="PLN UP3 Bali Selatan", position_example="Manajer"),
+    AgencyGroup("tni_polri", N_("TNI/Polri"), (), aliases=("tni", "polri", "polisi", "tentara"), asn=False,
+                name_question=N_("Type the name of the unit (for example \"{example}\")."),
+                example="Polsek Kuta Utara", position_example="Kapolsek"),
+    AgencyGroup("lainnya", N_("Don't know / other"), (), aliases=("lainnya", "lain", "other", *DONT_KNOW)),
 )
 
 PERSON_STATUSES: tuple[MenuItem, ...] = (
     MenuItem("pns", N_("PNS")),
-    MenuItem("pppk", N_("PPPK")),
-    MenuItem("honorer", N_("Honorary staff (honorer)")),
-    MenuItem("tidak_tahu", N_("Don't know")),
+    MenuItem("pppk", N_("PPPK"), aliases=("p3k",)),
+    MenuItem("honorer", N_("Honorary staff (honorer)"), aliases=("honorer", "honor")),
+    MenuItem("tidak_tahu", N_("Don't know"), aliases=DONT_KNOW, summary=N_("unknown")),
 )
+NOT_ASN = MenuItem("bukan_asn", N_("Not ASN"))
+"""Recorded, never offered: the agency chosen is not one where people are ASN."""
+
+
+def person_status(status_id: str | None) -> MenuItem | None:
+    return find((*PERSON_STATUSES, NOT_ASN), status_id)
 
 IDENTITY_MODES: tuple[MenuItem, ...] = (
     MenuItem("anonim", N_("Anonymous"),
@@ -107,7 +160,7 @@ IDENTITY_MODES: tuple[MenuItem, ...] = (
 
 CASE_STATUSES: tuple[MenuItem, ...] = (
     MenuItem("baru", N_("New")),
-    MenuItem("menunggu_rute", N_("Waiting for a route")),
+    MenuItem("menunggu_rute", N_("Waiting for an officer")),
     MenuItem("diteruskan", N_("Forwarded")),
     MenuItem("diterima", N_("Accepted")),
     MenuItem("ditindaklanjuti", N_("Being followed up")),

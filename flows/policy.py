@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 
+DEFAULT_OPERATOR = "Tim Lapor Netral"
+"""Who runs the service when OPERATOR_NAME does not say."""
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     default_locale: str = "id"
@@ -18,6 +22,12 @@ class Policy:
     max_cases_per_day: int = 5
     max_messages_per_minute: int = 30
     retention: timedelta = timedelta(days=365)
+    timezone: str = "Asia/Jakarta"
+    """Where staff read times (stored in UTC): `/jejak`, lists."""
+    outbox_keep: timedelta = timedelta(days=30)
+    """How long what a sent message said is kept (then only the row's bare facts stay)."""
+    operator_name: str = DEFAULT_OPERATOR
+    """Who runs the service, named in the privacy notice."""
 
     def alert_chats(self) -> list[int]:
         """Moderators' group if there is one, otherwise each admin privately."""

@@ -11,6 +11,8 @@ class Option:
     id: str
     label: str
     description: str | None = None
+    aliases: tuple[str, ...] = ()
+    """Words typed that mean this option ("ya", "pemda"); never shown."""
 
 
 @dataclass(frozen=True, slots=True)

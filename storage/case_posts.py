@@ -74,4 +74,12 @@ async def migrate_chat(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:
 
 
 async def chat_has_cases(tx: Tx, chat_id: int) -> bool:
-    return await fetch_one(tx, "SELECT 1 FROM case_posts WHERE chat_id = ? LIMIT 1", (chat_id,)) is not None
+    """Whether the chat holds a case now (a case moved away is no longer its own)."""
+    return await fetch_one(tx, "SELECT 1 FROM case_posts WHERE chat_id = ? AND active = 1 LIMIT 1",
+                           (chat_id,)) is not None
+
+
+async def active_in_chat(tx: Tx, chat_id: int) -> list[CasePost]:
+    async with tx.execute(f"SELECT {_COLUMNS} FROM case_posts WHERE chat_id = ? AND active = 1 ORDER BY id",
+                          (chat_id,)) as cur:
+        return [_post(row) for row in await cur.fetchall()]

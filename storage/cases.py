@@ -124,13 +124,14 @@ _EVENT_COLUMNS = ", ".join(f.name for f in fields(CaseEvent))
 
 async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
     """Store a submitted case with its evidence and its first audit event; returns its id."""
-    values = [getattr(case, name) for name in _NEW_CASE_COLUMNS]
+    created = utc(case.created_at)  # compared as stored: always UTC
+    values = [created if name == "created_at" else getattr(case, name) for name in _NEW_CASE_COLUMNS]
     sql = (
         f"INSERT INTO cases ({', '.join(_NEW_CASE_COLUMNS)}, updated_at)"
         f" VALUES ({', '.join('?' for _ in _NEW_CASE_COLUMNS)}, ?) RETURNING id"
     )
     try:
-        async with tx.execute(sql, (*values, case.created_at)) as cur:
+        async with tx.execute(sql, (*values, created)) as cur:
             row = await cur.fetchone()
     except Exception as exc:
         if dialect.of(tx).is_unique_violation(exc, "cases", "number"):
@@ -178,7 +179,7 @@ async def set_status(tx: Tx, case_id: int, before: str, after: str, at: str, act
     written) when the case is no longer in `before`: someone else acted first."""
     async with tx.execute(
         "UPDATE cases SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-        (after, at, case_id, before),
+        (after, utc(at), case_id, before),
     ) as cur:
         if cur.rowcount != 1:
             return False
@@ -195,17 +196,18 @@ async def mark_routed(tx: Tx, case_id: int, at: str) -> None:
 
 
 _UNACCEPTED = "'baru', 'menunggu_rute', 'diteruskan', 'bukan_kewenangan'"
-"""Statuses of a case that no group has accepted yet."""
+"""Statuses of a case that no group has accepted yet (spelled as in the partial indexes
+`cases_due_reminder` and `cases_due_escalation`, which the queries must match)."""
 
 
 async def _unaccepted_since(tx: Tx, routed_before: str, not_yet: str, limit: int) -> list[Case]:
     """Forwarded cases nobody has accepted since `routed_before` whose `not_yet` column
-    (reminded_at or escalated_at) is still empty."""
-    assert not_yet in ("reminded_at", "escalated_at")
-    async with tx.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN ({_UNACCEPTED})"
-        f" AND routed_at IS NOT NULL AND routed_at <= ? AND {not_yet} IS NULL"
-        " ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
+    (reminded_at or escalated_at) is still empty: a partial index holds just those, so
+    the check every minute does not read the cases reminded long ago."""
+    index = {"reminded_at": "cases_due_reminder", "escalated_at": "cases_due_escalation"}[not_yet]
+    async with tx.execute(  # named: without statistics the planner would take the wider status index
+        f"SELECT {_CASE_COLUMNS} FROM cases{dialect.of(tx).indexed_by(index)} WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
+        " AND routed_at <= ? ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]
 
@@ -219,11 +221,11 @@ async def due_escalations(tx: Tx, routed_before: str, limit: int = 100) -> list[
 
 
 async def mark_reminded(tx: Tx, case_id: int, at: str) -> None:
-    await tx.execute("UPDATE cases SET reminded_at = ? WHERE id = ?", (at, case_id))
+    await tx.execute("UPDATE cases SET reminded_at = ? WHERE id = ?", (utc(at), case_id))
 
 
 async def mark_escalated(tx: Tx, case_id: int, at: str) -> None:
-    await tx.execute("UPDATE cases SET escalated_at = ? WHERE id = ?", (at, case_id))
+    await tx.execute("UPDATE cases SET escalated_at = ? WHERE id = ?", (utc(at), case_id))
 
 
 async def waiting_for_route(tx: Tx) -> list[Case]:

@@ -1,12 +1,15 @@
-"""One aiosqlite connection per process, numbered migrations, and explicit transactions.
+"""One writing aiosqlite connection per process, a few reading ones beside it, numbered
+migrations, and explicit transactions.
 
-The connection runs in autocommit mode so that every write happens inside a
+The writer runs in autocommit mode so that every write happens inside a
 `BEGIN IMMEDIATE` we open ourselves: the write lock is taken up front, which is
-what lets two processes share the file without losing or repeating a step.
+what lets two processes share the file without losing or repeating a step. Reads run
+on their own connections (WAL lets readers work beside the writer), so a long
+`/statistik` never holds up a reporter's step.
 
 `Database.open` given a `postgresql://` URL opens the PostgreSQL backend instead
 (`storage/postgres.py`), which keeps the same contract: `transaction()`, `reading()`,
-`on_commit`, `exclusive()`, and a `Tx` the repositories use alike.
+`on_commit`, `exclusive()`, `checkpoint_truncate()`, and a `Tx` the repositories use alike.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class LockHeld(Exception):
     """Another process holds this exclusive lock (a second poller, for instance)."""
 
 BUSY_TIMEOUT_MS = 5000
+READERS = 4
+"""Reading connections at most (each has its own thread): a slow read holds up only reads,
+and only when this many are running at once."""
 CHECKPOINT_EVERY_SECONDS = 1.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -77,15 +83,21 @@ def migrations(folder: str | None = None, with_names: bool = False) -> list[Any]
 class Database:
     """The process's handle on the SQLite file.
 
-    Transactions on the shared connection are serialised by an asyncio lock; across
-    processes SQLite's own write lock (with a busy timeout) does the same job.
+    Write transactions on the shared connection are serialised by an asyncio lock; across
+    processes SQLite's own write lock (with a busy timeout) does the same job. Reads take
+    a connection of their own from a small pool and never wait for that lock.
     """
 
     dialect: dialect.Dialect = dialect.SQLITE
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, readers: int = READERS) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._idle_readers: list[aiosqlite.Connection] = []
+        self._reader_slots = asyncio.Semaphore(readers)
+        self._readers: list[aiosqlite.Connection] = []
+        self._settings: list[str] = []
+        """Per-connection PRAGMAs, for the readers too (they report the same settings)."""
         self._checkpointer: asyncio.Task[None] | None = None
         self._on_commit: list[Callable[[], None]] = []
         self.checkpoints = 0
@@ -118,13 +130,15 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await _connect(path)
         await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger in free pages
         db = cls(conn, path)
+        db._settings = ["PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+                        "PRAGMA secure_delete = ON"]  # erased personal data must not linger in free pages
+        if checkpoint_every:
+            db._settings.append("PRAGMA wal_autocheckpoint = 0")
+        for setting in db._settings:
+            await conn.execute(setting)
         await db._migrate()
         if checkpoint_every:
-            await conn.execute("PRAGMA wal_autocheckpoint = 0")
             db._checkpointer = asyncio.create_task(db._checkpoint_loop(checkpoint_every))
         return db
 
@@ -133,6 +147,10 @@ class Database:
             self._checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
+        for reader in self._readers:
+            await reader.close()
+        self._readers.clear()
+        self._idle_readers.clear()
         await self._conn.close()  # the last connection to close checkpoints what is left
 
     async def _checkpoint_loop(self, every: float) -> None:
@@ -145,7 +163,7 @@ class Database:
                     await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     self.checkpoints += 1
                 except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed: %s", exc)
+                    log.warning("WAL checkpoint failed: %s", type(exc).__name__)
         finally:
             await conn.close()
 
@@ -175,25 +193,102 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await self._finish("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
+            try:
+                await self._finish("COMMIT")
+            except Exception:  # a failed COMMIT leaves the transaction open: close it
+                with contextlib.suppress(Exception):
+                    await self._finish("ROLLBACK")
+                raise
         for callback in self._on_commit:
             callback()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
-        """A consistent read (a deferred transaction that never writes)."""
-        async with self._lock:
-            await self._conn.execute("BEGIN")
+        """A consistent read (a deferred transaction that never writes) on a reading
+        connection: it sees what was committed when it began and takes no write lock."""
+        async with self._reader_slots:
+            reader = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
+            ended = False
             try:
-                yield self._conn
+                await reader.execute("BEGIN")
+                try:
+                    yield reader
+                finally:
+                    await reader.execute("ROLLBACK")
+                    ended = True
             finally:
-                await self._conn.execute("ROLLBACK")
+                if ended:
+                    self._idle_readers.append(reader)
+                else:  # cut off midway: its state is unknown
+                    await self._discard_reader(reader)
+
+    async def _begin(self, sql: str) -> None:
+        """BEGIN runs on the database thread whatever happens to the awaiting task: if the
+        task is cancelled meanwhile (a SIGTERM), wait for the BEGIN, undo it, then let the
+        cancellation go on, so the connection is never left inside a transaction."""
+        began = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(began)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _uncancellable(began)
+                await _uncancellable(asyncio.ensure_future(self._conn.execute("ROLLBACK")))
+            raise
+
+    async def _finish(self, sql: str) -> None:
+        """COMMIT or ROLLBACK, seen through to the end even if the task is cancelled."""
+        done = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _uncancellable(done)
+            raise
+
+    async def checkpoint_truncate(self, tries: int = 20) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes, so that erased
+        values are gone from the `-wal` file too (PASSIVE checkpoints never truncate it).
+        Waits for readers of other processes a little; False if it could not finish."""
+        conn = await aiosqlite.connect(self.path, isolation_level=None)  # steps go on meanwhile
+        try:
+            await conn.execute("PRAGMA busy_timeout = 200")
+            for attempt in range(tries):
+                try:
+                    rows = await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = next(iter(rows))[0] if rows else 1
+                except sqlite3.OperationalError:
+                    busy = 1
+                if not busy:
+                    return True
+                await asyncio.sleep(0.05 * (attempt + 1))
+        finally:
+            await conn.close()
+        log.warning("WAL could not be truncated after an erasure; the next erasure or clean-up will")
+        return False
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        reader = await _connect(self.path)
+        for setting in [*self._settings, "PRAGMA query_only = ON"]:
+            await reader.execute(setting)
+        self._readers.append(reader)
+        return reader
+
+    async def _discard_reader(self, reader: aiosqlite.Connection) -> None:
+        self._readers.remove(reader)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(reader.close())
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process runs the periodic job `name` now (see `storage.locks.job_held`).
+        SQLite: always, one process serves the file."""
+        yield True
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[asyncio.Event]:
@@ -215,6 +310,14 @@ class Database:
             yield asyncio.Event()
         finally:
             handle.close()
+
+
+async def _uncancellable(task: asyncio.Future[object]) -> None:
+    """Wait for `task` even while this task is being cancelled again."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+    task.result()
 
 
 @asynccontextmanager
@@ -250,8 +353,6 @@ async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite
 
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements; `sqlite3.complete_statement` knows where each ends."""
-
-
     statements: list[str] = []
     buffer = ""
     for line in script.splitlines(keepends=True):

@@ -49,6 +49,25 @@ class Dialect:
     def translate(self, sql: str) -> str:
         return sql
 
+    def indexed_by(self, index: str) -> str:
+        """A table's index hint, where the planner has no statistics to choose it (SQLite's
+        `INDEXED BY`); PostgreSQL's planner keeps statistics and takes no hints."""
+        return f" INDEXED BY {index}"
+
+    def json_text(self, expr: str, path: str) -> str:
+        """The value at `path` ('$.a.b') of the JSON text `expr`."""
+        return f"json_extract({expr}, '{path}')"
+
+    def json_elements(self, expr: str, path: str, alias: str) -> str:
+        """A table of the elements of the JSON array at `path` of `expr`, one column `value`
+        (nothing when there is no array there)."""
+        return f"json_each({expr}, '{path}') AS {alias}"
+
+    async def prune_shared_counters(self, tx: Tx, before: str) -> int:
+        """Drop counters only several workers keep (PostgreSQL's flood windows) whose last
+        entry is older than `before`; SQLite keeps them in memory."""
+        return 0
+
     async def lock_conversations(self, tx: Tx, keys: list[tuple[str, str]]) -> None:
         """Serialise the steps of these conversations across processes until commit.
         SQLite's `BEGIN IMMEDIATE` already serialises every writer."""
@@ -80,6 +99,22 @@ class Postgres(Dialect):
     def translate(self, sql: str) -> str:
         return translate(sql)
 
+    def indexed_by(self, index: str) -> str:
+        return ""
+
+    def json_text(self, expr: str, path: str) -> str:
+        return f"({expr})::jsonb #>> '{_json_path(path)}'"
+
+    def json_elements(self, expr: str, path: str, alias: str) -> str:
+        at = f"({expr})::jsonb #> '{_json_path(path)}'"
+        return (f"jsonb_array_elements(CASE WHEN jsonb_typeof({at}) = 'array' THEN {at} ELSE '[]'::jsonb END)"
+                f" AS {alias}(value)")
+
+    async def prune_shared_counters(self, tx: Tx, before: str) -> int:
+        async with tx.execute("DELETE FROM flood_windows WHERE cardinality(times) = 0"
+                              " OR times[cardinality(times)] < ?::timestamptz", (before,)) as cur:
+            return int(cur.rowcount)
+
     async def lock_conversations(self, tx: Tx, keys: list[tuple[str, str]]) -> None:
         """Transaction-scoped advisory locks, one per conversation, taken in a fixed order
         (so two workers' batches cannot deadlock) and released by COMMIT or ROLLBACK."""
@@ -108,6 +143,12 @@ class Postgres(Dialect):
         return isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
 
 
+def _json_path(path: str) -> str:
+    """SQLite's '$.a.b' as PostgreSQL's '{a,b}'."""
+    assert path.startswith("$") and "[" not in path and "'" not in path, path
+    return "{" + ",".join(p for p in path[1:].split(".") if p) + "}"
+
+
 SQLITE = Dialect()
 POSTGRES = Postgres()
 
@@ -120,7 +161,8 @@ def of(tx: Any) -> Dialect:
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _UNSUPPORTED = re.compile(r"\b(?:INSERT|UPDATE)\s+OR\s+(?:REPLACE|IGNORE|ABORT|FAIL|ROLLBACK)\b|\bPRAGMA\b"
-                          r"|\bWITHOUT\s+ROWID\b|\bGLOB\b|\bjulianday\s*\(|\bstrftime\s*\(|\bifnull\s*\(",
+                          r"|\bWITHOUT\s+ROWID\b|\bGLOB\b|\bjulianday\s*\(|\bstrftime\s*\(|\bifnull\s*\("
+                          r"|\bINDEXED\s+BY\b|\bjson_extract\s*\(|\bjson_each\s*\(",
                           re.IGNORECASE)
 
 

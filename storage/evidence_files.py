@@ -1,19 +1,28 @@
 """A content-addressed store for evidence bytes: each file is named by its SHA-256.
 
-`EvidenceStore` is what the channels use (put, get, stream, delete); where the bytes live
-is a `Blobs` backend behind it: files under `EVIDENCE_DIR` with SQLite, or chunks in
-PostgreSQL (`evidence_chunks`, `evidence_blobs`), so that every worker reaches every file
-with no shared disk. A writer streams chunks in and names them only when complete, so a
-writer that dies leaves no half file under a real name.
+`EvidenceStore` is what the channels use (receive, put, get, stream, discard, sweep); where
+the bytes live is a `Blobs` backend behind it: files under `EVIDENCE_DIR` with SQLite, or
+chunks in PostgreSQL (`evidence_chunks`, `evidence_blobs`), so that every worker reaches
+every file with no shared disk.
+
+Files arrive whole or not at all: bytes are streamed to a temporary file (or unnamed chunks)
+in the store, hashed as they come, the size cap enforced while reading, and named only when
+complete, so a writer that dies leaves no half file under a real name. A file just stored
+is *held* until the update that brought it has been recorded, so that deleting an
+unreferenced file never races with a step about to refer to it. After an erasure only a
+file's cleaned copy stays (stored under its own SHA-256 and linked from the original's by
+`cleaning.stored`); the original's SHA-256 stays on record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +32,12 @@ if TYPE_CHECKING:
     from storage.database import Database
 
 CHUNK_BYTES = 512 * 1024
+WRITE_CHUNK = 256 * 1024
+TMP_DIR = "tmp"
+
+
+class TooLarge(Exception):
+    """The file is over the size cap; nothing of it was kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +53,10 @@ class BlobWriter(Protocol):
 
     async def write(self, chunk: bytes) -> None: ...
 
-    async def commit(self, sha256: str, size: int) -> None: ...
+    async def commit(self, sha256: str, size: int) -> None:
+        """Name the bytes; if the file is already there, it is marked fresh again (the
+        orphan sweep's grace period starts over) and these bytes go."""
+        ...
 
     async def abort(self) -> None: ...
 
@@ -52,7 +70,13 @@ class Blobs(Protocol):
         """The bytes in pieces (nothing if the file is not here)."""
         ...
 
-    async def delete(self, sha256: str) -> bool: ...
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        """Delete the file (only if last written before `written_before`, when given)."""
+        ...
+
+    async def written_before(self, before: datetime) -> list[str]:
+        """The files last written before `before`: candidates for the orphan sweep."""
+        ...
 
     def listing(self) -> AsyncIterator[tuple[str, int]]:
         """Every stored (sha256, size): for moving an installation and checking it."""
@@ -63,9 +87,52 @@ class Blobs(Protocol):
         ...
 
 
+class Incoming:
+    """A file being received: `write` chunks, then `finish` (see `EvidenceStore.receive`)."""
+
+    def __init__(self, store: EvidenceStore, max_bytes: int | None) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._writer = store.blobs.writer()
+        self.finished = False
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise TooLarge()
+        self._hash.update(chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= WRITE_CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await self._writer.write(data)
+
+    async def finish(self) -> StoredFile:
+        await self._flush()
+        sha = self._hash.hexdigest()
+        self.store._held[sha] += 1  # held before it is named: a discard cannot slip in between
+        try:
+            await self._writer.commit(sha, self.size)
+        except BaseException:
+            self.store.release([sha])
+            raise
+        self.finished = True
+        return StoredFile(sha, self.size, self.store._path(sha))
+
+    async def abandon(self) -> None:
+        await self._writer.abort()
+
+
 class EvidenceStore:
     def __init__(self, blobs: Blobs | Path) -> None:
         self.blobs: Blobs = FileBlobs(blobs) if isinstance(blobs, Path) else blobs
+        self._held: Counter[str] = Counter()
 
     @classmethod
     def for_database(cls, db: Database, root: Path) -> EvidenceStore:
@@ -74,26 +141,52 @@ class EvidenceStore:
             return cls(PostgresBlobs(db))
         return cls(FileBlobs(root))
 
+    @property
+    def root(self) -> Path:
+        assert isinstance(self.blobs, FileBlobs), "files live in the database"
+        return self.blobs.root
+
+    @contextlib.asynccontextmanager
+    async def receive(self, max_bytes: int | None = None) -> AsyncIterator[Incoming]:
+        """Stream a file in: `async with store.receive(cap) as incoming: await incoming.write(..)`,
+        then `await incoming.finish()`. Anything else (an error, `TooLarge`, a file not
+        finished) leaves nothing behind."""
+        incoming = Incoming(self, max_bytes)
+        try:
+            yield incoming
+        finally:
+            if not incoming.finished:
+                await asyncio.shield(incoming.abandon())
+
     async def put(self, data: bytes) -> StoredFile:
-        """Write the bytes once; a second identical file costs nothing."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not await self.blobs.exists(sha):
-            writer = self.blobs.writer()
-            try:
-                for start in range(0, len(data), CHUNK_BYTES):
-                    await writer.write(data[start:start + CHUNK_BYTES])
-                await writer.commit(sha, len(data))
-            except BaseException:
-                await writer.abort()
-                raise
-        return StoredFile(sha, len(data), self._path(sha))
+        """Write the bytes once; a second identical file costs nothing. The file is held
+        until `release`."""
+        async with self.receive() as incoming:
+            for start in range(0, len(data), WRITE_CHUNK):
+                await incoming.write(data[start:start + WRITE_CHUNK])
+            return await incoming.finish()
 
     async def put_file(self, source: Path) -> StoredFile:
-        data = await asyncio.to_thread(source.read_bytes)
-        return await self.put(data)
+        async with self.receive() as incoming:
+            with source.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, WRITE_CHUNK):
+                    await incoming.write(chunk)
+            return await incoming.finish()
+
+    def release(self, shas: Iterable[str | None]) -> None:
+        """The update that brought these files has been recorded (or has failed)."""
+        for sha in shas:
+            if sha and self._held[sha] > 0:
+                self._held[sha] -= 1
+                if not self._held[sha]:
+                    del self._held[sha]
+
+    def held(self, sha: str) -> bool:
+        return self._held[sha] > 0
 
     async def get(self, sha256: str) -> bytes | None:
-        """The stored bytes, or None if this file was never received here."""
+        """The stored bytes, or None if this file was never received here or is gone (an
+        erased case keeps only its cleaned copy, found through `cleaning.stored`)."""
         parts = [chunk async for chunk in self.blobs.chunks(sha256)]
         if not parts and not await self.blobs.exists(sha256):
             return None
@@ -105,6 +198,39 @@ class EvidenceStore:
     async def delete(self, sha256: str) -> bool:
         return await self.blobs.delete(sha256)
 
+    @staticmethod
+    def sha256_of(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    async def discard_original(self, sha256: str) -> None:
+        """The original goes; only its cleaned copy (stored under its own SHA-256) stays."""
+        await self.blobs.delete(sha256)
+
+    async def discard(self, shas: Iterable[str]) -> int:
+        """Delete these files (the caller knows nothing refers to them), except those still
+        held by an update in flight. Returns how many went."""
+        gone = 0
+        for sha in set(shas):
+            if sha and not self.held(sha) and await self.blobs.delete(sha):
+                gone += 1
+        return gone
+
+    async def sweep(self, referenced: Callable[[list[str]], Awaitable[set[str]]], cutoff: float,
+                    chunk: int = 500) -> int:
+        """Delete files last written before `cutoff` (a timestamp) that nothing refers to
+        (`referenced` says which of a list of SHA-256s something does), and what writers
+        left by a crash."""
+        before = datetime.fromtimestamp(cutoff, UTC)
+        gone = await self.blobs.sweep_incomplete(before)
+        stale = await self.blobs.written_before(before)
+        for start in range(0, len(stale), chunk):
+            batch = sorted(set(stale[start:start + chunk]))
+            keep = await referenced(batch)
+            for sha in batch:
+                if sha not in keep and not self.held(sha) and await self.blobs.delete(sha, written_before=before):
+                    gone += 1
+        return gone
+
     def _path(self, sha256: str) -> Path | None:
         return self.blobs.path_for(sha256) if isinstance(self.blobs, FileBlobs) else None
 
@@ -114,7 +240,7 @@ class EvidenceStore:
 
 
 class FileBlobs:
-    """Files under a directory, `<sha[:2]>/<sha>`, written to a temporary name first."""
+    """Files under a directory, `<sha[:2]>/<sha>`, written under `tmp/` first."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -139,12 +265,31 @@ class FileBlobs:
         finally:
             handle.close()
 
-    async def delete(self, sha256: str) -> bool:
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        path = self.path_for(sha256)
         try:
-            await asyncio.to_thread(self.path_for(sha256).unlink)
+            if written_before is not None and path.stat().st_mtime >= written_before.timestamp():
+                return False  # written again meanwhile
+            path.unlink()
         except FileNotFoundError:
             return False
         return True
+
+    async def written_before(self, before: datetime) -> list[str]:
+        cutoff = before.timestamp()
+
+        def scan() -> list[str]:
+            found: list[str] = []
+            if not self.root.exists():
+                return found
+            for folder in os.scandir(self.root):
+                if not folder.is_dir() or folder.name == TMP_DIR:
+                    continue
+                for entry in os.scandir(folder.path):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        found.append(entry.name.split(".")[0])
+            return found
+        return await asyncio.to_thread(scan)
 
     async def listing(self) -> AsyncIterator[tuple[str, int]]:
         def scan() -> list[tuple[str, int]]:
@@ -155,12 +300,12 @@ class FileBlobs:
         for entry in await asyncio.to_thread(scan):
             yield entry
 
-
     async def sweep_incomplete(self, before: datetime) -> int:
         def sweep() -> int:
             gone = 0
-            for tmp in self.root.glob(".incoming-*.tmp") if self.root.exists() else []:
-                if tmp.stat().st_mtime < before.timestamp():
+            folder = self.root / TMP_DIR
+            for tmp in folder.iterdir() if folder.is_dir() else []:
+                if tmp.is_file() and tmp.stat().st_mtime < before.timestamp():
                     tmp.unlink(missing_ok=True)
                     gone += 1
             return gone
@@ -170,30 +315,39 @@ class FileBlobs:
 class _FileWriter:
     def __init__(self, blobs: FileBlobs) -> None:
         self.blobs = blobs
-        self.tmp = blobs.root / f".incoming-{os.getpid()}-{uuid.uuid4().hex}.tmp"
+        self.tmp = blobs.root / TMP_DIR / f"{uuid.uuid4().hex}.part"
+        self._file: object | None = None
+
+    def _handle(self) -> object:
+        if self._file is None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.tmp.open("wb")
+        return self._file
 
     async def write(self, chunk: bytes) -> None:
-        def append() -> None:
-            self.tmp.parent.mkdir(parents=True, exist_ok=True)
-            with self.tmp.open("ab") as handle:
-                handle.write(chunk)
-        await asyncio.to_thread(append)
+        await asyncio.to_thread(lambda: self._handle().write(chunk))  # type: ignore[attr-defined]
 
     async def commit(self, sha256: str, size: int) -> None:
         def name() -> None:
+            handle = self._handle()
+            handle.flush()  # type: ignore[attr-defined]
+            os.fsync(handle.fileno())  # type: ignore[attr-defined]
+            handle.close()  # type: ignore[attr-defined]
             target = self.blobs.path_for(sha256)
-            if not self.tmp.exists():  # an empty file
-                self.tmp.parent.mkdir(parents=True, exist_ok=True)
-                self.tmp.write_bytes(b"")
-            if target.exists():
-                self.tmp.unlink()
-                return
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.tmp, target)
+            if target.exists():
+                self.tmp.unlink(missing_ok=True)
+                os.utime(target)  # fresh again for the orphan sweep's grace period
+            else:
+                os.replace(self.tmp, target)
         await asyncio.to_thread(name)
 
     async def abort(self) -> None:
-        await asyncio.to_thread(self.tmp.unlink, missing_ok=True)
+        def drop() -> None:
+            if self._file is not None:
+                self._file.close()  # type: ignore[attr-defined]
+            self.tmp.unlink(missing_ok=True)
+        await asyncio.to_thread(drop)
 
 
 class PostgresBlobs:
@@ -226,12 +380,23 @@ class PostgresBlobs:
             if part:
                 yield bytes(part[0][0])
 
-    async def delete(self, sha256: str) -> bool:
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
         async with self.db.transaction() as tx:
-            rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload", (sha256,))
+            if written_before is None:
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload",
+                                                 (sha256,))
+            else:  # not if another worker stored it again meanwhile
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? AND created_at < ?"
+                                                 " RETURNING upload", (sha256, _iso(written_before)))
             if rows:
                 await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (rows[0][0],))
         return bool(rows)
+
+    async def written_before(self, before: datetime) -> list[str]:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT sha256 FROM evidence_blobs WHERE created_at < ?",
+                                             (_iso(before),))
+        return [str(r[0]) for r in rows]
 
     async def listing(self) -> AsyncIterator[tuple[str, int]]:
         last = ""
@@ -245,13 +410,12 @@ class PostgresBlobs:
                 yield str(row[0]), int(row[1])
             last = str(rows[-1][0])
 
-
     async def sweep_incomplete(self, before: datetime) -> int:
         async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
             rows = await tx.execute_fetchall(
                 "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
-                " SELECT count(DISTINCT upload) FROM gone", (before.astimezone(UTC).isoformat(),))
+                " SELECT count(DISTINCT upload) FROM gone", (_iso(before),))
         return int(rows[0][0])
 
 
@@ -269,17 +433,23 @@ class _PostgresWriter:
             self.seq += 1
 
     async def commit(self, sha256: str, size: int) -> None:
-        """Name the chunks; if another worker stored the same file meanwhile, ours go."""
+        """Name the chunks; if the file is there already (another worker stored it), ours go
+        and the stored one is fresh again."""
         async with self.db.transaction() as tx:
             async with tx.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, upload, size, created_at)"
                                   " VALUES (?, ?, ?, ?)", (sha256, self.upload, size, _now())) as cur:
                 named = cur.rowcount == 1
             if not named:
                 await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
 
     async def abort(self) -> None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
             await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def _now() -> str:

@@ -22,3 +22,13 @@ async def hit(db: Database, channel: str, address: str, at: datetime, keep: int)
         ) as cur:
             row = await cur.fetchone()
     return int(row[0]) if row else 1
+
+
+async def recent(db: Database, channel: str, address: str, at: datetime) -> int:
+    """How many messages this sender sent in the minute before `at` (nothing is recorded)."""
+    async with db.reading() as tx:
+        rows = await tx.execute_fetchall(
+            "SELECT count(*) FROM flood_windows AS f, unnest(f.times) AS t"
+            " WHERE f.channel = ? AND f.address = ? AND t > ?::timestamptz - interval '1 minute'",
+            (channel, address, at))
+    return int(rows[0][0]) if rows else 0

@@ -61,8 +61,15 @@ async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int
 
 
 async def mark_done(tx: Tx, item_id: int) -> None:
-    await tx.execute("UPDATE inbound_queue SET status = 'done', leased_until = NULL, last_error = NULL,"
-                     " payload = '{}' WHERE id = ?", (item_id,))
+    """A processed message leaves the queue (with the sender's number): a redelivery of it is
+    recognised by the engine's processed-update record."""
+    await tx.execute("DELETE FROM inbound_queue WHERE id = ?", (item_id,))
+
+
+async def purge_done(tx: Tx) -> int:
+    """Rows left processed by an older version (which kept them, number included)."""
+    async with tx.execute("DELETE FROM inbound_queue WHERE status != 'pending'") as cur:
+        return cur.rowcount
 
 
 async def retry_at(tx: Tx, item_id: int, at: str, error: str) -> None:

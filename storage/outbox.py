@@ -26,6 +26,8 @@ class Delivery:
     next_attempt_at: str
     last_error: str | None
     created_at: str
+    leased: bool = False
+    """Leased to the caller that queued it (`enqueue_to_send_now`), which sends it itself."""
 
 
 _COLUMNS = ("id, channel, address, kind, payload, case_id, post_id, status, progress, attempts,"
@@ -38,14 +40,66 @@ def _delivery(row: Any) -> Delivery:
     return Delivery(*values)
 
 
+_queued = 0
+
+
+def queued() -> int:
+    """How many rows were queued for the delivery worker in this process so far: a commit
+    that queued none need not wake it (replies sent at once are leased to their sender)."""
+    return _queued
+
+
 async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[str, Any], at: str, *,
                   case_id: int | None = None, post_id: int | None = None) -> int:
+    global _queued
     row = await fetch_one(
         tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(at), utc(at)))
     assert row is not None
+    _queued += 1
     return int(row[0])
+
+
+async def enqueue_card_edit(tx: Tx, channel: str, address: str, case_id: int, post_id: int, at: str) -> bool:
+    """Queue an edit of a case card unless one is already waiting (not yet taken): the
+    edit shows the case as it is when sent, so one waiting edit covers them all. A busy
+    case (related reports keep coming) then costs the group one edit, not one per change,
+    under Telegram's 20 messages a minute per group. False when it was covered."""
+    global _queued
+    row = await fetch_one(
+        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
+        " SELECT ?, ?, 'edit_case', ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE channel = ?"
+        "  AND address = ? AND status = 'pending' AND kind = 'edit_case' AND post_id = ? AND leased_until IS NULL)"
+        " RETURNING id",
+        (channel, address, json.dumps({"case_id": case_id}), case_id, post_id, utc(at), utc(at), channel, address,
+         post_id))
+    if row is None:
+        return False
+    _queued += 1
+    return True
+
+
+async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[str, Any], at: str,
+                              lease_until: str) -> Delivery:
+    """Queue a reply that its step's channel sends itself right after the commit: leased
+    to it at once (one statement, no extra round trip), unless an older message to the
+    same chat is still waiting, which must go first; then it is left to the worker. Either
+    way it is in the outbox, so a crash before it is recorded as sent sends it again when
+    the lease runs out."""
+    global _queued
+    body = json.dumps(payload, ensure_ascii=False)
+    row = await fetch_one(
+        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts)"
+        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END FROM (SELECT EXISTS ("
+        "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting)"
+        " RETURNING id, leased_until, attempts",
+        (channel, address, body, utc(at), utc(at), utc(lease_until), channel, address))
+    assert row is not None
+    if row[1] is None:
+        _queued += 1
+    return Delivery(int(row[0]), channel, address, "send", payload, None, None, "pending", 0, int(row[2]), utc(at),
+                    None, utc(at), leased=row[1] is not None)
 
 
 def _due(channels: list[str]) -> str:
@@ -70,6 +124,8 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
                             not_before: str) -> int:
     """Queue a message that replaces a still-waiting one with the same key (not one being
     sent); it is due at `not_before`, so that a quick series ends up as one message."""
+    global _queued
+    _queued += 1
     row = await fetch_one(
         tx, "UPDATE outbox SET payload = ?, next_attempt_at = ? WHERE channel = ? AND address = ?"
         " AND coalesce_key = ? AND status = 'pending' AND leased_until IS NULL RETURNING id",
@@ -98,15 +154,30 @@ async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: li
 
 
 async def release(tx: Tx, delivery_ids: list[int]) -> None:
-    """Give up leases early (a worker shutting down cleanly)."""
+    """Give up leases early (a worker shutting down cleanly, a reply that could not be sent
+    at once): the worker takes them from here."""
+    global _queued
+    _queued += 1
     await tx.executemany("UPDATE outbox SET leased_until = NULL WHERE id = ? AND status = 'pending'",
                          [(i,) for i in delivery_ids])
 
 
 async def wake_address(tx: Tx, channel: str, address: str, now: str) -> None:
     """Messages to this address that were put off (waiting for the person to write) are due."""
+    global _queued
+    _queued += 1
     await tx.execute("UPDATE outbox SET next_attempt_at = ? WHERE channel = ? AND address = ? AND status = 'pending'"
                      " AND next_attempt_at > ?", (utc(now), channel, address, utc(now)))
+
+
+async def mark_sent_many(tx: Tx, delivery_ids: list[int], at: str) -> None:
+    """Replies their channel sent itself, recorded together in a later transaction; news
+    for the same chats queued meanwhile may go now (the worker is woken)."""
+    global _queued
+    _queued += 1
+    await tx.executemany(
+        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, last_error = NULL"
+        " WHERE id = ? AND status = 'pending'", [(at, i) for i in delivery_ids])
 
 
 async def set_progress(tx: Tx, delivery_id: int, progress: int) -> None:

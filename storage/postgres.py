@@ -193,6 +193,25 @@ class PostgresDatabase(Database):
         async with self._reads.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PgTx(conn)
 
+    async def checkpoint_truncate(self, tries: int = 20) -> bool:
+        """SQLite's WAL file has no twin here: PostgreSQL's own WAL is the server's, and
+        erased rows are gone from what any connection can read at COMMIT."""
+        return True
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[bool]:  # type: ignore[override]
+        """A session advisory lock on a pool connection for the whole job, the same key as
+        `locks.job`'s transaction lock: a job runs in one worker at a time."""
+        async with self._writes.acquire() as conn:
+            key = dialect.lock_key("job", name)
+            mine = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            try:
+                yield mine
+            finally:
+                if mine:
+                    with contextlib.suppress(Exception):
+                        await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[asyncio.Event]:
         """A session advisory lock on a connection of its own, held while the block runs;

@@ -30,16 +30,47 @@ async def upsert(tx: Tx, channel: str, address: str, locale: str, at: str) -> in
     return int(row[0])
 
 
-async def record_consent(tx: Tx, reporter_id: int | None, decision: str, at: str) -> None:
+async def record_consent(tx: Tx, reporter_id: int | None, decision: str, at: str,
+                         notice_version: str | None = None) -> None:
     await tx.execute(
-        "INSERT INTO consents (reporter_id, decision, at) VALUES (?, ?, ?)",
-        (reporter_id, decision, at),
+        "INSERT INTO consents (reporter_id, decision, at, notice_version) VALUES (?, ?, ?, ?)",
+        (reporter_id, decision, at, notice_version),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LastConsent:
+    """A reporter's latest consent decision (None fields: they never decided)."""
+
+    decision: str | None
+    notice_version: str | None
+    at: str | None
+
+
+async def last_consent_among(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LastConsent]:
+    """The latest consent decision of each known reporter among these (channel, address)
+    pairs, in one query; a pair with no reporter record is absent."""
+    if not keys:
+        return {}
+    placeholders = ", ".join("(?, ?)" for _ in keys)
+    rows = await tx.execute_fetchall(
+        "SELECT r.channel, r.address, c.decision, c.notice_version, c.at FROM reporters AS r"
+        " LEFT JOIN consents AS c ON c.id = (SELECT max(id) FROM consents WHERE reporter_id = r.id)"
+        f" WHERE (r.channel, r.address) IN (VALUES {placeholders})",
+        [value for key in keys for value in key])
+    return {(row[0], row[1]): LastConsent(row[2], row[3], row[4]) for row in rows}
 
 
 async def consents(tx: Tx) -> list[tuple[int | None, str, str]]:
     async with tx.execute("SELECT reporter_id, decision, at FROM consents ORDER BY id") as cur:
         return [(row[0], row[1], row[2]) for row in await cur.fetchall()]
+
+
+async def consents_of(tx: Tx, reporter_id: int) -> list[tuple[str, str]]:
+    """One reporter's consent decisions (decision, at), oldest first."""
+    async with tx.execute("SELECT decision, at FROM consents WHERE reporter_id = ? ORDER BY id",
+                          (reporter_id,)) as cur:
+        return [(row[0], row[1]) for row in await cur.fetchall()]
 
 
 async def count(tx: Tx) -> int:

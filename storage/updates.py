@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.database import Tx
+from storage.database import Tx, utc
 
 
 async def count(tx: Tx) -> int:
@@ -32,9 +32,18 @@ async def claim(tx: Tx, channel: str, update_id: str, at: str) -> bool:
 
 
 async def claim_many(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
-    """Record (channel, update_id, processed_at) rows as processed."""
+    """Record (channel, update_id, processed_at) rows as processed (the time in UTC, so that
+    the retention clean-up can compare it as stored)."""
     if not rows:
         return
     await tx.executemany(
-        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)", rows
+        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)",
+        [(channel, update_id, _utc_or_as_is(at)) for channel, update_id, at in rows]
     )
+
+
+def _utc_or_as_is(at: str) -> str:
+    try:
+        return utc(at)
+    except ValueError:
+        return at

@@ -5,7 +5,8 @@ Input lines (used by the transcript files and the tests):
   #photo NAME     one photo            #album N     an album of N photos
   #doc NAME       a document           #video NAME  a video
   #loc LAT,LON    a location pin       #contact NUM a shared contact
-  #sticker        something unusable   #wait 25h    let time pass
+  #files A B ..   files in one message  #sticker     something unusable
+  #wait 25h       let time pass        #route CODE  a focal-point group for a region
   #empty          an empty message     #long N      a text of N characters
   anything else   typed text
 """
@@ -13,15 +14,17 @@ Input lines (used by the transcript files and the tests):
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
+from bot.plain_text import render as render_plain
 from flows.engine import Engine, Handled
 from flows.events import (
     Choice, Command, Contact, Event, Inbound, Location, Media, MediaItem, Text, Unsupported,
 )
-from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
-from storage import Database, conversations
+from flows.replies import ChoicesReply, MediaReply, Reply, TextReply, from_dict
+from storage import Database, conversations, routes
 
 WIB = timezone(timedelta(hours=7))
 START = datetime(2024, 11, 21, 10, 0, tzinfo=WIB)
@@ -47,6 +50,8 @@ def parse(line: str) -> Event:
         return Media((media("video", rest),))
     if word == "#doc":
         return Media((media("document", rest),))
+    if word == "#files":
+        return Media(tuple(media("photo", name) for name in rest.split()))
     if word == "#album":
         return Media(tuple(media("photo", f"album-{i}") for i in range(int(rest))))
     if word == "#loc":
@@ -63,8 +68,31 @@ def parse(line: str) -> Event:
     return Text(line)
 
 
-def render(replies: list[Reply]) -> list[str]:
+PLAIN_CHANNELS = ("whatsapp", "console")
+"""Channels that show options as a numbered list: their transcripts show the exact text."""
+
+
+def _location_hint(channel: str) -> str:
+    from bot.plain_text import CONSOLE_LOCATION
+    from bot.whatsapp.sender import LOCATION_HINT
+
+    return LOCATION_HINT if channel == "whatsapp" else CONSOLE_LOCATION
+
+
+def caps_for(channel: str):  # type: ignore[no-untyped-def]
+    """The abilities the real channel passes with each message ("test": Telegram's)."""
+    from bot.console import CAPABILITIES as CONSOLE
+    from bot.telegram.channel import CAPABILITIES as TELEGRAM
+    from bot.whatsapp.payload import CAPABILITIES as WHATSAPP
+
+    return {"whatsapp": WHATSAPP, "console": CONSOLE}.get(channel, TELEGRAM)
+
+
+def render(replies: list[Reply], channel: str = "test", locale: str = "id") -> list[str]:
     lines: list[str] = []
+    if channel in PLAIN_CHANNELS:
+        text = "\n\n".join(render_plain(r, locale, _location_hint(channel)) for r in replies)
+        return [CASE_NUMBER.sub("LN-XX-XXXXX", line) for line in text.splitlines()] if replies else []
     for reply in replies:
         if isinstance(reply, TextReply):
             lines.append(reply.text)
@@ -91,18 +119,41 @@ class Chat:
         self.now = START
         self.counter = 0
         self.last: Handled | None = None
+        self.news_seen = 0
+
+    @property
+    def caps(self):  # type: ignore[no-untyped-def]
+        return caps_for(self.channel)
 
     async def send(self, line: str, update_id: str | None = None) -> Handled:
         if line.startswith("#wait "):
             amount = line.split()[1]
             self.now += timedelta(hours=int(amount.rstrip("h")))
             return Handled([], self.locale or "id")
+        if line.startswith("#route "):
+            async with self.engine.db.transaction() as tx:
+                await routes.add(tx, line.split()[1], -1009999, by="test", at=self.now.isoformat())
+            return Handled([], self.locale or "id")
         self.counter += 1
         self.now += timedelta(seconds=20)
+        extra = {"caps": self.caps} if "caps" in Inbound.__dataclass_fields__ else {}
         inbound = Inbound(self.channel, self.address, update_id or f"{self.update_prefix}-{self.counter}",
-                          parse(line), self.now, self.locale)
+                          parse(line), self.now, self.locale, **extra)
         self.last = await self.engine.handle(inbound)
         return self.last
+
+    async def news(self) -> list[Reply]:
+        """Messages queued in the outbox for this reporter since the last call (news about
+        their case, an officer's question): what reaches them outside the step's answer."""
+        async with self.engine.db.reading() as tx:
+            rows = await tx.execute_fetchall(
+                "SELECT id, payload FROM outbox WHERE channel = ? AND address = ? AND id > ? ORDER BY id",
+                (self.channel, self.address, self.news_seen))
+        found: list[Reply] = []
+        for row_id, payload in rows:
+            self.news_seen = max(self.news_seen, int(row_id))
+            found.extend(from_dict(r) for r in json.loads(payload).get("replies", []))
+        return found
 
     async def run(self, *lines: str) -> Handled:
         for line in lines:
@@ -116,7 +167,7 @@ class Chat:
         return stored.state if stored else "none"
 
     def text(self) -> str:
-        return "\n".join(render(self.last.replies if self.last else []))
+        return "\n".join(render(self.last.replies if self.last else [], self.channel))
 
     def options(self) -> list[str]:
         for reply in reversed(self.last.replies if self.last else []):

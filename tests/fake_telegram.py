@@ -8,12 +8,15 @@ can be told to fail the next calls of a method.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -27,6 +30,8 @@ class Call:
     method: str
     params: dict[str, Any]
     result: Any = None
+    raw: bytes = b""
+    """The request body exactly as it arrived (JSON, a form, or multipart with the files)."""
 
 
 @dataclass
@@ -121,6 +126,12 @@ class FakeTelegram:
     def texts(self, chat_id: int) -> list[str]:
         return [p.get("text", "") for p in self.sent("sendMessage", chat_id)]
 
+    def shown(self, chat_id: int) -> list[str]:
+        """What the bot put in front of the chat, in order: new messages and messages it
+        edited (a press is answered by editing the pressed question into the next one)."""
+        return [c.params.get("text", "") for c in self.calls if c.method in ("sendMessage", "editMessageText")
+                and str(c.params.get("chat_id")) == str(chat_id)]
+
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
@@ -136,8 +147,9 @@ class FakeTelegram:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = await _params(request)
-        call = Call(method, params)
+        raw = await request.read()
+        params = await _params(request, raw)
+        call = Call(method, params, raw=raw)
         self.calls.append(call)
         failing = method.startswith(("send", "edit")) or (method == "getUpdates" and "getUpdates" in self.fail_modes)
         if self.fail_rate and failing and self.rng.random() < self.fail_rate:
@@ -208,7 +220,11 @@ class FakeTelegram:
         return self._message(params, text=params.get("text", ""))
 
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(params, text=params.get("text", ""))
+        """The edited message keeps its id, as in the Bot API."""
+        message = self._message(params, text=params.get("text", ""))
+        self.next_message_id -= 1
+        message["message_id"] = int(params.get("message_id") or message["message_id"])
+        return message
 
     def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params, photo=[{"file_id": f"sent-{self.next_message_id}",
@@ -229,20 +245,32 @@ class FakeTelegram:
                 "file_size": len(self.files.get(path, b"")), "file_path": path}
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
+async def _params(request: web.Request, raw: bytes) -> dict[str, Any]:
+    """The parameters of a Bot API call, parsed from the body as it arrived (`raw`)."""
     if request.content_type == "application/json":
-        return dict(await request.json())
-    form = await request.post()
+        return dict(json.loads(raw or b"{}"))
+    fields: list[tuple[str, Any]] = []
+    if request.content_type == "multipart/form-data":
+        message = BytesParser(policy=email.policy.default).parsebytes(
+            b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + raw)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename() is not None:
+                fields.append((name, {"filename": part.get_filename(), "size": len(payload), "data": payload}))
+            else:
+                fields.append((name, payload.decode("utf-8")))
+    else:
+        fields = [(k, v) for k, values in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items() for v in values]
     params: dict[str, Any] = {}
-    for key, value in form.items():
+    for key, value in fields:
         if isinstance(value, str):
             try:
                 params[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
             except ValueError:
                 params[key] = value
         else:
-            data = value.file.read()
-            params[key] = {"filename": value.filename, "size": len(data), "data": data}
+            params[key] = value
     return params
 
 

@@ -1,7 +1,12 @@
 """A local fake of the parts of Twilio we use: the Messages REST resource (records what
-is sent, can fail for a while), a media host that wants the account's basic auth (and can
-answer 404 once, as Twilio does right after a message), and webhook requests signed the
-way Twilio signs them."""
+is sent, can fail for a while, can answer 429 with Retry-After), a media host over https
+that wants the account's basic auth (and can answer 404 once, as Twilio does right after a
+message) and redirects to a separate file host that serves the bytes in small chunks, and
+webhook requests signed the way Twilio signs them.
+
+The media host is `https://localhost:PORT` with a certificate from a test CA (trustme);
+the file host is `https://127.0.0.1:PORT`, another host, as Twilio's CDN is. `settings()`
+gives the bot what it needs to trust the CA and to reach these loopback addresses."""
 
 from __future__ import annotations
 
@@ -9,13 +14,19 @@ import asyncio
 import base64
 import itertools
 import random
+import ssl
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+import trustme
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -30,39 +41,88 @@ class FakeTwilio:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     missing_once: set[str] = field(default_factory=set)
     media_requests: list[tuple[str, bool]] = field(default_factory=list)
+    requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    """Every request that reached the fake (method, path and query, body), failed ones too."""
     base: str = ""
     fail_rate: float = 0.0
     """Share of message creations that fail at random: 500, 429, a slow answer or a dropped connection."""
     slow_seconds: float = 20.0
     injected: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
+    retry_after: list[int] = field(default_factory=list)
+    """The next message creations answer 429 with these `Retry-After` seconds."""
+    chunk_size: int = 16 * 1024
+    no_length: set[str] = field(default_factory=set)
+    """Files served without Content-Length (chunked transfer), so only reading finds the size."""
+    delays: dict[str, float] = field(default_factory=dict)
+    """Seconds the file host waits before answering for a file (a slow download)."""
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Files the file host sends only once the event is set (a download that hangs)."""
+    redirects: dict[str, str] = field(default_factory=dict)
+    """Media names that redirect somewhere else than the file host (an attack)."""
+    cdn_requests: list[tuple[str, str | None]] = field(default_factory=list)
+    media_base: str = ""
+    cdn_base: str = ""
+    ca_file: Path | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
+    _runners: list[web.AppRunner] = field(default_factory=list)
+    _tmp: Any = None
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
-        app.router.add_get("/media/{name}", self._media)
-        app.router.add_get("/cdn/{name}", self._cdn)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        api = web.Application()
+        api.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        self.base = await self._serve(api, "127.0.0.1", None)
+        ca = trustme.CA()
+        cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_ssl)
+        self._tmp = tempfile.TemporaryDirectory()
+        self.ca_file = Path(self._tmp.name) / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        files = web.Application()
+        files.router.add_get("/media/{name}", self._media)
+        files.router.add_get("/cdn/{name}", self._cdn)
+        base = await self._serve(files, "127.0.0.1", server_ssl)
+        port = base.rsplit(":", 1)[1]
+        self.media_base, self.cdn_base = f"https://localhost:{port}", f"https://127.0.0.1:{port}"
+
+    async def _serve(self, app: web.Application, host: str, tls: ssl.SSLContext | None) -> str:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, host, 0, ssl_context=tls)
         await site.start()
-        self.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"{'https' if tls else 'http'}://{host}:{port}"
 
     async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def settings(self) -> dict[str, Any]:
+        """What the bot needs to use this fake: the REST base URL, the media host that gets
+        the credentials, the CA to trust, and the loopback addresses it may download from."""
+        return {"twilio_api_base_url": self.base, "twilio_media_auth_hosts": ["localhost"],
+                "twilio_media_ca_file": self.ca_file, "twilio_media_allow_networks": ["127.0.0.1/32", "::1/128"]}
 
     def fail(self, *statuses: int) -> None:
         """The next message creations answer these statuses, in order."""
         self.failures.extend(statuses)
 
-    def host(self, name: str, data: bytes, content_type: str = "image/jpeg", missing_once: bool = False) -> str:
+    def host(self, name: str, data: bytes, content_type: str = "image/jpeg", missing_once: bool = False,
+             chunked: bool = False, delay: float = 0.0) -> str:
         self.media[name] = (data, content_type)
         if missing_once:
             self.missing_once.add(name)
-        return f"{self.base}/media/{name}"
+        if chunked:
+            self.no_length.add(name)
+        if delay:
+            self.delays[name] = delay
+        return f"{self.media_base}/media/{name}"
 
     def to(self, number: str) -> list[str]:
         return [m["Body"] for m in self.messages if m["To"] == f"whatsapp:{number}" and "Body" in m]
@@ -80,6 +140,7 @@ class FakeTwilio:
 
     async def _create(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        self.requests.append((request.method, request.path_qs, await request.read()))
         if not self._authorised(request) or request.match_info["sid"] != ACCOUNT_SID:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         if self.fail_rate and self.rng.random() < self.fail_rate:
@@ -91,6 +152,9 @@ class FakeTwilio:
                 request.transport.close()
                 return web.Response(status=500)
             self.failures.insert(0, 429 if mode == "429" else 500)
+        if self.retry_after:
+            return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429}, status=429,
+                                     headers={"Retry-After": str(self.retry_after.pop(0))})
         if self.failures:
             status = self.failures.pop(0)
             return web.json_response({"code": 20429 if status == 429 else 20500, "message": "try later",
@@ -105,18 +169,40 @@ class FakeTwilio:
         """Twilio's media URL: credentials required, then a redirect to the file's host."""
         name = request.match_info["name"]
         self.media_requests.append((name, self._authorised(request)))
+        self.requests.append((request.method, request.path_qs, await request.read()))
         if not self._authorised(request):
             return web.Response(status=401)
         if name in self.missing_once:
             self.missing_once.discard(name)
             return web.Response(status=404)
+        if name in self.redirects:
+            raise web.HTTPTemporaryRedirect(self.redirects[name])
         if name not in self.media:
             return web.Response(status=404)
-        raise web.HTTPTemporaryRedirect(f"/cdn/{name}")
+        raise web.HTTPTemporaryRedirect(f"{self.cdn_base}/cdn/{name}")
 
-    async def _cdn(self, request: web.Request) -> web.Response:
-        data, content_type = self.media[request.match_info["name"]]
-        return web.Response(body=data, content_type=content_type)
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        """The file host (another host than the media URL's, as Twilio's CDN is): the bytes in
+        small chunks, as a network delivers them."""
+        name = request.match_info["name"]
+        self.cdn_requests.append((name, request.headers.get("Authorization")))
+        self.requests.append((request.method, request.path_qs, await request.read()))
+        if name not in self.media:
+            return web.Response(status=404)
+        if name in self.delays:
+            await asyncio.sleep(self.delays[name])
+        if name in self.holds:
+            await self.holds[name].wait()
+        data, content_type = self.media[name]
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        if name not in self.no_length:
+            response.content_length = len(data)
+        await response.prepare(request)
+        for start in range(0, len(data), self.chunk_size):
+            await response.write(data[start:start + self.chunk_size])
+            await asyncio.sleep(0)
+        await response.write_eof()
+        return response
 
 
 class WhatsAppUser:

@@ -53,7 +53,7 @@ class Reporter:
         self.language = language
 
     def _count(self) -> int:
-        return len(self.fake.sent("sendMessage", self.chat_id))
+        return len(self.fake.shown(self.chat_id))
 
     async def settle(self, before: int, at_least: int = 1, timeout: float = 10.0) -> list[str]:
         """Wait for the bot's answer, then until it has been quiet a moment."""
@@ -63,7 +63,7 @@ class Reporter:
             await asyncio.sleep(0.15)
             if len(self.fake.calls) == seen:
                 break
-        return self.fake.texts(self.chat_id)[before:]
+        return self.fake.shown(self.chat_id)[before:]
 
     async def say(self, body: str, at_least: int = 1) -> list[str]:
         before = self._count()
@@ -78,7 +78,7 @@ class Reporter:
     def last_keyboard_message(self) -> dict[str, Any]:
         for call in reversed(self.fake.calls):
             markup = call.params.get("reply_markup")
-            if (call.method == "sendMessage" and str(call.params.get("chat_id")) == str(self.chat_id)
+            if (call.method in ("sendMessage", "editMessageText") and str(call.params.get("chat_id")) == str(self.chat_id)
                     and isinstance(markup, dict) and "inline_keyboard" in markup):
                 return {"params": call.params, "result": call.result}
         raise AssertionError("no keyboard was sent")
@@ -95,7 +95,8 @@ class Reporter:
 
 
 async def submit_report(r: Reporter, photos: list[bytes], identity: str = "anonim",
-                        region: str = "denpasar") -> str:
+                        region: str = "denpasar", person: str = "Budi Santoso", incident: str = "media_sosial",
+                        occurred: str = "19/11/2024") -> str:
     """A complete report with an album of `photos`; returns the case number."""
     await r.say("/start", at_least=2)
     await r.press("agree")
@@ -103,21 +104,25 @@ async def submit_report(r: Reporter, photos: list[bytes], identity: str = "anoni
     await r.press("pemda")
     await r.press("sekolah")
     await r.say("SMPN 1 Denpasar")
-    await r.say("Budi Santoso")
+    await r.say(person)
     await r.press("skip")
     await r.press("pns")
-    await r.press("media_sosial")
-    await r.say("19/11/2024")
+    await r.press(incident)
+    await r.say(occurred)
     await r.press("same")
     await r.say("Ruang guru <b>SMPN 1</b> & kantin")
     await r.send(tg.location(r.chat_id, -8.65, 115.21))
     await r.say("Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru <script>.")
     await r.press("skip")
-    before = r._count()
-    for n, data in enumerate(photos):
-        r.fake.push(tg.photo(r.fake, r.chat_id, f"{r.chat_id}-album-{n}", data, group=f"album-{r.chat_id}"))
-    await r.settle(before)
-    await r.press("done")
+    if photos:
+        before = r._count()
+        for n, data in enumerate(photos):
+            r.fake.push(tg.photo(r.fake, r.chat_id, f"{r.chat_id}-album-{n}", data, group=f"album-{r.chat_id}"))
+        await r.settle(before)
+        await r.press("done")
+    else:
+        await r.press("done")
+        await r.press("none")
     await r.press(identity)
     if identity != "anonim":
         await r.say("Siti Aminah")

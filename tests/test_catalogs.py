@@ -72,9 +72,79 @@ def test_translations_load_from_the_po_files() -> None:
 def test_dates_are_formatted_in_the_reporters_locale() -> None:
     assert long_date(date(2020, 11, 19), "id") == "Kamis, 19 November 2020"
     assert long_date(date(2020, 11, 19), "en") == "Thursday, November 19, 2020"
+    assert long_date(date(2026, 12, 1), "id") == "Selasa, 1 Desember 2026", "no zero padding"
 
 
 @pytest.mark.parametrize("tag, expected", [("id", "id"), ("id-ID", "id"), ("en-US", "en"),
                                            ("de", "en"), (None, "id"), ("", "id")])
 def test_client_language_tags(tag: str | None, expected: str) -> None:
     assert normalize_locale(tag) == expected
+
+
+# --- dynamic values rendered in Indonesian ---------------------------------------------
+
+ENGLISH = frozenset("""
+the and of to for with on at is are was be by or not from your you we our this that it its
+given refused withdrawn consent waiting route console local channel address language first contact
+new forwarded accepted done rejected being followed within their authority report reports case
+anonymous confidential open identity removed request retention period
+yes no skip unknown none press button buttons reply number option options
+village head staff office agency central government other member council school hospital
+state company university ministry tax customs statistics immigration prison land service
+english indonesian employment name position type
+""".split())
+"""Words that are English and not also Indonesian ("status", "file", "regional" are both)."""
+
+
+def english_left(text: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z]+", text.lower()) if word in ENGLISH}
+
+
+def test_menu_labels_and_statuses_have_no_english_in_indonesian() -> None:
+    from flows import menus
+    from flows.reporter.summary import status_label as person_status_label
+    from flows.case.case_text import status_label
+
+    _ = translations("id").gettext
+    items = [*menus.INCIDENT_TYPES, *menus.PERSON_STATUSES, menus.NOT_ASN, *menus.IDENTITY_MODES,
+             *menus.CASE_STATUSES]
+    for group in menus.AGENCY_GROUPS:
+        items += [*group.units, *group.positions]
+    shown = [_(g.label) for g in menus.AGENCY_GROUPS]
+    shown += [_(i.label) for i in items] + [_(i.explanation) for i in items if i.explanation]
+    shown += [_(i.summary) for i in items if i.summary]
+    shown += [status_label(_, s.id) for s in menus.CASE_STATUSES]
+    shown += [person_status_label(_, s) for s in ("pns", "pppk", "honorer", "tidak_tahu", "bukan_asn")]
+    for text in shown:
+        assert english_left(text) == set(), text
+
+
+async def test_my_data_has_no_english_in_indonesian_on_any_channel(tmp_path: Path) -> None:
+    """/data_saya shows dynamic values (the channel, the language, consent decisions, case
+    statuses, dates): each must reach the reporter translated."""
+    from flows.engine import Engine
+    from flows.menus import CASE_STATUSES
+    from flows.policy import Policy
+    from storage import Database
+    from tests.chat import HAPPY_PATH, Chat
+
+    db = await Database.open(tmp_path / "dyn.db")
+    try:
+        engine = Engine(db, policy=Policy(max_cases_per_day=0))
+        for channel in ("console", "whatsapp", "telegram"):
+            chat = Chat(engine, channel=channel, address=f"reporter-{len(channel)}")
+            for _status in CASE_STATUSES:
+                await chat.run(*HAPPY_PATH, "@send", "@new" if _status != CASE_STATUSES[-1] else "/status")
+            async with db.transaction() as tx:
+                ids = [row[0] for row in await tx.execute_fetchall(
+                    "SELECT id FROM cases WHERE channel = ? ORDER BY id", (channel,))]
+                for case_id, status in zip(ids, CASE_STATUSES, strict=True):
+                    await tx.execute("UPDATE cases SET status = ? WHERE id = ?", (status.id, case_id))
+            await chat.send("/data_saya")
+            text = chat.text()
+            assert "Persetujuan diberikan" in text and text.count("Laporan LN-") == len(CASE_STATUSES)
+            assert english_left(text) == set(), (channel, english_left(text), text)
+            await chat.send("/status")
+            assert english_left(chat.text()) == set(), chat.text()
+    finally:
+        await db.close()

@@ -1,13 +1,20 @@
 """The README's promise: with no token, `python -m bot` is a console chat in which a full
-report can be filed offline, and `python -m bot cases` shows it."""
+report can be filed offline, and `python -m bot cases` shows it. The console is driven
+through pipes, as a person (or a script) would; tests/transcripts/console/ holds golden
+sessions of it."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from datetime import date, timedelta
 
 from tests.backends import Backend
+
+from flows.dates import read_date
+from tests.console_driver import ConsoleSession, console_env
 
 SCRIPT = [
     "halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Santoso", "Kepala Sekolah",
@@ -33,10 +40,12 @@ def test_full_report_in_the_console(backend: Backend) -> None:
     lines = [line.format(photo=photo, photo2=photo2, doc=doc) for line in SCRIPT]
     result = run_bot([], backend, "\n".join(lines) + "\n")
     assert "Selamat datang di Lapor Netral" in result.stdout
-    assert "(Balas dengan angka 1-2.)" in result.stdout
+    assert "(Balas dengan angka 1–2.)" in result.stdout
     assert "Terima kasih. Laporan Anda sudah diterima dengan nomor LN-" in result.stdout
-    assert "Kami masih mencari petugas yang tepat untuk laporan Anda" in result.stdout, \
-        "news about the case reaches the console reporter through the outbox"
+    assert "menunggu petugas ditetapkan" in result.stdout, "the ending says what happens next"
+    assert "Kami masih mencari petugas" not in result.stdout, "and nothing contradicts it"
+    assert result.stderr == "" and "WARNING" not in result.stdout, "logs go to the file, not the terminal"
+    assert "an alert was not sent" in (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
 
     with backend.connect() as db:
         (number, region, identity), = db.execute("SELECT number, region_code, identity_mode FROM cases")
@@ -80,3 +89,56 @@ def test_quitting_and_coming_back_resumes_in_the_console(backend: Backend) -> No
     run_bot(["console"], backend, "halo\n1\nbali\n/keluar\n")
     again = run_bot(["console"], backend, "/bantuan\n")
     assert "Kabupaten/kota mana di Bali?" in again.stdout
+
+
+def test_relative_dates_and_words_in_the_real_console(backend: Backend) -> None:
+    """Done when: a kepala desa in Kabupaten Badung, typed as the review typed it (relative
+    dates too), goes through the real console without "tidak ditemukan" or "tidak dapat dibaca"."""
+    typed = ["halo", "ya", "kab badung", "desa", "Desa Dalung", "I Made Sudarma", "Kepala desa", "ajakan",
+             "28 nov", "2 hari lalu", "Balai Desa Dalung", "lewati",
+             "Kepala desa mengumpulkan warga di balai desa dan mengajak memilih paslon 1.", "lewati",
+             "selesai", "lanjut tanpa bukti", "anonim", "kirim"]
+    result = run_bot(["console"], backend, "\n".join(typed) + "\n")
+    assert "tidak ditemukan" not in result.stdout and "tidak dapat dibaca" not in result.stdout, result.stdout
+    assert "Terima kasih. Laporan Anda sudah diterima" in result.stdout
+    today = date.today()  # the console's today (the test and the console run on the same day, nearly always)
+    with backend.connect() as db:
+        row = db.execute("SELECT region_code, agency_group, person_status, occurred_on, learned_on FROM cases").fetchone()
+    assert row[:3] == ("51.03", "desa", "bukan_asn")
+    assert row[3] in {str(read_date("28 nov", day).value) for day in (today, today - timedelta(days=1))}
+    assert row[4] in {str(day - timedelta(days=2)) for day in (today, today - timedelta(days=1))}
+
+
+def test_ctrl_c_and_ctrl_d_end_with_one_line(backend: Backend) -> None:
+    tmp_path = backend.tmp_path
+    env = console_env(tmp_path, backend.env())
+    session = ConsoleSession(tmp_path, env)
+    try:
+        session.start()
+        session.send("halo")
+        session.send("1")
+        rest, code = session.interrupt()
+        assert rest.strip() == ("Sampai jumpa. Laporan Anda yang belum selesai tetap tersimpan: buka konsol lagi "
+                                "untuk melanjutkannya."), rest
+        assert code == 0 and session.stderr_text() == "", "no traceback, on the screen or on stderr"
+    finally:
+        session.close()
+    session = ConsoleSession(tmp_path, env)
+    try:
+        opening = session.start()
+        assert "Ada laporan yang sedang Anda isi" in opening and "Di mana kejadiannya?" in opening
+        rest, code = session.eof()
+        assert rest.strip().startswith("Sampai jumpa. Laporan Anda yang belum selesai tetap tersimpan")
+        assert len(rest.strip().splitlines()) == 1 and code == 0
+    finally:
+        session.close()
+
+
+def test_status_without_the_slash_as_the_console_suggests(backend: Backend) -> None:
+    photo = backend.tmp_path / "bukti.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 fake jpeg")
+    lines = [line.format(photo=photo, photo2=photo, doc=photo) for line in SCRIPT]
+    first = run_bot([], backend, "\n".join(lines) + "\n").stdout
+    number = re.findall(r"LN-\d{2}-[0-9A-Z]{5}", first)[-1]
+    again = run_bot(["console"], backend, f"status {number}\n").stdout
+    assert f"{number}: Menunggu petugas" in again

@@ -130,7 +130,7 @@ async def test_a_case_reaches_its_group_with_clean_evidence_and_the_reporter_hea
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "<b>Pelapor:</b> Anonim" in text and "<b>Bukti:</b> 3 file" in text
     labels = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels == ["Terima", "Bukan kewenangan", "Tolak", "Minta info"]
+    assert labels == ["Terima", "Bukan kewenangan", "Tolak", "Minta info", "Berkas PDF"]
     assert cards(fake, OTHER_GROUP) == [], "the province's group is only a fallback"
     album = fake.sent("sendMediaGroup", GROUP)[0]
     assert len(album["media"]) == 3 and album["reply_parameters"]["message_id"] == card["message_id"]
@@ -169,7 +169,9 @@ async def test_each_button_notifies_the_reporter_and_edits_the_group_message(fak
             edit = last_edit(fake, GROUP)
             assert "tindakan terakhir oleh User777" in edit["text"]
             card = {**card, "reply_markup": edit.get("reply_markup") or {"inline_keyboard": []}}
-        assert "reply_markup" not in last_edit(fake, GROUP) or not last_edit(fake, GROUP)["reply_markup"]
+        closed = last_edit(fake, GROUP).get("reply_markup") or {"inline_keyboard": []}
+        assert [b["text"] for row in closed["inline_keyboard"] for b in row] == ["Berkas PDF"], \
+            "a closed case keeps only its case file"
         notification = fake.sent("sendMessage", REPORTER)[-1]
         status_button = notification["reply_markup"]["inline_keyboard"][0][0]
         assert status_button["text"] == "Check status"
@@ -223,7 +225,7 @@ async def test_minta_info_relays_both_ways_without_identities(fake: FakeTelegram
         await r.send(tg.photo(fake, REPORTER, "extra-shot", PHOTOS[2]))
         await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 2)  # the card's, then the answer's
         back = await r.press("done")
-        assert back[0] == "Terima kasih. Anda bisa melanjutkan dari langkah terakhir."
+        assert back[0] == "» Selesai\n\nTerima kasih. Anda bisa melanjutkan dari langkah terakhir."
         assert f"Laporan {number} sudah kami terima" in back[-1], "back to where the reporter was"
     assert db_rows(settings, "SELECT count(*) FROM evidence") == [(2,)]
     kinds = [k for (k,) in db_rows(settings, "SELECT kind FROM case_events ORDER BY id")]
@@ -248,8 +250,9 @@ async def test_not_our_authority_forwards_to_the_named_region_and_reject_needs_a
         fake.push(tg.group_text(GROUP, "51.03", OFFICER, reply_to=prompt))
         moved = await card_in(fake, OTHER_GROUP)
         assert f"<b>Laporan {number}</b>" in moved["text"]
-        await fake.wait_for(lambda: "dialihkan ke kantor lain" in last_edit(fake, GROUP)["text"])
+        await fake.wait_for(lambda: "diserahkan ke kantor lain" in last_edit(fake, GROUP)["text"])
         assert not last_edit(fake, GROUP).get("reply_markup"), "the old group has no buttons left"
+        assert "Kepala sekolah" not in last_edit(fake, GROUP)["text"], "and no details of the case"
         await fake.wait_for(lambda: any("bukan kewenangan mereka" in t for t in fake.texts(REPORTER)))
         prompt = await prompt_after(fake, OTHER_GROUP, "reject", moved)
         fake.push(tg.group_text(OTHER_GROUP, "Bukan ASN, terlapor adalah kepala desa.", OFFICER, reply_to=prompt))
@@ -267,7 +270,8 @@ async def test_no_route_waits_and_alerts_then_registering_forwards_it(fake: Fake
         number = await submit_report(r, PHOTOS[:1])
         alert = (await fake.wait_messages(MODERATORS, 1))[0]
         assert alert.startswith(f"Kasus {number} belum punya narahubung")
-        await fake.wait_for(lambda: any("masih mencari petugas" in t for t in fake.texts(REPORTER)))
+        assert any("menunggu petugas ditetapkan" in t for t in fake.shown(REPORTER)), "the receipt says it waits"
+        assert not any("masih mencari petugas" in t for t in fake.shown(REPORTER)), "and nothing contradicts it"
         await register(fake, GROUP, "bali")
         await fake.wait_for(lambda: any(f"Kasus yang menunggu dan kini diteruskan: {number}" in t
                                         for t in fake.texts(GROUP)))
@@ -287,6 +291,9 @@ async def test_delivery_survives_429_500_and_timeouts_with_exactly_one_card(fake
         await submit_report(r, PHOTOS)
         await card_in(fake, GROUP)
         await fake.wait_for(lambda: any(c.method == "sendMediaGroup" and c.result for c in fake.calls), timeout=20)
+        # the card's status edit and the reporter's news follow the album: wait for them too
+        await fake.wait_for(lambda: db_rows(settings, "SELECT count(*) FROM outbox WHERE status = 'pending'")
+                            == [(0,)], timeout=30)
     attempts = [c for c in fake.calls if c.method == "sendMessage" and str(c.params["chat_id"]) == str(GROUP)
                 and str(c.params.get("text", "")).startswith("<b>Laporan")]
     assert len(attempts) >= 5, "the failures were really met"
@@ -306,7 +313,8 @@ async def test_a_kicked_bot_marks_the_route_broken_alerts_and_falls_back(fake: F
         fake.fail("sendMessage", 403, "Forbidden: bot was kicked from the supergroup chat", chat_id=GROUP)
         number = await submit_report(r, PHOTOS[:1])
         alert = (await fake.wait_messages(MODERATORS, 1))[0]
-        assert alert.startswith(f"Bot tidak bisa lagi mengirim ke grup {GROUP}") and "Kota Denpasar" in alert
+        assert alert.startswith("Bot tidak bisa lagi mengirim ke grup Kota Denpasar"), alert
+        assert str(GROUP) not in alert, "the moderators' group is a group: no other group's chat id"
         fallback = await card_in(fake, OTHER_GROUP)
         assert f"<b>Laporan {number}</b>" in fallback["text"]
     assert db_rows(settings, "SELECT region_code, status FROM routes ORDER BY region_code") == [

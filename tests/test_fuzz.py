@@ -36,7 +36,7 @@ async def running(backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple
     config = settings_for(fake, backend, public_base_url=PUBLIC, telegram_webhook_secret="s3cret",
                           host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID,
                           twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
-                          twilio_api_base_url=twilio.base, delivery_poll_seconds=0.05, max_messages_per_minute=0)
+                          delivery_poll_seconds=0.05, **twilio.settings(), max_messages_per_minute=0)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(config, stop))
     await fake.wait_for(lambda: bool(fake.sent("setWebhook")))

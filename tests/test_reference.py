@@ -34,10 +34,11 @@ def test_region_catalog_is_complete() -> None:
     ("19/11/2024", date(2024, 11, 19)), ("19-11-2024", date(2024, 11, 19)),
     ("19 nov 2024", date(2024, 11, 19)), ("19 November 2024", date(2024, 11, 19)),
     ("Kamis, 19 November 2020", date(2020, 11, 19)), ("1 Agustus 24", date(2024, 8, 1)),
-    ("5 Mei 2024", date(2024, 5, 5)), ("31/02/2024", None), ("besok", None), ("", None),
+    ("5 Mei 2024", date(2024, 5, 5)), ("31/02/2024", None), ("bukan tanggal", None), ("", None),
+    ("28 nov", date(2023, 11, 28)), ("2 hari lalu", date(2024, 11, 19)),
 ])
 def test_dates(typed: str, expected: date | None) -> None:
-    assert parse_date(typed) == expected
+    assert parse_date(typed, date(2024, 11, 21)) == expected
 
 
 @pytest.mark.parametrize("typed, expected", [

@@ -36,7 +36,7 @@ async def test_happy_path_creates_a_complete_case(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH)
     assert await chat.state() == "summary"
-    assert "Budi Santoso (Kepala Sekolah) · PNS" in chat.text()
+    assert "Terlapor: Budi Santoso (Kepala Sekolah)\nStatus kepegawaian: PNS" in chat.text()
     assert "Kota Denpasar, Bali" in chat.text()
     done = await chat.send("@send")
     assert await chat.state() == "done"
@@ -113,14 +113,16 @@ async def test_walking_back_to_the_start_and_forward_again_loses_nothing(engine:
 
 EDITS = {
     "region": (["kab badung"], "Kabupaten Badung, Bali"),
-    "agency": (["@desa", "@kepala_desa", "Desa Sukamaju"], "Desa · Kepala desa · Desa Sukamaju"),
-    "person": (["@unknown", "@skip", "@tidak_tahu"], "Terlapor: nama tidak diketahui · Tidak tahu"),
+    "agency": (["@desa", "Desa Sukamaju"], "Instansi: Desa · Desa Sukamaju\nTerlapor: Budi Santoso (Kepala Sekolah)"
+                                           "\nStatus kepegawaian: Bukan ASN"),
+    "person": (["@unknown", "@skip", "@tidak_tahu"],
+               "Terlapor: nama tidak diketahui\nStatus kepegawaian: tidak diketahui"),
     "incident": (["@fasilitas_negara"], "Jenis pelanggaran: Pakai fasilitas negara"),
     "dates": (["@yesterday", "@same"], "Tanggal kejadian: Rabu, 20 November 2024"),
     "place": (["Balai Banjar Kuta", "@skip"], "Tempat: Balai Banjar Kuta\n"),
     "description": (["Camat membagikan sembako dengan stiker pasangan calon di kantor.", "Pak Made"],
                     "Saksi: Pak Made"),
-    "evidence": (["@clear", "@done", "@none"], "Bukti: tidak ada"),
+    "evidence": (["@clear", "@yes", "@done", "@none"], "Bukti: tidak ada"),
     "identity": (["@terbuka", "Siti A", "#contact +6281111111"], "Identitas: Terbuka: Siti A, +6281111111"),
 }
 
@@ -183,8 +185,8 @@ async def test_idle_for_a_day_offers_to_resume_or_start_over(engine: Engine) -> 
 async def test_idle_then_start_over(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:11], "#wait 30", "halo", "@restart")
-    assert await chat.state() == "consent"
-    await chat.run("@agree", "denpasar", "@pemda", "@sekolah", "@unknown")
+    assert await chat.state() == "province", "consent was given at the start of the report"
+    await chat.run("denpasar", "@pemda", "@sekolah", "@unknown")
     assert await chat.state() == "person_name"
 
 
@@ -218,6 +220,13 @@ async def test_bad_input_keeps_the_step_and_what_was_entered(engine: Engine, pos
         return  # a pin is the answer there
     assert after_state == state
     assert _draft(before.data) == _draft(after.data)
+
+
+async def _stored(engine: Engine) -> conversations.StoredConversation:
+    async with engine.db.reading() as tx:
+        stored = await conversations.load(tx, "test", "reporter-1")
+    assert stored is not None
+    return stored
 
 
 def _draft(data: str) -> str:
@@ -266,9 +275,9 @@ async def test_dates_in_every_written_form(engine: Engine) -> None:
 
 async def test_evidence_is_capped_at_ten_with_a_clear_message(engine: Engine) -> None:
     chat = Chat(engine)
-    await chat.run(*HAPPY_PATH[:16], "#album 8", "#album 5")
+    await chat.run(*HAPPY_PATH[:16], "#album 8", "#files b1 b2 b3 b4 b5")
     assert "Paling banyak 10 file; 3 file tidak disimpan" in chat.text()
-    assert "Sudah 10 dari paling banyak 10 file" in chat.text()
+    assert "Sudah 10 file, jumlah paling banyak yang kami terima" in chat.text()
     await chat.run("@done", "@anonim", "@send")
     case = await only_case(engine)
     async with engine.db.reading() as tx:
@@ -379,9 +388,10 @@ async def test_help_is_specific_to_the_step_and_keeps_it(engine: Engine) -> None
 async def test_start_over_forgets_the_draft(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:8], "/mulai")
-    assert await chat.state() == "consent"
-    await chat.run("@agree")
-    assert await chat.state() == "province"
+    assert await chat.state() == "confirm_restart"
+    await chat.run("@yes")
+    assert await chat.state() == "province", "consent was given already"
+    assert "Budi" not in _draft((await _stored(engine)).data)
 
 
 async def test_status_shows_only_the_reporters_own_cases(engine: Engine) -> None:
@@ -389,7 +399,7 @@ async def test_status_shows_only_the_reporters_own_cases(engine: Engine) -> None
     await chat.run(*HAPPY_PATH, "@send")
     number = chat.last.case_number  # type: ignore[union-attr]
     await chat.send(f"/status {number.lower()}")
-    assert f"{number}: Menunggu rute (sejak Kamis, 21 November 2024)" == chat.last.replies[0].text  # type: ignore[union-attr]
+    assert f"{number}: Menunggu petugas (sejak Kamis, 21 November 2024)" == chat.last.replies[0].text  # type: ignore[union-attr]
     other = Chat(engine, address="someone-else")
     await other.send(f"/status {number}")
     assert "tidak punya laporan" in other.text()

@@ -19,12 +19,14 @@ from tests.backends import Backend
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+METRICS = {"Authorization": "Bearer metrics-t0ken"}
 
 
 @pytest.fixture
 async def base(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
     settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
-                            host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05)
+                            host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05,
+                            metrics_token="metrics-t0ken")
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
     await fake.wait_for(lambda: bool(fake.sent("setWebhook")))
@@ -42,11 +44,16 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
         await fake.wait_messages(5001, 2)
         await asyncio.sleep(0.2)
         async with http.get(f"{url}/healthz") as response:
+            assert response.status == 200 and await response.json() == {"status": "ok"}, "no details without the token"
+        async with http.get(f"{url}/healthz", headers=METRICS) as response:
             health = await response.json()
             assert response.status == 200
         assert health["status"] == "ok" and health["database"] == "ok" and health["outbox_pending"] == 0
         assert health["last_telegram_success_seconds_ago"] is not None
-        async with http.get(f"{url}/metrics") as response:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "metrics-t0ken"}):
+            async with http.get(f"{url}/metrics", headers=headers) as response:
+                assert response.status == 401 and "lapor_" not in await response.text()
+        async with http.get(f"{url}/metrics", headers=METRICS) as response:
             text = await response.text()
             assert response.status == 200 and response.content_type.startswith("text/plain")
         assert 'lapor_updates_total{channel="telegram"}' in text
@@ -61,9 +68,12 @@ async def test_health_is_503_when_messages_are_stuck(base: tuple[str, Settings])
         await outbox.enqueue(tx, "whatsapp", "+62812", "send", {"replies": []},
                              (datetime.now(UTC) - timedelta(hours=1)).isoformat())
     await db.close()
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as response:
-        body = await response.json()
-        assert response.status == 503 and body["status"] == "unhealthy" and body["oldest_pending_seconds"] > 3000
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/healthz") as response:
+            assert response.status == 503 and await response.json() == {"status": "unhealthy"}
+        async with http.get(f"{url}/healthz", headers=METRICS) as response:
+            body = await response.json()
+            assert response.status == 503 and body["status"] == "unhealthy" and body["oldest_pending_seconds"] > 3000
 
 
 async def test_the_webhook_refuses_big_bodies_wrong_methods_and_content_types(base: tuple[str, Settings]) -> None:
@@ -80,3 +90,20 @@ async def test_the_webhook_refuses_big_bodies_wrong_methods_and_content_types(ba
             assert r.status == 400
         async with http.post(f"{url}/twilio/whatsapp", data={"a": "b"}) as response:
             assert response.status == 404, "WhatsApp is not configured here"
+
+
+async def test_metrics_are_off_without_a_token(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> None:
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
+                            host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    try:
+        await fake.wait_for(lambda: bool(fake.sent("setWebhook")))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{unused_tcp_port}/metrics", headers=METRICS) as response:
+                assert response.status == 404 and "lapor_" not in await response.text()
+            async with http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz", headers=METRICS) as response:
+                assert await response.json() == {"status": "ok"}
+    finally:
+        stop.set()
+        await task

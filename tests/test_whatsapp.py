@@ -54,8 +54,8 @@ def settings(telegram: FakeTelegram, twilio: FakeTwilio, backend: Backend, unuse
     return settings_for(
         telegram, backend, public_base_url=PUBLIC, telegram_webhook_secret="tg-secret",
         host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN,
-        twilio_whatsapp_from=tw.BOT_NUMBER, twilio_api_base_url=twilio.base, delivery_poll_seconds=0.05,
-        delivery_backoff_seconds=0.1)
+        twilio_whatsapp_from=tw.BOT_NUMBER, delivery_poll_seconds=0.05,
+        delivery_backoff_seconds=0.1, **twilio.settings())
 
 
 @asynccontextmanager
@@ -102,7 +102,7 @@ async def queue_news(settings: Settings, text: str) -> None:
 async def report_until_evidence(user: WhatsAppUser) -> None:
     welcome = await user.say("halo")
     assert "Selamat datang di Lapor Netral" in welcome[-1]
-    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1-2.)" in welcome[-1]
+    assert "1. Setuju" in welcome[-1] and "(Balas dengan angka 1–2.)" in welcome[-1]
     for answer in ("1.", "denpasar", "Pemerintah daerah", "8", "SMPN 1 Denpasar", "Budi Santoso",
                    "Kepala Sekolah", "1", "2", "19/11/2024", "2", "Ruang guru"):
         await user.say(answer)
@@ -178,7 +178,8 @@ async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twil
         await twilio.wait_for(lambda: len(twilio.to(NUMBER)) >= 1)
         await asyncio.sleep(0.5)
     assert len(twilio.to(NUMBER)) == 1
-    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(1,)]
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "processed messages leave the queue"
+    assert rows(settings, "SELECT count(*) FROM processed_updates WHERE channel = 'whatsapp'") == [(1,)]
 
 
 async def test_stop_silences_everything_until_mulai(settings: Settings, twilio: FakeTwilio) -> None:
@@ -242,3 +243,22 @@ async def test_a_voice_note_gets_a_clear_hint_and_changes_nothing(settings: Sett
         assert hint[-1].startswith("Maaf, saya tidak bisa mendengarkan pesan suara.")
         assert "provinsi" in hint[-1].lower(), "the same question is asked again"
     assert rows(settings, "SELECT state FROM conversations") == [("province",)]
+
+
+async def test_a_kepala_desa_typed_in_words_goes_through_the_real_webhook(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Done when (issue 13): the report of a kepala desa in Kabupaten Badung, typed as new
+    reporters type it, goes through WhatsApp without a refusal and without a word about buttons."""
+    from tests.test_reporter_talk import BADUNG_KEPALA_DESA
+
+    seen = []
+    async with server(settings, twilio) as user:
+        for line in (*BADUNG_KEPALA_DESA, "kirim"):
+            seen.extend(await user.say(line))
+        seen.extend(await user.say("status " + next(
+            w for w in seen[-1].split() if w.startswith("LN-")).rstrip(".")))
+    everything = "\n".join(seen)
+    assert "tidak ditemukan" not in everything and "tidak dapat dibaca" not in everything
+    assert "tekan" not in everything.lower() and "tombol" not in everything.lower()
+    assert "menunggu petugas ditetapkan" in seen[-2] and "Menunggu petugas" in seen[-1]
+    assert rows(settings, "SELECT region_code, agency_group, person_status FROM cases") == [("51.03", "desa", "bukan_asn")]

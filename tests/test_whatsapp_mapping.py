@@ -68,8 +68,8 @@ def test_media_urls_and_the_address() -> None:
 def test_choices_become_a_numbered_list_and_news_spells_out_the_command() -> None:
     question = ChoicesReply("Pilih:", (Option("a", "Satu"), Option("b", "Dua", "keterangan")), 3, "location")
     assert render(question, "id", LOCATION_HINT) == (
-        "Pilih:\n  1. Satu\n  2. Dua - keterangan\n(Balas dengan angka 1-2.)\n"
-        "(Untuk mengirim lokasi, tekan 📎 lalu pilih Lokasi.)")
+        "Pilih:\n  1. Satu\n  2. Dua - keterangan\n(Balas dengan angka 1–2.)\n"
+        "(Untuk mengirim lokasi, ketuk 📎 lalu pilih Lokasi.)")
     news = ChoicesReply("Laporan Anda diterima.", (Option("status:LN-24-7K3Q9", "Cek status"),), 0)
     assert render(news, "id") == "Laporan Anda diterima.\n\nUntuk mengeceknya, kirim: status LN-24-7K3Q9"
     assert render(TextReply("halo"), "en") == "halo"

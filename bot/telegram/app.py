@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
 
 from bot import runtime as runtime_module
 from bot.config import Settings
@@ -35,13 +35,17 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate, max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate,
+                                     group_max_rate=settings.telegram_group_max_per_minute, max_retries=3))
         .read_timeout(settings.telegram_timeout)
         .write_timeout(settings.telegram_timeout)
         .connect_timeout(settings.telegram_timeout)
         .media_write_timeout(max(settings.telegram_timeout, 20.0))
         .pool_timeout(settings.telegram_timeout)
         .concurrent_updates(True)
+        # No link previews anywhere: a preview of a link an officer put in a question (or a
+        # reporter in an answer) would be fetched and shown without anyone choosing to open it.
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .post_shutdown(lambda app: close_runtime(runtime))
     )
     if webhook:

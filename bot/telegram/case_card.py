@@ -9,9 +9,10 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows.case import lifecycle
+from flows.case import case_file, lifecycle
 from flows.case.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
+from flows.staff.audience import Audience
 from storage.cases import Case, CaseEvent
 
 MAX_CARD = 4096
@@ -19,6 +20,8 @@ BUTTONS = (
     ("accept", N_("Accept")), ("follow_up", N_("Follow up")), ("finish", N_("Done")),
     ("not_ours", N_("Not our authority")), ("reject", N_("Reject")), ("ask", N_("Ask for info")),
 )
+CASE_FILE = case_file.ACTION
+"""The "Berkas PDF" button: the case file for this group, whatever the status."""
 
 
 def callback(case_id: int, action: str) -> str:
@@ -38,22 +41,27 @@ class CardData:
     evidence_count: int
     last: CaseEvent | None
     active_here: bool
+    related: tuple[str, ...] = ()
+    """Numbers of the linked cases this group may see."""
 
 
-def render(data: CardData, locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-    """Officers see an open reporter's name and phone, never a confidential one's."""
+def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card as the group reads it (`Audience.group`): an open reporter's name and phone,
+    never a confidential one's. A group the case has left sees only that it moved."""
     _ = gettext_for(locale)
     case = data.case
+    if not data.active_here:
+        return (f"<b>{escape(_('Report {number}').format(number=case.number))}</b>\n"
+                + escape(_("This case was handed to another office. Its details are no longer shown here.")), None)
     status_line = f"<b>{escape(status_label(_, case.status))}</b>"
     if data.last is not None and data.last.actor_name:
         at = datetime.fromisoformat(data.last.at)
         status_line += " · " + escape(_("last action by {name}, {when}").format(
             name=data.last.actor_name, when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
-    if not data.active_here:
-        status_line += " · " + escape(_("handed to another office"))
     lines = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
              f"{escape(_('Status'))}: {status_line}", ""]
-    for label, value in case_fields(case, locale, data.evidence_count, case.identity_mode == "terbuka"):
+    for label, value in case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case),
+                                    data.related):
         shown = escape(value)
         if label == _("Place") and case.latitude is not None and case.longitude is not None:
             url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"
@@ -80,6 +88,6 @@ def _keyboard(data: CardData, locale: str) -> InlineKeyboardMarkup | None:
     possible = lifecycle.allowed(data.case.status)
     buttons = [InlineKeyboardButton(_(label), callback_data=callback(data.case.id, action))
                for action, label in BUTTONS if action in possible]
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup([buttons[i:i + 2] for i in range(0, len(buttons), 2)])
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([InlineKeyboardButton(_("Case file (PDF)"), callback_data=callback(data.case.id, CASE_FILE))])
+    return InlineKeyboardMarkup(rows)

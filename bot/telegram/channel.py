@@ -8,7 +8,9 @@ chat are handled in arrival order; different chats run concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +25,23 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.staff import StaffChat
-from bot.telegram.inbound import FileTooLarge, to_event
+from bot.telegram.inbound import FileTooLarge, has_file, to_event
+from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
-from flows.i18n import gettext_for, normalize_locale
+from flows.i18n import N_, gettext_for, normalize_locale
 from storage.evidence_files import EvidenceStore
+from storage.outbox import Delivery
 
 CHANNEL = "telegram"
+CAPABILITIES = Capabilities(buttons=True, share_contact=True, name=N_("Telegram"))
 log = logging.getLogger(__name__)
+WEBHOOK_ANSWER: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("webhook_answer", default=None)
+"""Set (to an empty dict) by the webhook while it handles an update: a press is then
+answered in the webhook's own response, one Bot API call fewer (`bot/web.py`)."""
 
 
 class TelegramChannel:
@@ -44,6 +53,9 @@ class TelegramChannel:
         self.store = store
         self.default_locale = default_locale
         self._locks: dict[int, asyncio.Lock] = {}
+        self.deliver_now: Callable[[Delivery], Awaitable[None]] | None = None
+        """Sends a step's replies right after the commit (the delivery worker's
+        `deliver_now`); None leaves them to the worker's next round."""
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -54,7 +66,8 @@ class TelegramChannel:
                 if self.focal is None or not await self.focal.handle(update, context.bot):
                     await self._group(update, context.bot)
             except Exception:  # nothing of the update was stored; the officer can try again
-                log.exception("group update %s of chat %s could not be handled", update.update_id, chat.id)
+                log.exception("group update %s of chat %s could not be handled", update.update_id,
+                              address_ref(chat.id))
                 _ = gettext_for(self.default_locale)
                 await _answer(update.callback_query, _(
                     "Sorry, something went wrong on our side. Nothing you entered was lost; "
@@ -85,10 +98,13 @@ class TelegramChannel:
         album = message.media_group_id if message is not None and query is None else None
         user = update.effective_user
         try:
-            event = await to_event(update, bot, self.store)
+            now = datetime.now(UTC)
+            room = await self.engine.file_room(CHANNEL, str(chat_id), now) if has_file(update) else 0
+            event = await to_event(update, bot, self.store, room)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
-                              datetime.now(UTC), user.language_code if user else None,
-                              reply_key=f"album:{album}" if album else None)
+                              now, user.language_code if user else None,
+                              reply_key=f"album:{album}" if album else None, caps=CAPABILITIES,
+                              reply_extra=_press_extra(query))
             handled = await self.engine.handle(inbound)
         except FileTooLarge:
             _ = gettext_for(self._locale(update))
@@ -98,7 +114,7 @@ class TelegramChannel:
             return
         except Exception:
             # Nothing of this update was stored, so the conversation is as it was.
-            log.exception("update %s of chat %s could not be handled", update.update_id, chat_id)
+            log.exception("update %s of chat %s could not be handled", update.update_id, address_ref(chat_id))
             _ = gettext_for(self._locale(update))
             await _notice(bot, chat_id, query, _(
                 "Sorry, something went wrong on our side. Nothing you entered was lost; "
@@ -107,24 +123,19 @@ class TelegramChannel:
         if handled.duplicate:
             await _answer(query)
             return
-        if query is not None:
-            await self._after_press(query, handled)
+        stale_text = handled.replies[0].text if handled.stale and handled.replies else None  # type: ignore[union-attr]
+        sending = self._send_now(handled)
+        if query is None:
+            await sending
+        else:  # every press is answered (a stale one with why), at the same time as the reply goes
+            await asyncio.gather(_answer(query, stale_text), sending)
 
-    async def _after_press(self, query: CallbackQuery, handled: Handled) -> None:
-        """Every press is answered; a valid one also marks the pressed message with the pick."""
-        if handled.stale:
-            stale_text = handled.replies[0].text if handled.replies else None  # type: ignore[union-attr]
-            await _answer(query, stale_text)
-            return
-        await _answer(query)
-        message = query.message
-        label = _pressed_label(query)
-        if not isinstance(message, Message) or label is None or not message.text:
-            return
-        try:
-            await query.edit_message_text(f"{message.text}\n\n» {label}"[:4096])
-        except TelegramError as exc:
-            log.info("could not mark the pressed message: %s", exc)
+    async def _send_now(self, handled: Handled) -> None:
+        """The step's replies, leased to us in its transaction, go out now (the chat's lock
+        is still held, so a chat's replies keep their order); the engine records them as
+        sent with its next transaction. Without a lease they wait for the worker."""
+        if handled.delivery is not None and self.deliver_now is not None:
+            await self.deliver_now(handled.delivery)
 
     async def _group(self, update: Update, bot: Bot) -> None:
         """Groups belong to focal points: the report flow never runs there. A mention or a
@@ -155,6 +166,15 @@ def _addressed_to(message: Any, username: str) -> bool:
     return addressee == username.lower() or (not addressee and name in GROUP_COMMANDS)
 
 
+def _press_extra(query: CallbackQuery | None) -> dict[str, object] | None:
+    """For the answer to a press: the pressed question, which the answer may replace
+    (edited into the next question), and the label picked, shown at the top of it."""
+    if query is None or not isinstance(query.message, Message) or not query.message.text:
+        return None
+    label = _pressed_label(query)
+    return {"edit": query.message.message_id, "pick": label} if label else None
+
+
 def _pressed_label(query: CallbackQuery) -> str | None:
     markup = getattr(query.message, "reply_markup", None)
     for row in getattr(markup, "inline_keyboard", ()) or ():
@@ -171,9 +191,16 @@ async def _notice(bot: Bot, chat_id: int, query: CallbackQuery | None, text: str
 
 
 async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
+    """Every press must be answered (the button shows a spinner until then): inside the
+    webhook's response when there is one, else with its own call."""
     if query is None:
+        return
+    in_response = WEBHOOK_ANSWER.get()
+    if in_response is not None and not in_response:
+        in_response.update({"method": "answerCallbackQuery", "callback_query_id": query.id,
+                            **({"text": text} if text else {})})
         return
     try:
         await query.answer(text)
     except TelegramError as exc:
-        log.info("could not answer callback query: %s", exc)
+        log.info("could not answer callback query: %s", type(exc).__name__)

@@ -10,6 +10,7 @@ from datetime import datetime, UTC
 from telegram import Bot, CallbackQuery, ForceReply, Message, ReplyParameters, Update
 from telegram.error import TelegramError
 
+from bot.logs import address_ref
 from bot.telegram.case_card import parse_callback
 from bot.telegram.staff import StaffChat
 from flows.staff.desk import Desk
@@ -72,7 +73,7 @@ class FocalGroups:
                 reply_markup=ForceReply(selective=True, input_field_placeholder=None),
             )
         except TelegramError as exc:
-            log.warning("could not ask for input in %s: %s", chat_id, exc)
+            log.warning("could not ask for input in chat %s: %s", address_ref(chat_id), type(exc).__name__)
             return
         await self.desk.prompt_sent(case_id, chat_id, prompt.message_id, action, actor, at)
 
@@ -81,11 +82,11 @@ async def _reply(message: Message, text: str) -> None:
     try:
         await message.reply_text(text[:4096])
     except TelegramError as exc:
-        log.warning("could not reply in %s: %s", message.chat.id, exc)
+        log.warning("could not reply in chat %s: %s", address_ref(message.chat.id), type(exc).__name__)
 
 
 async def _answer(query: CallbackQuery, text: str | None) -> None:
     try:
         await query.answer(text[:200] if text else None)
     except TelegramError as exc:
-        log.info("could not answer callback query: %s", exc)
+        log.info("could not answer callback query: %s", type(exc).__name__)

@@ -39,7 +39,9 @@ def parse_command(text: str) -> Command:
     return Command(head.split("@")[0].lower(), args.strip())
 
 
-async def to_event(update: Update, bot: Bot, store: EvidenceStore) -> Event:
+async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: int = 1) -> Event:
+    """`may_store`: how many files of this update may be kept (`Engine.file_room`); a file
+    beyond it is passed on unread, so the flow can say it was not kept."""
     if update.callback_query is not None:
         return parse_callback(update.callback_query.data)
     message = update.effective_message
@@ -47,7 +49,7 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore) -> Event:
         return Unsupported("update")
     if message.text is not None:
         return parse_command(message.text) if message.text.startswith("/") else Text(message.text)
-    media = await _media(message, bot, store)
+    media = await _media(message, bot, store, may_store)
     if media is not None:
         return media
     if message.venue is not None:
@@ -64,7 +66,12 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore) -> Event:
     return Unsupported("message")
 
 
-async def _media(message: Message, bot: Bot, store: EvidenceStore) -> Media | None:
+def has_file(update: Update) -> bool:
+    message = update.effective_message
+    return message is not None and bool(message.photo or message.video or message.document)
+
+
+async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int) -> Media | None:
     kind: MediaKind
     attachment: PhotoSize | Video | Document
     mime: str | None
@@ -79,6 +86,8 @@ async def _media(message: Message, bot: Bot, store: EvidenceStore) -> Media | No
         attachment, mime, name = doc, doc.mime_type, doc.file_name
     else:
         return None
+    if may_store <= 0:  # not agreed, over a limit, or a step that keeps no file: nothing is read
+        return Media((MediaItem(kind, attachment.file_id, attachment.file_unique_id, mime),), message.caption)
     if (attachment.file_size or 0) > MAX_DOWNLOAD_BYTES:
         raise FileTooLarge()
     try:

@@ -47,7 +47,7 @@ async def poll(application: Application, stop: asyncio.Event, allowed_updates: l
         except InvalidToken:
             raise
         except TelegramError as exc:
-            log.warning("getUpdates failed (%s); trying again", exc)
+            log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
             await asyncio.sleep(retry_pause)
             continue
         if not updates:

@@ -13,6 +13,7 @@ from telegram import Bot, InputFile, Message, Update
 from telegram.error import TelegramError
 
 from bot.charts import render_png_async
+from bot.logs import chat_ref
 from bot.export import write_files
 from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
@@ -62,10 +63,10 @@ class StaffChat:
                 await bot.send_photo(chat_id, InputFile(png, filename="statistik.png"))
             if reply.export is not None:
                 await self._export(bot, chat_id, reply)
-            if reply.evidence_of is not None and self.sender is not None:
-                await self.sender.send_case_evidence(chat_id, reply.evidence_of)
+            if reply.evidence_of is not None and self.sender is not None and reply.audience is not None:
+                await self.sender.send_case_evidence(chat_id, reply.evidence_of, reply.audience)
         except TelegramError as exc:
-            log.warning("could not answer a staff command in %s: %s", chat_id, exc)
+            log.warning("could not answer a staff command in chat %s: %s", chat_ref(chat_id), type(exc).__name__)
 
     async def _export(self, bot: Bot, chat_id: int, reply: StaffReply) -> None:
         assert reply.export is not None

@@ -1,28 +1,35 @@
 """Processes WhatsApp messages the webhook queued: opt-out keywords, media downloads
 (Twilio's media URLs need the account's credentials and may answer 404 for a moment
-after the message), then the engine, whose transaction also queues the replies.
+after the message; see `media.py`), then the engine, whose transaction also queues the
+replies.
 
-Each sender's messages are handled in the order they arrived; different senders run
-concurrently. A message is marked done only after the engine has recorded it, so a crash
-redoes at most the download, and the engine recognises the update as already processed.
+Each sender's messages are handled in the order they arrived (only a sender's oldest
+pending message is ever leased); different senders run concurrently and independently:
+a message is taken as soon as its sender's previous one is done, so one slow download or
+one slow number holds up nobody else. A message is removed from the queue only after the
+engine has recorded it, so a crash redoes at most the download, and the engine recognises
+the update as already processed.
+
+Files are downloaded only for a chat that has agreed to the terms, is under the flood
+limit, and is at a step that keeps files, and no more than the draft has room for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import mimetypes
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
-
 from bot.background import BackgroundLoop
+from bot.whatsapp.media import DownloadFailed, FileTooLarge, MediaFetcher, MediaRules, Refused
 from bot.whatsapp.payload import (
+    CAPABILITIES,
     CHANNEL,
     OPT_IN,
     OPT_OUT,
+    REFUSED_FIELD,
     MediaRef,
     TwilioInbound,
     media_kind,
@@ -32,88 +39,123 @@ from flows.engine import Engine
 from flows.events import Inbound, MediaItem
 from flows.i18n import N_, gettext_for
 from flows.replies import TextReply, to_dict
-from storage import contacts, inbound_queue, outbox, updates
+from storage import contacts, conversations, inbound_queue, outbox, updates
 from storage.evidence_files import EvidenceStore
 from storage.inbound_queue import QueuedInbound
 
 log = logging.getLogger(__name__)
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-DOWNLOAD_TRIES = 4
 GIVE_UP_AFTER = 6
 """Rounds after which a file that never arrives is left out (the sender is told)."""
+NOT_RECEIVED = N_("Sorry, your file did not reach us. Please send it again.")
+TOO_LARGE = N_("That file is larger than 20 MB, which is more than we can receive. Nothing of this message "
+               "was kept. Please send a smaller file or a link to it.")
+TOO_LONG = N_("Your message is too long for us. Please send it in several parts.")
+UNREADABLE = N_("Sorry, we could not read that message. Please send it again.")
 
 
-class DownloadFailed(Exception):
-    pass
+class _Unreceivable(Exception):
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 class WhatsAppInbox(BackgroundLoop):
     name = "whatsapp-inbox"
 
     def __init__(self, engine: Engine, store: EvidenceStore, account_sid: str, auth_token: str, *,
-                 poll_seconds: float = 1.0, lease_seconds: float = 120.0, batch: int = 16,
-                 retry_pause: float = 0.5, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 poll_seconds: float = 1.0, lease_seconds: float = 120.0, concurrency: int = 64,
+                 retry_pause: float = 0.5, rules: MediaRules | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__(poll_seconds)
         self.engine = engine
         self.db = engine.db
         self.store = store
-        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        self._auth_header = {"Authorization": f"Basic {credentials}"}
+        self.fetcher = MediaFetcher(store, account_sid, auth_token, rules or MediaRules(), retry_pause=retry_pause)
         self.lease = timedelta(seconds=lease_seconds)
-        self.batch = batch
+        self.concurrency = concurrency
         self.retry_pause = retry_pause
         self.clock = clock
         self.processed = 0
-        self._session: aiohttp.ClientSession | None = None
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
 
     async def run_once(self) -> int:
+        """Lease what is due for senders not already in flight, and start each at once;
+        a finished message wakes the loop for its sender's next one."""
+        room = self.concurrency - len(self._in_flight)
+        if room <= 0:
+            return 0
         now = self.clock()
         async with self.db.reading() as tx:
             if not await inbound_queue.has_due(tx, CHANNEL, now.isoformat()):
                 return 0
-        async with self.db.transaction() as tx:
-            due = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(),
-                                                self.batch)
-        self._in_flight.update(item.id for item in due)
-        await asyncio.gather(*(self._process(item) for item in due))
-        self._in_flight.difference_update(item.id for item in due)
-        return len(due)
+
+        async def lease() -> list[QueuedInbound]:
+            async with self.db.transaction() as tx:
+                taken = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(),
+                                                      room)
+            for item in taken:  # noted at once, so that `stopped` gives them back
+                if item.id in self._in_flight:
+                    continue  # still being handled after its lease ran out: the lease is renewed
+                task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
+                self._in_flight[item.id] = task
+                task.add_done_callback(lambda _t, key=item.id: self._done(key))
+            return taken
+
+        due = await self.taking(lease())
+        return 0 if len(due) < room else len(due)
+
+    def _done(self, item_id: int) -> None:
+        self._in_flight.pop(item_id, None)
+        self.wake()
 
     async def stopped(self) -> None:
-        if self._in_flight:
+        """Messages cut off midway are given back at once for the next process."""
+        leased = sorted(self._in_flight)
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if leased:
             async with self.db.transaction() as tx:
-                await inbound_queue.release(tx, sorted(self._in_flight))
-            self._in_flight.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+                await inbound_queue.release(tx, leased)
+        self._in_flight.clear()
+        await self.fetcher.close()
 
     async def _process(self, item: QueuedInbound) -> None:
         try:
             await self._handle(item)
         except Exception as exc:  # the message stays queued and is tried again
             pause = min(600.0, self.retry_pause * 2 ** item.attempts)
-            log.warning("whatsapp message %s not processed yet (%s); again in %.1fs", item.external_id, exc, pause)
+            log.warning("whatsapp message %s not processed yet (%s); again in %.1fs", item.id,
+                        type(exc).__name__, pause)
             async with self.db.transaction() as tx:
                 await inbound_queue.retry_at(tx, item.id, (self.clock() + timedelta(seconds=pause)).isoformat(),
-                                             str(exc)[:500])
+                                             type(exc).__name__)
             return
         self.processed += 1
         async with self.db.transaction() as tx:
             await inbound_queue.mark_done(tx, item.id)
 
     async def _handle(self, item: QueuedInbound) -> None:
-        message = TwilioInbound.from_form(item.payload)
         at = datetime.fromisoformat(item.received_at)
+        refused = item.payload.get(REFUSED_FIELD)
+        if refused:
+            await self._tell(item, at, TOO_LONG if refused == "too_long" else UNREADABLE)
+            return
+        message = TwilioInbound.from_form(item.payload)
         if await self._keyword(item, message, at):
             return
-        media = await self._download(message, TwilioInbound.media_of(item.payload, message.num_media),
-                                     give_up=item.attempts >= GIVE_UP_AFTER)
-        if message.num_media and not media and item.attempts >= GIVE_UP_AFTER:
-            await self._tell(item, at, N_("Sorry, your file did not reach us. Please send it again."))
+        refs = TwilioInbound.media_of(item.payload, message.num_media)
+        try:
+            media = await self._download(item, refs, at, give_up=item.attempts >= GIVE_UP_AFTER)
+        except _Unreceivable as exc:
+            await self._tell(item, at, exc.message_id)
             return
-        await self.engine.handle(Inbound(CHANNEL, item.address, item.external_id, to_event(message, media), at, None))
+        if message.num_media and not media and item.attempts >= GIVE_UP_AFTER:
+            await self._tell(item, at, NOT_RECEIVED)
+            return
+        await self.engine.handle(Inbound(CHANNEL, item.address, item.external_id, to_event(message, media), at, None,
+                                         caps=CAPABILITIES))
 
     async def _keyword(self, item: QueuedInbound, message: TwilioInbound, at: datetime) -> bool:
         """STOP/BERHENTI and START/MULAI, and what an opted-out number may still get: True
@@ -136,7 +178,7 @@ class WhatsAppInbox(BackgroundLoop):
 
     async def _tell(self, item: QueuedInbound, at: datetime, message_id: str, opt: str | None = None) -> None:
         """A channel-level answer (`message_id` marked with N_), outside the report flow;
-        claimed like any update."""
+        claimed like any update, in the person's language when we know it."""
         async with self.db.transaction() as tx:
             if await updates.processed_among(tx, [(CHANNEL, item.external_id)]):
                 return
@@ -145,54 +187,60 @@ class WhatsAppInbox(BackgroundLoop):
             elif opt == "in":
                 await contacts.opt_in(tx, CHANNEL, item.address)
             await contacts.seen(tx, CHANNEL, item.address, at.isoformat())
-            locale = self.engine.default_locale
+            stored = await conversations.load(tx, CHANNEL, item.address)
+            locale = _locale_of(stored) or self.engine.default_locale
             text = gettext_for(locale)(message_id)
             await outbox.enqueue(tx, CHANNEL, item.address, "send",
                                  {"replies": [to_dict(TextReply(text))], "locale": locale,
                                   "even_if_opted_out": True}, at.isoformat())
             await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat())])
 
-    async def _download(self, message: TwilioInbound, refs: list[MediaRef], give_up: bool) -> list[MediaItem]:
-        items = []
-        for ref in refs:
-            kind = media_kind(ref.content_type)
-            if kind is None:
-                continue  # a voice note: the flow says it cannot use it
-            try:
-                data = await self._fetch(ref.url)
-            except DownloadFailed:
-                if give_up:
-                    log.error("giving up on %s of message %s", ref.url, message.message_sid)
+    async def _download(self, item: QueuedInbound, refs: list[MediaRef], at: datetime,
+                        give_up: bool) -> list[MediaItem]:
+        """The message's files that may be kept, stored whole; the rest as bare references
+        (the flow then says they were not kept). Nothing is downloaded for a chat that has
+        not agreed, is over the flood limit, or is not at a step that keeps files."""
+        usable = [ref for ref in refs if media_kind(ref.content_type) is not None]  # no voice notes
+        room = await self.engine.file_room(CHANNEL, item.address, at) if usable else 0
+        items: list[MediaItem] = []
+        stored_shas: list[str] = []
+        try:
+            for ref in usable:
+                kind = media_kind(ref.content_type)
+                assert kind is not None
+                mime = ref.content_type.split(";")[0].strip() or None
+                if len(stored_shas) >= room:
+                    items.append(MediaItem(kind, ref.url, None, mime))
                     continue
-                raise
-            stored = await self.store.put(data)
-            mime = ref.content_type.split(";")[0].strip() or None
-            extension = mimetypes.guess_extension(mime or "") or ""
-            items.append(MediaItem(kind, ref.url, None, mime, stored.size, stored.sha256,
-                                   f"whatsapp-{stored.sha256[:12]}{extension}"))
+                try:
+                    stored = await self.fetcher.fetch(ref.url)
+                except FileTooLarge as exc:
+                    raise _Unreceivable(TOO_LARGE) from exc
+                except Refused as exc:
+                    log.warning("a media download of whatsapp message %s was refused: %s", item.id, exc)
+                    raise _Unreceivable(NOT_RECEIVED) from exc
+                except DownloadFailed:
+                    if give_up:
+                        log.error("giving up on a file of whatsapp message %s", item.id)
+                        continue
+                    raise
+                stored_shas.append(stored.sha256)
+                extension = mimetypes.guess_extension(mime or "") or ""
+                items.append(MediaItem(kind, ref.url, None, mime, stored.size, stored.sha256,
+                                       f"whatsapp-{stored.sha256[:12]}{extension}"))
+        except BaseException:
+            self.engine.drop_files(stored_shas)  # nothing of this message is kept
+            raise
         return items
 
-    async def _fetch(self, url: str) -> bytes:
-        """GET with the account's credentials, following redirects (aiohttp drops the
-        Authorization header when a redirect leaves the origin). A 404 right after the message is
-        Twilio not having the file ready yet, so it is retried like a 5xx."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        last = ""
-        for attempt in range(DOWNLOAD_TRIES):
-            try:
-                async with self._session.get(url, headers=self._auth_header, allow_redirects=True) as response:
-                    if response.status == 200:
-                        if (response.content_length or 0) > MAX_DOWNLOAD_BYTES:
-                            raise DownloadFailed("file too large")
-                        data = await response.content.read(MAX_DOWNLOAD_BYTES + 1)
-                        if len(data) > MAX_DOWNLOAD_BYTES:
-                            raise DownloadFailed("file too large")
-                        return data
-                    last = f"HTTP {response.status}"
-                    if response.status not in (404, 408, 429) and response.status < 500:
-                        raise DownloadFailed(last)
-            except aiohttp.ClientError as exc:
-                last = type(exc).__name__
-            await asyncio.sleep(self.retry_pause * 2 ** attempt)
-        raise DownloadFailed(last)
+
+def _locale_of(stored: conversations.StoredConversation | None) -> str | None:
+    if stored is None:
+        return None
+    import json
+
+    try:
+        locale = json.loads(stored.data).get("locale")
+    except ValueError:
+        return None
+    return locale if isinstance(locale, str) else None

@@ -6,14 +6,13 @@ media, so it can be tested table by table.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.case import case_number
+from bot.plain_text import command_of
+from flows.capabilities import Capabilities
 from flows.events import (
-    Command,
     Event,
     Location,
     Media,
@@ -22,13 +21,17 @@ from flows.events import (
     Text,
     Unsupported,
 )
-from flows.reporter.report import COMMANDS
+from flows.i18n import N_
 
 CHANNEL = "whatsapp"
+CAPABILITIES = Capabilities(short_menus=True, name=N_("WhatsApp"))
 MAX_MEDIA = 10
+MAX_BODY = 10_000
+REFUSED_FIELD = "_refused"
+"""Set, instead of the message, on a queued message we cannot take (too long, unreadable):
+the sender is told why, and nothing of it is stored."""
 OPT_OUT = frozenset({"stop", "berhenti", "unsubscribe", "stopall"})
 OPT_IN = frozenset({"start", "mulai"})
-_STATUS = re.compile(r"^/?(status|cek)\s+(\S.*)$", re.IGNORECASE)
 
 
 class MediaRef(BaseModel):
@@ -43,7 +46,7 @@ class TwilioInbound(BaseModel):
 
     message_sid: str = Field(alias="MessageSid", min_length=2, max_length=64)
     sender: str = Field(alias="From", min_length=1, max_length=64)
-    body: str = Field(default="", alias="Body", max_length=10_000)
+    body: str = Field(default="", alias="Body", max_length=MAX_BODY)
     num_media: int = Field(default=0, alias="NumMedia", ge=0, le=MAX_MEDIA)
     latitude: float | None = Field(default=None, alias="Latitude", ge=-90, le=90)
     longitude: float | None = Field(default=None, alias="Longitude", ge=-180, le=180)
@@ -92,23 +95,7 @@ def to_event(message: TwilioInbound, media: list[MediaItem]) -> Event:
         return Media(tuple(media))
     if message.num_media:
         return Unsupported("voice" if (message.message_type or "").lower() in ("audio", "voice") else "media")
-    text = message.body.strip()
-    command = _command(text)
+    command = command_of(message.body)
     if command is not None:
         return command
     return Text(message.body)
-
-
-def _command(text: str) -> Command | None:
-    """WhatsApp has no slash commands: a message that is just a command word ("batal",
-    "/batal") or "status LN-24-7K3Q9" is that command; a word inside a sentence is not."""
-    if text.startswith("/") and len(text) > 1:
-        name, _, args = text[1:].partition(" ")
-        return Command(name.lower(), args.strip())
-    word = text.casefold()
-    if word in COMMANDS:
-        return Command(word, "")
-    status = _STATUS.match(text)
-    if status and case_number.normalize(status.group(2)) is not None:
-        return Command(status.group(1).lower(), status.group(2).strip())
-    return None

@@ -21,6 +21,7 @@ from twilio.rest import Client
 
 from bot.delivery import Dropped, Gone, Progress, Rejected, Retry
 from bot.plain_text import render, split_text
+from bot.whatsapp.twilio_api import RetryAfter
 from flows.i18n import N_
 from flows.replies import from_dict
 from storage import Database, contacts
@@ -74,6 +75,8 @@ class WhatsAppSender:
         to = f"whatsapp:{delivery.address}"
         try:
             await self.client.messages.create_async(from_=self.from_number, to=to, **content)  # type: ignore[arg-type]
+        except RetryAfter as exc:  # as Telegram's retry_after: wait as long as told
+            raise Retry(str(exc), exc.seconds) from exc
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:
                 raise Retry(f"twilio {exc.status}") from exc

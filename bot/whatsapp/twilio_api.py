@@ -1,5 +1,6 @@
 """The Twilio REST client (the library's async one), pointed at `TWILIO_API_BASE_URL`
-when set: the tests' fake Twilio, or a proxy."""
+when set: the tests' fake Twilio, or a proxy. A 429 or 503 with `Retry-After` is raised as
+`RetryAfter` (the library's exception drops the headers), so the sender can wait as told."""
 
 from __future__ import annotations
 
@@ -10,6 +11,31 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 TWILIO_ORIGIN = "https://api.twilio.com"
+MAX_RETRY_AFTER = 3600.0
+
+
+class RetryAfter(Exception):
+    def __init__(self, status: int, seconds: float) -> None:
+        super().__init__(f"twilio {status}, retry after {seconds:g}s")
+        self.status = status
+        self.seconds = seconds
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import UTC, datetime
+
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class _RebasedHttpClient(AsyncTwilioHttpClient):
@@ -20,7 +46,13 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if self.base_url and url.startswith(TWILIO_ORIGIN):
             url = self.base_url + url[len(TWILIO_ORIGIN):]
-        return await super().request(method, url, *args, **kwargs)
+        response = await super().request(method, url, *args, **kwargs)
+        if response.status_code in (429, 503):
+            headers = response.headers or {}
+            seconds = retry_after_seconds(headers.get("Retry-After") or headers.get("retry-after"))
+            if seconds is not None:
+                raise RetryAfter(response.status_code, seconds)
+        return response
 
 
 def make_client(account_sid: str, auth_token: str, base_url: str | None, timeout: float) -> Client:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from bot.web import Handler
-from bot.whatsapp.payload import CHANNEL, MAX_MEDIA, TwilioInbound
+from bot.whatsapp.payload import CHANNEL, MAX_BODY, MAX_MEDIA, REFUSED_FIELD, TwilioInbound
 from storage import Database, inbound_queue
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,16 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
         try:
             message = TwilioInbound.from_form(fields)
         except ValidationError as exc:
-            log.warning("WhatsApp webhook with an unusable form: %s", exc.errors()[:3])
-            return web.Response(status=400, text="bad request")
+            # Signed by Twilio, so a person wrote it: answer them unless we cannot tell who.
+            try:
+                message = TwilioInbound.from_form({k: fields[k] for k in ("MessageSid", "From") if k in fields})
+            except ValidationError:
+                log.warning("WhatsApp webhook without a usable sender or message id refused")
+                return web.Response(status=400, text="bad request")
+            reason = "too_long" if len(fields.get("Body", "")) > MAX_BODY else "unreadable"
+            log.info("WhatsApp message refused (%s; fields: %s)", reason,
+                     ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})))
+            fields = {"MessageSid": message.message_sid, "From": message.sender, REFUSED_FIELD: reason}
         async with db.transaction() as tx:
             await inbound_queue.add(tx, CHANNEL, message.address, message.message_sid, fields,
                                     datetime.now(UTC).isoformat())

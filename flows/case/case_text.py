@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from flows import menus
@@ -29,7 +29,9 @@ def status_label(_: Callable[[str], str], status_id: str) -> str:
     return _(status.label) if status else status_id
 
 
-def case_fields(case: Case, locale: str, evidence_count: int, show_identity: bool) -> list[tuple[str, str]]:
+def case_fields(case: Case, locale: str, evidence_count: int, show_identity: bool,
+                related: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """`related`: the linked cases this reader may see, as they should be shown."""
     _ = gettext_for(locale)
     incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
 
@@ -39,7 +41,7 @@ def case_fields(case: Case, locale: str, evidence_count: int, show_identity: boo
     place = case.place
     if case.latitude is not None and case.longitude is not None:
         place = f"{place} ({case.latitude:.5f}, {case.longitude:.5f})"
-    return [
+    fields = [
         (_("Region"), region_label(case.province_code, case.region_code)),
         (_("Agency"), agency_label(_, case.agency_group, case.agency_unit, case.agency_name)),
         (_("Person reported"), person_label(_, case.person_name, case.person_position, case.person_status)),
@@ -51,3 +53,6 @@ def case_fields(case: Case, locale: str, evidence_count: int, show_identity: boo
         (_("Evidence"), _("{count} file(s)").format(count=evidence_count)),
         (_("Reporter"), identity_text(_, case, show_identity)),
     ]
+    if related:
+        fields.append((_("Related reports"), ", ".join(related)))
+    return fields

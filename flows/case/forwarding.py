@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flows.case import notify
 from flows.policy import Policy
 from storage import Tx, case_posts, cases, outbox, routes
+from storage.case_posts import CasePost
 from storage.cases import Case
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,11 @@ async def destinations(tx: Tx, policy: Policy, region_code: str, province_code: 
 
 
 async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: str | None = None,
-                  province_code: str | None = None, exclude: frozenset[int] = frozenset()) -> list[Destination]:
+                  province_code: str | None = None, exclude: frozenset[int] = frozenset(),
+                  tell_reporter: bool = True) -> list[Destination]:
     """Queue the case for every destination of its (or the given) region. With none, the
-    case waits as "menunggu rute", the reporter is told and moderators are alerted."""
+    case waits as "menunggu rute", the reporter is told (unless the step's own answer
+    already said so: a new case) and moderators are alerted."""
     found = await destinations(tx, policy, region_code or case.region_code,
                                province_code or case.province_code, case.agency_group, exclude)
     for destination in found:
@@ -53,7 +56,8 @@ async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: s
         return found
     if case.status != "menunggu_rute":
         await cases.set_status(tx, case.id, case.status, "menunggu_rute", at, "system")
-        await notify.reporter_status(tx, case, "menunggu_rute", at)
+        if tell_reporter:
+            await notify.reporter_status(tx, case, "menunggu_rute", at)
     _ = notify.staff_gettext(policy)
     await notify.moderators(tx, policy, at, _(
         "Case {number} has no focal point: nobody is registered for {region} or its province, "
@@ -78,8 +82,7 @@ async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
     """Queue an edit of every group message of the case, so each shows the current status."""
     for post in await case_posts.of_case(tx, case_id, active_only=False):
         if post.message_id is not None:
-            await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(post.chat_id), "edit_case",
-                                 {"case_id": case_id}, at, case_id=case_id, post_id=post.id)
+            await outbox.enqueue_card_edit(tx, notify.GROUP_CHANNEL, str(post.chat_id), case_id, post.id, at)
 
 
 async def route_waiting(tx: Tx, policy: Policy, at: str) -> list[str]:
@@ -99,13 +102,13 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
     broken = await routes.mark_broken(tx, chat_id, reason)
     stopped = await outbox.fail_pending_to(tx, notify.GROUP_CHANNEL, str(chat_id), at, reason)
     if chat_id in policy.alert_chats():
-        log.error("moderator chat %s is unreachable: %s", chat_id, reason)  # alerting it would loop
+        log.error("the moderators' chat is unreachable")  # alerting it would loop
     else:
         _ = notify.staff_gettext(policy)
         await notify.moderators(tx, policy, at, _(
             "The bot can no longer post in group {chat} ({reason}). Its routes ({regions}) are "
             "marked broken; add the bot back and send /daftar_fokus there again.").format(
-            chat=chat_id, reason=reason,
+            chat=await notify.chat_label(tx, policy, chat_id), reason=reason,
             regions=", ".join(sorted({notify.region_name(r.region_code) for r in broken})) or "-"))
     for case_id in sorted({d.case_id for d in stopped if d.kind == "post_case" and d.case_id}):
         case = await cases.get(tx, case_id)
@@ -117,6 +120,22 @@ async def chat_gone(tx: Tx, policy: Policy, chat_id: int, reason: str, at: str) 
         reached = [p for p in await case_posts.of_case(tx, case_id) if p.message_id is not None]
         if not reached:
             await forward(tx, policy, case, at, exclude=frozenset({chat_id}))
+
+
+CLOSED = frozenset({"selesai", "ditolak"})
+
+
+async def release(tx: Tx, policy: Policy, post: CasePost, at: str) -> None:
+    """The group no longer holds the case (its route was removed): its card is edited to say
+    the case moved, and an open case that no other group holds goes down the fallback chain."""
+    await case_posts.deactivate(tx, post.id)
+    case = await cases.get(tx, post.case_id)
+    if case is None:
+        return
+    await cases.add_event(tx, case.id, at, "system", "route_removed", None, None, None)
+    await refresh_posts(tx, case.id, at)
+    if case.status not in CLOSED and not await case_posts.of_case(tx, case.id):
+        await forward(tx, policy, case, at, exclude=frozenset({post.chat_id}))
 
 
 async def chat_migrated(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:

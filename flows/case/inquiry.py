@@ -51,18 +51,22 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
     person = await reporters.find(tx, channel, address)
     if request is None or case is None or person is None or case.reporter_id != person.id:
         return
-    post = await case_posts.in_chat(tx, case.id, request.chat_id)
-    reply_to = post.message_id if post else None
+    holders = await _holders(tx, case.id, request.chat_id)
     _ = notify.staff_gettext(policy)
     if isinstance(outcome, InfoClosed):
         if not outcome.answered:
             await cases.add_event(tx, case.id, outcome.at, "reporter", "info_declined", None, None, None)
-            await notify.group(tx, request.chat_id, _("Case {number}: the reporter could not answer the question.")
-                               .format(number=case.number), outcome.at, case_id=case.id, reply_to=reply_to)
+            for chat_id, reply_to in holders:
+                await notify.group(tx, chat_id, _("Case {number}: the reporter could not answer the question.")
+                                   .format(number=case.number), outcome.at, case_id=case.id, reply_to=reply_to,
+                                   holder_only=True)
         return
     await info_requests.mark_answered(tx, request.id, outcome.at)
-    if outcome.evidence:
-        await cases.add_evidence(tx, case.id, [new_evidence(item) for item in outcome.evidence], outcome.at)
+    evidence = list(outcome.evidence)
+    if evidence:
+        await cases.add_evidence(tx, case.id, [new_evidence(item) for item in evidence], outcome.at)
+        added = (await cases.evidence_of(tx, case.id))[-len(evidence):]
+        evidence = [{**item, "position": row.position} for item, row in zip(evidence, added)]
     await cases.add_event(tx, case.id, outcome.at, "reporter", "info_answer", None, None,
                           outcome.text or f"{len(outcome.evidence)} file(s)")
     if outcome.text:
@@ -70,6 +74,14 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
     else:
         text = _("Case {number}: the reporter sent more evidence ({count} file(s)).").format(
             number=case.number, count=len(outcome.evidence))
-    await notify.group(tx, request.chat_id, text, outcome.at, case_id=case.id, reply_to=reply_to,
-                       evidence=list(outcome.evidence))
+    for chat_id, reply_to in holders:
+        await notify.group(tx, chat_id, text, outcome.at, case_id=case.id, reply_to=reply_to,
+                           evidence=evidence, holder_only=True)
 
+
+async def _holders(tx: Tx, case_id: int, asked_in: int) -> list[tuple[int, int | None]]:
+    """Where an answer goes: the group that asked if it still holds the case, else the
+    groups that hold it now (none while it waits for a route: the answer stays on the case)."""
+    posts = await case_posts.of_case(tx, case_id)
+    asking = [p for p in posts if p.chat_id == asked_in]
+    return [(p.chat_id, p.message_id) for p in (asking or posts)]

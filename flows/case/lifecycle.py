@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flows import regions
 from flows.case import forwarding, notify
 from flows.policy import Policy
+from flows.staff.audience import Audience
 from storage import Tx, case_posts, cases
 from storage.cases import Case
 
@@ -65,8 +66,7 @@ async def check(tx: Tx, case_id: int, chat_id: int, action: str) -> Outcome:
     case = await cases.get(tx, case_id)
     if case is None:
         return Outcome(False, None, "unknown_case")
-    post = await case_posts.in_chat(tx, case_id, chat_id)
-    if post is None or not post.active:
+    if not await Audience.group(chat_id).holds(tx, case_id):  # the group holds the case now
         return Outcome(False, case, "not_here")
     if action not in allowed(case.status):
         return Outcome(False, case, "not_allowed")

@@ -10,7 +10,7 @@ from flows import regions
 from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import ChoicesReply, Option, Reply, TextReply, to_dict
-from storage import Tx, outbox, reporters
+from storage import Tx, outbox, reporters, routes
 from storage.cases import Case
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,27 @@ async def reporter_status(tx: Tx, case: Case, status: str, at: str, note: str | 
 
 
 async def group(tx: Tx, chat_id: int, text: str, at: str, *, case_id: int | None = None,
-                reply_to: int | None = None, evidence: list[dict[str, object]] | None = None) -> None:
-    """Plain text to a focal-point or moderators' group (shown literally, never parsed)."""
+                reply_to: int | None = None, evidence: list[dict[str, object]] | None = None,
+                holder_only: bool = False) -> None:
+    """Plain text to a focal-point or moderators' group (shown literally, never parsed).
+    `holder_only`: case content, sent only if the group still holds the case when it goes out."""
     payload: dict[str, object] = {"replies": [to_dict(TextReply(text))], "reply_to": reply_to}
     if evidence:
         payload["evidence"] = evidence
+    if holder_only:
+        payload["holder_only"] = True
     await outbox.enqueue(tx, GROUP_CHANNEL, str(chat_id), "send", payload, at, case_id=case_id)
+
+
+async def chat_label(tx: Tx, policy: Policy, chat_id: int) -> str:
+    """A focal-point group as an alert names it. Alerts to admins (private chats) give its
+    chat id; the moderators' group is a group, and a group never reads another group's chat
+    id (`flows/staff/audience.py`), so there it is named by its title or its regions."""
+    if policy.moderator_chat_id is None:
+        return str(chat_id)
+    found = await routes.of_chat(tx, chat_id)
+    title = next((r.chat_title for r in found if r.chat_title), None)
+    return title or ", ".join(sorted({region_name(r.region_code) for r in found})) or "-"
 
 
 def staff_gettext(policy: Policy) -> Gettext:
@@ -98,7 +113,7 @@ async def moderators(tx: Tx, policy: Policy, at: str, text: str, case_id: int | 
     """An alert for moderators (written with `staff_gettext`)."""
     chats = policy.alert_chats()
     if not chats:
-        log.warning("no moderator chat or admin configured; alert not sent: %s", text)
+        log.warning("no moderator chat or admin configured; an alert was not sent")
         return
     for chat_id in chats:
         await group(tx, chat_id, text, at, case_id=case_id)

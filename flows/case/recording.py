@@ -4,8 +4,8 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 
 from __future__ import annotations
 
-from flows.reporter import data_rights
-from flows.case import forwarding, inquiry, notify
+from flows.reporter import consent, data_rights
+from flows.case import forwarding, inquiry, notify, related
 from flows.reporter.conversation import Conversation, Draft
 from flows.events import Inbound
 from flows.case.evidence import new_evidence
@@ -26,9 +26,9 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
         if isinstance(outcome, ConsentGiven):
             reporter_id = await reporters.upsert(
                 tx, inbound.channel, inbound.address, conv.locale, outcome.at)
-            await reporters.record_consent(tx, reporter_id, "given", outcome.at)
+            await reporters.record_consent(tx, reporter_id, "given", outcome.at, consent.NOTICE_VERSION)
         elif isinstance(outcome, ConsentRefused):
-            await reporters.record_consent(tx, None, "refused", outcome.at)
+            await reporters.record_consent(tx, None, "refused", outcome.at, consent.NOTICE_VERSION)
         elif isinstance(outcome, LocaleChanged):
             await reporters.set_locale(tx, inbound.channel, inbound.address, outcome.locale)
         elif isinstance(outcome, CaseSubmitted):
@@ -38,8 +38,9 @@ async def record_outcomes(tx: Tx, policy: Policy, inbound: Inbound, conv: Conver
                                          [new_evidence(item) for item in outcome.draft.evidence])
             case = await cases.get(tx, case_id)
             assert case is not None
-            await forwarding.forward(tx, policy, case, outcome.at)
+            await forwarding.forward(tx, policy, case, outcome.at, tell_reporter=False)  # the receipt said it
             await _flag_duplicate_evidence(tx, policy, case, outcome.at)
+            await related.link_new_case(tx, case, outcome.at)
             number = outcome.number
         elif isinstance(outcome, DataErased):
             await data_rights.erase(tx, inbound.channel, inbound.address, outcome.at)
@@ -71,12 +72,21 @@ def _new_case(outcome: CaseSubmitted, reporter_id: int, channel: str, locale: st
 
 async def _flag_duplicate_evidence(tx: Tx, policy: Policy, case: Case, at: str) -> None:
     """The same photo (same SHA-256) in an earlier case: moderators look at it as a
-    possible duplicate or a copied report. Nothing is refused automatically."""
-    earlier = await same_evidence(tx, case.id)
-    if not earlier:
+    possible duplicate or a copied report. Nothing is refused automatically. The newest
+    few earlier cases are named, with a count of all: bounded however popular the file."""
+    found = await same_evidence(tx, case.id)
+    if not found.newest:
         return
-    await cases.add_event(tx, case.id, at, "system", "possible_duplicate", None, None, ", ".join(earlier))
+    earlier = ", ".join(found.newest)
     _ = notify.staff_gettext(policy)
-    await notify.moderators(tx, policy, at, _(
-        "Possible duplicate: case {number} has evidence identical to {earlier}.").format(
-            number=case.number, earlier=", ".join(earlier)), case.id)
+    if found.total <= len(found.newest):
+        note = earlier
+        text = _("Possible duplicate: case {number} has evidence identical to {earlier}.").format(
+            number=case.number, earlier=earlier)
+    else:
+        total = f"{found.total}+" if found.capped else str(found.total)
+        note = f"{earlier} (+{found.total - len(found.newest)}{'+' if found.capped else ''})"
+        text = _("Possible duplicate: case {number} has evidence identical to {total} earlier cases, "
+                 "the newest {earlier}.").format(number=case.number, total=total, earlier=earlier)
+    await cases.add_event(tx, case.id, at, "system", "possible_duplicate", None, None, note)
+    await notify.moderators(tx, policy, at, text, case.id)

@@ -35,6 +35,8 @@ class State(StrEnum):
     SUMMARY = "summary"
     EDIT = "edit"
     CONFIRM_CANCEL = "confirm_cancel"
+    CONFIRM_RESTART = "confirm_restart"
+    CONFIRM_CLEAR = "confirm_clear"
     CONFIRM_ERASE = "confirm_erase"
     RESUME = "resume"
     LANGUAGE = "language"
@@ -89,6 +91,9 @@ class Conversation:
     last_case: str | None = None
     info: dict[str, Any] | None = None
     """An officer's open question: request id, case number, question, state to return to."""
+    abilities: list[str] = field(default_factory=list)
+    """What the reporter's channel can show (`Capabilities.to_list`), from their last
+    message: a question put to them outside a step (an officer's) is worded for it."""
     updated_at: str | None = None
 
     def to_json(self) -> str:

@@ -8,14 +8,19 @@ reporter never learns which officer asked.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from flows.capabilities import Capabilities
 from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Event, Media, Text
 from flows.i18n import gettext_for
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.replies import ChoicesReply, Option, Reply
 from flows.reporter.turn import Turn
+from flows.reporter.wording import press
+
+DONE_WORDS = ("selesai", "sudah", "cukup", "done", "finished")
 
 MAX_ANSWER = 4000
 
@@ -31,18 +36,34 @@ def open_question(conv: Conversation, request_id: int, case_number: str, questio
     conv.page = 0
     conv.matches = []
     reply = _question(conv)
-    conv.offered = [[o.id, o.label] for o in reply.options]
+    conv.offered = [[o.id, o.label, *o.aliases] for o in reply.options]
     return conv, [reply]
 
 
 def _question(conv: Conversation) -> ChoicesReply:
+    """Worded for the channel the reporter last wrote from (the question comes between
+    their messages, from an officer)."""
     _ = gettext_for(conv.locale)
     info = conv.info or {}
+    options = (Option("done", _("Done"), aliases=DONE_WORDS), Option("skip", _("I can't answer")))
     text = _("An officer handling your report {number} asks:\n\n{question}\n\n"
-             "Type your answer, or send photos or files. Press Done when you have finished. "
+             "Type your answer, or send photos or files. When you have finished, {done}. "
              "The officer does not see who you are.").format(
-        number=info.get("case", "-"), question=info.get("question", ""))
-    return ChoicesReply(text, (Option("done", _("Done")), Option("skip", _("I can't answer"))), conv.token)
+        number=info.get("case", "-"), question=info.get("question", ""),
+        done=press(_, Capabilities.from_list(conv.abilities), options, "done"))
+    if has_link(str(info.get("question", ""))):
+        text += "\n\n" + _("Careful: this question contains a link. Open it only if you trust it: "
+                            "opening a link can tell its owner who and where you are.")
+    return ChoicesReply(text, options, conv.token)
+
+
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/|wa\.me/)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+                   r"(?:com|id|net|org|info|io|co|me|ly|link|site|xyz|app|online|click|top|gl|gd|to)(?:/\S*)?\b")
+
+
+def has_link(text: str) -> bool:
+    """A web address in an officer's question (spelled out or bare: "bit.ly/x", "contoh.id")."""
+    return _LINK.search(text) is not None
 
 
 def prompt(turn: Turn) -> None:
@@ -71,12 +92,15 @@ def handle(turn: Turn, event: Event) -> None:
         info["answered"] = True
         _more(turn)
     else:
-        turn.hint(_("Please type your answer or send a photo or file, or press Done."))
+        done = press(_, turn.caps, [Option("done", _("Done"))], "done")
+        turn.hint(_("Please type your answer or send a photo or file, or {done}.").format(done=done))
 
 
 def _more(turn: Turn) -> None:
     _ = turn._
-    turn.ask(_("Passed on to the officer. Send more, or press Done."), [Option("done", _("Done"))])
+    options = [Option("done", _("Done"), aliases=DONE_WORDS)]
+    turn.ask(_("Passed on to the officer. Send more, or {done}.").format(
+        done=press(_, turn.caps, options, "done")), options)
 
 
 def finish(turn: Turn) -> None:

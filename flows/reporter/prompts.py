@@ -4,20 +4,26 @@ it never changes where the conversation stands."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from babel import Locale
 
 from flows import menus, regions
 from flows.reporter import info_answer, summary
+from flows.reporter.info_answer import DONE_WORDS
 from flows.reporter.conversation import State
 from flows.i18n import LOCALES, long_date
 from flows.replies import Option
 from flows.reporter.turn import SECTION_ORDER, SECTIONS, Turn
+from flows.reporter.wording import by_controls, press
 
 PAGE_SIZE = 8
 MAX_EVIDENCE = 10
 TOTAL_STEPS = len(SECTION_ORDER)
+SHORT_MENU_LIMIT = 700
+"""Characters above which a menu on a small screen shows labels only (explanations on "?")."""
+EXPLAINED_STATES = frozenset({State.INCIDENT_TYPE, State.AGENCY_UNIT, State.IDENTITY})
 
 NAV_PREV = "nav:prev"
 NAV_NEXT = "nav:next"
@@ -50,7 +56,37 @@ def region_options(found: Sequence[regions.Region]) -> list[Option]:
 
 def menu_options(turn: Turn, items: Sequence[menus.MenuItem]) -> list[Option]:
     _ = turn._
-    return [Option(i.id, _(i.label), _(i.explanation) if i.explanation else None) for i in items]
+    return [Option(i.id, _(i.label), _(i.explanation) if i.explanation else None, i.aliases) for i in items]
+
+
+def ask_menu(turn: Turn, text: str, options: list[Option]) -> None:
+    """A menu; on a small screen a long one shows its labels only, and "?" shows the rest."""
+    length = len(text) + sum(len(o.label) + len(o.description or "") + 8 for o in options)
+    if turn.caps.short_menus and not turn.explain and length > SHORT_MENU_LIMIT \
+            and any(o.description for o in options):
+        text = text + " " + turn._("(type ? for explanations)")
+        options = [replace(o, description=None) for o in options]
+    turn.ask(text, options)
+
+
+def _yes(option_id: str, label: str) -> Option:
+    return Option(option_id, label, aliases=menus.YES)
+
+
+def _no(option_id: str, label: str) -> Option:
+    return Option(option_id, label, aliases=menus.NO)
+
+
+def _skip(turn: Turn) -> Option:
+    return Option("skip", turn._("Skip"), aliases=menus.SKIP)
+
+
+def _dont_know(turn: Turn) -> Option:
+    return Option("unknown", turn._("Don't know"), aliases=menus.DONT_KNOW)
+
+
+def _done(turn: Turn) -> Option:
+    return Option("done", turn._("Done"), aliases=DONE_WORDS)
 
 
 def _matches(turn: Turn) -> bool:
@@ -62,8 +98,17 @@ def _matches(turn: Turn) -> bool:
     return True
 
 
+def _consent_options(turn: Turn) -> list[Option]:
+    return [_yes("agree", turn._("I agree")), _no("decline", turn._("I do not agree"))]
+
+
 def welcome(turn: Turn) -> None:
+    """The welcome and the privacy notice when consent is first asked; asked again in the
+    same place (a wrong answer, /bantuan), only the question."""
     _ = turn._
+    if not turn.entered:
+        turn.ask(_("Do you agree to how we use your data, as described above?"), _consent_options(turn))
+        return
     turn.say(_(
         "Welcome to Lapor Netral.\n\n"
         "Here you can report a civil servant (ASN) who is not politically neutral in the "
@@ -71,13 +116,17 @@ def welcome(turn: Turn) -> None:
         "using office cars or budgets for a campaign, or pressuring staff to vote."
     ))
     turn.ask(_(
-        "Privacy: we use what you tell us only to pass your report to the oversight officers "
-        "(Bawaslu, BKN, Inspektorat, Ombudsman) for the region concerned. You decide whether "
-        "you stay anonymous, confidential (only our moderators see your name) or open. Your "
-        "identity is kept at most one year after the case is closed, and you may ask to see "
-        "or delete it at any time.\n\n"
+        "Privacy: Lapor Netral is run by {operator}. We use what you tell us only to pass your "
+        "report to the oversight officers (Bawaslu, BKN, Inspektorat, Ombudsman) for the region "
+        "concerned. You decide whether you stay anonymous, confidential (only our moderators see "
+        "your name) or open. Your identity is kept at most one year after the case is closed. "
+        "Send /data_saya at any time to see what we store about you, and /hapus_data to delete it.\n\n"
         "Do you agree to this?"
-    ), [Option("agree", _("I agree")), Option("decline", _("I do not agree"))])
+    ).format(operator=turn.facts.operator), _consent_options(turn))
+
+
+def welcome_back(turn: Turn) -> None:
+    turn.say(turn._("Welcome back to Lapor Netral. Here is a new report; what you agreed to before still applies."))
 
 
 def province(turn: Turn) -> None:
@@ -105,30 +154,49 @@ def regency(turn: Turn) -> None:
 
 def agency_group(turn: Turn) -> None:
     turn.ask(step_prefix(turn) + turn._("Where does the person you are reporting work?"),
-             [Option(g.id, turn._(g.label)) for g in menus.AGENCY_GROUPS])
+             [Option(g.id, turn._(g.label), aliases=g.aliases) for g in menus.AGENCY_GROUPS])
 
 
 def agency_unit(turn: Turn) -> None:
     group = menus.agency_group(turn.conv.draft.agency_group)
     units = group.units if group else ()
-    turn.ask(step_prefix(turn) + turn._("Which kind of office?"), menu_options(turn, units))
+    ask_menu(turn, step_prefix(turn) + turn._("Which kind of office?"), menu_options(turn, units))
+
+
+def _choice_made(turn: Turn) -> tuple[menus.AgencyGroup | None, menus.MenuItem | None]:
+    draft = turn.conv.draft
+    group = menus.agency_group(draft.agency_group)
+    return group, (menus.find(group.units, draft.agency_unit) if group else None)
+
+
+def office_example(turn: Turn) -> str:
+    """An example name that fits the office and the region chosen."""
+    group, unit = _choice_made(turn)
+    example = (unit.example if unit and unit.example else None) or (group.example if group else "")
+    region = regions.get(turn.conv.draft.region_code)
+    place = "" if region is None else (f"Provinsi {region.name}" if region.is_province else region.name)
+    return example.replace("{region}", place).strip()
 
 
 def agency_name(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
-        "Type the name of the office (for example \"Dinas Pendidikan Kabupaten Badung\")."
-    ), [Option("unknown", turn._("Don't know"))])
+    group, _unit = _choice_made(turn)
+    question = group.name_question if group else menus.OFFICE_NAME_QUESTION
+    turn.ask(step_prefix(turn) + turn._(question).format(example=office_example(turn)), [_dont_know(turn)])
 
 
 def person_name(turn: Turn) -> None:
     turn.ask(step_prefix(turn) + turn._("What is the name of the person you are reporting?"),
-             [Option("unknown", turn._("Don't know"))])
+             [_dont_know(turn)])
 
 
 def person_position(turn: Turn) -> None:
+    group, unit = _choice_made(turn)
+    example = (unit.position_example if unit and unit.position_example else None) or (
+        group.position_example if group else "Camat")
+    positions = menu_options(turn, group.positions) if group else []
     turn.ask(step_prefix(turn) + turn._(
-        "What is their position (for example \"Camat\" or \"teacher\")? You may skip this."
-    ), [Option("skip", turn._("Skip"))])
+        "What is their position (for example \"{example}\")? You may skip this."
+    ).format(example=example), [*positions, _skip(turn)])
 
 
 def person_status(turn: Turn) -> None:
@@ -137,7 +205,7 @@ def person_status(turn: Turn) -> None:
 
 
 def incident_type(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._("What did they do? Pick the closest type."),
+    ask_menu(turn, step_prefix(turn) + turn._("What did they do? Pick the closest type."),
              menu_options(turn, menus.INCIDENT_TYPES))
 
 
@@ -146,15 +214,21 @@ def _date_options(turn: Turn) -> list[Option]:
 
 
 def occurred_on(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
-        "When did it happen? Press a button or type the date (for example 19/11/2024)."
+    _ = turn._
+    turn.ask(step_prefix(turn) + by_controls(
+        turn.caps,
+        _("When did it happen? Press a button or type the date (for example 19/11/2024 or \"2 days ago\")."),
+        _("When did it happen? Reply with a number or type the date (for example 19/11/2024 or \"2 days ago\")."),
     ), _date_options(turn))
 
 
 def learned_on(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
-        "When did you find out about it? Press a button or type the date."
-    ), [Option("same", turn._("The day it happened")), *_date_options(turn)])
+    _ = turn._
+    turn.ask(step_prefix(turn) + by_controls(
+        turn.caps,
+        _("When did you find out about it? Press a button or type the date."),
+        _("When did you find out about it? Reply with a number or type the date."),
+    ), [Option("same", _("The day it happened")), *_date_options(turn)])
 
 
 def place(turn: Turn) -> None:
@@ -164,16 +238,24 @@ def place(turn: Turn) -> None:
     ))
 
 
+def place_pin_options(turn: Turn) -> list[Option]:
+    _ = turn._
+    if turn.conv.draft.latitude is not None:
+        return [Option("keep", _("Keep the pin")), Option("skip", _("Remove the pin"))]
+    return [_skip(turn)]
+
+
 def place_pin(turn: Turn) -> None:
     _ = turn._
+    options = place_pin_options(turn)
     if turn.conv.draft.latitude is not None:
         turn.ask(step_prefix(turn) + _(
             "A location pin is saved. Keep it, send a new one, or remove it."
-        ), [Option("keep", _("Keep the pin")), Option("skip", _("Remove the pin"))], request="location")
+        ), options, request="location")
         return
     turn.ask(step_prefix(turn) + _(
-        "If you can, send a location pin of the place. Otherwise press Skip."
-    ), [Option("skip", _("Skip"))], request="location")
+        "If you can, send a location pin of the place. Otherwise {skip}."
+    ).format(skip=press(_, turn.caps, options, "skip")), options, request="location")
 
 
 def description(turn: Turn) -> None:
@@ -184,34 +266,47 @@ def description(turn: Turn) -> None:
 
 
 def witnesses(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
-        "Were there witnesses? Write their names or how to reach them, or press Skip."
-    ), [Option("skip", turn._("Skip"))])
+    _ = turn._
+    options = [_skip(turn)]
+    turn.ask(step_prefix(turn) + _(
+        "Were there witnesses? Write their names or how to reach them, or {skip}."
+    ).format(skip=press(_, turn.caps, options, "skip")), options)
+
+
+def evidence_options(turn: Turn) -> list[Option]:
+    options = [_done(turn)]
+    if turn.conv.draft.evidence:
+        options.append(Option("clear", turn._("Remove all files"), aliases=("hapus", "hapus semua", "clear")))
+    return options
 
 
 def evidence(turn: Turn) -> None:
     _ = turn._
     count = len(turn.conv.draft.evidence)
-    options = [Option("done", _("Done"))]
-    if count:
+    options = evidence_options(turn)
+    done = press(_, turn.caps, options, "done")
+    if count >= MAX_EVIDENCE:
+        text = _("You have sent the most files we take ({max}). To go on, {done}; to choose other "
+                 "files, {clear}.").format(max=MAX_EVIDENCE, done=done,
+                                           clear=press(_, turn.caps, options, "clear"))
+    elif count:
         text = turn.ngettext(
-            "You have sent {n} file of at most {max}. Send more, or press Done.",
-            "You have sent {n} files of at most {max}. Send more, or press Done.",
+            "You have sent {n} file of at most {max}. Send more, or {done}.",
+            "You have sent {n} files of at most {max}. Send more, or {done}.",
             count,
-        ).format(n=count, max=MAX_EVIDENCE)
-        options.append(Option("clear", _("Remove all files")))
+        ).format(n=count, max=MAX_EVIDENCE, done=done)
     else:
         text = _(
             "Send photos, videos or documents as evidence (at most {max}). "
-            "Press Done when you have sent them all."
-        ).format(max=MAX_EVIDENCE)
+            "When you have sent them all, {done}."
+        ).format(max=MAX_EVIDENCE, done=done)
     turn.ask(step_prefix(turn) + text, options)
 
 
 def no_evidence(turn: Turn) -> None:
     turn.ask(turn._(
         "A report without evidence is weaker and harder to act on. Send it without evidence?"
-    ), [Option("add", turn._("Add evidence")), Option("none", turn._("Continue without evidence"))])
+    ), [_no("add", turn._("Add evidence")), _yes("none", turn._("Continue without evidence"))])
 
 
 def identity(turn: Turn) -> None:
@@ -224,16 +319,20 @@ def reporter_name(turn: Turn) -> None:
 
 
 def reporter_phone(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._(
-        "What is your phone number (for example 081234567890)? You can also share it "
-        "with the button."
-    ), request="contact")
+    _ = turn._
+    if turn.caps.share_contact:
+        turn.ask(step_prefix(turn) + _(
+            "What is your phone number (for example 081234567890)? You can also share it "
+            "with the button."
+        ), request="contact")
+    else:
+        turn.ask(step_prefix(turn) + _("What is your phone number (for example 081234567890)?"))
 
 
 def summary_prompt(turn: Turn) -> None:
     _ = turn._
     turn.ask(_("Please check your report:") + "\n\n" + summary.render(turn) + "\n\n" + _("Send it?"),
-             [Option("send", _("Send")), Option("edit", _("Change something")),
+             [_yes("send", _("Send")), Option("edit", _("Change something")),
               Option("cancel", _("Cancel"))])
 
 
@@ -250,7 +349,19 @@ def edit(turn: Turn) -> None:
 
 def confirm_cancel(turn: Turn) -> None:
     turn.ask(turn._("Cancel this report? What you have entered will be deleted."),
-             [Option("yes", turn._("Yes, cancel")), Option("no", turn._("No, continue"))])
+             [_yes("yes", turn._("Yes, cancel")), _no("no", turn._("No, continue"))])
+
+
+def confirm_restart(turn: Turn) -> None:
+    turn.ask(turn._("Start over? What you have entered in this report will be deleted."),
+             [_yes("yes", turn._("Yes, start over")), _no("no", turn._("No, continue"))])
+
+
+def confirm_clear(turn: Turn) -> None:
+    count = len(turn.conv.draft.evidence)
+    turn.ask(turn.ngettext("Remove the {n} file you have sent?", "Remove all {n} files you have sent?", count)
+             .format(n=count),
+             [_yes("yes", turn._("Yes, remove them")), _no("no", turn._("No, keep them"))])
 
 
 def resume(turn: Turn) -> None:
@@ -258,8 +369,8 @@ def resume(turn: Turn) -> None:
     when = long_date(datetime.fromisoformat(updated).date(), turn.conv.locale) if updated else "-"
     turn.ask(turn._(
         "You have an unfinished report from {date}. Continue it or start over?"
-    ).format(date=when), [Option("continue", turn._("Continue")),
-                          Option("restart", turn._("Start over"))])
+    ).format(date=when), [Option("continue", turn._("Continue"), aliases=("lanjut", "lanjutkan", *menus.YES)),
+                          Option("restart", turn._("Start over"), aliases=("ulang", "dari awal", "baru"))])
 
 
 def language(turn: Turn) -> None:
@@ -278,7 +389,7 @@ def confirm_erase(turn: Turn) -> None:
     _ = turn._
     turn.ask(_("Erase your data? Your name, phone number and chat address will be removed from our records "
                "and from every report you sent. The reports stay, without your identity. This cannot be undone."),
-             [Option("erase", _("Yes, erase my data")), Option("keep", _("No, keep it"))])
+             [_yes("erase", _("Yes, erase my data")), _no("keep", _("No, keep it"))])
 
 
 PROMPTS: dict[State, Callable[[Turn], None]] = {
@@ -306,6 +417,8 @@ PROMPTS: dict[State, Callable[[Turn], None]] = {
     State.SUMMARY: summary_prompt,
     State.EDIT: edit,
     State.CONFIRM_CANCEL: confirm_cancel,
+    State.CONFIRM_RESTART: confirm_restart,
+    State.CONFIRM_CLEAR: confirm_clear,
     State.CONFIRM_ERASE: confirm_erase,
     State.RESUME: resume,
     State.LANGUAGE: language,

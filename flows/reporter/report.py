@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from flows import menus, regions
+from flows.capabilities import Capabilities
 from flows.case import case_number
 from flows.reporter import info_answer, prompts
 from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
-from flows.dates import parse_date
+from flows.dates import read_date
 from flows.events import (
-    Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported,
+    Choice, Command, Contact, Event, Inbound, Location, Media, MediaItem, Text, Unsupported,
 )
 from flows.i18n import LOCALES, long_date, normalize_locale
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, LocaleChanged, Outcome
 from flows.replies import Reply
-from flows.reporter.turn import MODAL_STATES, SECTION_START, Turn
+from flows.reporter.turn import MODAL_STATES, SECTION_START, Facts, Turn
+from flows.reporter.wording import out_of_range, pick_hint, press
 
 TTL = timedelta(hours=24)
 LATE_AFTER_DAYS = 7
@@ -45,6 +47,25 @@ COMMANDS = {
 }
 
 
+TEXT_STATES = frozenset({
+    State.AGENCY_NAME, State.PERSON_NAME, State.PERSON_POSITION, State.OCCURRED_ON, State.LEARNED_ON,
+    State.PLACE, State.DESCRIPTION, State.WITNESSES, State.REPORTER_NAME, State.REPORTER_PHONE,
+    State.INFO_ANSWER,
+})
+"""States whose answer may be any text: a number or a word there is an answer, not a pick."""
+SEARCH_STATES = frozenset({State.PROVINCE, State.REGENCY})
+"""States where typed text is a region name to look up."""
+EXPLAIN = frozenset({"?", "??", "penjelasan", "jelaskan", "explain", "explanation"})
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfRange:
+    """A number typed where options are offered, but no option has it."""
+
+    number: int
+    count: int
+
+
 @dataclass(frozen=True, slots=True)
 class StepResult:
     conversation: Conversation
@@ -57,8 +78,8 @@ def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Con
     return Conversation(locale=normalize_locale(locale_hint, default_locale))
 
 
-def step(conv: Conversation, inbound: Inbound) -> StepResult:
-    turn = Turn(conv.copy(), inbound)
+def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepResult:
+    turn = Turn(conv.copy(), inbound, facts)
     event = _as_choice(turn.conv, inbound.event)
     if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
         turn.goto(State.RESUME)
@@ -67,6 +88,13 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
         return StepResult(conv, turn.replies, [], stale=True)
     elif isinstance(event, Command):
         _command(turn, event)
+    elif isinstance(event, OutOfRange):
+        turn.hint(out_of_range(turn._, turn.caps, event.number, event.count))
+    elif isinstance(event, Text) and event.text.strip().casefold() in EXPLAIN \
+            and turn.conv.state in prompts.EXPLAINED_STATES:
+        turn.explain = turn.reprompt = True  # the menu again, with what each option means
+    elif isinstance(event, Text) and event.text.strip() in ("?", "??"):
+        _command(turn, Command("bantuan"))  # a question mark anywhere else asks for help
     else:
         if isinstance(event, Choice):
             event = Choice(event.id)  # the token has done its job; handlers compare ids
@@ -80,6 +108,30 @@ def step(conv: Conversation, inbound: Inbound) -> StepResult:
     return StepResult(turn.conv, turn.replies, turn.outcomes)
 
 
+def file_room(conv: Conversation, at: datetime) -> int:
+    """How many files the next message may bring that this conversation would keep, so a
+    channel stores no more than that: only at the evidence steps (up to the draft's limit)
+    and while answering an officer's question."""
+    if _expired(conv, at):
+        return 0
+    if conv.state in (State.EVIDENCE, State.NO_EVIDENCE):
+        return max(prompts.MAX_EVIDENCE - len(conv.draft.evidence), 0)
+    if conv.state == State.INFO_ANSWER:
+        return prompts.MAX_EVIDENCE
+    return 0
+
+
+def current_question(conv: Conversation, caps: Capabilities, at: datetime) -> list[Reply]:
+    """The question the conversation is waiting on, asked again as it was (a console
+    started anew shows where the reporter was). Changes nothing; none when the report
+    has expired (the next message offers to resume it) or nothing is in progress."""
+    if conv.state in IDLE_STATES or _expired(conv, at):
+        return []
+    turn = Turn(conv.copy(), Inbound("", "", "", Text(""), at, caps=caps))
+    prompts.ask_current(turn)
+    return turn.replies
+
+
 def _expired(conv: Conversation, at: datetime) -> bool:
     if conv.state in IDLE_STATES or conv.state in (State.CONSENT, State.RESUME, State.INFO_ANSWER) \
             or not conv.updated_at:
@@ -87,23 +139,38 @@ def _expired(conv: Conversation, at: datetime) -> bool:
     return at - datetime.fromisoformat(conv.updated_at) > TTL
 
 
-def _is_command(event: Event, *names: str) -> bool:
+def _is_command(event: Event | OutOfRange, *names: str) -> bool:
     return isinstance(event, Command) and COMMANDS.get(event.name.lower()) in names
 
 
-def _as_choice(conv: Conversation, event: Event) -> Event:
-    """Text that answers the offered list ("2", "2.", or the label in any case) is a choice."""
+def _fold(text: str) -> str:
+    return " ".join(text.replace("_", " ").split()).casefold().strip(" .,!;:'\"")
+
+
+def _as_choice(conv: Conversation, event: Event) -> Event | OutOfRange:
+    """Text that answers the offered list is a choice: "2", "2.", the label in any case, the
+    option's id, one of its aliases ("ya", "pemda"); where only a pick makes sense, also a
+    word that only one label contains ("ajakan"), and a number no option has is out of range."""
     if not isinstance(event, Text) or not conv.offered:
         return event
-    typed = " ".join(event.text.split()).casefold()
+    typed = _fold(event.text)
+    picking = conv.state not in TEXT_STATES
     number = re.fullmatch(r"(\d{1,3})\.?", typed)
     if number:
         index = int(number.group(1)) - 1
         if 0 <= index < len(conv.offered):
             return Choice(conv.offered[index][0])
-    for option_id, label in conv.offered:
-        if " ".join(label.split()).casefold() == typed:
+        if picking:
+            return OutOfRange(index + 1, len(conv.offered))
+        return event
+    for option_id, label, *aliases in conv.offered:
+        if typed in (_fold(label), _fold(option_id), *(_fold(a) for a in aliases)):
             return Choice(option_id)
+    if picking and conv.state not in SEARCH_STATES and len(typed) >= 3:
+        words = re.compile(rf"(?<!\w){re.escape(typed)}(?!\w)")
+        found = [option_id for option_id, label, *_aliases in conv.offered if words.search(_fold(label))]
+        if len(found) == 1:
+            return Choice(found[0])
     return event
 
 
@@ -119,7 +186,12 @@ def _command(turn: Turn, event: Command) -> None:
             return
         in_progress = turn.conv.state not in IDLE_STATES
     if action == "start":
-        _start_over(turn)
+        if turn.conv.state == State.CONFIRM_RESTART:
+            turn.reprompt = True
+        elif in_progress and _has_answers(turn.conv.draft):
+            turn.goto(State.CONFIRM_RESTART)
+        else:
+            _start_over(turn)
     elif action == "cancel":
         if in_progress and turn.conv.state != State.CONSENT:
             if turn.conv.state != State.CONFIRM_CANCEL:
@@ -152,14 +224,18 @@ def _command(turn: Turn, event: Command) -> None:
 
 def _help_for(turn: Turn) -> str:
     _ = turn._
+    dates = _("Type a date such as 19/11/2024, 19-11-2024, 19 November 2024, 28 nov, \"yesterday\" or "
+              "\"2 days ago\".")
     specific = {
         State.PROVINCE: _("Pick from the list, or type a name such as \"Denpasar\", \"Kab Badung\" or \"Jakarta\"."),
         State.REGENCY: _("Pick from the list, or type a name such as \"Denpasar\", \"Kab Badung\" or \"Jakarta\"."),
-        State.OCCURRED_ON: _("Type a date such as 19/11/2024, 19-11-2024 or 19 November 2024."),
-        State.LEARNED_ON: _("Type a date such as 19/11/2024, 19-11-2024 or 19 November 2024."),
-        State.EVIDENCE: _("Send photos, videos or documents one by one or as an album, then press Done."),
+        State.OCCURRED_ON: dates,
+        State.LEARNED_ON: dates,
         State.IDENTITY: _("Anonymous is safest. Choose Open only if you agree that the officer sees your name and phone."),
     }.get(turn.conv.state)
+    if turn.conv.state == State.EVIDENCE:
+        specific = _("Send photos, videos or documents one by one or as an album, then {done}.").format(
+            done=press(_, turn.caps, prompts.evidence_options(turn), "done"))
     general = _(
         "Commands:\n"
         "/kembali - go back one step\n"
@@ -167,21 +243,36 @@ def _help_for(turn: Turn) -> str:
         "/mulai - start over\n"
         "/bahasa - change language\n"
         "/status - check a report you sent\n"
+        "/data_saya - see what we store about you\n"
+        "/hapus_data - erase your data\n"
         "/bantuan - this help"
     )
     return f"{specific}\n\n{general}" if specific else general
 
 
+def _has_answers(draft: Draft) -> bool:
+    """Whether starting over would lose something the reporter typed."""
+    return replace(draft, consent_at=None) != Draft()
+
+
 def _start_over(turn: Turn) -> None:
+    """A new report. Consent is asked only of a chat that has not agreed to the current notice."""
     turn.reset()
-    turn.goto(State.CONSENT, remember=False)
+    if turn.facts.agreed_at:
+        turn.conv.draft.consent_at = turn.facts.agreed_at
+        turn.goto(State.PROVINCE, remember=False)
+    else:
+        turn.goto(State.CONSENT, remember=False)
 
 
 # --- handlers, one per state ----------------------------------------------------------
 
 def _idle(turn: Turn, event: Event) -> None:
-    """START (and anything unexpected): every message begins with the welcome."""
+    """START (and anything unexpected): every message begins with the welcome, or for a
+    reporter who agreed before, a short welcome back."""
     _start_over(turn)
+    if turn.conv.state != State.CONSENT:
+        prompts.welcome_back(turn)
 
 
 def _wrong_kind(turn: Turn, event: Event) -> None:
@@ -202,7 +293,7 @@ def _wrong_kind(turn: Turn, event: Event) -> None:
     elif isinstance(event, Text) and not event.text.strip():
         turn.hint(_("Please type an answer."))
     else:
-        turn.hint(_("Please choose one of the options: press a button or reply with its number."))
+        turn.hint(pick_hint(_, turn.caps, [label for _id, label, *_aliases in turn.conv.offered]))
 
 
 def _text(turn: Turn, event: Event, field: str, minimum: int = 1) -> str | None:
@@ -236,7 +327,13 @@ def _consent(turn: Turn, event: Event) -> None:
         turn.outcomes.append(ConsentRefused(at))
         turn.goto(State.START, remember=False)
         turn.reprompt = False
-        turn.say(turn._("Understood. Nothing about you has been stored. Send /mulai if you change your mind."))
+        if turn.facts.known:  # they agreed to an earlier notice: what they gave then is still kept
+            turn.say(turn._(
+                "Understood. We will not take a new report without your agreement. What you gave us before "
+                "is still kept as you agreed then: send /data_saya to see it, or /hapus_data to erase it. "
+                "Send /mulai if you change your mind."))
+        else:
+            turn.say(turn._("Understood. Nothing about you has been stored. Send /mulai if you change your mind."))
     else:
         _wrong_kind(turn, event)
 
@@ -323,6 +420,10 @@ def _agency_group(turn: Turn, event: Event) -> None:
     if draft.agency_group != group.id:
         draft.agency_unit = None
     draft.agency_group = group.id
+    if not group.asn:
+        draft.person_status = menus.NOT_ASN.id
+    elif draft.person_status == menus.NOT_ASN.id:
+        draft.person_status = None  # an ASN agency now: the status is asked
     turn.advance(State.AGENCY_UNIT if group.units else State.AGENCY_NAME)
 
 
@@ -350,14 +451,29 @@ def _optional_text(turn: Turn, event: Event, field: str, skip_id: str, next_stat
 
 def _agency_name(turn: Turn, event: Event) -> None:
     _optional_text(turn, event, "agency_name", "unknown", State.PERSON_NAME)
+    if turn.conv.state == State.SUMMARY and turn.conv.draft.person_status is None:
+        turn.conv.editing = "person"  # the agency changed to one where the status is asked
+        turn.goto(State.PERSON_STATUS)
 
 
 def _person_name(turn: Turn, event: Event) -> None:
     _optional_text(turn, event, "person_name", "unknown", State.PERSON_POSITION)
 
 
+def _after_position(turn: Turn) -> State:
+    """The employment status is asked only where people are ASN."""
+    group = menus.agency_group(turn.conv.draft.agency_group)
+    return State.PERSON_STATUS if group is None or group.asn else State.INCIDENT_TYPE
+
+
 def _person_position(turn: Turn, event: Event) -> None:
-    _optional_text(turn, event, "person_position", "skip", State.PERSON_STATUS)
+    group = menus.agency_group(turn.conv.draft.agency_group)
+    position = menus.find(group.positions, event.id) if group and isinstance(event, Choice) else None
+    if position is not None:
+        turn.conv.draft.person_position = turn._(position.label)
+        turn.advance(_after_position(turn))
+        return
+    _optional_text(turn, event, "person_position", "skip", _after_position(turn))
 
 
 def _menu_answer(turn: Turn, event: Event, items: tuple[menus.MenuItem, ...], field: str,
@@ -389,9 +505,13 @@ def _typed_date(turn: Turn, event: Event, extra: dict[str, date]) -> date | None
     if not isinstance(event, Text):
         _wrong_kind(turn, event)
         return None
-    parsed = parse_date(event.text)
+    typed = read_date(event.text, today)
+    parsed = typed.value
+    if typed.problem == "impossible":
+        turn.hint(_("That date does not exist. Please check the day and the month."))
+        return None
     if parsed is None:
-        turn.hint(_("I didn't understand that date. Type it like 19/11/2024 or 19 November 2024."))
+        turn.hint(_("I didn't understand that date. Type it like 19/11/2024, 28 nov or \"2 days ago\"."))
         return None
     if parsed > today:
         turn.hint(_("That date is in the future. Please give the date it happened."))
@@ -431,7 +551,12 @@ def _learned_on(turn: Turn, event: Event) -> None:
 
 def _set_pin(turn: Turn, event: Location) -> bool:
     if not (-90 <= event.latitude <= 90 and -180 <= event.longitude <= 180):
-        turn.hint(turn._("That location is not valid. Please send it again or press Skip."))
+        options = prompts.place_pin_options(turn) if turn.conv.state == State.PLACE_PIN else []
+        if options:
+            turn.hint(turn._("That location is not valid. Please send it again or {skip}.").format(
+                skip=press(turn._, turn.caps, options, "skip")))
+        else:
+            turn.hint(turn._("That location is not valid. Please send it again."))
         return False
     turn.conv.draft.latitude, turn.conv.draft.longitude = event.latitude, event.longitude
     return True
@@ -462,6 +587,9 @@ def _place_pin(turn: Turn, event: Event) -> None:
     elif isinstance(event, Location):
         if _set_pin(turn, event):
             turn.advance(State.DESCRIPTION)
+    elif isinstance(event, Text) and event.text.strip() and turn.conv.draft.latitude is None:
+        turn.hint(turn._("Please send a location pin, or {skip}.").format(
+            skip=press(turn._, turn.caps, prompts.place_pin_options(turn), "skip")))
     else:
         _wrong_kind(turn, event)
 
@@ -477,11 +605,25 @@ def _witnesses(turn: Turn, event: Event) -> None:
     _optional_text(turn, event, "witnesses", "skip", State.EVIDENCE)
 
 
+def _file_key(item: MediaItem | dict[str, object]) -> object:
+    """The same file, however it arrived: its content hash where known."""
+    if isinstance(item, dict):
+        return item.get("sha256") or item.get("unique_ref") or item.get("ref")
+    return item.sha256 or item.unique_ref or item.ref
+
+
 def _evidence(turn: Turn, event: Event) -> None:
     draft = turn.conv.draft
     if isinstance(event, Media):
+        seen = {_file_key(e) for e in draft.evidence}
+        fresh = []
+        for item in event.items:
+            if _file_key(item) not in seen:
+                seen.add(_file_key(item))
+                fresh.append(item)
+        repeated = len(event.items) - len(fresh)
         room = prompts.MAX_EVIDENCE - len(draft.evidence)
-        accepted = event.items[:max(room, 0)]
+        accepted = fresh[:max(room, 0)]
         draft.evidence.extend(
             {"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime,
              "size": i.size, "sha256": i.sha256, "file_name": i.file_name}
@@ -489,20 +631,37 @@ def _evidence(turn: Turn, event: Event) -> None:
         )
         if accepted:
             draft.no_evidence_confirmed = False
-        refused = len(event.items) - len(accepted)
+        refused = len(fresh) - len(accepted)
+        turn.reprompt = True
+        if repeated:
+            turn.say(turn.ngettext(
+                "{n} file was already there; it counts once.",
+                "{n} files were already there; each counts once.",
+                repeated,
+            ).format(n=repeated))
         if refused:
-            turn.hint(turn.ngettext(
+            turn.say(turn.ngettext(
                 "You can send at most {max} files; {n} file was not saved.",
                 "You can send at most {max} files; {n} files were not saved.",
                 refused,
             ).format(max=prompts.MAX_EVIDENCE, n=refused))
-        else:
-            turn.reprompt = True
     elif event == Choice("done"):
         turn.advance(State.IDENTITY if draft.evidence else State.NO_EVIDENCE)
     elif event == Choice("clear") and draft.evidence:
-        draft.evidence = []
-        turn.reprompt = True
+        turn.goto(State.CONFIRM_CLEAR)
+    else:
+        _wrong_kind(turn, event)
+
+
+def _confirm_clear(turn: Turn, event: Event) -> None:
+    """Removing the files is asked first, and then said with their number."""
+    if event == Choice("yes"):
+        count = len(turn.conv.draft.evidence)
+        turn.conv.draft.evidence = []
+        turn.back()
+        turn.say(turn.ngettext("{n} file removed.", "{n} files removed.", count).format(n=count))
+    elif event == Choice("no"):
+        turn.back()
     else:
         _wrong_kind(turn, event)
 
@@ -613,19 +772,33 @@ def _summary(turn: Turn, event: Event) -> None:
         turn.conv.last_case = number
         turn.goto(State.DONE, remember=False)
         turn.reprompt = False
-        turn.say(turn._(
-            "Thank you. Your report has been received with number {number}.\n\n"
-            "What happens next: we forward it to the oversight officers for {region}. They "
-            "review it and act within their authority; you will get a message here whenever "
-            "its status changes.\n\n"
-            "Check it at any time with /status {number}."
-        ).format(number=number, region=region.name if region else "-"))
+        turn.say(_receipt(turn, number, region.name if region else "-"))
     elif event == Choice("edit"):
         turn.goto(State.EDIT)
     elif event == Choice("cancel"):
         turn.goto(State.CONFIRM_CANCEL)
     else:
         _wrong_kind(turn, event)
+
+
+def _receipt(turn: Turn, number: str, region: str) -> str:
+    """The thank-you says what actually happens next: the report goes to the region's
+    officers now, or it waits until an officer is registered (then nothing more is sent)."""
+    if turn.facts.routable:
+        return turn._(
+            "Thank you. Your report has been received with number {number}.\n\n"
+            "What happens next: we forward it to the oversight officers for {region}. They "
+            "review it and act within their authority; you will get a message here whenever "
+            "its status changes.\n\n"
+            "Check it at any time with /status {number}."
+        ).format(number=number, region=region)
+    return turn._(
+        "Thank you. Your report has been received with number {number}.\n\n"
+        "What happens next: no oversight officer is registered for {region} yet, so your report "
+        "is kept safe and waits for an officer to be assigned. As soon as one is, we forward it "
+        "and tell you here.\n\n"
+        "Check it at any time with /status {number}."
+    ).format(number=number, region=region)
 
 
 def _edit(turn: Turn, event: Event) -> None:
@@ -644,6 +817,15 @@ def _confirm_cancel(turn: Turn, event: Event) -> None:
         turn.goto(State.START, remember=False)
         turn.reprompt = False
         turn.say(turn._("Your report was cancelled and nothing was sent. Send /mulai to start again."))
+    elif event == Choice("no"):
+        turn.back()
+    else:
+        _wrong_kind(turn, event)
+
+
+def _confirm_restart(turn: Turn, event: Event) -> None:
+    if event == Choice("yes"):
+        _start_over(turn)
     elif event == Choice("no"):
         turn.back()
     else:
@@ -669,8 +851,9 @@ def _confirm_erase(turn: Turn, event: Event) -> None:
         turn.reprompt = False
         turn.say(turn._(
             "Done. Your name, phone number and chat address have been removed from our records and from "
-            "your reports; the reports themselves stay, without your identity. Send /mulai if you want to "
-            "use the service again."))
+            "your reports; the reports themselves stay, without your identity. Because your chat address is "
+            "gone, you will get no more news about your reports here. Send /mulai if you want to use the "
+            "service again."))
     elif event == Choice("keep"):
         if not turn.back() or turn.conv.state == State.START:
             turn.goto(State.START, remember=False)
@@ -723,6 +906,8 @@ HANDLERS: dict[State, Callable[[Turn, Event], None]] = {
     State.SUMMARY: _summary,
     State.EDIT: _edit,
     State.CONFIRM_CANCEL: _confirm_cancel,
+    State.CONFIRM_RESTART: _confirm_restart,
+    State.CONFIRM_CLEAR: _confirm_clear,
     State.CONFIRM_ERASE: _confirm_erase,
     State.RESUME: _resume,
     State.LANGUAGE: _language,

@@ -44,7 +44,7 @@ async def status_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[R
     lines = []
     for case in own[-10:]:
         status = menus.find(menus.CASE_STATUSES, case.status)
-        since = long_date(datetime.fromisoformat(case.updated_at).date(), conv.locale)
+        since = long_date(datetime.fromisoformat(case.updated_at).astimezone(inbound.at.tzinfo).date(), conv.locale)
         lines.append(_("{number}: {status} (since {date})").format(
             number=case.number, status=_(status.label) if status else case.status, date=since))
     return [TextReply("\n".join(lines))]

@@ -25,7 +25,7 @@ def agency_label(_: Callable[[str], str], group_id: str | None, unit_id: str | N
     group = menus.agency_group(group_id)
     if group:
         parts.append(_(group.label))
-        unit = menus.find(group.units, unit_id)
+        unit = menus.find(group.units + group.positions, unit_id)  # positions: cases stored before 2024-11
         if unit:
             parts.append(_(unit.label))
     if name:
@@ -33,13 +33,26 @@ def agency_label(_: Callable[[str], str], group_id: str | None, unit_id: str | N
     return " · ".join(parts) or "-"
 
 
+def status_label(_: Callable[[str], str], status_id: str | None) -> str:
+    """The employment status as it reads on its own: "PNS", "Bukan ASN", "tidak diketahui"."""
+    status = menus.person_status(status_id)
+    if status is None:
+        return status_id or "-"
+    return _(status.summary or status.label)
+
+
 def person_label(_: Callable[[str], str], name: str | None, position: str | None,
                  status_id: str | None) -> str:
+    """Name, position and employment status in one value (the case card and /lihat)."""
+    label = person_only(_, name, position)
+    if status_id:
+        label = f"{label} · " + _("employment status: {status}").format(status=status_label(_, status_id))
+    return label
+
+
+def person_only(_: Callable[[str], str], name: str | None, position: str | None) -> str:
     label = name or _("name unknown")
-    if position:
-        label = f"{label} ({position})"
-    status = menus.find(menus.PERSON_STATUSES, status_id)
-    return f"{label} · {_(status.label)}" if status else label
+    return f"{label} ({position})" if position else label
 
 
 def date_label(turn: Turn, iso: str | None) -> str:
@@ -63,7 +76,8 @@ def render(turn: Turn) -> str:
     lines = [
         (_("Region"), region_label(draft.province_code, draft.region_code)),
         (_("Agency"), agency_label(_, draft.agency_group, draft.agency_unit, draft.agency_name)),
-        (_("Person reported"), person_label(_, draft.person_name, draft.person_position, draft.person_status)),
+        (_("Person reported"), person_only(_, draft.person_name, draft.person_position)),
+        (_("Employment status"), status_label(_, draft.person_status)),
         (_("Incident type"), _(incident.label) if incident else "-"),
         (_("Happened on"), date_label(turn, draft.occurred_on)),
         (_("You found out on"), date_label(turn, draft.learned_on)),

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flows.capabilities import Capabilities
 from flows.reporter.conversation import Conversation, Draft, State
 from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome
+from flows.policy import DEFAULT_OPERATOR
 from flows.replies import ChoicesReply, Option, Reply, TextReply
 
 SECTIONS: dict[State, str] = {
@@ -28,26 +30,50 @@ SECTION_START: dict[str, State] = {}
 for _state, _section in SECTIONS.items():
     SECTION_START.setdefault(_section, _state)
 SECTION_ORDER: tuple[str, ...] = tuple(SECTION_START)
-MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.CONFIRM_ERASE, State.LANGUAGE, State.RESUME,
-                          State.INFO_ANSWER})
+MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.CONFIRM_RESTART, State.CONFIRM_CLEAR, State.CONFIRM_ERASE,
+                          State.LANGUAGE, State.RESUME, State.INFO_ANSWER})
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a step knows besides the conversation and the event: looked up by the engine in
+    the step's transaction, so the step itself stays a pure function of its inputs."""
+
+    agreed_at: str | None = None
+    """When this chat agreed to the current privacy notice (None: not yet, or it changed)."""
+    known: bool = False
+    """Something about this chat is stored already (a reporter record, maybe cases)."""
+    routable: bool = True
+    """A submitted report would reach a focal point at once (else it waits for one)."""
+    operator: str = DEFAULT_OPERATOR
+    """Who runs the service, as the privacy notice names them."""
 
 
 @dataclass(slots=True)
 class Turn:
     conv: Conversation
     inbound: Inbound
+    facts: Facts = field(default_factory=Facts)
     replies: list[Reply] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     reprompt: bool = False
+    entered: bool = False
+    """The conversation moved to a state in this turn (its question is new, not a repeat)."""
+    explain: bool = False
+    """Show a menu's explanations even where menus are short (the reporter typed "?")."""
     _: Callable[[str], str] = field(init=False)
     ngettext: Callable[[str, str, int], str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.set_locale(self.conv.locale)
+        self.conv.abilities = self.inbound.caps.to_list()
 
     @property
     def now(self) -> datetime:
         return self.inbound.at
+
+    @property
+    def caps(self) -> Capabilities:
+        return self.inbound.caps
 
     def set_locale(self, locale: str) -> None:
         self.conv.locale = locale
@@ -60,7 +86,7 @@ class Turn:
     def ask(self, text: str, options: list[Option] | tuple[Option, ...] = (),
             request: str | None = None) -> None:
         self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))  # type: ignore[arg-type]
-        self.conv.offered = [[o.id, o.label] for o in options]
+        self.conv.offered = [[o.id, o.label, *o.aliases] for o in options]
 
     def hint(self, text: str) -> None:
         """Explain what went wrong and ask the same question again; nothing else changes."""
@@ -102,7 +128,9 @@ class Turn:
             if State.SUMMARY.value in self.conv.history:
                 del self.conv.history[self.conv.history.index(State.SUMMARY.value):]
         self.conv.state = state
+        self.entered = True
         self.conv.token += 1
         self.conv.page = 0
         self.conv.matches = []
+        self.conv.offered = []  # until the new state asks: a number must not pick the old question's option
         self.reprompt = True

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flows import menus, regions
-from flows.case import case_number, lifecycle, notify
+from flows.case import case_file, case_number, lifecycle, notify, related
+from flows.case.case_file import reasons_text
 from flows.staff import route_admin
 from flows.case.case_text import case_fields, status_label
 from flows.staff.desk import Desk
 from flows.i18n import N_
 from flows.case.lifecycle import Actor
 from flows.policy import Policy
-from flows.staff.roles import Caller, Role, role_of, sees_everything, sees_identity
-from storage import Database, Tx, case_posts, cases, reporters, routes, staff
-from storage.case_queries import CaseFilter, Counts, counts, search
+from flows.staff import visibility
+from flows.staff.audience import Audience, audience_of
+from flows.staff.roles import Caller, Role, role_of
+from storage import Database, Tx, cases, reporters, routes, staff
+from storage.case_queries import CaseFilter, Counts, count_matching, counts, daily_counts, search
 from storage.cases import Case
 
 PAGE_SIZE = 10
@@ -33,7 +37,8 @@ ADMINS = frozenset({Role.ADMIN})
 
 @dataclass(frozen=True, slots=True)
 class StaffReply:
-    """What the channel sends back: text, and possibly a chart, an export or evidence."""
+    """What the channel sends back: text, and possibly a chart, an export or evidence,
+    all of it for `audience` (everyone in the chat where the command was typed)."""
 
     text: str
     chart: Counts | None = None
@@ -41,6 +46,7 @@ class StaffReply:
     export: CaseFilter | None = None
     export_identity: bool = False
     evidence_of: Case | None = None
+    audience: Audience | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ SPECS: tuple[Spec, ...] = (
                                                    "[sampai=YYYY-MM-DD] [halaman=N]: list cases")),
     Spec("lihat", "view", EVERYONE_IN_GROUPS, N_("/lihat <number>: the whole case with its evidence")),
     Spec("jejak", "trail", EVERYONE_IN_GROUPS, N_("/jejak <number>: the case's audit trail")),
+    Spec("berkas", "case_file", EVERYONE_IN_GROUPS,
+         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True),
     Spec("setstatus", "set_status", EVERYONE_IN_GROUPS,
          N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
     Spec("alihkan", "reroute", EVERYONE_IN_GROUPS,
@@ -70,6 +78,10 @@ SPECS: tuple[Spec, ...] = (
          changes=True),
     Spec("blokir", "block", MODERATION, N_("/blokir <number>: block the reporter of a case"), changes=True),
     Spec("buka_blokir", "unblock", MODERATION, N_("/buka_blokir <number>: unblock them"), changes=True),
+    Spec("kaitkan", "link", MODERATION, N_("/kaitkan <number> <number>: mark two cases as related"),
+         changes=True),
+    Spec("lepas_kaitan", "unlink", MODERATION, N_("/lepas_kaitan <number> <number>: remove that link"),
+         changes=True),
     Spec("tambah_moderator", "add_moderator", ADMINS, N_("/tambah_moderator <Telegram user id>: add a moderator"),
          changes=True),
     Spec("hapus_moderator", "remove_moderator", ADMINS, N_("/hapus_moderator <Telegram user id>: remove one"),
@@ -86,8 +98,11 @@ def is_staff_command(name: str) -> bool:
 
 @dataclass
 class _Call:
+    """`role` decides whether the caller may run the command; `audience` what its answer shows."""
+
     caller: Caller
     role: Role
+    audience: Audience
     args: str
     at: str
     actor: Actor = field(init=False)
@@ -97,8 +112,13 @@ class _Call:
 
     @property
     def scope(self) -> int | None:
-        """The group whose cases a focal point may see; None: every case."""
-        return None if sees_everything(self.role) else self.caller.chat_id
+        """The group whose cases (held now) the answer may show; None: every case."""
+        return self.audience.scope
+
+    @property
+    def file_audience(self) -> visibility.Viewer:
+        """The same readers, in the form a case file's outbox order carries."""
+        return visibility.Viewer.of(self.caller, self.role)
 
 
 class StaffCommands:
@@ -108,6 +128,7 @@ class StaffCommands:
         self.desk = desk
         self._ = notify.staff_gettext(policy)
         self.locale = policy.default_locale
+        self.tz = ZoneInfo(policy.timezone)
 
     async def role(self, caller: Caller) -> Role:
         async with self.db.reading() as tx:
@@ -118,19 +139,23 @@ class StaffCommands:
         spec = BY_NAME.get(name.lower())
         if spec is None:
             return None
-        role = await self.role(caller)
+        async with self.db.reading() as tx:
+            role = await role_of(tx, self.policy, caller)
+            audience = await audience_of(tx, self.policy, caller)
         if role not in spec.roles:
-            return StaffReply(self._("Sorry, that command is not available to you."))
-        call = _Call(caller, role, args.strip(), at)
+            return StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
+        call = _Call(caller, role, audience, args.strip(), at)
         handler: Callable[[Tx, _Call], Awaitable[StaffReply]] = getattr(self, f"_{spec.name}")
         if spec.changes:
             async with self.db.transaction() as tx:
                 done = await self.desk.claim(tx, update_id, at)
                 if not done:
-                    return StaffReply(self._("Already done."))
-                return await handler(tx, call)
-        async with self.db.reading() as tx:
-            return await handler(tx, call)
+                    return StaffReply(self._("Already done."), audience=audience)
+                reply = await handler(tx, call)
+        else:
+            async with self.db.reading() as tx:
+                reply = await handler(tx, call)
+        return replace(reply, audience=audience)
 
     # --- reading --------------------------------------------------------------------
 
@@ -169,7 +194,7 @@ class StaffCommands:
         _ = self._
         region = regions.get(case.region_code)
         incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
-        created = datetime.fromisoformat(case.created_at)
+        created = datetime.fromisoformat(case.created_at).astimezone(self.tz)  # stored in UTC
         return (f"{case.number} · {region.name if region else case.region_code} · "
                 f"{_(incident.label) if incident else case.incident_type} · {status_label(_, case.status)} · "
                 f"{created:%d/%m/%Y}")
@@ -198,7 +223,7 @@ class StaffCommands:
         case = await cases.by_number(tx, number)
         if case is None:
             return _("There is no case {number}.").format(number=number)
-        if call.scope is not None and await case_posts.in_chat(tx, case.id, call.scope) is None:
+        if not await call.audience.holds(tx, case.id):
             return _("This case is not assigned to this group.")
         return case
 
@@ -208,10 +233,12 @@ class StaffCommands:
         if isinstance(case, str):
             return StaffReply(case)
         evidence = await cases.evidence_of(tx, case.id)
+        linked = [f"{r.number} ({reasons_text(_, r.reasons)})"
+                  for r in await related.visible(tx, case.id, call.file_audience)]
         lines = [_("Report {number}").format(number=case.number),
                  f"{_('Status')}: {status_label(_, case.status)}", ""]
         lines += [f"{label}: {value}" for label, value in
-                  case_fields(case, self.locale, len(evidence), sees_identity(call.role, case.identity_mode))]
+                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked)]
         lines += ["", f"{_('What happened')}:", case.description]
         return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
 
@@ -220,14 +247,49 @@ class StaffCommands:
         case = await self._visible_case(tx, call, call.args)
         if isinstance(case, str):
             return StaffReply(case)
+        zone = ZoneInfo(self.policy.timezone)
         lines = [_("Audit trail of {number}:").format(number=case.number)]
         for event in await cases.events_of(tx, case.id):
             at = datetime.fromisoformat(event.at)
-            who = f"{event.actor_name} ({event.actor})" if event.actor_name else event.actor
+            local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
+            who = await self._actor_label(tx, event.actor, event.actor_name)
             change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
             note = f" · {event.note}" if event.note else ""
-            lines.append(f"{at:%Y-%m-%d %H:%M} · {who} · {event.kind}{change}{note}")
+            lines.append(f"{local:%Y-%m-%d %H:%M} {local.tzname()} · {who} · {event.kind}{change}{note}")
         return StaffReply("\n".join(lines))
+
+    async def _actor_label(self, tx: Tx, actor: str, name: str | None) -> str:
+        """Staff by display name, or else by role; never by their Telegram id."""
+        _ = self._
+        if name:
+            return name
+        if actor == "reporter":
+            return _("Reporter")
+        if actor == "system":
+            return _("System")
+        user = actor.removeprefix("telegram:")
+        if user.lstrip("-").isdigit():
+            if int(user) in self.policy.admin_ids:
+                return _("Admin")
+            if await staff.is_moderator(tx, int(user)):
+                return _("Moderator")
+            return _("Officer")
+        return _("Staff")
+
+    async def _berkas(self, tx: Tx, call: _Call) -> StaffReply:
+        """The file goes to this chat through the outbox, made for everyone who reads it
+        here: a group's copy never names a confidential reporter."""
+        _ = self._
+        case = await self._visible_case(tx, call, call.args)
+        if isinstance(case, str):
+            return StaffReply(case)
+        audience = call.file_audience
+        if not await visibility.may_see(tx, audience, case):
+            return StaffReply(_("This case is not assigned to this group."))
+        await case_file.order(tx, case_file.Order(case.id, audience, call.actor.ref, call.actor.name),
+                              call.caller.chat_id, call.at)
+        return StaffReply(_("Case {number}: the case file (PDF) is being prepared and will be sent here.")
+                          .format(number=case.number))
 
     async def _statistik(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -245,8 +307,10 @@ class StaffCommands:
             title = _("Cases in {month}").format(month=period)
         else:
             return StaffReply(_("Give a number of days (7, 30, 90) or a month such as 2024-11."))
-        where = CaseFilter(since=since.isoformat(), until=until.isoformat(), chat_id=call.scope)
-        found = await counts(tx, where)
+        if call.scope is None:  # everything: the daily counts, however many cases there are
+            found = await daily_counts(tx, since.isoformat(), until.isoformat())
+        else:  # one group's cases: read through that group's posts
+            found = await counts(tx, CaseFilter(since=since.isoformat(), until=until.isoformat(), chat_id=call.scope))
         lines = [title + ": " + str(found.total)]
         if found.total:
             lines.append(_("By status: {values}").format(
@@ -261,18 +325,20 @@ class StaffCommands:
         if isinstance(parsed, str):
             return StaffReply(parsed)
         where, _page = parsed
-        total = (await counts(tx, where)).total
+        total = await count_matching(tx, where)
         return StaffReply(_("Export of {total} case(s).").format(total=total), export=where,
-                          export_identity=call.role == Role.ADMIN)
+                          export_identity=call.audience.export_identity)
 
     async def _rute(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
-        everything = sees_everything(call.role) and call.args.lower() in ("semua", "all")
-        found = await (routes.all_routes(tx) if everything or (sees_everything(call.role) and not call.caller.in_group)
+        if call.args.lower() in ("semua", "all") and not call.audience.sees_other_chats:
+            return StaffReply(_("Everyone in this group would read the list of every group. Send /rute semua "
+                                "to me in a private chat; here /rute lists this group's own routes."))
+        found = await (routes.all_routes(tx) if call.audience.sees_other_chats
                        else routes.of_chat(tx, call.caller.chat_id))
         if not found:
             return StaffReply(_("No routes yet. Register this group with /daftar_fokus <region>."))
-        lines = [route_admin.describe(r, self.locale, with_chat=sees_everything(call.role)) for r in found]
+        lines = [route_admin.describe(r, self.locale, with_chat=call.audience.sees_other_chats) for r in found]
         return StaffReply(_("Routes:") + "\n" + "\n".join(lines))
 
     # --- changing -------------------------------------------------------------------
@@ -337,6 +403,41 @@ class StaffCommands:
     async def _buka_blokir(self, tx: Tx, call: _Call) -> StaffReply:
         return await self._block(tx, call, False)
 
+    async def _pair(self, tx: Tx, call: _Call) -> tuple[Case, Case] | str:
+        _ = self._
+        words = call.args.split()
+        if len(words) != 2:
+            return _("Give two case numbers, for example /kaitkan LN-24-7K3Q9 LN-24-8M4R2.")
+        found = []
+        for word in words:
+            case = await self._visible_case(tx, call, word)
+            if isinstance(case, str):
+                return case
+            found.append(case)
+        if found[0].id == found[1].id:
+            return _("Give two different cases.")
+        return found[0], found[1]
+
+    async def _kaitkan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        pair = await self._pair(tx, call)
+        if isinstance(pair, str):
+            return StaffReply(pair)
+        a, b = pair
+        if not await related.link(tx, a, b, call.actor.ref, call.actor.name, call.at):
+            return StaffReply(_("{a} and {b} are already linked.").format(a=a.number, b=b.number))
+        return StaffReply(_("{a} and {b} are now linked as related reports.").format(a=a.number, b=b.number))
+
+    async def _lepas_kaitan(self, tx: Tx, call: _Call) -> StaffReply:
+        _ = self._
+        pair = await self._pair(tx, call)
+        if isinstance(pair, str):
+            return StaffReply(pair)
+        a, b = pair
+        if not await related.unlink(tx, a, b, call.actor.ref, call.actor.name, call.at):
+            return StaffReply(_("{a} and {b} are not linked.").format(a=a.number, b=b.number))
+        return StaffReply(_("{a} and {b} are no longer linked.").format(a=a.number, b=b.number))
+
     async def _moderator(self, tx: Tx, call: _Call, add: bool) -> StaffReply:
         _ = self._
         if not call.args.lstrip("-").isdigit():
@@ -363,5 +464,5 @@ class StaffCommands:
     async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args))
+        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at))
 

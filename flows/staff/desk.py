@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flows.case import forwarding, inquiry, lifecycle, notify
+from flows.case import case_file, forwarding, inquiry, lifecycle, notify
 from flows.staff import route_admin
 from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
-from storage import Database, Tx, group_prompts, updates
+from flows.staff.visibility import Viewer, may_see
+from storage import Database, Tx, case_posts, cases, group_prompts, updates
 
 T = TypeVar("T")
 CHANNEL = "telegram"
@@ -57,6 +58,8 @@ class Desk:
         _ = self._
 
         async def work(tx: Tx) -> DeskReply:
+            if action == case_file.ACTION:
+                return await self._order_case_file(tx, chat_id, case_id, actor, at)
             if action in lifecycle.NEEDS_INPUT:
                 verdict = await lifecycle.check(tx, case_id, chat_id, action)
                 if not verdict.ok or verdict.case is None:
@@ -75,6 +78,22 @@ class Desk:
             return DeskReply(self._done(verdict) if verdict.ok else self.problem(verdict))
 
         return await self._once(update_id, at, work) or DeskReply(None, duplicate=True)
+
+    async def _order_case_file(self, tx: Tx, chat_id: int, case_id: int, actor: Actor, at: str) -> DeskReply:
+        """"Berkas PDF": the file for this group (so never a confidential identity), sent
+        here as a reply to the card by the delivery worker."""
+        _ = self._
+        case = await cases.get(tx, case_id)
+        post = await case_posts.in_chat(tx, case_id, chat_id)
+        audience = Viewer.group(chat_id)
+        if case is None:
+            return DeskReply(self.problem(Outcome(False, None, "unknown_case")))
+        if post is None or not await may_see(tx, audience, case):
+            return DeskReply(self.problem(Outcome(False, case, "not_here")))
+        await case_file.order(tx, case_file.Order(case.id, audience, actor.ref, actor.name), chat_id, at,
+                              reply_to=post.message_id)
+        return DeskReply(_("Case {number}: the case file (PDF) is being prepared and will be sent here.")
+                         .format(number=case.number))
 
     async def prompt_sent(self, case_id: int, chat_id: int, message_id: int, action: str,
                           actor: Actor, at: str) -> None:
@@ -139,9 +158,9 @@ class Desk:
         added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at)
         return route_admin.describe_added(added, self.policy.default_locale)
 
-    async def unregister_in(self, tx: Tx, chat_id: int, args: str) -> str:
+    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str) -> str:
         _ = self._
-        removed, known = await route_admin.remove(tx, chat_id, args.strip() or None)
+        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at)
         if not known:
             return _("I don't know that region. Use a Kemendagri code such as 51.71.")
         if not removed:

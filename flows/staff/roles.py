@@ -38,19 +38,11 @@ async def role_of(tx: Tx, policy: Policy, caller: Caller) -> Role:
     if await staff.is_moderator(tx, caller.user_id):
         return Role.MODERATOR
     if caller.in_group and (await routes.of_chat(tx, caller.chat_id)
-                            or await case_posts.chat_has_cases(tx, caller.chat_id)):
+                            or await case_posts.chat_has_cases(tx, caller.chat_id)):  # holds one now
         return Role.FOCAL
     return Role.STRANGER
 
 
 def sees_everything(role: Role) -> bool:
+    """May ask about any case (what the answer shows is the audience's affair: `audience.py`)."""
     return role in (Role.ADMIN, Role.MODERATOR)
-
-
-def sees_identity(role: Role, identity_mode: str) -> bool:
-    """Confidential reporters are known to moderators; open ones to the officers too."""
-    if identity_mode == "terbuka":
-        return role != Role.STRANGER
-    if identity_mode == "rahasia":
-        return sees_everything(role)
-    return False

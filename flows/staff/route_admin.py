@@ -11,7 +11,7 @@ from flows.case import forwarding
 from flows.i18n import gettext_for
 from flows.case.lifecycle import find_region
 from flows.policy import Policy
-from storage import Tx, routes
+from storage import Tx, case_posts, routes
 from storage.routes import Route
 
 SCOPES = tuple(g.id for g in menus.AGENCY_GROUPS)
@@ -47,14 +47,23 @@ async def add(tx: Tx, policy: Policy, query: str, chat_id: int, *, scope: str = 
     return Added(found, route, created, tuple(forwarded))
 
 
-async def remove(tx: Tx, chat_id: int, query: str | None) -> tuple[list[Route], bool]:
-    """Remove a chat's routes (one region's if given); False when the region is unknown."""
+async def remove(tx: Tx, policy: Policy, chat_id: int, query: str | None, at: str) -> tuple[list[Route], bool]:
+    """Remove a chat's routes (one region's if given); False when the region is unknown.
+    The cases that came to the chat by those routes leave it (`forwarding.release`)."""
+    code = None
     if query:
         found = find_region(query)
         if not isinstance(found, regions.Region):
             return [], False
-        return await routes.remove(tx, chat_id, found.code), True
-    return await routes.remove(tx, chat_id), True
+        code = found.code
+    held = await case_posts.active_in_chat(tx, chat_id)  # before the routes go: posts name their route
+    removed = await routes.remove(tx, chat_id, code)
+    gone = {r.id for r in removed}
+    orphaned = not await routes.of_chat(tx, chat_id) and chat_id != policy.default_focal_chat_id
+    for post in held:
+        if post.route_id in gone or (post.route_id is None and orphaned):
+            await forwarding.release(tx, policy, post, at)
+    return removed, True
 
 
 def describe(route: Route, locale: str, with_chat: bool = False) -> str:

@@ -1,0 +1,23 @@
+"""What cleaning returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    data: bytes
+    mime: str
+    extension: str
+    """With the dot: ".jpg"."""
+    width: int | None = None
+    height: int | None = None
+    """Of an image, so a sender can tell whether it may go as a photo."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsafe:
+    reason: str
+    """A short machine word ("unsupported", "unparseable", "too_large", "encrypted",
+    "missing"); never file content."""

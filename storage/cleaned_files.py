@@ -1,0 +1,38 @@
+"""Which cleaned copy stands for which original evidence file (see `cleaning.stored`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.database import Tx, fetch_one
+
+
+@dataclass(frozen=True, slots=True)
+class CleanedFile:
+    sha256: str
+    version: int
+    clean_sha256: str | None
+    mime: str | None
+    extension: str | None
+    width: int | None
+    height: int | None
+    unsafe_reason: str | None
+    cleaned_at: str
+
+
+_COLUMNS = "sha256, version, clean_sha256, mime, extension, width, height, unsafe_reason, cleaned_at"
+
+
+async def get(tx: Tx, sha256: str) -> CleanedFile | None:
+    row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM cleaned_files WHERE sha256 = ?", (sha256,))
+    return CleanedFile(*row) if row else None
+
+
+async def put(tx: Tx, item: CleanedFile) -> None:
+    await tx.execute(f"INSERT INTO cleaned_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     " ON CONFLICT (sha256) DO UPDATE SET version = excluded.version,"
+                     " clean_sha256 = excluded.clean_sha256, mime = excluded.mime, extension = excluded.extension,"
+                     " width = excluded.width, height = excluded.height, unsafe_reason = excluded.unsafe_reason,"
+                     " cleaned_at = excluded.cleaned_at",
+                     (item.sha256, item.version, item.clean_sha256, item.mime, item.extension, item.width,
+                      item.height, item.unsafe_reason, item.cleaned_at))

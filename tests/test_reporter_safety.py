@@ -1,0 +1,435 @@
+"""Issue 11, "What was found": one regression test per leak, each seen failing on the code
+before the fix. Staff answers are checked on a real SQLite file through `StaffCommands`;
+files and logs go through the real PTB application and the fake Bot API / fake Twilio."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import av
+import pikepdf
+import pytest
+from PIL import Image
+
+import cleaning
+from bot.config import Settings
+from bot.telegram.case_card import CardData, render
+from flows.case import inquiry, lifecycle
+from flows.case.lifecycle import Actor
+from storage import case_posts, cases, outbox
+from storage.case_queries import counts
+from tests import fake_telegram as tg
+from tests import hostile_files as hostile
+from tests.chat import HAPPY_PATH, Chat
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_harness import Reporter, polling_bot, settings_for
+from tests.test_moderation import ADMIN, FOCAL, GROUP_A, GROUP_B, MODERATOR, NOT_HERE, REFUSED, Seeded, seed
+
+NAME, PHONE_TAIL = "Siti Aminah", "3456"
+ADMIN_IN_GROUP = type(ADMIN)(ADMIN.user_id, ADMIN.name, GROUP_A, in_group=True)
+MODERATOR_IN_GROUP = type(MODERATOR)(MODERATOR.user_id, MODERATOR.name, GROUP_A, in_group=True)
+OFFICER_ACTOR = Actor(f"telegram:{FOCAL.user_id}", FOCAL.name)
+
+
+def terbuka_path() -> tuple[str, ...]:
+    return tuple("@terbuka" if step == "@rahasia" else step for step in HAPPY_PATH)
+
+
+@contextmanager
+def captured_logs(level: str, settings: Settings | None = None) -> Iterator[io.StringIO]:
+    """Logging exactly as the entry points set it up, written to a buffer."""
+    from bot.logs import configure_logging
+
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging(level, settings, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+# --- 1. answers are shaped by who reads them --------------------------------------------------
+
+async def test_a_moderator_s_lihat_in_a_group_never_shows_a_confidential_identity(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        private = await s.run(MODERATOR, "lihat", s.number)
+        assert NAME in private.text, "in a private chat the moderator sees the confidential reporter"
+        for caller in (MODERATOR_IN_GROUP, ADMIN_IN_GROUP):
+            in_group = await s.run(caller, "lihat", s.number)
+            assert s.number in in_group.text
+            assert NAME not in in_group.text and PHONE_TAIL not in in_group.text
+    finally:
+        await s.db.close()
+
+
+async def test_ekspor_in_a_group_has_no_identity_columns_and_only_that_group_s_cases(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        assert (await s.run(ADMIN, "ekspor")).export_identity is True
+        reply = await s.run(ADMIN_IN_GROUP, "ekspor")
+        assert reply.export is not None and reply.export_identity is False
+        assert reply.export.chat_id == GROUP_A
+    finally:
+        await s.db.close()
+
+
+async def test_rute_semua_in_a_group_lists_no_other_group(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        assert str(GROUP_B) in (await s.run(ADMIN, "rute", "semua")).text
+        for caller in (ADMIN_IN_GROUP, MODERATOR_IN_GROUP):
+            listing = await s.run(caller, "rute", "semua")
+            assert str(GROUP_B) not in listing.text and str(GROUP_A) not in listing.text
+            assert "pribadi" in listing.text, "a pointer to a private chat"
+            own = await s.run(caller, "rute")
+            assert "Kota Denpasar" in own.text and "Badung" not in own.text and str(GROUP_A) not in own.text
+    finally:
+        await s.db.close()
+
+
+# --- 2. access ends when the case leaves the group --------------------------------------------
+
+async def _move_away(s: Seeded, how: str) -> None:
+    at = datetime.now().astimezone().isoformat()
+    if how == "not_ours":
+        async with s.db.transaction() as tx:
+            verdict = await lifecycle.reroute(tx, s.commands.policy, s.case_id, GROUP_A, "51.03", OFFICER_ACTOR, at)
+        assert verdict.ok
+    elif how == "alihkan":
+        assert "diteruskan" in (await s.run(MODERATOR, "alihkan", f"{s.number} 51.03")).text
+    else:
+        assert "tidak lagi menerima" in (await s.run(ADMIN_IN_GROUP, "hapus_fokus", "51.71")).text
+
+
+@pytest.mark.parametrize("how", ["not_ours", "alihkan", "hapus_fokus"])
+async def test_the_old_group_loses_the_case_when_it_moves(tmp_path: Path, how: str) -> None:
+    s = await seed(tmp_path / "lapor.db", steps=terbuka_path())
+    try:
+        assert NAME in (await s.run(FOCAL, "lihat", s.number)).text, "an open reporter is shown to the holder"
+        await _move_away(s, how)
+        # A group left with no route and no case has no role any more: it is refused outright.
+        refused = (NOT_HERE, REFUSED) if how == "hapus_fokus" else (NOT_HERE,)
+        seen = await s.run(FOCAL, "lihat", s.number)
+        assert seen.text in refused and seen.evidence_of is None
+        assert (await s.run(FOCAL, "jejak", s.number)).text in refused
+        assert s.number not in (await s.run(FOCAL, "kasus")).text
+        stats = await s.run(FOCAL, "statistik", "30")
+        assert stats.text == REFUSED if how == "hapus_fokus" else stats.chart is not None and stats.chart.total == 0
+        export = await s.run(FOCAL, "ekspor")
+        async with s.db.reading() as tx:
+            assert export.export is None if how == "hapus_fokus" else (await counts(tx, export.export)).total == 0
+            assert not (await lifecycle.check(tx, s.case_id, GROUP_A, "accept")).ok
+            case = await cases.get(tx, s.case_id)
+            post = await case_posts.in_chat(tx, s.case_id, GROUP_A)
+        assert case is not None and post is not None and not post.active
+        text, markup = render(CardData(case, 4, None, active_here=False), "id")
+        assert markup is None and case.number in text
+        assert NAME not in text and case.description[:20] not in text and "SMPN 1" not in text, \
+            "the old group's card says the case moved, with no details"
+    finally:
+        await s.db.close()
+
+
+async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_case_now(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        at = datetime.now().astimezone().isoformat()
+        async with s.db.transaction() as tx:
+            assert (await inquiry.ask(tx, s.commands.policy, s.case_id, GROUP_A, "Kapan persisnya?",
+                                      OFFICER_ACTOR, at)).ok
+        await _move_away(s, "not_ours")
+        reporter = Chat(s.engine, address="111222333", update_prefix="answer")
+        await reporter.run("Jam sembilan pagi, JAWABAN-RAHASIA", "#photo foto-tambahan")
+        async with s.db.reading() as tx:
+            rows = await (await tx.execute("SELECT address, payload FROM outbox WHERE channel = 'telegram'")).fetchall()
+        to_old = [p for a, p in rows if a == str(GROUP_A) and ("JAWABAN" in p or "foto-tambahan" in p)]
+        to_new = [p for a, p in rows if a == str(GROUP_B) and "JAWABAN" in p]
+        assert to_old == [], "the old group gets neither the answer nor the new evidence"
+        assert len(to_new) == 1
+    finally:
+        await s.db.close()
+
+
+# --- item 6: staff by role or name, times in the service's zone ----------------------------------
+
+async def test_jejak_names_staff_by_name_or_role_and_shows_every_time_in_wib(tmp_path: Path) -> None:
+    s = await seed(tmp_path / "lapor.db")
+    try:
+        await s.run(MODERATOR, "setstatus", f"{s.number} diterima")
+        async with s.db.transaction() as tx:  # events as older code wrote them: UTC, no display name
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:00:00+00:00", "telegram:9876543", "note", None, None, "a")
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:05:00+00:00", f"telegram:{ADMIN.user_id}", "note",
+                                  None, None, "b")
+            await cases.add_event(tx, s.case_id, "2024-11-21T03:10:00+00:00", "system", "reminder", None, None, None)
+        trail = (await s.run(MODERATOR, "jejak", s.number)).text
+        assert "telegram:" not in trail and "9876543" not in trail
+        lines = trail.splitlines()[1:]
+        assert len(lines) == 5 and all(re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} WIB · ", line) for line in lines), lines
+        assert "2024-11-21 10:00 WIB · Petugas · note · a" in lines
+        assert "2024-11-21 10:05 WIB · Admin · note · b" in lines
+        assert "2024-11-21 10:10 WIB · Sistem · reminder" in lines
+        assert any(" · Moderator · status baru → diterima" in line for line in lines), "by display name"
+    finally:
+        await s.db.close()
+
+
+# --- 3 and 4. files ---------------------------------------------------------------------------
+
+def test_a_jpeg_loses_its_comment_exif_and_gps_and_keeps_its_orientation() -> None:
+    result = cleaning.clean(hostile.jpeg(), "image/jpeg")
+    assert isinstance(result, cleaning.Cleaned) and result.mime == "image/jpeg"
+    assert hostile.markers_in(result.data) == []
+    image = Image.open(io.BytesIO(result.data))
+    assert image.size == (48, 64), "orientation 6 applied: the picture stands up"
+    assert not image.getexif() and "comment" not in image.info
+    assert image.getpixel((44, 4))[0] > 200 and image.getpixel((4, 4))[0] < 150, "the red corner turned with the picture"
+
+
+@pytest.mark.parametrize("kind", ["png", "tiff", "gif", "webp", "bmp", "heic"])
+def test_every_image_format_is_rebuilt_from_pixels(kind: str) -> None:
+    data = getattr(hostile, kind)()
+    result = cleaning.clean(data, "application/octet-stream")
+    assert isinstance(result, cleaning.Cleaned), result
+    assert result.mime.startswith("image/") and result.mime != "image/heic"
+    assert hostile.markers_in(result.data) == []
+    image = Image.open(io.BytesIO(result.data))
+    image.load()
+    assert not image.getexif() and not image.info.get("comment") and not getattr(image, "text", {})
+
+
+def test_a_truncated_image_is_unsafe() -> None:
+    assert isinstance(cleaning.clean(hostile.truncated_jpeg(), "image/jpeg"), cleaning.Unsafe)
+
+
+def test_a_pdf_loses_author_xmp_javascript_and_embedded_files() -> None:
+    result = cleaning.clean(hostile.pdf(), "application/pdf")
+    assert isinstance(result, cleaning.Cleaned) and result.mime == "application/pdf"
+    assert hostile.markers_in(result.data) == []
+    with pikepdf.open(io.BytesIO(result.data)) as document:
+        assert len(document.pages) == 1 and not document.attachments
+        assert "/Metadata" not in document.Root and "/OpenAction" not in document.Root
+        assert "/Author" not in document.docinfo
+        assert b"Laporan bukti" in document.pages[0].Contents.read_bytes(), "the content stays"
+
+
+def test_a_video_is_remuxed_without_its_location_and_title() -> None:
+    result = cleaning.clean(hostile.mp4(), "video/mp4")
+    assert isinstance(result, cleaning.Cleaned) and result.mime == "video/mp4"
+    assert hostile.markers_in(result.data) == []
+    with av.open(io.BytesIO(result.data)) as container:
+        assert [s.type for s in container.streams] == ["video"]
+        assert sum(1 for _ in container.demux(video=0) if _.size) == 10, "every frame kept, not re-encoded"
+        assert "location" not in container.metadata and "title" not in container.metadata
+
+
+@pytest.mark.parametrize("kind", ["docx", "truncated_jpeg"])
+def test_what_cannot_be_made_safe_is_unsafe(kind: str) -> None:
+    assert isinstance(cleaning.clean(getattr(hostile, kind)(), None), cleaning.Unsafe)
+
+
+def test_a_13300_pixel_square_png_is_refused_without_being_decoded(tmp_path: Path) -> None:
+    """In a child process with its address space capped at 1 GiB: decoding it would need ~700 MB
+    on top of the interpreter, so only a check before decoding passes."""
+    path = tmp_path / "huge.png"
+    path.write_bytes(hostile.huge_png())
+    script = (
+        "import resource, sys, json\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "import cleaning\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "result = cleaning.clean(data, 'image/png')\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking pytest process's peak across exec
+        "peak = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
+        "print(json.dumps({'type': type(result).__name__, 'reason': getattr(result, 'reason', None),"
+        " 'peak_kb': peak}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONPATH": "."})
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = json.loads(done.stdout)
+    assert outcome["type"] == "Unsafe" and outcome["reason"] == "too_large"
+    assert outcome["peak_kb"] < 300 * 1024, outcome
+
+
+# --- files over Telegram ------------------------------------------------------------------------
+
+GROUP = -1001000000001
+REPORTER = 730111222
+
+
+def video_update(fake: FakeTelegram, chat_id: int, name: str, data: bytes) -> dict[str, Any]:
+    fake.files[f"files/{name}"] = data
+    return tg.message(chat_id, video={"file_id": name, "file_unique_id": f"u-{name}", "width": 64, "height": 48,
+                                      "duration": 1, "mime_type": "video/mp4", "file_name": name,
+                                      "file_size": len(data)})
+
+
+async def submit_with(r: Reporter, evidence: list[dict[str, Any]], identity: str = "anonim") -> str:
+    """A complete report whose evidence is these updates, one message each."""
+    await r.say("/start", at_least=2)
+    await r.press("agree")
+    await r.say("denpasar")
+    await r.press("pemda")
+    await r.press("sekolah")
+    await r.say("SMPN 1 Denpasar")
+    await r.say("Budi Santoso")
+    await r.press("skip")
+    await r.press("pns")
+    await r.press("media_sosial")
+    await r.say("19/11/2024")
+    await r.press("same")
+    await r.say("Ruang guru")
+    await r.send(tg.location(r.chat_id, -8.65, 115.21))
+    await r.say("Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.")
+    await r.press("skip")
+    for update in evidence:
+        await r.send(update)
+    await r.press("done")
+    await r.press(identity)
+    if identity != "anonim":
+        await r.say(NAME)
+        await r.send(tg.contact(r.chat_id, "+6281234567890"))
+    done = await r.press("send")
+    return next(word for word in done[0].split() if word.startswith("LN-")).rstrip(".")
+
+
+def uploads_to(fake: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
+    """Every file part of every request to a chat, as the fake received it."""
+    found = []
+    for call in fake.calls:
+        if str(call.params.get("chat_id")) == str(chat_id):
+            found += [v for v in call.params.values() if isinstance(v, dict) and "data" in v]
+    return found
+
+
+def group_requests(fake: FakeTelegram, chat_id: int) -> str:
+    return json.dumps([{k: v for k, v in c.params.items() if not isinstance(v, dict) or "data" not in v}
+                       for c in fake.calls if str(c.params.get("chat_id")) == str(chat_id)], default=str)
+
+
+@pytest.fixture
+def file_settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
+    return settings_for(fake, tmp_path, admin_telegram_ids=[4242], delivery_poll_seconds=0.05,
+                        delivery_backoff_seconds=0.1, telegram_timeout=2.0)
+
+
+async def test_documents_videos_and_files_reach_the_group_cleaned_and_renamed(
+        fake: FakeTelegram, file_settings: Settings) -> None:
+    r = Reporter(fake, REPORTER)
+    evidence = [
+        tg.document(fake, REPORTER, hostile.ORIGINAL_NAME, hostile.pdf()),
+        video_update(fake, REPORTER, "VID_Siti_Aminah.mp4", hostile.mp4()),
+        tg.document(fake, REPORTER, "IMG_Siti_Aminah.jpg", hostile.jpeg(), mime="application/octet-stream"),
+    ]
+    async with polling_bot(file_settings):
+        fake.push(tg.group_text(GROUP, "/daftar_fokus 51.71", 4242))
+        await fake.wait_for(lambda: bool(fake.texts(GROUP)))
+        number = await submit_with(r, evidence)
+        await fake.wait_for(lambda: len(uploads_to(fake, GROUP)) == 3, timeout=15)
+    uploads = uploads_to(fake, GROUP)
+    assert sorted(u["filename"] for u in uploads) == [f"{number}-bukti-1.pdf", f"{number}-bukti-2.mp4",
+                                                       f"{number}-bukti-3.jpg"]
+    for upload in uploads:
+        assert hostile.markers_in(upload["data"]) == [], upload["filename"]
+    assert "Siti" not in group_requests(fake, GROUP), "no original name, no Telegram file id of the original"
+
+
+async def test_an_image_that_cannot_be_cleaned_is_kept_for_moderators_not_posted(
+        fake: FakeTelegram, file_settings: Settings) -> None:
+    r = Reporter(fake, REPORTER)
+    broken = hostile.truncated_jpeg()
+    evidence = [tg.photo(fake, REPORTER, "rusak-1", broken), tg.document(fake, REPORTER, "surat.docx", hostile.docx(),
+                                                                       mime="application/vnd.openxmlformats")]
+    async with polling_bot(file_settings):
+        fake.push(tg.group_text(GROUP, "/daftar_fokus 51.71", 4242))
+        await fake.wait_for(lambda: bool(fake.texts(GROUP)))
+        await submit_with(r, evidence)
+        await fake.wait_for(lambda: any("disimpan untuk moderator" in t for t in fake.texts(GROUP)), timeout=15)
+    assert uploads_to(fake, GROUP) == []
+    assert "rusak-1" not in group_requests(fake, GROUP) and "surat.docx" not in group_requests(fake, GROUP)
+    assert any("2 file disimpan untuk moderator" in t for t in fake.texts(GROUP))
+
+
+# --- 5. logs ----------------------------------------------------------------------------------
+
+async def test_the_bot_token_is_not_logged_at_info(fake: FakeTelegram, file_settings: Settings) -> None:
+    r = Reporter(fake, REPORTER)
+    with captured_logs("INFO", file_settings) as logs:
+        async with polling_bot(file_settings):
+            await r.say("/start", at_least=2)
+    assert tg.TOKEN not in logs.getvalue() and tg.TOKEN.split(":")[1] not in logs.getvalue()
+
+
+async def test_delivery_warnings_name_no_chat_and_no_phone(tmp_path: Path) -> None:
+    from bot.delivery import DeliveryWorker, Gone, Rejected, Retry
+    from flows.policy import Policy
+    from storage import Database
+
+    class Failing:
+        def __init__(self) -> None:
+            self.errors = [Retry("twilio 500"), Rejected("twilio 400 21211: The 'To' number +6281298765432 is not valid"),
+                           Gone("chat not found")]
+
+        async def deliver(self, delivery: Any, progress: Any) -> None:
+            raise self.errors.pop(0)
+
+    db = await Database.open(tmp_path / "lapor.db")
+    try:
+        async with db.transaction() as tx:
+            for channel, address in (("whatsapp", "+6281298765432"), ("telegram", str(REPORTER)),
+                                     ("telegram", "-1001000000001")):
+                await outbox.enqueue(tx, channel, address, "send", {"replies": []}, "2024-01-01T00:00:00+00:00")
+        worker = DeliveryWorker(db, Policy(), {"whatsapp": Failing(), "telegram": Failing()}, base_backoff=0.01)
+        with captured_logs("DEBUG") as logs:
+            for _ in range(3):
+                await worker.run_once()
+        text = logs.getvalue()
+        assert "delivery" in text
+        assert "6281298765432" not in text and str(REPORTER) not in text and "1001000000001" not in text
+    finally:
+        await db.close()
+
+
+async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(tmp_path: Path) -> None:
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from bot.whatsapp.webhook import handler
+    from storage import Database
+    from tests import fake_twilio as tw
+
+    db = await Database.open(tmp_path / "lapor.db")
+    app = web.Application()
+    app.router.add_post("/twilio/whatsapp", handler(db, tw.AUTH_TOKEN, "https://lapor.example.org"))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        form = {"MessageSid": "SM" + "1" * 32, "From": "whatsapp:+6281298765432",
+                "Body": "Nama saya Siti Aminah, RAHASIA-TEKS " * 400, "NumMedia": "0"}
+        signature = tw.sign("https://lapor.example.org/twilio/whatsapp", form)
+        with captured_logs("DEBUG") as logs:
+            async with aiohttp.ClientSession() as http, http.post(
+                    server.make_url("/twilio/whatsapp"), data=form, headers={"X-Twilio-Signature": signature}) as response:
+                assert response.status == 200  # signed: queued and answered ("terlalu panjang")
+        text = logs.getvalue()
+        assert "WhatsApp" in text
+        assert "RAHASIA-TEKS" not in text and "Siti" not in text and "6281298765432" not in text
+    finally:
+        await server.close()
+        await db.close()
