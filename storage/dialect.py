@@ -112,7 +112,7 @@ class Postgres(Dialect):
 
     async def prune_shared_counters(self, tx: Tx, before: str) -> int:
         async with tx.execute("DELETE FROM flood_windows WHERE cardinality(times) = 0"
-                              " OR times[cardinality(times)] < ?::timestamptz", (before,)) as cur:
+                              " OR times[cardinality(times)] < datetime(?)", (before,)) as cur:
             return int(cur.rowcount)
 
     async def lock_conversations(self, tx: Tx, keys: list[tuple[str, str]]) -> None:

@@ -87,6 +87,37 @@ class Inspector:
             for (row,) in self._pg.execute(f"SELECT t::text FROM {table} AS t").fetchall():
                 yield f"{table} {row}"
 
+    def evidence(self, evidence_dir: Path) -> dict[str, bytes]:
+        """Every evidence file the store holds, by name, temporary ones included (named
+        `tmp/...`): the files under `evidence_dir`, or PostgreSQL's blobs and the chunks of
+        uploads never named."""
+        if self._sqlite is not None:
+            if not evidence_dir.exists():
+                return {}
+            return {(p.name if p.parent.name != "tmp" else f"tmp/{p.name}"): p.read_bytes()
+                    for p in sorted(evidence_dir.rglob("*")) if p.is_file()}
+        found = {str(sha): bytes(data or b"") for sha, data in self._pg.execute(
+            "SELECT b.sha256, string_agg(c.data, ''::bytea ORDER BY c.seq) FROM evidence_blobs AS b"
+            " LEFT JOIN evidence_chunks AS c ON c.upload = b.upload GROUP BY b.sha256").fetchall()}
+        for upload, data in self._pg.execute(
+                "SELECT c.upload, string_agg(c.data, ''::bytea ORDER BY c.seq) FROM evidence_chunks AS c"
+                " WHERE NOT EXISTS (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload)"
+                " GROUP BY c.upload").fetchall():
+            found[f"tmp/{upload}"] = bytes(data)
+        return found
+
+    def age_evidence(self, evidence_dir: Path, sha256: str, at: float) -> None:
+        """Make a stored file look last written at `at` (a timestamp), for the orphan sweep."""
+        if self._sqlite is not None:
+            import os
+
+            os.utime(evidence_dir / sha256[:2] / sha256, (at, at))
+            return
+        from datetime import UTC, datetime
+
+        self._pg.execute("UPDATE evidence_blobs SET created_at = %s WHERE sha256 = %s",
+                         (datetime.fromtimestamp(at, UTC).isoformat(), sha256))
+
     def commit(self) -> None:
         if self._sqlite is not None:
             self._sqlite.commit()
@@ -130,6 +161,12 @@ def _psycopg_sql(sql: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def evidence_of(settings: Any) -> dict[str, bytes]:
+    """`Inspector.evidence` for whichever backend `settings` point at."""
+    with inspect_db(settings) as db:
+        return db.evidence(Path(settings.evidence_dir))
 
 
 def inspect_db(settings: Any) -> Inspector:

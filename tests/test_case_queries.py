@@ -17,6 +17,7 @@ from storage import Database, cases, outbox
 from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, same_evidence, search
 from storage.cases import NewCase, NewEvidence
 from storage.database import _split_sql, migrations
+from tests.backends import Backend, inspect_db
 from tests.chat import HAPPY_PATH, Chat
 
 POLICY = Policy(moderator_chat_id=-100999)
@@ -97,8 +98,8 @@ async def test_migration_turns_mixed_offsets_into_utc_and_the_filters_agree(tmp_
         await db.close()
 
 
-async def test_new_cases_and_status_changes_are_stored_in_utc(tmp_path: Path) -> None:
-    engine = Engine(await Database.open(tmp_path / "lapor.db"), policy=POLICY)
+async def test_new_cases_and_status_changes_are_stored_in_utc(backend: Backend) -> None:
+    engine = Engine(await backend.open(), policy=POLICY)
     try:
         await Chat(engine).run(*HAPPY_PATH, "@send")  # the chat's clock is +07:00
         async with engine.db.transaction() as tx:
@@ -168,9 +169,9 @@ async def test_every_staff_query_reads_an_index_not_the_whole_table(tmp_path: Pa
         conn.close()
 
 
-async def test_daily_counts_follow_every_insert_and_status_change(tmp_path: Path) -> None:
+async def test_daily_counts_follow_every_insert_and_status_change(backend: Backend) -> None:
     """The triggers keep /statistik's counts equal to counting the cases themselves."""
-    db = await Database.open(tmp_path / "lapor.db")
+    db = await backend.open()
     try:
         start = datetime(2024, 11, 1, 20, 0, tzinfo=UTC)
         async with db.transaction() as tx:
@@ -193,10 +194,10 @@ async def test_daily_counts_follow_every_insert_and_status_change(tmp_path: Path
         await db.close()
 
 
-async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_rest(tmp_path: Path) -> None:
+async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_rest(backend: Backend) -> None:
     """Before: the flag collected and listed every earlier case with the same file, so one
     popular image made each submit O(N) and the alert one endless line."""
-    engine = Engine(await Database.open(tmp_path / "lapor.db"), policy=POLICY)
+    engine = Engine(await backend.open(), policy=POLICY)
     db = engine.db
     try:
         first = Chat(engine, address="first")
@@ -222,8 +223,8 @@ async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_r
         await db.close()
 
 
-async def test_a_few_matches_are_all_named(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "lapor.db")
+async def test_a_few_matches_are_all_named(backend: Backend) -> None:
+    db = await backend.open()
     try:
         async with db.transaction() as tx:
             reporter = await add_reporter(tx, "r")

@@ -24,6 +24,7 @@ from flows.staff.visibility import Viewer
 from storage import Database, case_links, case_posts, cases, outbox, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
+from tests.backends import Backend, inspect_db
 from tests.reports import Report, file_report, jpeg_with_gps
 
 GROUP_A, GROUP_B = -100100, -100200
@@ -113,13 +114,13 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = await Database.open(tmp_path / "lapor.db")
+async def world(backend: Backend) -> AsyncIterator[World]:
+    db = await backend.open()
     async with db.transaction() as tx:
         await route_admin.add(tx, POLICY, "51.71", GROUP_A, by="test", at="2024-11-20T00:00:00+07:00")
         await route_admin.add(tx, POLICY, "51.03", GROUP_B, by="test", at="2024-11-20T00:00:00+07:00")
         await staff.add_moderator(tx, MODERATOR.user_id, "telegram:1", "2024-11-20T00:00:00+07:00")
-    yield World(db, Engine(db, policy=POLICY), EvidenceStore(tmp_path / "evidence"),
+    yield World(db, Engine(db, policy=POLICY), EvidenceStore.for_database(db, backend.evidence_dir),
                 StaffCommands(db, POLICY, Desk(db, POLICY)))
     await db.close()
 

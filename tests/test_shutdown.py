@@ -20,13 +20,14 @@ from bench.chaos import GROUP, SCRIPT, Driver, _cards, bot_process
 from flows.policy import Policy
 from flows.staff import route_admin
 from storage import Database
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 
 
-async def test_a_transaction_cancelled_at_any_moment_leaves_the_connection_usable(tmp_path: Path) -> None:
+async def test_a_transaction_cancelled_at_any_moment_leaves_the_connection_usable(backend: Backend) -> None:
     """Regression: cancelled while `BEGIN IMMEDIATE` ran, the next transaction failed with
     "cannot start a transaction within a transaction"."""
-    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    db = await backend.open(checkpoint_every=None)
     try:
         async with db.transaction() as tx:
             await tx.execute("CREATE TABLE t (n INTEGER)")
