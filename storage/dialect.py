@@ -49,6 +49,9 @@ class Dialect:
     def translate(self, sql: str) -> str:
         return sql
 
+    like = "LIKE"
+    """A pattern match that ignores case as SQLite's `LIKE` does (PostgreSQL's is `ILIKE`)."""
+
     def indexed_by(self, index: str) -> str:
         """A table's index hint, where the planner has no statistics to choose it (SQLite's
         `INDEXED BY`); PostgreSQL's planner keeps statistics and takes no hints."""
@@ -98,6 +101,8 @@ class Postgres(Dialect):
 
     def translate(self, sql: str) -> str:
         return translate(sql)
+
+    like = "ILIKE"
 
     def indexed_by(self, index: str) -> str:
         return ""

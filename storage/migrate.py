@@ -20,6 +20,9 @@ from storage.database import Database
 from storage.evidence_files import EvidenceStore, FileBlobs
 
 BATCH = 1000
+DERIVED = ("case_counts",)
+"""Tables kept by triggers from other tables (the daily counts, from `cases`): copied last,
+so that the copy's values replace what the triggers counted while the cases went in."""
 
 
 @dataclass
@@ -66,6 +69,7 @@ async def _tables(source: Database) -> list[tuple[str, list[str], list[str]]]:
         if not ready:
             raise RuntimeError("foreign keys form a cycle")
         ordered += ready
+    ordered = [n for n in ordered if n not in DERIVED] + [n for n in ordered if n in DERIVED]
     return [(n, info[n][0], info[n][1]) for n in ordered]
 
 

@@ -54,7 +54,7 @@ async def scrub_outbox(tx: Tx, traces: set[str]) -> None:
         await tx.execute(
             "UPDATE outbox SET payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"
             " ELSE last_error END, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END"
-            " WHERE payload LIKE ? ESCAPE '\\'", (pattern,))
+            f" WHERE payload {dialect.of(tx).like} ? ESCAPE '\\'", (pattern,))
 
 
 async def erase_case_identity(tx: Tx, case_ids: list[int], at: str) -> None:

@@ -79,6 +79,10 @@ async def test_migrate_db_copies_everything_checks_it_and_the_service_goes_on(
     assert again.returncode == 0 and "evidence files: 2 (0 copied now)" in again.stdout, again.stdout
     counts = [line.split() for line in again.stdout.splitlines() if line.split()[:1] in (["cases"], ["evidence"]) and len(line.split()) == 3]
     assert counts == [["cases", "1", "1"], ["evidence", "2", "2"]]
+    query = "SELECT day, dimension, value, n FROM case_counts ORDER BY day, dimension, value"
+    with sqlite.connect() as a, Backend("postgresql", tmp_path, empty_postgres).connect() as b:
+        assert [tuple(r) for r in b.execute(query).fetchall()] == [tuple(r) for r in a.execute(query).fetchall()], \
+            "the daily counts are the copy's, not counted again by the triggers as the cases went in"
 
     db = await Database.open(empty_postgres)
     try:
