@@ -377,3 +377,70 @@ async def test_what_a_dead_writer_left_is_swept_and_nothing_else(backend: Backen
     assert await store.blobs.sweep_incomplete(datetime.now(UTC) - timedelta(hours=1)) == 0, "too recent to tell"
     assert await store.blobs.sweep_incomplete(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert await store.get(kept.sha256) == b"a whole photo" * 100_000
+
+
+async def test_retention_runs_in_one_worker_at_a_time(backend: Backend, workers: tuple[Database, Database]) -> None:
+    """The clean-up is many short transactions: the job lock is held for its whole run, so a
+    second worker's round skips instead of sweeping the same rows (and files) beside it."""
+    from flows import retention
+
+    postgres_only(backend)
+    a, b = workers
+    now = datetime.now(UTC)
+    async with b.transaction() as tx:  # something to clean: a record of an old update
+        await tx.execute("INSERT INTO processed_updates (channel, update_id, processed_at) VALUES ('test', 'old', ?)",
+                         ((now - timedelta(days=30)).isoformat(),))
+    async with locks.job_held(a, "retention") as mine:
+        assert mine
+        assert (await retention.run(b, POLICY, now)).counts == {}, "the other worker skips this round"
+    done = await retention.run(b, POLICY, now)
+    assert done.counts.get("processed-update records pruned") == 1, "its next round runs"
+
+
+async def test_flood_windows_of_senders_long_gone_are_pruned(backend: Backend) -> None:
+    """PostgreSQL keeps each sender's flood window in a table shared by the workers: without
+    the clean-up a row would stay for every number that ever wrote."""
+    from flows import retention
+
+    policy = Policy(max_messages_per_minute=5)
+    db = await backend.open()
+    try:
+        chat = Chat(Engine(db, policy=policy), address="once")
+        await chat.send("halo")
+        if backend.postgres:
+            with backend.connect() as inspector:
+                assert inspector.execute("SELECT count(*) FROM flood_windows").fetchall() == [(1,)]
+        soon = await retention.run(db, policy, chat.now + timedelta(minutes=10))
+        assert "flood windows pruned" not in soon.counts, "a recent window stays"
+        later = await retention.run(db, policy, chat.now + timedelta(hours=2))
+        assert later.counts.get("flood windows pruned", 0) == (1 if backend.postgres else 0)
+        if backend.postgres:
+            with backend.connect() as inspector:
+                assert inspector.execute("SELECT count(*) FROM flood_windows").fetchall() == [(0,)]
+        again = await chat.send("halo lagi")
+        assert again.replies, "the gate still counts the sender afresh"
+    finally:
+        await db.close()
+
+
+async def test_the_orphan_sweep_spares_a_file_another_worker_stored_again(
+        backend: Backend, workers: tuple[Database, Database]) -> None:
+    """Worker A's sweep saw an unreferenced, old file; worker B receives the same bytes again
+    before A deletes it (its step will refer to them). The delete must see the fresh write."""
+    a, b = workers
+    store_a = EvidenceStore.for_database(a, backend.evidence_dir)
+    store_b = EvidenceStore.for_database(b, backend.evidence_dir)
+    data = b"a photo sent twice" * 1000
+    first = await store_a.put(data)
+    store_a.release([first.sha256])
+    hour_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    with backend.connect() as inspector:
+        inspector.age_evidence(backend.evidence_dir, first.sha256, hour_ago)
+    cutoff = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+
+    async def nothing_refers(shas: list[str]) -> set[str]:
+        await store_b.put(data)  # meanwhile, on the other worker
+        return set()
+
+    assert await store_a.sweep(nothing_refers, cutoff) == 0
+    assert await store_b.get(first.sha256) == data
