@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
 from tests import fake_telegram as tg
-from tests.backends import Backend, inspect_db
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 from tests.test_case_file import everything_in, flat, text_of

@@ -23,7 +23,7 @@ from storage import Database, cases, outbox
 from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, same_evidence, search
 from storage.cases import NewCase, NewEvidence
 from storage.database import _split_sql, migrations
-from tests.backends import Backend, inspect_db
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 POLICY = Policy(moderator_chat_id=-100999)

@@ -24,7 +24,7 @@ from flows.staff.visibility import Viewer
 from storage import Database, case_links, case_posts, cases, outbox, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
-from tests.backends import Backend, inspect_db
+from tests.backends import Backend
 from tests.reports import Report, file_report, jpeg_with_gps
 
 GROUP_A, GROUP_B = -100100, -100200

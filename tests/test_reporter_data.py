@@ -14,7 +14,6 @@ import io
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -313,7 +312,7 @@ async def test_retention_leaves_no_identity_in_any_table(backend: Backend) -> No
     from flows.case import lifecycle
     from flows.engine import Engine
     from flows.policy import Policy
-    from storage import Database, cases, inbound_queue, outbox
+    from storage import cases, inbound_queue, outbox
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
 
@@ -415,7 +414,6 @@ async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_peri
     """Deliver 2: files no evidence row or draft refers to go after an hour; others stay."""
     from flows import retention
     from flows.policy import Policy
-    from storage import Database
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
     from flows.engine import Engine
@@ -487,7 +485,7 @@ async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(backend: Backe
     from flows.engine import Engine
     from flows.policy import Policy
     from flows.reporter import data_rights
-    from storage import Database, privacy
+    from storage import privacy
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
 

@@ -29,7 +29,7 @@ from flows.case import inquiry, lifecycle
 from flows.case.lifecycle import Actor
 from storage import case_posts, cases, outbox
 from storage.case_queries import counts
-from tests.backends import Backend, inspect_db
+from tests.backends import Backend
 from tests import fake_telegram as tg
 from tests import hostile_files as hostile
 from tests.chat import HAPPY_PATH, Chat
@@ -379,7 +379,6 @@ async def test_the_bot_token_is_not_logged_at_info(fake: FakeTelegram, file_sett
 async def test_delivery_warnings_name_no_chat_and_no_phone(backend: Backend) -> None:
     from bot.delivery import DeliveryWorker, Gone, Rejected, Retry
     from flows.policy import Policy
-    from storage import Database
 
     class Failing:
         def __init__(self) -> None:
@@ -412,7 +411,6 @@ async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(
     from aiohttp.test_utils import TestServer
 
     from bot.whatsapp.webhook import handler
-    from storage import Database
     from tests import fake_twilio as tw
 
     db = await backend.open()

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from flows.engine import Engine
 from flows.i18n import long_date
 from flows.policy import Policy
-from storage import Database, cases, conversations, routes
+from storage import cases, conversations, routes
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
