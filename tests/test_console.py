@@ -45,7 +45,7 @@ def test_full_report_in_the_console(backend: Backend) -> None:
     assert "menunggu petugas ditetapkan" in result.stdout, "the ending says what happens next"
     assert "Kami masih mencari petugas" not in result.stdout, "and nothing contradicts it"
     assert result.stderr == "" and "WARNING" not in result.stdout, "logs go to the file, not the terminal"
-    assert "an alert was not sent" in (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
+    assert "an alert was not sent" in (tmp_path / "console.log").read_text(encoding="utf-8")  # beside DATABASE_PATH
 
     with backend.connect() as db:
         (number, region, identity), = db.execute("SELECT number, region_code, identity_mode FROM cases")
