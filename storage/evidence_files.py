@@ -420,21 +420,32 @@ class PostgresBlobs:
 
 
 class _PostgresWriter:
+    """Rows of CHUNK_BYTES each (the last one shorter), whatever sizes the pieces come in."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.upload = uuid.uuid4()
         self.seq = 0
+        self._buffer = bytearray()
 
     async def write(self, chunk: bytes) -> None:
-        for start in range(0, len(chunk), CHUNK_BYTES):
-            async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
-                await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
-                                 (self.upload, self.seq, chunk[start:start + CHUNK_BYTES], _now()))
-            self.seq += 1
+        self._buffer += chunk
+        while len(self._buffer) >= CHUNK_BYTES:
+            await self._insert(bytes(self._buffer[:CHUNK_BYTES]))
+            del self._buffer[:CHUNK_BYTES]
+
+    async def _insert(self, data: bytes) -> None:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
+            await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
+                             (self.upload, self.seq, data, _now()))
+        self.seq += 1
 
     async def commit(self, sha256: str, size: int) -> None:
         """Name the chunks; if the file is there already (another worker stored it), ours go
         and the stored one is fresh again."""
+        if self._buffer:
+            await self._insert(bytes(self._buffer))
+            self._buffer.clear()
         async with self.db.transaction() as tx:
             async with tx.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, upload, size, created_at)"
                                   " VALUES (?, ?, ?, ?)", (sha256, self.upload, size, _now())) as cur:

@@ -24,10 +24,11 @@ from tests.backends import Backend, _psycopg_dsn
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
 from tests.postgres_server import PostgresServer
+from tests.reports import jpeg_with_gps
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 
 GROUP = -100555
-PHOTOS = [b"\xff\xd8\xff\xe0" + os.urandom(700_000) for _ in range(2)]  # each more than one chunk
+PHOTOS = [jpeg_with_gps(800, 800, shade, noise=True) for shade in (10, 20)]  # real photos, each more than one chunk
 
 
 @pytest.fixture
@@ -74,9 +75,11 @@ async def test_migrate_db_copies_everything_checks_it_and_the_service_goes_on(
     first = migrate_db(sqlite, empty_postgres)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.strip().endswith("OK")
-    assert "evidence files: 2 (2 copied now), 0 failing their SHA-256" in first.stdout
+    files = [p for p in (tmp_path / "evidence").glob("??/*") if p.is_file()]
+    assert len(files) == 4, "the two photos and the cleaned copies the group was sent"
+    assert "evidence files: 4 (4 copied now), 0 failing their SHA-256" in first.stdout
     again = migrate_db(sqlite, empty_postgres)  # idempotent: the same result, nothing doubled
-    assert again.returncode == 0 and "evidence files: 2 (0 copied now)" in again.stdout, again.stdout
+    assert again.returncode == 0 and "evidence files: 4 (0 copied now)" in again.stdout, again.stdout
     counts = [line.split() for line in again.stdout.splitlines() if line.split()[:1] in (["cases"], ["evidence"]) and len(line.split()) == 3]
     assert counts == [["cases", "1", "1"], ["evidence", "2", "2"]]
     query = "SELECT day, dimension, value, n FROM case_counts ORDER BY day, dimension, value"

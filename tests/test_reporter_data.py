@@ -450,8 +450,10 @@ async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_peri
 async def leave_partial_upload(db: Any, store: Any, data: bytes, at: float) -> None:
     """What a download cut off by a crash leaves in the store: bytes never named, last
     written at `at`."""
+    from storage.evidence_files import CHUNK_BYTES
+
     writer = store.blobs.writer()
-    await writer.write(data)
+    await writer.write(data * (CHUNK_BYTES // len(data) + 1))  # more than one chunk: some of it is stored
     if backend_is_postgres(db):
         from datetime import UTC
 

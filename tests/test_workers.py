@@ -373,7 +373,7 @@ async def test_what_a_dead_writer_left_is_swept_and_nothing_else(backend: Backen
     store = EvidenceStore.for_database(a, backend.evidence_dir)
     kept = await store.put(b"a whole photo" * 100_000)
     writer = store.blobs.writer()
-    await writer.write(b"the first half of a photo whose writer then died")
+    await writer.write(b"the first part of a photo whose writer then died" * (CHUNK_BYTES // 40))  # > one chunk
     assert await store.blobs.sweep_incomplete(datetime.now(UTC) - timedelta(hours=1)) == 0, "too recent to tell"
     assert await store.blobs.sweep_incomplete(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert await store.get(kept.sha256) == b"a whole photo" * 100_000
