@@ -1,6 +1,13 @@
 """Crash test: the bot runs as a real process (`python -m bot run`) against the local fake
 Bot API while N simulated reporters (default 200) file reports; it is killed with SIGKILL
-K times (default 5) at random moments and restarted each time. Then it checks and prints:
+K times (default 5) at random moments and restarted each time.
+
+With `--workers 2 --database postgresql` the service is N `python -m bot serve` workers on
+one throwaway PostgreSQL, behind one webhook URL (a small round-robin proxy, the load
+balancer), fed the way Telegram feeds a webhook: one update of a chat at a time, the
+same update again until it gets a 200. Each kill hits one of the workers at random.
+
+Then it checks and prints:
 
 - every conversation continued where it stood: each reporter finished the script and
   their case holds exactly the answers they gave, in order;
@@ -10,14 +17,16 @@ K times (default 5) at random moments and restarted each time. Then it checks an
 Reporters answer only after the bot has asked (a closed loop, as people do); a question
 delivered twice after a crash is recognised and answered once.
 
-Usage: python bench/chaos.py [--reporters 200] [--kills 5] [--seed 1]
-The test suite runs a shorter form (tests/test_chaos.py).
+Usage: python bench/chaos.py [--reporters 200] [--kills 5] [--seed 1] [--workers 1]
+                             [--database sqlite|postgresql]
+The test suite runs shorter forms (tests/test_chaos.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -26,9 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,6 +61,9 @@ SCRIPT = [
     "Kepala sekolah {n} mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.", "1", "1", "2",
     "1", "1",
 ]
+
+
+SECRET = "chaos-secret"
 
 
 @dataclass
@@ -71,9 +88,11 @@ class Result:
     def ok(self) -> bool:
         return not self.problems
 
+    setup: str = "1 worker, sqlite"
+
     def report(self) -> str:
         lines = [
-            f"{self.reporters} reporters, {self.kills} SIGKILLs, {self.seconds:.1f} s",
+            f"{self.reporters} reporters, {self.kills} SIGKILLs, {self.setup}, {self.seconds:.1f} s",
             f"conversations finished:       {self.finished}/{self.reporters}",
             f"cases stored:                 {self.cases} ({self.distinct_cases} distinct reporters)",
             f"cases with a wrong answer:    {self.wrong_answers}",
@@ -88,8 +107,9 @@ class Result:
 class Driver:
     """Feeds each chat its next line when a new question arrives."""
 
-    def __init__(self, fake: FakeTelegram, reporters: int) -> None:
+    def __init__(self, fake: FakeTelegram, reporters: int, push: Callable[[dict[str, Any]], object] | None = None) -> None:
         self.fake = fake
+        self.push = push or fake.push
         self.position = {BASE_CHAT + n: 0 for n in range(reporters)}
         self.last_question: dict[int, str] = {}
         self.duplicates = 0
@@ -125,63 +145,234 @@ class Driver:
     def send_next(self, chat: int) -> None:
         step = self.position[chat]
         self.position[chat] = step + 1
-        self.fake.push(tg.text(chat, SCRIPT[step].format(n=chat - BASE_CHAT)))
+        self.push(tg.text(chat, SCRIPT[step].format(n=chat - BASE_CHAT)))
 
     def start(self) -> None:
         for chat in self.position:
             self.send_next(chat)
 
 
-def bot_process(fake: FakeTelegram, tmp: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+def bot_process(fake: FakeTelegram, tmp: Path, database_url: str | None = None, port: int | None = None,
+                log_name: str = "bot.log") -> subprocess.Popen[bytes]:
+    """`python -m bot run` (polling), or with a `port` one `serve` worker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env.update(
         TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL=fake.api_url, TELEGRAM_BASE_FILE_URL=fake.file_url,
         DATABASE_PATH=str(tmp / "lapor.db"), EVIDENCE_DIR=str(tmp / "evidence"), TELEGRAM_MAX_RATE="0", TELEGRAM_GROUP_MAX_PER_MINUTE="0",
         MAX_MESSAGES_PER_MINUTE="0", MAX_CASES_PER_DAY="0", DELIVERY_POLL_SECONDS="0.2",
         DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_SECONDS="0.2", LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env,
-                            stdout=subprocess.DEVNULL, stderr=(tmp / "bot.log").open("ab"))
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    command = "run"
+    if port is not None:
+        command = "serve"
+        env.update(HOST="127.0.0.1", PORT=str(port), PUBLIC_BASE_URL="https://lapor.example.org",
+                   TELEGRAM_WEBHOOK_SECRET=SECRET)
+    return subprocess.Popen([sys.executable, "-m", "bot", command], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=(tmp / log_name).open("ab"))
 
 
-async def run(reporters: int = 200, kills: int = 5, seed: int = 1, timeout: float = 600.0) -> Result:
+class RoundRobin:
+    """The load balancer in front of the workers: each request to the next worker; one
+    that refuses the connection (down) is skipped, as a balancer's health check would."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.turn = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._http:
+            await self._http.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._http is not None
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",
+                                                                           "x-telegram-bot-api-secret-token")}
+        for _ in range(len(self.ports)):
+            port = self.ports[self.turn % len(self.ports)]
+            self.turn += 1
+            try:
+                async with self._http.request(request.method, f"http://127.0.0.1:{port}{request.path_qs}",
+                                              data=body, headers=headers) as answer:
+                    return web.Response(status=answer.status, body=await answer.read())
+            except aiohttp.ClientConnectorError:
+                continue  # that worker is down: the next one
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return web.Response(status=502)  # died with the request: Telegram will send it again
+        return web.Response(status=503)
+
+
+class WebhookFeed:
+    """Telegram's side of a webhook: each chat's updates one at a time, in order, each
+    sent again (the same update id) until the webhook answers 200."""
+
+    def __init__(self, fake: FakeTelegram, url: str) -> None:
+        self.fake = fake
+        self.url = url
+        self.queues: dict[int, deque[dict[str, Any]]] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.retries = 0
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+
+    async def stop(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http:
+            await self._http.close()
+
+    def push(self, update: dict[str, Any]) -> int:
+        update["update_id"] = self.fake.next_update_id
+        self.fake.next_update_id += 1
+        chat = int(update["message"]["chat"]["id"]) if "message" in update else 0
+        self.queues.setdefault(chat, deque()).append(update)
+        if chat not in self.tasks or self.tasks[chat].done():
+            self.tasks[chat] = asyncio.create_task(self._feed(chat))
+        return int(update["update_id"])
+
+    async def _feed(self, chat: int) -> None:
+        assert self._http is not None
+        queue = self.queues[chat]
+        while queue:
+            try:
+                async with self._http.post(self.url, json=queue[0], headers={
+                        "X-Telegram-Bot-Api-Secret-Token": SECRET}) as answer:
+                    ok = answer.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                ok = False
+            if ok:
+                queue.popleft()
+            else:
+                self.retries += 1
+                await asyncio.sleep(0.2)
+
+
+async def _healthy(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"worker on port {port} did not come up")
+
+
+@contextlib.asynccontextmanager
+async def _database(kind: str, database_url: str | None) -> AsyncIterator[str | None]:
+    """The URL to use: given, or a throwaway PostgreSQL server for this run; None: SQLite."""
+    if kind != "postgresql":
+        yield None
+        return
+    if database_url:
+        yield database_url
+        return
+    from tests.postgres_server import running_server
+
+    with running_server() as server:
+        yield server.url()
+
+
+async def run(reporters: int = 200, kills: int = 5, seed: int = 1, timeout: float = 600.0, workers: int = 1,
+              database: str = "sqlite", database_url: str | None = None) -> Result:
+    if workers > 1 and database != "postgresql":
+        raise SystemExit("several workers share a PostgreSQL database: use --database postgresql")
     rng = random.Random(seed)
     fake = FakeTelegram()
     await fake.start()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        db = await Database.open(tmp / "lapor.db")
-        async with db.transaction() as tx:
-            await route_admin.add(tx, Policy(), "51.71", GROUP, by="chaos", at="2024-11-20T00:00:00+00:00")
-        await db.close()
-        driver = Driver(fake, reporters)
-        process = bot_process(fake, tmp)
-        started = time.perf_counter()
-        driver.start()
-        killed = 0
-        try:
-            while killed < kills and not driver.all_done.is_set():
-                await asyncio.sleep(rng.uniform(0.5, 3.0))
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                killed += 1
-                process = bot_process(fake, tmp)
-            await asyncio.wait_for(driver.all_done.wait(), timeout)
-            await _settle(fake, tmp, reporters, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            seconds = time.perf_counter() - started
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        result = _check(fake, tmp, driver, reporters, killed, seconds)
+        async with _database(database, database_url) as url:
+            result = await _run(fake, tmp, url, rng, reporters, kills, timeout, workers)
+            result.setup = f"{workers} worker{'s' if workers > 1 else ''} ({'serve' if workers > 1 else 'run'}), {database}"
     await fake.stop()
     return result
 
 
-async def _settle(fake: FakeTelegram, tmp: Path, reporters: int, timeout: float) -> None:
+async def _run(fake: FakeTelegram, tmp: Path, url: str | None, rng: random.Random, reporters: int, kills: int,
+               timeout: float, workers: int) -> Result:
+    db = await Database.open(url or tmp / "lapor.db")
+    async with db.transaction() as tx:
+        await route_admin.add(tx, Policy(), "51.71", GROUP, by="chaos", at="2024-11-20T00:00:00+00:00")
+    await db.close()
+    webhook = workers > 1
+    ports = [_free_port() for _ in range(workers)] if webhook else []
+    proxy = RoundRobin(ports) if webhook else None
+    feed: WebhookFeed | None = None
+    if proxy is not None:
+        await proxy.start()
+        feed = WebhookFeed(fake, proxy.url + "/telegram/webhook")
+        await feed.start()
+    start = (lambda i: bot_process(fake, tmp, url, ports[i], f"worker-{i}.log")) if webhook \
+        else (lambda i: bot_process(fake, tmp, url))
+    processes = [start(i) for i in range(max(workers, 1))]
+    for port in ports:
+        await _healthy(port)
+    driver = Driver(fake, reporters, feed.push if feed else None)
+    started = time.perf_counter()
+    driver.start()
+    killed = 0
+    try:
+        while killed < kills and not driver.all_done.is_set():
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            victim = rng.randrange(len(processes))
+            processes[victim].send_signal(signal.SIGKILL)
+            processes[victim].wait()
+            killed += 1
+            processes[victim] = start(victim)
+        await asyncio.wait_for(driver.all_done.wait(), timeout)
+        await _settle(fake, reporters, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        seconds = time.perf_counter() - started
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if feed is not None:
+            await feed.stop()
+        if proxy is not None:
+            await proxy.stop()
+    return _check(fake, tmp, url, driver, reporters, killed, seconds)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _settle(fake: FakeTelegram, reporters: int, timeout: float) -> None:
     """Wait until every case has reached the group (delivery runs after the last answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -201,11 +392,23 @@ def _cards(fake: FakeTelegram) -> dict[str, int]:
     return found
 
 
-def _check(fake: FakeTelegram, tmp: Path, driver: Driver, reporters: int, kills: int, seconds: float) -> Result:
-    with sqlite3.connect(tmp / "lapor.db") as db:
-        rows = db.execute("SELECT c.number, r.address, c.agency_name, c.person_name, c.place, c.description"
-                          " FROM cases c JOIN reporters r ON r.id = c.reporter_id").fetchall()
-        states = dict(db.execute("SELECT address, state FROM conversations").fetchall())
+def _check(fake: FakeTelegram, tmp: Path, url: str | None, driver: Driver, reporters: int, kills: int,
+           seconds: float) -> Result:
+    cases_sql = ("SELECT c.number, r.address, c.agency_name, c.person_name, c.place, c.description"
+                 " FROM cases c JOIN reporters r ON r.id = c.reporter_id")
+    states_sql = "SELECT address, state FROM conversations"
+    if url:
+        import psycopg
+
+        from tests.backends import _psycopg_dsn
+
+        with psycopg.connect(_psycopg_dsn(url)) as pg:
+            rows = pg.execute(cases_sql).fetchall()
+            states = dict(pg.execute(states_sql).fetchall())  # type: ignore[arg-type]
+    else:
+        with sqlite3.connect(tmp / "lapor.db") as db:
+            rows = db.execute(cases_sql).fetchall()
+            states = dict(db.execute(states_sql).fetchall())
     wrong = 0
     for _number, address, agency, person, place, description in rows:
         n = int(address) - BASE_CHAT
@@ -234,8 +437,11 @@ def main() -> None:
     parser.add_argument("--reporters", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="more than one: `serve` workers behind a webhook")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="postgresql: a throwaway server from the installed binaries")
     args = parser.parse_args()
-    result = asyncio.run(run(args.reporters, args.kills, args.seed))
+    result = asyncio.run(run(args.reporters, args.kills, args.seed, workers=args.workers, database=args.database))
     print(result.report())
     sys.exit(0 if result.ok() else 1)
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [console|run|serve|cases|routes|export|berkas]`.
+"""Command line: `python -m bot [console|run|serve|cases|routes|export|berkas|migrate-db]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline.
@@ -22,9 +22,9 @@ async def _console(settings: Settings) -> None:
     from storage import Database
     from storage.evidence_files import EvidenceStore
 
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
-        store = EvidenceStore(settings.evidence_dir)
+        store = EvidenceStore.for_database(db, settings.evidence_dir)
         engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
         await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
         await engine.settle()
@@ -36,7 +36,7 @@ async def _cases(settings: Settings, limit: int) -> None:
     from flows import regions
     from storage import Database, cases
 
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
             rows = await cases.recent(tx, limit)
@@ -44,7 +44,7 @@ async def _cases(settings: Settings, limit: int) -> None:
     finally:
         await db.close()
     if not rows:
-        print(f"No cases in {settings.database_path}")
+        print("No cases in " + ("the PostgreSQL database" if settings.database_url else str(settings.database_path)))
         return
     print(f"{'number':<13} {'created':<19} {'status':<16} {'type':<18} {'files':>5}  region")
     for case in rows:
@@ -65,7 +65,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / f"kasus-{stamp}.csv" if args.format in ("csv", "both") else None
     xlsx_path = args.out / f"kasus-{stamp}.xlsx" if args.format in ("xlsx", "both") else None
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         count = await write_files(db, where, args.identity, csv_path, xlsx_path)
     finally:
@@ -75,6 +75,23 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             print(path)
     print(f"{count} cases exported" + (" with reporter identity" if args.identity else ""))
     return 0
+
+
+async def _migrate_db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.migrate import ForeignTarget, migrate
+
+    source = args.source or settings.database_path
+    if not Path(source).exists():
+        print(f"{source} does not exist: nothing to move", file=sys.stderr)
+        return 2
+    try:
+        report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
+                               progress=lambda line: print(line, flush=True))
+    except ForeignTarget as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 async def _berkas(settings: Settings, args: argparse.Namespace) -> int:
@@ -90,14 +107,15 @@ async def _berkas(settings: Settings, args: argparse.Namespace) -> int:
     if number is None:
         print(f"Not a case number: {args.number!r} (they look like LN-24-7K3Q9)", file=sys.stderr)
         return 2
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
             case = await cases.by_number(tx, number)
         if case is None:
-            print(f"There is no case {number} in {settings.database_path}", file=sys.stderr)
+            where = "the PostgreSQL database" if settings.database_url else str(settings.database_path)
+            print(f"There is no case {number} in {where}", file=sys.stderr)
             return 1
-        maker = CaseFiles(db, EvidenceStore(settings.evidence_dir), settings.timezone)
+        maker = CaseFiles(db, EvidenceStore.for_database(db, settings.evidence_dir), settings.timezone)
         made = await maker.make(Order(case.id, Viewer.shell(args.identity), "shell"))
     finally:
         await db.close()
@@ -152,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser.add_argument("--type", dest="incident_type")
     export_parser.add_argument("--since", help="YYYY-MM-DD")
     export_parser.add_argument("--until", help="YYYY-MM-DD (exclusive)")
+    migrate_parser = sub.add_parser("migrate-db", help="copy the SQLite database and its evidence into PostgreSQL")
+    migrate_parser.add_argument("--to", required=True, metavar="postgresql://...", help="the target database")
+    migrate_parser.add_argument("--from", dest="source", type=Path, help="the SQLite file (default: DATABASE_PATH)")
+    migrate_parser.add_argument("--evidence", type=Path, help="the evidence directory (default: EVIDENCE_DIR)")
     berkas_parser = sub.add_parser("berkas", help="a case's file (PDF) for a formal report")
     berkas_parser.add_argument("number", help="the case number, e.g. LN-24-7K3Q9")
     berkas_parser.add_argument("--out", type=Path, default=None, help="the PDF to write (default berkas-<no>.pdf)")
@@ -178,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_berkas(settings, args))
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
+    elif command == "migrate-db":
+        if not args.to.startswith(("postgresql://", "postgres://")):
+            print("--to must be a postgresql:// URL", file=sys.stderr)
+            return 2
+        return asyncio.run(_migrate_db(settings, args))
     elif command == "run":
         if not settings.telegram_bot_token:
             print("TELEGRAM_BOT_TOKEN is not set; use `python -m bot console` to try the bot offline.",

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_path: Path = Field(default=Path("./data/lapor.db"))
+    database_url: SecretStr | None = Field(default=None, description="postgresql://... : PostgreSQL instead of "
+                                           "the SQLite file (it may hold a password)")
     evidence_dir: Path = Field(default=Path("./data/evidence"))
     default_locale: str = Field(default="id", pattern="^(id|en)$")
     timezone: str = Field(default="Asia/Jakarta")
@@ -93,6 +95,22 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_only(cls, value: object) -> object:
+        """Empty means unset; anything else must be a PostgreSQL URL."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        if not isinstance(raw, str) or not raw.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql:// (unset it to use the SQLite file)")
+        return value
+
+    @property
+    def database(self) -> str | Path:
+        """What `Database.open` takes: the PostgreSQL URL when configured, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.database_path
 
     @property
     def whatsapp_enabled(self) -> bool:

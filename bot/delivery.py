@@ -22,7 +22,7 @@ from bot.logs import address_ref, redact
 from flows import retention
 from flows.case import deadlines, forwarding, notify, related
 from flows.policy import Policy
-from storage import Database, outbox, privacy
+from storage import Database, locks, outbox, privacy
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
@@ -132,7 +132,9 @@ class DeliveryWorker(BackgroundLoop):
 
     async def before_round(self) -> None:
         """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
-        clean-up (`flows/retention.py`) at start and then every hour, on the worker's clock."""
+        clean-up (`flows/retention.py`) at start and then every hour, on the worker's clock. With
+        several workers on one database each job runs in one of them at a time (a job lock);
+        what it did is marked in the data, so the next worker's round finds nothing left to do."""
         now = asyncio.get_running_loop().time()
         if self._last_deadlines is None or now - self._last_deadlines >= self.deadline_every:
             self._last_deadlines = now
@@ -143,6 +145,8 @@ class DeliveryWorker(BackgroundLoop):
 
     async def check_deadlines(self) -> tuple[int, int]:
         async with self.db.transaction() as tx:
+            if not await locks.job(tx, "deadlines"):
+                return 0, 0  # another worker is on it
             return await deadlines.run_due(tx, self.policy, self.clock())
 
     async def run_once(self) -> int:

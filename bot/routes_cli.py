@@ -15,7 +15,7 @@ ACTOR = "shell"
 
 
 async def add(settings: Settings, region: str, chat_id: int, agency: str, title: str | None) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.transaction() as tx:
             added = await route_admin.add(tx, settings.policy(), region, chat_id, scope=agency, title=title,
@@ -27,7 +27,7 @@ async def add(settings: Settings, region: str, chat_id: int, agency: str, title:
 
 
 async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.transaction() as tx:
             removed, known = await route_admin.remove(tx, settings.policy(), chat_id, region,
@@ -43,7 +43,7 @@ async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
 
 
 async def listing(settings: Settings) -> int:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
             found = await routes.all_routes(tx)
@@ -61,7 +61,7 @@ async def import_csv(settings: Settings, path: Path) -> int:
     good rows are added in one transaction; bad rows are listed and the exit code is 1."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     problems: list[str] = []
     added = 0
     forwarded: list[str] = []

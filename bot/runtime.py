@@ -42,8 +42,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         return
     settings = runtime.settings
     policy = settings.policy()
-    db = runtime.db = await Database.open(settings.database_path)
-    store = EvidenceStore(settings.evidence_dir)
+    db = runtime.db = await Database.open(settings.database)
+    store = EvidenceStore.for_database(db, settings.evidence_dir)
     whatsapp = settings.whatsapp_enabled
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,

@@ -26,7 +26,7 @@ from flows.reporter.conversation import Conversation, State
 from flows.events import Event, Inbound, Media
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
-from flows.limits import FloodGate, cases_today_reached
+from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
 from flows.policy import Policy
 from flows.case.recording import record_outcomes
@@ -34,13 +34,14 @@ from flows.replies import Reply, TextReply, to_dict
 from flows.reporter.report import file_room, new_conversation, step
 from flows.reporter.turn import Facts
 from flows.reporter.status import is_status_query, status_replies
-from storage import Database, Tx, contacts, conversations, outbox, reporters, retention, updates
+from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 MAX_NUMBER_ATTEMPTS = 8
+MAX_BATCH_ATTEMPTS = 5
 SENT_FLUSH_SECONDS = 0.1
 Key = tuple[str, str]
 
@@ -98,6 +99,9 @@ class Engine:
         self.observer: Callable[[str, float], None] | None = None
         """Told (channel, seconds) for every update committed: the service's metrics."""
         self.flood = FloodGate(self.policy.max_messages_per_minute)
+        self.shared_flood = SharedFloodGate(self.policy.max_messages_per_minute) \
+            if db.dialect.shared_counters else None
+        """Several workers on one database count a sender's messages together."""
         self.tz = ZoneInfo(timezone)
         self.max_batch = max_batch
         self._pending: list[tuple[Inbound, asyncio.Future[Handled]]] = []
@@ -108,7 +112,9 @@ class Engine:
         """How many files of a message from this chat may be stored: none before it has agreed
         to the terms, when it is over the flood limit, blocked, or at a step that keeps no
         file; otherwise what the draft has room for. Channels ask before they store a file."""
-        if not self.flood.would_accept((channel, address), at):
+        accepted = await self.shared_flood.would_accept(self.db, (channel, address), at) if self.shared_flood \
+            else self.flood.would_accept((channel, address), at)
+        if not accepted:
             return 0
         async with self.db.reading() as tx:
             if not await consent.has_agreed(tx, channel, address):
@@ -140,7 +146,7 @@ class Engine:
         try:
             async with self.db.reading() as tx:
                 keep = await retention.referenced_files(tx, sorted(shas))
-            self.store.discard(shas - keep)
+            await self.store.discard(shas - keep)
         except Exception:  # the daily sweep deletes what is left
             log.exception("could not delete unused evidence files")
 
@@ -163,7 +169,9 @@ class Engine:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
         then nothing of it was."""
-        verdict = self.flood.check((inbound.channel, inbound.address), inbound.at)
+        key = (inbound.channel, inbound.address)
+        verdict = await self.shared_flood.check(self.db, key, inbound.at) if self.shared_flood \
+            else self.flood.check(key, inbound.at)
         if verdict != "ok":  # nothing is stored: the flood never reaches the database
             self.drop_files(_files_of(inbound.event))
             locale = normalize_locale(inbound.locale_hint, self.default_locale)
@@ -239,27 +247,38 @@ class Engine:
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
         sent, self._sent = self._sent, []
-        try:
-            async with self.db.transaction() as tx:
-                if sent:  # first: a chat whose last reply went out may have this step's sent at once too
-                    await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
-                work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
-                                         self._reply_queues())
-                for inbound, future in batch:
-                    try:
-                        results.append((future, await work.apply(tx, inbound)))
-                    except Exception as exc:  # this update wrote nothing; the others go on
-                        log.exception("step failed for %s update %s", inbound.channel, inbound.update_id)
-                        results.append((future, exc))
-                await work.flush(tx)
-        except Exception as exc:
-            self._sent[:0] = sent
-            log.exception("transaction of %d updates failed", len(batch))
-            self.drop_files([sha for inbound, _ in batch for sha in _files_of(inbound.event)])
-            for _inbound, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
+            results = []
+            try:
+                async with self.db.transaction() as tx:
+                    if sent:  # first: a chat whose last reply went out may have this step's sent at once too
+                        await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
+                    work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
+                                             self._reply_queues())
+                    isolate = len(batch) > 1 and self.db.dialect.failed_statement_aborts
+                    for inbound, future in batch:
+                        try:
+                            async with savepoint(tx, enabled=isolate):  # PostgreSQL: keep the batch usable
+                                results.append((future, await work.apply(tx, inbound)))
+                        except Exception as exc:  # this update wrote nothing; the others go on
+                            if self.db.dialect.is_retryable(exc):
+                                raise  # the transaction is lost: run the batch again
+                            log.exception("step failed for %s update %s", inbound.channel, inbound.update_id)
+                            results.append((future, exc))
+                    await work.flush(tx)
+                break
+            except Exception as exc:
+                if attempt < MAX_BATCH_ATTEMPTS and self.db.dialect.is_retryable(exc):
+                    log.info("transaction of %d updates lost a race with another worker (%s); again",
+                             len(batch), type(exc).__name__)
+                    continue
+                self._sent[:0] = sent
+                log.exception("transaction of %d updates failed", len(batch))
+                self.drop_files([sha for inbound, _ in batch for sha in _files_of(inbound.event)])
+                for _inbound, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
         if self.store is not None:
             self.store.release(sha for inbound, _ in batch for sha in _files_of(inbound.event))
             if work.dropped:
@@ -308,6 +327,7 @@ class _Batch:
                    queues: dict[str, ReplyQueue]) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
+        await locks.conversations(tx, conv_keys)  # first: what follows must see other workers' last step
         return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
                    await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys),
                    await consent.standing_among(tx, conv_keys))

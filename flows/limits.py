@@ -7,7 +7,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from flows.policy import Policy
-from storage import Tx, reporters
+from storage import Database, Tx, flood, reporters
 from storage.case_queries import submitted_since
 
 WINDOW = timedelta(minutes=1)
@@ -46,6 +46,34 @@ class FloodGate:
     def _forget(self, at: datetime) -> None:
         for key in [k for k, t in self._seen.items() if not t or at - t[-1] >= WINDOW]:
             del self._seen[key]
+
+
+class SharedFloodGate:
+    """The same gate counted in the database, for several workers: a sender whose messages
+    land on different workers is still limited once. This worker's own count comes first,
+    so a flood that is already over the limit here costs no database call."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.local = FloodGate(per_minute)
+
+    async def check(self, db: Database, key: tuple[str, str], at: datetime) -> str:
+        if self.per_minute <= 0:
+            return "ok"
+        if self.local.check(key, at) == "drop":
+            return "drop"
+        count = await flood.hit(db, key[0], key[1], at, self.per_minute + 2)
+        if count <= self.per_minute:
+            return "ok"
+        return "warn" if count == self.per_minute + 1 else "drop"
+
+    async def would_accept(self, db: Database, key: tuple[str, str], at: datetime) -> bool:
+        """Whether a message at `at` would be "ok", counted across workers, without counting it."""
+        if self.per_minute <= 0:
+            return True
+        if not self.local.would_accept(key, at):
+            return False
+        return await flood.recent(db, key[0], key[1], at) < self.per_minute
 
 
 async def cases_today_reached(tx: Tx, policy: Policy, channel: str, address: str, at: datetime) -> bool:

@@ -8,6 +8,7 @@ start, then every hour) with the worker's clock, so tests move `now` instead of 
 | processed WhatsApp messages in the inbound queue | removed once processed |
 | conversations (a draft and its files) nobody touched | 30 days |
 | a WhatsApp number's last-message time (not an opt-out) | 30 days after its last message |
+| a sender's flood-gate window (PostgreSQL, shared by workers) | an hour after its last message |
 | a reporter's identity on a closed case | `RETENTION_DAYS` (365) after it closed |
 | a reporter's address and identity everywhere | `RETENTION_DAYS` after their last case closed; 30 days for one with no case and no conversation |
 | original evidence files of a case without identity | replaced by a cleaned copy (the SHA-256 stays) |
@@ -22,13 +23,15 @@ from datetime import datetime, timedelta
 
 from flows.policy import Policy
 from flows.reporter import data_rights
-from storage import Database, inbound_queue, retention
+from storage import Database, inbound_queue, locks, retention
 from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 PROCESSED_UPDATES_KEEP = timedelta(days=7)
 DRAFT_IDLE = timedelta(days=30)
 ORPHAN_GRACE = timedelta(hours=1)
+FLOOD_WINDOW_KEEP = timedelta(hours=1)
+"""A sender's flood window (PostgreSQL's, shared by workers) once its last message is older."""
 MAX_CHUNKS = 500
 """Per kind and run, so one run is bounded; the next run goes on."""
 
@@ -46,7 +49,15 @@ class RetentionRun:
 
 
 async def run(db: Database, policy: Policy, now: datetime, store: EvidenceStore | None = None) -> RetentionRun:
-    """One clean-up pass; each chunk is its own short transaction."""
+    """One clean-up pass; each chunk is its own short transaction. With several workers on
+    one database it runs in one of them at a time (the others skip the round)."""
+    async with locks.job_held(db, "retention") as mine:
+        if not mine:
+            return RetentionRun()
+        return await _run(db, policy, now, store)
+
+
+async def _run(db: Database, policy: Policy, now: datetime, store: EvidenceStore | None) -> RetentionRun:
     done = RetentionRun()
     at = now.isoformat()
     async with db.transaction() as tx:
@@ -76,6 +87,7 @@ async def run(db: Database, policy: Policy, now: datetime, store: EvidenceStore 
     async with db.transaction() as tx:
         done.add("processed inbound messages purged", await inbound_queue.purge_done(tx))
         done.add("contact records pruned", await retention.prune_contacts(tx, (now - DRAFT_IDLE).isoformat()))
+        done.add("flood windows pruned", await retention.prune_flood_windows(tx, (now - FLOOD_WINDOW_KEEP).isoformat()))
     if store is not None:
         done.add("evidence files cleaned", await data_rights.clean_erased_evidence(db, store))
 
@@ -104,4 +116,4 @@ async def _discard(db: Database, store: EvidenceStore, shas: set[str]) -> None:
         return
     async with db.reading() as tx:
         keep = await retention.referenced_files(tx, sorted(shas))
-    store.discard(shas - keep)
+    await store.discard(shas - keep)

@@ -1,6 +1,8 @@
-"""Persistence: the SQLite database, its migrations, and typed repository functions.
+"""Persistence: the database (the SQLite file, or PostgreSQL for several workers), its
+migrations, and typed repository functions.
 
-All SQL of the project lives in this package.
+All SQL of the project lives in this package; what differs between the two dialects lives
+in `storage/dialect.py`.
 """
 
 from storage import cases, conversations, reporters, updates

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import dialect
 from storage.database import Tx, fetch_one
 
 
@@ -46,7 +47,8 @@ async def waiting(tx: Tx, channel: str, address: str, case_id: int) -> bool:
     """A file of this case is already queued for this chat (a second press adds nothing)."""
     return await fetch_one(
         tx, "SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending' AND case_id = ?"
-        " AND json_extract(payload, '$.case_file') IS NOT NULL LIMIT 1", (channel, address, case_id)) is not None
+        f" AND {dialect.of(tx).json_text('payload', '$.case_file')} IS NOT NULL LIMIT 1",
+        (channel, address, case_id)) is not None
 
 
 async def release(tx: Tx, delivery_id: int) -> None:

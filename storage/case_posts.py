@@ -68,7 +68,9 @@ async def deactivate(tx: Tx, post_id: int) -> None:
 
 
 async def migrate_chat(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:
-    await tx.execute("UPDATE OR IGNORE case_posts SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+    await tx.execute(  # posts of cases the new chat already has stay where they are (UPDATE OR IGNORE)
+        "UPDATE case_posts SET chat_id = ? WHERE chat_id = ? AND NOT EXISTS (SELECT 1 FROM case_posts AS o"
+        " WHERE o.case_id = case_posts.case_id AND o.chat_id = ?)", (new_chat_id, old_chat_id, new_chat_id))
 
 
 async def chat_has_cases(tx: Tx, chat_id: int) -> bool:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 
+from storage import dialect
 from storage.cases import Case
 from storage.database import Tx, fetch_one, utc
 
@@ -172,7 +173,7 @@ async def closed_with_identity(tx: Tx, closed_before: str, limit: int = 500) -> 
     """Closed cases (done, rejected) whose reporter identity is still stored: the partial
     index `cases_retention` holds just those, oldest first."""
     async with tx.execute(
-        "SELECT id FROM cases INDEXED BY cases_retention WHERE status IN ('selesai', 'ditolak') AND updated_at < ?"
+        f"SELECT id FROM cases{dialect.of(tx).indexed_by('cases_retention')} WHERE status IN ('selesai', 'ditolak') AND updated_at < ?"
         " AND (reporter_name IS NOT NULL OR reporter_phone IS NOT NULL) ORDER BY updated_at LIMIT ?",
         (utc(closed_before), limit)
     ) as cur:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields
 
+from storage import dialect
 from storage.database import Tx, fetch_one, utc
 
 
@@ -133,8 +133,8 @@ async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
     try:
         async with tx.execute(sql, (*values, created)) as cur:
             row = await cur.fetchone()
-    except sqlite3.IntegrityError as exc:
-        if "cases.number" in str(exc):
+    except Exception as exc:
+        if dialect.of(tx).is_unique_violation(exc, "cases", "number"):
             raise DuplicateCaseNumber(case.number) from exc
         raise
     assert row is not None
@@ -206,7 +206,7 @@ async def _unaccepted_since(tx: Tx, routed_before: str, not_yet: str, limit: int
     the check every minute does not read the cases reminded long ago."""
     index = {"reminded_at": "cases_due_reminder", "escalated_at": "cases_due_escalation"}[not_yet]
     async with tx.execute(  # named: without statistics the planner would take the wider status index
-        f"SELECT {_CASE_COLUMNS} FROM cases INDEXED BY {index} WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
+        f"SELECT {_CASE_COLUMNS} FROM cases{dialect.of(tx).indexed_by(index)} WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
         " AND routed_at <= ? ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]

@@ -29,6 +29,10 @@ async def get(tx: Tx, sha256: str) -> CleanedFile | None:
 
 
 async def put(tx: Tx, item: CleanedFile) -> None:
-    await tx.execute(f"INSERT OR REPLACE INTO cleaned_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    await tx.execute(f"INSERT INTO cleaned_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     " ON CONFLICT (sha256) DO UPDATE SET version = excluded.version,"
+                     " clean_sha256 = excluded.clean_sha256, mime = excluded.mime, extension = excluded.extension,"
+                     " width = excluded.width, height = excluded.height, unsafe_reason = excluded.unsafe_reason,"
+                     " cleaned_at = excluded.cleaned_at",
                      (item.sha256, item.version, item.clean_sha256, item.mime, item.extension, item.width,
                       item.height, item.unsafe_reason, item.cleaned_at))

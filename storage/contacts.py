@@ -24,8 +24,9 @@ async def get(tx: Tx, channel: str, address: str) -> Contact | None:
 async def seen(tx: Tx, channel: str, address: str, at: str) -> None:
     await tx.execute(
         "INSERT INTO contacts (channel, address, last_inbound_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (channel, address) DO UPDATE SET last_inbound_at = max(coalesce(last_inbound_at, ''),"
-        " excluded.last_inbound_at)", (channel, address, utc(at)))
+        " ON CONFLICT (channel, address) DO UPDATE SET last_inbound_at = CASE WHEN contacts.last_inbound_at IS NULL"
+        " OR contacts.last_inbound_at < excluded.last_inbound_at THEN excluded.last_inbound_at"
+        " ELSE contacts.last_inbound_at END", (channel, address, utc(at)))
 
 
 async def opt_out(tx: Tx, channel: str, address: str, at: str) -> None:

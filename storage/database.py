@@ -6,6 +6,10 @@ The writer runs in autocommit mode so that every write happens inside a
 what lets two processes share the file without losing or repeating a step. Reads run
 on their own connections (WAL lets readers work beside the writer), so a long
 `/statistik` never holds up a reporter's step.
+
+`Database.open` given a `postgresql://` URL opens the PostgreSQL backend instead
+(`storage/postgres.py`), which keeps the same contract: `transaction()`, `reading()`,
+`on_commit`, `exclusive()`, `checkpoint_truncate()`, and a `Tx` the repositories use alike.
 """
 
 from __future__ import annotations
@@ -15,18 +19,35 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
 import aiosqlite
 
+from storage import dialect
+
 log = logging.getLogger(__name__)
 
-Tx = aiosqlite.Connection
-"""A connection inside an open transaction; repository functions take one."""
+
+class Tx(Protocol):
+    """A connection inside an open transaction; repository functions take one. An
+    aiosqlite connection is one as it is; PostgreSQL's is `storage.postgres.PgTx`.
+    `execute` is awaited, or used as `async with tx.execute(...) as cur` (`cur.fetchone()`,
+    `cur.fetchall()`, `cur.rowcount`)."""
+
+    def execute(self, sql: str, parameters: Any = ...) -> Any: ...
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> Any: ...
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ...) -> Iterable[Any]: ...
+
+
+class LockHeld(Exception):
+    """Another process holds this exclusive lock (a second poller, for instance)."""
 
 BUSY_TIMEOUT_MS = 5000
 READERS = 4
@@ -43,18 +64,20 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-def migrations() -> list[tuple[int, str]]:
-    """The numbered SQL files shipped in `storage/migrations`, in order."""
-    found: list[tuple[int, str]] = []
-    for entry in resources.files("storage.migrations").iterdir():
+def migrations(folder: str | None = None, with_names: bool = False) -> list[Any]:
+    """The numbered SQL files shipped in `storage/migrations` (SQLite's) or in one of its
+    folders (`postgresql`), in order: (number, sql), or (number, file name, sql)."""
+    found: list[tuple[int, str, str]] = []
+    root = resources.files("storage.migrations")
+    for entry in (root / folder if folder else root).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
-    numbers = [n for n, _ in found]
+    numbers = [n for n, _, _ in found]
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migration numbers must be 1..N without gaps, got {numbers}")
-    return found
+    return found if with_names else [(n, sql) for n, _, sql in found]
 
 
 class Database:
@@ -64,6 +87,8 @@ class Database:
     processes SQLite's own write lock (with a busy timeout) does the same job. Reads take
     a connection of their own from a small pool and never wait for that lock.
     """
+
+    dialect: dialect.Dialect = dialect.SQLITE
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, readers: int = READERS) -> None:
         self._conn = conn
@@ -77,6 +102,7 @@ class Database:
         self._on_commit: list[Callable[[], None]] = []
         self.checkpoints = 0
         self.path = path
+        self.url = str(path)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every committed write transaction (the delivery worker
@@ -96,6 +122,10 @@ class Database:
         background instead of inside whichever COMMIT crosses SQLite's threshold: that
         COMMIT would otherwise stall for tens of milliseconds copying the WAL back.
         """
+        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from storage.postgres import PostgresDatabase
+
+            return await PostgresDatabase.open(path)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await _connect(path)
@@ -253,6 +283,33 @@ class Database:
         self._readers.remove(reader)
         with contextlib.suppress(Exception):
             await asyncio.shield(reader.close())
+
+    @asynccontextmanager
+    async def job_lock(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process runs the periodic job `name` now (see `storage.locks.job_held`).
+        SQLite: always, one process serves the file."""
+        yield True
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[asyncio.Event]:
+        """Hold a lock no other process can take while the block runs (one poller per
+        database): an advisory file lock beside the database, which the system drops
+        the moment this process dies. Raises `LockHeld` if another process has it.
+        Yields an event that would say the lock was lost (a file lock is not)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory file locks; one process per file is up to you
+            yield asyncio.Event()
+            return
+        handle = open(f"{self.path}.{name}.lock", "a+b")  # noqa: SIM115 - held while the block runs
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockHeld(name) from None
+            yield asyncio.Event()
+        finally:
+            handle.close()
 
 
 async def _uncancellable(task: asyncio.Future[object]) -> None:

@@ -1,11 +1,17 @@
 """A content-addressed store for evidence bytes: each file is named by its SHA-256.
 
-Files arrive whole or not at all: bytes are streamed to a temporary file in the store
-(hashed as they come, the size cap enforced while reading) and renamed into place only
-when complete. A file just stored is *held* until the update that brought it has been
-recorded, so that deleting an unreferenced file never races with a step about to refer to
-it. After an erasure only a file's cleaned copy stays (stored under its own SHA-256 and
-linked from the original's by `cleaning.stored`); the original's SHA-256 stays on record.
+`EvidenceStore` is what the channels use (receive, put, get, stream, discard, sweep); where
+the bytes live is a `Blobs` backend behind it: files under `EVIDENCE_DIR` with SQLite, or
+chunks in PostgreSQL (`evidence_chunks`, `evidence_blobs`), so that every worker reaches
+every file with no shared disk.
+
+Files arrive whole or not at all: bytes are streamed to a temporary file (or unnamed chunks)
+in the store, hashed as they come, the size cap enforced while reading, and named only when
+complete, so a writer that dies leaves no half file under a real name. A file just stored
+is *held* until the update that brought it has been recorded, so that deleting an
+unreferenced file never races with a step about to refer to it. After an erasure only a
+file's cleaned copy stays (stored under its own SHA-256 and linked from the original's by
+`cleaning.stored`); the original's SHA-256 stays on record.
 """
 
 from __future__ import annotations
@@ -18,10 +24,16 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-TMP_DIR = "tmp"
+if TYPE_CHECKING:
+    from storage.database import Database
+
+CHUNK_BYTES = 512 * 1024
 WRITE_CHUNK = 256 * 1024
+TMP_DIR = "tmp"
 
 
 class TooLarge(Exception):
@@ -32,7 +44,47 @@ class TooLarge(Exception):
 class StoredFile:
     sha256: str
     size: int
-    path: Path
+    path: Path | None = None
+    """Only for files on disk."""
+
+
+class BlobWriter(Protocol):
+    """Bytes written in pieces, then named by their SHA-256 (or thrown away)."""
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self, sha256: str, size: int) -> None:
+        """Name the bytes; if the file is already there, it is marked fresh again (the
+        orphan sweep's grace period starts over) and these bytes go."""
+        ...
+
+    async def abort(self) -> None: ...
+
+
+class Blobs(Protocol):
+    async def exists(self, sha256: str) -> bool: ...
+
+    def writer(self) -> BlobWriter: ...
+
+    def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+        """The bytes in pieces (nothing if the file is not here)."""
+        ...
+
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        """Delete the file (only if last written before `written_before`, when given)."""
+        ...
+
+    async def written_before(self, before: datetime) -> list[str]:
+        """The files last written before `before`: candidates for the orphan sweep."""
+        ...
+
+    def listing(self) -> AsyncIterator[tuple[str, int]]:
+        """Every stored (sha256, size): for moving an installation and checking it."""
+        ...
+
+    async def sweep_incomplete(self, before: datetime) -> int:
+        """Remove what writers that died left before `before` (never named); returns how many."""
+        ...
 
 
 class Incoming:
@@ -44,9 +96,8 @@ class Incoming:
         self.size = 0
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
-        self.path = store.root / TMP_DIR / f"{uuid.uuid4().hex}.part"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("wb")
+        self._writer = store.blobs.writer()
+        self.finished = False
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -58,31 +109,42 @@ class Incoming:
             await self._flush()
 
     async def _flush(self) -> None:
-        data, self._buffer = bytes(self._buffer), bytearray()
-        await asyncio.to_thread(self._file.write, data)
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await self._writer.write(data)
 
     async def finish(self) -> StoredFile:
         await self._flush()
-        await asyncio.to_thread(self._finish_sync)
-        return self.store._settle(self.path, self._hash.hexdigest(), self.size)
+        sha = self._hash.hexdigest()
+        self.store._held[sha] += 1  # held before it is named: a discard cannot slip in between
+        try:
+            await self._writer.commit(sha, self.size)
+        except BaseException:
+            self.store.release([sha])
+            raise
+        self.finished = True
+        return StoredFile(sha, self.size, self.store._path(sha))
 
-    def _finish_sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-
-    def abandon(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+    async def abandon(self) -> None:
+        await self._writer.abort()
 
 
 class EvidenceStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, blobs: Blobs | Path) -> None:
+        self.blobs: Blobs = FileBlobs(blobs) if isinstance(blobs, Path) else blobs
         self._held: Counter[str] = Counter()
 
-    def path_for(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+    @classmethod
+    def for_database(cls, db: Database, root: Path) -> EvidenceStore:
+        """In the database when it is shared by workers (PostgreSQL), else under `root`."""
+        if db.dialect.shared_counters:
+            return cls(PostgresBlobs(db))
+        return cls(FileBlobs(root))
+
+    @property
+    def root(self) -> Path:
+        assert isinstance(self.blobs, FileBlobs), "files live in the database"
+        return self.blobs.root
 
     @contextlib.asynccontextmanager
     async def receive(self, max_bytes: int | None = None) -> AsyncIterator[Incoming]:
@@ -93,13 +155,15 @@ class EvidenceStore:
         try:
             yield incoming
         finally:
-            if incoming.path.exists():
-                await asyncio.to_thread(incoming.abandon)
+            if not incoming.finished:
+                await asyncio.shield(incoming.abandon())
 
     async def put(self, data: bytes) -> StoredFile:
-        """Write the bytes once (atomically); a second identical file costs nothing."""
+        """Write the bytes once; a second identical file costs nothing. The file is held
+        until `release`."""
         async with self.receive() as incoming:
-            await incoming.write(data)
+            for start in range(0, len(data), WRITE_CHUNK):
+                await incoming.write(data[start:start + WRITE_CHUNK])
             return await incoming.finish()
 
     async def put_file(self, source: Path) -> StoredFile:
@@ -108,19 +172,6 @@ class EvidenceStore:
                 while chunk := await asyncio.to_thread(handle.read, WRITE_CHUNK):
                     await incoming.write(chunk)
             return await incoming.finish()
-
-    def _settle(self, tmp: Path, sha: str, size: int) -> StoredFile:
-        """Rename into place and hold the file, in one step on the event loop, so that a
-        `discard` of the same SHA-256 cannot slip in between."""
-        target = self.path_for(sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            tmp.unlink(missing_ok=True)
-            os.utime(target)  # fresh again for the orphan sweep's grace period
-        else:
-            os.replace(tmp, target)
-        self._held[sha] += 1
-        return StoredFile(sha, size, target)
 
     def release(self, shas: Iterable[str | None]) -> None:
         """The update that brought these files has been recorded (or has failed)."""
@@ -136,62 +187,281 @@ class EvidenceStore:
     async def get(self, sha256: str) -> bytes | None:
         """The stored bytes, or None if this file was never received here or is gone (an
         erased case keeps only its cleaned copy, found through `cleaning.stored`)."""
-        try:
-            return await asyncio.to_thread(self.path_for(sha256).read_bytes)
-        except FileNotFoundError:
+        parts = [chunk async for chunk in self.blobs.chunks(sha256)]
+        if not parts and not await self.blobs.exists(sha256):
             return None
+        return b"".join(parts)
+
+    def stream(self, sha256: str) -> AsyncIterator[bytes]:
+        return self.blobs.chunks(sha256)
+
+    async def delete(self, sha256: str) -> bool:
+        return await self.blobs.delete(sha256)
 
     @staticmethod
     def sha256_of(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def discard_original(self, sha256: str) -> None:
+    async def discard_original(self, sha256: str) -> None:
         """The original goes; only its cleaned copy (stored under its own SHA-256) stays."""
-        self.path_for(sha256).unlink(missing_ok=True)
+        await self.blobs.delete(sha256)
 
-    def discard(self, shas: Iterable[str]) -> int:
+    async def discard(self, shas: Iterable[str]) -> int:
         """Delete these files (the caller knows nothing refers to them), except those still
         held by an update in flight. Returns how many went."""
         gone = 0
         for sha in set(shas):
-            if not sha or self.held(sha):
-                continue
-            path = self.path_for(sha)
-            if path.exists():
-                path.unlink(missing_ok=True)
+            if sha and not self.held(sha) and await self.blobs.delete(sha):
                 gone += 1
         return gone
 
     async def sweep(self, referenced: Callable[[list[str]], Awaitable[set[str]]], cutoff: float,
                     chunk: int = 500) -> int:
         """Delete files last written before `cutoff` (a timestamp) that nothing refers to
-        (`referenced` says which of a list of SHA-256s something does), and temporary files
+        (`referenced` says which of a list of SHA-256s something does), and what writers
         left by a crash."""
-        candidates = await asyncio.to_thread(self._older_than, cutoff)
-        gone = 0
-        tmp = [p for p in candidates if p.parent.name == TMP_DIR]
-        for path in tmp:
-            path.unlink(missing_ok=True)
-            gone += 1
-        stored = [p for p in candidates if p.parent.name != TMP_DIR]
-        for start in range(0, len(stored), chunk):
-            batch = stored[start:start + chunk]
-            keys = [p.name.split(".")[0] for p in batch]
-            keep = await referenced(sorted(set(keys)))
-            for path, sha in zip(batch, keys, strict=True):
-                if sha not in keep and not self.held(sha) and path.stat().st_mtime < cutoff:
-                    path.unlink(missing_ok=True)
+        before = datetime.fromtimestamp(cutoff, UTC)
+        gone = await self.blobs.sweep_incomplete(before)
+        stale = await self.blobs.written_before(before)
+        for start in range(0, len(stale), chunk):
+            batch = sorted(set(stale[start:start + chunk]))
+            keep = await referenced(batch)
+            for sha in batch:
+                if sha not in keep and not self.held(sha) and await self.blobs.delete(sha, written_before=before):
                     gone += 1
         return gone
 
-    def _older_than(self, cutoff: float) -> list[Path]:
-        found = []
-        if not self.root.exists():
+    def _path(self, sha256: str) -> Path | None:
+        return self.blobs.path_for(sha256) if isinstance(self.blobs, FileBlobs) else None
+
+    def path_for(self, sha256: str) -> Path:
+        assert isinstance(self.blobs, FileBlobs), "files live in the database"
+        return self.blobs.path_for(sha256)
+
+
+class FileBlobs:
+    """Files under a directory, `<sha[:2]>/<sha>`, written under `tmp/` first."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    async def exists(self, sha256: str) -> bool:
+        return await asyncio.to_thread(self.path_for(sha256).exists)
+
+    def writer(self) -> _FileWriter:
+        return _FileWriter(self)
+
+    async def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+        try:
+            handle = await asyncio.to_thread(self.path_for(sha256).open, "rb")
+        except FileNotFoundError:
+            return
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        path = self.path_for(sha256)
+        try:
+            if written_before is not None and path.stat().st_mtime >= written_before.timestamp():
+                return False  # written again meanwhile
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def written_before(self, before: datetime) -> list[str]:
+        cutoff = before.timestamp()
+
+        def scan() -> list[str]:
+            found: list[str] = []
+            if not self.root.exists():
+                return found
+            for folder in os.scandir(self.root):
+                if not folder.is_dir() or folder.name == TMP_DIR:
+                    continue
+                for entry in os.scandir(folder.path):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        found.append(entry.name.split(".")[0])
             return found
-        for folder in os.scandir(self.root):
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder.path):
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
-                    found.append(Path(entry.path))
-        return found
+        return await asyncio.to_thread(scan)
+
+    async def listing(self) -> AsyncIterator[tuple[str, int]]:
+        def scan() -> list[tuple[str, int]]:
+            if not self.root.exists():
+                return []
+            return sorted((p.name, p.stat().st_size) for p in self.root.glob("??/*")
+                          if p.is_file() and len(p.name) == 64 and p.parent.name == p.name[:2])
+        for entry in await asyncio.to_thread(scan):
+            yield entry
+
+    async def sweep_incomplete(self, before: datetime) -> int:
+        def sweep() -> int:
+            gone = 0
+            folder = self.root / TMP_DIR
+            for tmp in folder.iterdir() if folder.is_dir() else []:
+                if tmp.is_file() and tmp.stat().st_mtime < before.timestamp():
+                    tmp.unlink(missing_ok=True)
+                    gone += 1
+            return gone
+        return await asyncio.to_thread(sweep)
+
+
+class _FileWriter:
+    def __init__(self, blobs: FileBlobs) -> None:
+        self.blobs = blobs
+        self.tmp = blobs.root / TMP_DIR / f"{uuid.uuid4().hex}.part"
+        self._file: object | None = None
+
+    def _handle(self) -> object:
+        if self._file is None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.tmp.open("wb")
+        return self._file
+
+    async def write(self, chunk: bytes) -> None:
+        await asyncio.to_thread(lambda: self._handle().write(chunk))  # type: ignore[attr-defined]
+
+    async def commit(self, sha256: str, size: int) -> None:
+        def name() -> None:
+            handle = self._handle()
+            handle.flush()  # type: ignore[attr-defined]
+            os.fsync(handle.fileno())  # type: ignore[attr-defined]
+            handle.close()  # type: ignore[attr-defined]
+            target = self.blobs.path_for(sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                self.tmp.unlink(missing_ok=True)
+                os.utime(target)  # fresh again for the orphan sweep's grace period
+            else:
+                os.replace(self.tmp, target)
+        await asyncio.to_thread(name)
+
+    async def abort(self) -> None:
+        def drop() -> None:
+            if self._file is not None:
+                self._file.close()  # type: ignore[attr-defined]
+            self.tmp.unlink(missing_ok=True)
+        await asyncio.to_thread(drop)
+
+
+class PostgresBlobs:
+    """Chunks in PostgreSQL: each chunk its own short insert (no transaction held open
+    while a file arrives), named in `evidence_blobs` once the whole file is there."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def exists(self, sha256: str) -> bool:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", (sha256,))
+        return bool(rows)
+
+    def writer(self) -> _PostgresWriter:
+        return _PostgresWriter(self.db)
+
+    async def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall(
+                "SELECT b.upload, count(c.seq) FROM evidence_blobs AS b LEFT JOIN evidence_chunks AS c"
+                " ON c.upload = b.upload WHERE b.sha256 = ? GROUP BY b.upload", (sha256,))
+        if not rows:
+            return
+        upload, count = rows[0][0], int(rows[0][1])
+        for seq in range(count):  # one chunk in memory at a time
+            async with self.db.reading() as tx:
+                part = await tx.execute_fetchall("SELECT data FROM evidence_chunks WHERE upload = ? AND seq = ?",
+                                                 (upload, seq))
+            if part:
+                yield bytes(part[0][0])
+
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        async with self.db.transaction() as tx:
+            if written_before is None:
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload",
+                                                 (sha256,))
+            else:  # not if another worker stored it again meanwhile
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? AND created_at < ?"
+                                                 " RETURNING upload", (sha256, _iso(written_before)))
+            if rows:
+                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (rows[0][0],))
+        return bool(rows)
+
+    async def written_before(self, before: datetime) -> list[str]:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT sha256 FROM evidence_blobs WHERE created_at < ?",
+                                             (_iso(before),))
+        return [str(r[0]) for r in rows]
+
+    async def listing(self) -> AsyncIterator[tuple[str, int]]:
+        last = ""
+        while True:
+            async with self.db.reading() as tx:
+                rows = await tx.execute_fetchall(
+                    "SELECT sha256, size FROM evidence_blobs WHERE sha256 > ? ORDER BY sha256 LIMIT 1000", (last,))
+            if not rows:
+                return
+            for row in rows:
+                yield str(row[0]), int(row[1])
+            last = str(rows[-1][0])
+
+    async def sweep_incomplete(self, before: datetime) -> int:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+            rows = await tx.execute_fetchall(
+                "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
+                " SELECT count(DISTINCT upload) FROM gone", (_iso(before),))
+        return int(rows[0][0])
+
+
+class _PostgresWriter:
+    """Rows of CHUNK_BYTES each (the last one shorter), whatever sizes the pieces come in."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.upload = uuid.uuid4()
+        self.seq = 0
+        self._buffer = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        while len(self._buffer) >= CHUNK_BYTES:
+            await self._insert(bytes(self._buffer[:CHUNK_BYTES]))
+            del self._buffer[:CHUNK_BYTES]
+
+    async def _insert(self, data: bytes) -> None:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
+            await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
+                             (self.upload, self.seq, data, _now()))
+        self.seq += 1
+
+    async def commit(self, sha256: str, size: int) -> None:
+        """Name the chunks; if the file is there already (another worker stored it), ours go
+        and the stored one is fresh again."""
+        if self._buffer:
+            await self._insert(bytes(self._buffer))
+            self._buffer.clear()
+        async with self.db.transaction() as tx:
+            async with tx.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, upload, size, created_at)"
+                                  " VALUES (?, ?, ?, ?)", (sha256, self.upload, size, _now())) as cur:
+                named = cur.rowcount == 1
+            if not named:
+                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
+
+    async def abort(self) -> None:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+            await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from storage import dialect
 from storage.database import Tx, fetch_one, utc
 
 
@@ -54,7 +55,7 @@ async def has_due(tx: Tx, channel: str, now: str) -> bool:
 async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int) -> list[QueuedInbound]:
     async with tx.execute(
         f"UPDATE inbound_queue SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY id LIMIT ?) RETURNING {_COLUMNS}", (utc(lease_until), channel, utc(now), utc(now), limit)
+        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}", (utc(lease_until), channel, utc(now), utc(now), limit)
     ) as cur:
         return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from storage import dialect
 from storage.database import Tx, fetch_one, utc
 
 
@@ -90,8 +91,8 @@ async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[
     body = json.dumps(payload, ensure_ascii=False)
     row = await fetch_one(
         tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts)"
-        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, NOT waiting FROM (SELECT EXISTS ("
-        "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting)"
+        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END FROM (SELECT EXISTS ("
+        "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting) AS chat"
         " RETURNING id, leased_until, attempts",
         (channel, address, body, utc(at), utc(at), utc(lease_until), channel, address))
     assert row is not None
@@ -142,10 +143,10 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
 async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str]) -> list[Delivery]:
     """Take up to `limit` due deliveries on `channels` for this worker until `lease_until`.
     A worker that dies holding a lease loses it when it expires, and the delivery is tried
-    again."""
+    again. Workers leasing at the same moment skip each other's rows (PostgreSQL)."""
     async with tx.execute(
         f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_due(channels)}"
-        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}",
+        f" ORDER BY next_attempt_at, id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
         (utc(lease_until), utc(now), utc(now), *channels, limit)
     ) as cur:
         rows = await cur.fetchall()

@@ -5,7 +5,7 @@ WAL is truncated too (`Database.checkpoint_truncate`)."""
 
 from __future__ import annotations
 
-from storage import case_files
+from storage import case_files, dialect
 from storage.database import Tx, fetch_one
 
 MIN_SCRUB_LENGTH = 4
@@ -35,6 +35,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
     await tx.execute("DELETE FROM contacts WHERE channel = ? AND address = ?", (channel, address))
+    await dialect.of(tx).forget_address(tx, channel, address)
     await tx.execute(
         "UPDATE outbox SET address = ?, payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"
         " ELSE last_error END, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END"
@@ -53,7 +54,7 @@ async def scrub_outbox(tx: Tx, traces: set[str]) -> None:
         await tx.execute(
             "UPDATE outbox SET payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"
             " ELSE last_error END, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END"
-            " WHERE payload LIKE ? ESCAPE '\\'", (pattern,))
+            f" WHERE payload {dialect.of(tx).like} ? ESCAPE '\\'", (pattern,))
 
 
 async def erase_case_identity(tx: Tx, case_ids: list[int], at: str) -> None:

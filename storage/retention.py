@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from storage import dialect
 from storage.database import Tx, utc
 
 CHUNK = 2000
@@ -55,6 +56,11 @@ async def prune_contacts(tx: Tx, before: str) -> int:
         return cur.rowcount
 
 
+async def prune_flood_windows(tx: Tx, before: str) -> int:
+    """Flood-gate windows kept in the database (several workers) whose last message is older."""
+    return await dialect.of(tx).prune_shared_counters(tx, utc(before))
+
+
 async def reporters_to_forget(tx: Tx, closed_before: str, idle_before: str) -> list[int]:
     """Reporters to erase, none of them in a conversation (idle ones are deleted first):
     every case of theirs closed before `closed_before`, or no case at all and first seen
@@ -77,10 +83,12 @@ async def referenced_files(tx: Tx, shas: list[str]) -> set[str]:
     if not shas:
         return set()
     placeholders = ", ".join("?" for _ in shas)
+    sql = dialect.of(tx)
+    file_sha = sql.json_text("e.value", "$.sha256")
     rows = await tx.execute_fetchall(
         f"SELECT sha256 FROM evidence WHERE sha256 IN ({placeholders}) AND coalesce(stored_as, '') != 'removed'"
-        f" UNION SELECT json_extract(e.value, '$.sha256') FROM conversations AS v,"
-        f" json_each(v.data, '$.draft.evidence') AS e WHERE json_extract(e.value, '$.sha256') IN ({placeholders})"
+        f" UNION SELECT {file_sha} FROM conversations AS v,"
+        f" {sql.json_elements('v.data', '$.draft.evidence', 'e')} WHERE {file_sha} IN ({placeholders})"
         f" UNION SELECT f.clean_sha256 FROM cleaned_files AS f JOIN evidence AS o ON o.sha256 = f.sha256"
         f" WHERE f.clean_sha256 IN ({placeholders})",
         [*shas, *shas, *shas])

@@ -95,5 +95,8 @@ async def mark_broken(tx: Tx, chat_id: int, reason: str) -> list[Route]:
 
 async def migrate_chat(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:
     """A group upgraded to a supergroup gets a new id; its routes follow it."""
-    await tx.execute("UPDATE OR IGNORE routes SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+    await tx.execute(  # a route the new chat already has is not made twice (UPDATE OR IGNORE)
+        "UPDATE routes SET chat_id = ? WHERE chat_id = ? AND NOT EXISTS (SELECT 1 FROM routes AS o"
+        " WHERE o.region_code = routes.region_code AND o.agency_scope = routes.agency_scope AND o.chat_id = ?)",
+        (new_chat_id, old_chat_id, new_chat_id))
     await tx.execute("DELETE FROM routes WHERE chat_id = ?", (old_chat_id,))

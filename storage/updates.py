@@ -23,6 +23,14 @@ async def processed_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str,
     return {(row[0], row[1]) for row in rows}
 
 
+async def claim(tx: Tx, channel: str, update_id: str, at: str) -> bool:
+    """Record one update as processed; False if it already was. On PostgreSQL a second
+    worker claiming the same update waits for the first one's commit, then gets False."""
+    async with tx.execute("INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
+                          " VALUES (?, ?, ?)", (channel, update_id, at)) as cur:
+        return cur.rowcount == 1
+
+
 async def claim_many(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
     """Record (channel, update_id, processed_at) rows as processed (the time in UTC, so that
     the retention clean-up can compare it as stored)."""

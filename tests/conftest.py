@@ -1,18 +1,95 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from flows.engine import Engine
-from storage import Database
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
+from tests.postgres_server import PostgresServer, find_pg_ctl, running_server
+
+TEMPLATE = "lapor_template"
+
+
+NO_POSTGRES = ("!!! PostgreSQL server binaries not found (apt-get install postgresql): "
+               "the postgresql half of the suite was SKIPPED !!!")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"storage backends: sqlite, postgresql ({find_pg_ctl()})" if find_pg_ctl() else NO_POSTGRES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Said once at the end, where it is seen, also with -q."""
+    if find_pg_ctl() is None:
+        terminalreporter.write_line(NO_POSTGRES, red=True, bold=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("CI") == "true" and find_pg_ctl() is None:
+        pytest.exit("CI=true but PostgreSQL's server binaries are missing: the postgresql half cannot run", 3)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway server for the session, with a migrated template database that each
+    test's database is copied from."""
+    if find_pg_ctl() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    with running_server() as server:
+        import psycopg
+
+        from storage import Database
+        from tests.backends import _psycopg_dsn
+
+        with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {TEMPLATE}")
+
+        async def migrate() -> None:
+            db = await Database.open(server.url(TEMPLATE))
+            await db.close()
+
+        asyncio.run(migrate())
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every test that touches storage runs on both backends: the SQLite file in the test's
+    directory, and a fresh PostgreSQL database (a copy of the migrated template)."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", tmp_path)
+        return
+    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        yield Backend("postgresql", tmp_path, url)
+
+
+@contextlib.contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A new database, a copy of the migrated template, dropped afterwards."""
+    import psycopg
+
+    from tests.backends import _psycopg_dsn
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+    try:
+        yield server.url(name)
+    finally:
+        with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    db = await Database.open(tmp_path / "lapor.db")
+async def engine(backend: Backend) -> AsyncIterator[Engine]:
+    db = await backend.open()
     try:
         yield Engine(db)
     finally:

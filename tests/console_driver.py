@@ -15,10 +15,12 @@ from pathlib import Path
 PROMPT = "> "
 
 
-def console_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+def console_env(tmp_path: Path, storage: dict[str, str] | None = None) -> dict[str, str]:
+    """`storage`: a test backend's variables (tests.backends.Backend.env), else a SQLite file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env.update(DATABASE_PATH=str(tmp_path / "data" / "lapor.db"), EVIDENCE_DIR=str(tmp_path / "data" / "evidence"),
                PYTHONUNBUFFERED="1")
+    env.update(storage or {})
     return env
 
 

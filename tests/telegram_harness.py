@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -13,13 +12,15 @@ from bot.runtime import Runtime, close_runtime
 from bot.telegram.app import ALLOWED_UPDATES, build_application, open_runtime
 from bot.telegram.polling import poll
 from tests import fake_telegram as tg
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 
 
-def settings_for(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
+def settings_for(fake: FakeTelegram, backend: Backend, **extra: Any) -> Settings:
+    """A bot on the fake Bot API, stored on the test's backend (SQLite or PostgreSQL)."""
     return Settings(
         telegram_bot_token=tg.TOKEN, telegram_base_url=fake.api_url, telegram_base_file_url=fake.file_url,
-        database_path=tmp_path / "lapor.db", evidence_dir=tmp_path / "evidence", **extra,
+        **backend.settings(), **extra,
     )
 
 

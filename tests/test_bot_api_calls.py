@@ -7,9 +7,7 @@ round (a read, a lease, a progress write per part, a "sent" write)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from bot.config import Settings
 from bot.serve import serve
 from tests import fake_telegram as tg
+from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 
@@ -30,13 +29,13 @@ def calls_to(fake: FakeTelegram, since: int) -> list[str]:
 
 
 def pending(settings: Settings) -> int:
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         return int(db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
 
 
 async def test_in_polling_mode_a_press_costs_two_calls_and_the_question_moves_forward(
-        fake: FakeTelegram, tmp_path: Path) -> None:
-    settings = settings_for(fake, tmp_path)
+        fake: FakeTelegram, backend: Backend) -> None:
+    settings = settings_for(fake, backend)
     r = Reporter(fake, CHAT)
     async with polling_bot(settings):
         await r.say("/start", at_least=2)
@@ -55,9 +54,9 @@ async def test_in_polling_mode_a_press_costs_two_calls_and_the_question_moves_fo
 
 
 async def test_a_press_whose_answer_needs_the_phones_own_button_comes_as_a_new_message(
-        fake: FakeTelegram, tmp_path: Path) -> None:
+        fake: FakeTelegram, backend: Backend) -> None:
     """The location question has a reply keyboard, which an edit cannot carry."""
-    settings = settings_for(fake, tmp_path)
+    settings = settings_for(fake, backend)
     r = Reporter(fake, CHAT)
     async with polling_bot(settings):
         await r.say("/start", at_least=2)
@@ -73,8 +72,8 @@ async def test_a_press_whose_answer_needs_the_phones_own_button_comes_as_a_new_m
 
 
 @pytest.fixture
-async def webhook(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
-    settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
+async def webhook(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
                             host="127.0.0.1", port=unused_tcp_port)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
@@ -107,10 +106,10 @@ async def test_in_webhook_mode_the_press_is_answered_inside_the_response(
 
 
 async def test_a_reply_whose_sender_died_before_sending_goes_out_when_its_lease_runs_out(
-        fake: FakeTelegram, tmp_path: Path) -> None:
+        fake: FakeTelegram, backend: Backend) -> None:
     """The reply is in the outbox with the step, leased to the channel; if the process dies
     between the commit and the send, the worker of the next process sends it."""
-    settings = settings_for(fake, tmp_path, delivery_lease_seconds=0.5, delivery_poll_seconds=0.05)
+    settings = settings_for(fake, backend, delivery_lease_seconds=0.5, delivery_poll_seconds=0.05)
     r = Reporter(fake, CHAT)
     async with polling_bot(settings) as runtime:
         assert runtime.channel is not None

@@ -33,6 +33,7 @@ from flows.staff.visibility import PRIVATE, Viewer
 from storage import Database, case_files, cases, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
+from tests.backends import Backend
 from tests.reports import Report, file_report, jpeg_with_gps
 
 WIB = timezone(timedelta(hours=7))
@@ -61,13 +62,13 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    db = await Database.open(tmp_path / "lapor.db")
+async def desk(backend: Backend) -> AsyncIterator[Desk]:
+    db = await backend.open()
     async with db.transaction() as tx:
         await route_admin.add(tx, POLICY, "51.71", GROUP, by="test", at="2024-11-20T00:00:00+07:00")
         await route_admin.add(tx, POLICY, "51.03", OTHER_GROUP, by="test", at="2024-11-20T00:00:00+07:00")
         await staff.add_moderator(tx, 2, "telegram:1", "2024-11-20T00:00:00+07:00")
-    store = EvidenceStore(tmp_path / "evidence")
+    store = EvidenceStore.for_database(db, backend.evidence_dir)
     yield Desk(db, Engine(db, policy=POLICY), store, CaseFiles(db, store, "Asia/Jakarta"))
     await db.close()
 
@@ -294,12 +295,13 @@ async def test_a_retry_sends_the_very_file_recorded_and_erasure_drops_a_waiting_
     assert [f.data is not None for f in register] == [False, False, True]
 
 
-async def test_the_shell_command_writes_the_file_and_records_it(desk: Desk, tmp_path: Path,
+async def test_the_shell_command_writes_the_file_and_records_it(desk: Desk, backend: Backend,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path = backend.tmp_path
     case = await desk.file(Report(identity="rahasia"), "reporter-1")
-    monkeypatch.setenv("DATABASE_PATH", str(desk.db.path))
-    monkeypatch.setenv("EVIDENCE_DIR", str(tmp_path / "evidence"))
+    for name, value in backend.env().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     out = tmp_path / "out" / "berkas.pdf"
     assert await _run_main(["berkas", case.number.lower().replace("-", " "), "--out", str(out)]) == 0

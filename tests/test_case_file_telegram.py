@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
 from tests import fake_telegram as tg
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 from tests.test_case_file import everything_in, flat, text_of
@@ -25,8 +25,8 @@ MODERATOR = 5555
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
-    return settings_for(fake, tmp_path, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
+def settings(fake: FakeTelegram, backend: Backend) -> Settings:
+    return settings_for(fake, backend, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
                         delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1, telegram_timeout=1.0)
 PREPARING = "Kasus {number}: berkas PDF sedang disiapkan dan akan dikirim ke sini."
 

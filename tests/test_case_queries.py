@@ -6,9 +6,15 @@ say whether a query reads an index range or the whole table, whatever the machin
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from flows.case import lifecycle
 from flows.engine import Engine
@@ -17,6 +23,7 @@ from storage import Database, cases, outbox
 from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, same_evidence, search
 from storage.cases import NewCase, NewEvidence
 from storage.database import _split_sql, migrations
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 POLICY = Policy(moderator_chat_id=-100999)
@@ -53,28 +60,73 @@ def old_database(path: Path) -> sqlite3.Connection:
     return conn
 
 
-async def test_migration_turns_mixed_offsets_into_utc_and_the_filters_agree(tmp_path: Path) -> None:
-    """Before: reporters' cases were stored at +07:00 and staff changes in UTC, and the
-    filters wrapped every row in datetime() to compare them. After the migration every
-    case time is UTC text and a plain comparison gives the same answers."""
+OLD_CASES = {
+    "LN-24-AAAA1": ("2024-11-27T06:30:00.250000+07:00", "2024-11-27T06:30:00.250000+07:00"),  # 26 Nov UTC
+    "LN-24-AAAA2": ("2024-11-27T08:00:00+07:00", "2024-11-28T01:00:00+00:00"),  # 27 Nov UTC
+    "LN-24-AAAA3": ("2024-11-27T23:59:59", "2024-11-27T23:59:59"),  # no offset: UTC
+    "LN-24-AAAA4": ("2024-11-28T00:00:00-05:00", "2024-11-28T00:00:00-05:00"),  # 28 Nov 05:00 UTC
+}
+_OLD_CASE = ("INSERT INTO cases (number, reporter_id, channel, locale, region_code, province_code, agency_group,"
+             " person_status, incident_type, occurred_on, learned_on, place, description, identity_mode, consent_at,"
+             " created_at, updated_at, routed_at) VALUES (?, 1, 'test', 'id', '51.71', '51', 'pemda', 'pns',"
+             " 'media_sosial', '2024-11-19', '2024-11-19', 'x', ?, 'anonim', ?, ?, ?, ?)")
+
+
+@contextlib.contextmanager
+def old_postgres(server: Any) -> Iterator[str]:
+    """A PostgreSQL database as its migrations 1 to 5 left it, with the same old rows."""
+    import psycopg
+
+    from storage.database import migrations
+    from tests.backends import _psycopg_dsn, _psycopg_sql
+
+    name = f"old_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        with psycopg.connect(_psycopg_dsn(server.url(name)), autocommit=True) as conn:
+            conn.execute("SET timezone = 'UTC'")
+            conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                         " applied_at TEXT NOT NULL)")
+            for number, file_name, sql in migrations("postgresql", with_names=True):
+                if number > 5:
+                    break
+                conn.execute(sql)
+                conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, '2024-11-01')", (number, file_name))
+            conn.execute("INSERT INTO reporters (id, channel, address, created_at) VALUES (1, 'test', 'a', '2024-11-01')")
+            for number, (created, updated) in OLD_CASES.items():
+                conn.execute(_psycopg_sql(_OLD_CASE), (number, "x" * 40, created, created, updated, created))
+        yield server.url(name)
+    finally:
+        with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_install(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """An installation as migrations 1 to 5 left it, with cases written at mixed offsets."""
+    if request.param == "postgresql":
+        with old_postgres(request.getfixturevalue("postgres_server")) as url:
+            yield url
+        return
     path = tmp_path / "lapor.db"
     conn = old_database(path)
     conn.execute("INSERT INTO reporters (id, channel, address, created_at) VALUES (1, 'test', 'a', '2024-11-01')")
-    stored = {
-        "LN-24-AAAA1": ("2024-11-27T06:30:00.250000+07:00", "2024-11-27T06:30:00.250000+07:00"),  # 26 Nov UTC
-        "LN-24-AAAA2": ("2024-11-27T08:00:00+07:00", "2024-11-28T01:00:00+00:00"),  # 27 Nov UTC
-        "LN-24-AAAA3": ("2024-11-27T23:59:59", "2024-11-27T23:59:59"),  # no offset: UTC
-        "LN-24-AAAA4": ("2024-11-28T00:00:00-05:00", "2024-11-28T00:00:00-05:00"),  # 28 Nov 05:00 UTC
-    }
-    for number, (created, updated) in stored.items():
-        conn.execute(
-            "INSERT INTO cases (number, reporter_id, channel, locale, region_code, province_code, agency_group,"
-            " person_status, incident_type, occurred_on, learned_on, place, description, identity_mode, consent_at,"
-            " created_at, updated_at, routed_at) VALUES (?, 1, 'test', 'id', '51.71', '51', 'pemda', 'pns',"
-            " 'media_sosial', '2024-11-19', '2024-11-19', 'x', ?, 'anonim', ?, ?, ?, ?)",
-            (number, "x" * 40, created, created, updated, created))
+    for number, (created, updated) in OLD_CASES.items():
+        conn.execute(_OLD_CASE, (number, "x" * 40, created, created, updated, created))
     conn.close()
+    yield path
 
+
+async def test_migration_turns_mixed_offsets_into_utc_and_the_filters_agree(old_install: Path | str) -> None:
+    """Before: reporters' cases were stored at +07:00 and staff changes in UTC, and the
+    filters wrapped every row in datetime() to compare them. After the migration every
+    case time is UTC text and a plain comparison gives the same answers (on PostgreSQL
+    too: its twin of 0010 converts with PL/pgSQL and fills the daily counts the same way)."""
+    await _check_migrated(old_install, OLD_CASES)
+
+
+async def _check_migrated(path: Path | str, stored: dict[str, tuple[str, str]]) -> None:
     db = await Database.open(path)
     try:
         async with db.reading() as tx:
@@ -97,8 +149,8 @@ async def test_migration_turns_mixed_offsets_into_utc_and_the_filters_agree(tmp_
         await db.close()
 
 
-async def test_new_cases_and_status_changes_are_stored_in_utc(tmp_path: Path) -> None:
-    engine = Engine(await Database.open(tmp_path / "lapor.db"), policy=POLICY)
+async def test_new_cases_and_status_changes_are_stored_in_utc(backend: Backend) -> None:
+    engine = Engine(await backend.open(), policy=POLICY)
     try:
         await Chat(engine).run(*HAPPY_PATH, "@send")  # the chat's clock is +07:00
         async with engine.db.transaction() as tx:
@@ -168,9 +220,9 @@ async def test_every_staff_query_reads_an_index_not_the_whole_table(tmp_path: Pa
         conn.close()
 
 
-async def test_daily_counts_follow_every_insert_and_status_change(tmp_path: Path) -> None:
+async def test_daily_counts_follow_every_insert_and_status_change(backend: Backend) -> None:
     """The triggers keep /statistik's counts equal to counting the cases themselves."""
-    db = await Database.open(tmp_path / "lapor.db")
+    db = await backend.open()
     try:
         start = datetime(2024, 11, 1, 20, 0, tzinfo=UTC)
         async with db.transaction() as tx:
@@ -193,10 +245,10 @@ async def test_daily_counts_follow_every_insert_and_status_change(tmp_path: Path
         await db.close()
 
 
-async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_rest(tmp_path: Path) -> None:
+async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_rest(backend: Backend) -> None:
     """Before: the flag collected and listed every earlier case with the same file, so one
     popular image made each submit O(N) and the alert one endless line."""
-    engine = Engine(await Database.open(tmp_path / "lapor.db"), policy=POLICY)
+    engine = Engine(await backend.open(), policy=POLICY)
     db = engine.db
     try:
         first = Chat(engine, address="first")
@@ -222,8 +274,8 @@ async def test_a_file_shared_by_many_cases_names_the_newest_few_and_counts_the_r
         await db.close()
 
 
-async def test_a_few_matches_are_all_named(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "lapor.db")
+async def test_a_few_matches_are_all_named(backend: Backend) -> None:
+    db = await backend.open()
     try:
         async with db.transaction() as tx:
             reporter = await add_reporter(tx, "r")

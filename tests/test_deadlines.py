@@ -5,13 +5,13 @@ happen in between."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from flows.case import deadlines, lifecycle
 from flows.staff import route_admin
 from flows.engine import Engine
 from flows.policy import Policy
 from storage import Database, cases, outbox
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 GROUP = -100777
@@ -34,8 +34,8 @@ def texts(deliveries: list[outbox.Delivery], address: int) -> list[str]:
     return [str(r["text"]) for d in deliveries if d.address == str(address) for r in d.payload.get("replies", [])]
 
 
-async def test_reminder_at_24_hours_and_escalation_at_72_once_each_across_a_restart(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "lapor.db")
+async def test_reminder_at_24_hours_and_escalation_at_72_once_each_across_a_restart(backend: Backend) -> None:
+    db = await backend.open()
     case, routed = await submitted_case(db)
     async with db.transaction() as tx:
         assert await deadlines.run_due(tx, POLICY, routed + timedelta(hours=23, minutes=59)) == (0, 0)
@@ -43,7 +43,7 @@ async def test_reminder_at_24_hours_and_escalation_at_72_once_each_across_a_rest
         assert await deadlines.run_due(tx, POLICY, routed + timedelta(hours=30)) == (0, 0)
     await db.close()
 
-    db = await Database.open(tmp_path / "lapor.db")  # a restart: the clock is in the database
+    db = await backend.open()  # a restart: the clock is in the database
     async with db.transaction() as tx:
         assert await deadlines.run_due(tx, POLICY, routed + timedelta(hours=71)) == (0, 0)
         assert await deadlines.run_due(tx, POLICY, routed + timedelta(hours=72, minutes=1)) == (0, 1)
@@ -58,8 +58,8 @@ async def test_reminder_at_24_hours_and_escalation_at_72_once_each_across_a_rest
     assert trail.count("reminder") == 1 and trail.count("escalation") == 1
 
 
-async def test_an_accepted_case_is_neither_reminded_nor_escalated(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "lapor.db")
+async def test_an_accepted_case_is_neither_reminded_nor_escalated(backend: Backend) -> None:
+    db = await backend.open()
     try:
         case, routed = await submitted_case(db)
         async with db.transaction() as tx:
@@ -71,8 +71,8 @@ async def test_an_accepted_case_is_neither_reminded_nor_escalated(tmp_path: Path
         await db.close()
 
 
-async def test_a_case_sent_on_to_another_region_gets_a_fresh_clock(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "lapor.db")
+async def test_a_case_sent_on_to_another_region_gets_a_fresh_clock(backend: Backend) -> None:
+    db = await backend.open()
     try:
         case, routed = await submitted_case(db)
         async with db.transaction() as tx:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from flows.engine import Engine
 from storage import Database, cases, updates
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 
-async def test_restart_mid_flow_continues_the_same_report(tmp_path: Path) -> None:
-    path = tmp_path / "lapor.db"
+async def test_restart_mid_flow_continues_the_same_report(backend: Backend) -> None:
+    path = backend.target
     first = Engine(await Database.open(path))
     chat = Chat(first)
     await chat.run(*HAPPY_PATH[:12])
@@ -51,9 +51,9 @@ async def test_a_redelivered_submit_creates_one_case(engine: Engine) -> None:
         assert await updates.count(tx) == len(HAPPY_PATH) + 1
 
 
-async def test_two_engines_on_one_file_never_repeat_a_step(tmp_path: Path) -> None:
-    """Two processes' engines receive the same updates at once: each is applied once."""
-    path = tmp_path / "lapor.db"
+async def test_two_engines_on_one_file_never_repeat_a_step(backend: Backend) -> None:
+    """Two processes' engines (two workers) receive the same updates at once: each is applied once."""
+    path = backend.target
     a, b = Engine(await Database.open(path)), Engine(await Database.open(path))
     chat_a, chat_b = Chat(a), Chat(b)
     for line in [*HAPPY_PATH, "@send"]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -12,6 +11,7 @@ from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported
 from flows.outcomes import CaseSubmitted
 from flows.reporter.report import missing_sections, new_conversation, step
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, START, media, parse
 
 TEXTS = ["denpasar", "jakarta", "bandung", "19/11/2024", "kemarin", "20 nov 2024", "0812345678",
@@ -78,26 +78,27 @@ def test_the_happy_path_is_reachable_by_the_strategy() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(st.data())
-def test_random_sequences_through_the_engine_store_only_complete_cases(tmp_path: Path, data: st.DataObject) -> None:
-    """The same through the engine and a real SQLite file, whose constraints also refuse
-    a case without its required fields."""
+def test_random_sequences_through_the_engine_store_only_complete_cases(backend: Backend, data: st.DataObject) -> None:
+    """The same through the engine and a real database (each example a new reporter),
+    whose constraints also refuse a case without its required fields."""
     import asyncio
     import uuid
 
     from flows.engine import Engine
-    from storage import Database, cases, conversations
+    from storage import cases, conversations
 
     async def run() -> None:
-        db = await Database.open(tmp_path / f"{uuid.uuid4().hex}.db")
+        db = await backend.open()
         engine = Engine(db)
+        address = f"r-{uuid.uuid4().hex}"
         conv = new_conversation("id")
         at = START
         for number in range(data.draw(st.integers(1, 60))):
             at += timedelta(minutes=1)
-            handled = await engine.handle(Inbound("test", "r", str(number), events(data, conv), at, "id"))
+            handled = await engine.handle(Inbound("test", address, f"{address}-{number}", events(data, conv), at, "id"))
             assert handled.replies
             async with db.reading() as tx:
-                stored = await conversations.load(tx, "test", "r")
+                stored = await conversations.load(tx, "test", address)
                 for case in await cases.recent(tx):
                     assert case.description and len(case.description) >= 30
                     assert case.region_code and case.incident_type and case.identity_mode

@@ -6,8 +6,6 @@ and on the SQLite file."""
 from __future__ import annotations
 
 import io
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from PIL import Image
 from bot.config import Settings
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
+from tests.backends import Backend, inspect_db
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 
 ADMIN = 4242
@@ -40,13 +39,13 @@ PHOTOS = [jpeg_with_gps(n * 40) for n in range(3)]
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
-    return settings_for(fake, tmp_path, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
+def settings(fake: FakeTelegram, backend: Backend) -> Settings:
+    return settings_for(fake, backend, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
                         delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1, telegram_timeout=1.0)
 
 
 def db_rows(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         return db.execute(sql, params).fetchall()
 
 

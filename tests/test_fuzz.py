@@ -5,9 +5,7 @@ crash a handler; each is answered or ignored by rule, and the service stays heal
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +17,7 @@ from bot.serve import serve
 from tests import fake_twilio as tw
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
+from tests.backends import Backend, inspect_db
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -30,11 +29,11 @@ TEXT = st.one_of(HOSTILE, st.text(max_size=300))
 
 
 @pytest.fixture
-async def running(tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings, FakeTwilio]]:
+async def running(backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings, FakeTwilio]]:
     fake, twilio = FakeTelegram(), FakeTwilio()
     await fake.start()
     await twilio.start()
-    config = settings_for(fake, tmp_path, public_base_url=PUBLIC, telegram_webhook_secret="s3cret",
+    config = settings_for(fake, backend, public_base_url=PUBLIC, telegram_webhook_secret="s3cret",
                           host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID,
                           twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
                           delivery_poll_seconds=0.05, **twilio.settings(), max_messages_per_minute=0)
@@ -114,5 +113,5 @@ async def test_fuzzed_twilio_forms_are_answered_or_refused_by_rule(running: tupl
             assert r.status in (200, 400), (r.status, form)  # never 500
         async with http.get(f"{url}/healthz") as response:
             assert response.status == 200
-    with sqlite3.connect(config.database_path) as db:
+    with inspect_db(config) as db:
         assert db.execute("SELECT count(*) FROM inbound_queue WHERE status = 'failed'").fetchone() == (0,)

@@ -27,6 +27,7 @@ from flows.staff.roles import Caller
 from flows.staff.commands import SPECS, StaffCommands, StaffReply
 from storage import Database, cases, outbox, reporters, staff
 from storage.case_queries import CaseFilter, counts
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 GROUP_A, GROUP_B, MODERATORS = -100100, -100200, -100999
@@ -56,8 +57,8 @@ class Seeded:
         return reply
 
 
-async def seed(path: Path, policy: Policy = POLICY, steps: tuple[str, ...] = HAPPY_PATH) -> Seeded:
-    db = await Database.open(path)
+async def seed(backend: Backend, policy: Policy = POLICY, steps: tuple[str, ...] = HAPPY_PATH) -> Seeded:
+    db = await backend.open()
     async with db.transaction() as tx:
         await route_admin.add(tx, policy, "51.71", GROUP_A, by="test", at="2024-11-20T00:00:00+07:00")
         await route_admin.add(tx, policy, "51.03", GROUP_B, by="test", at="2024-11-20T00:00:00+07:00")
@@ -71,8 +72,8 @@ async def seed(path: Path, policy: Policy = POLICY, steps: tuple[str, ...] = HAP
 
 
 @pytest.fixture
-async def seeded(tmp_path: Path) -> AsyncIterator[Seeded]:
-    s = await seed(tmp_path / "lapor.db")
+async def seeded(backend: Backend) -> AsyncIterator[Seeded]:
+    s = await seed(backend)
     yield s
     await s.db.close()
 
@@ -102,8 +103,8 @@ ALLOWED = {
 
 @pytest.mark.parametrize("who", list(CALLERS))
 @pytest.mark.parametrize("name", [s.name for s in SPECS])
-async def test_permission_matrix(tmp_path: Path, who: str, name: str) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_permission_matrix(backend: Backend, who: str, name: str) -> None:
+    s = await seed(backend)
     try:
         reply = await s.run(CALLERS[who], name, args_for(name, s.number))
         refused = reply.text in (REFUSED, NOT_HERE)
@@ -123,9 +124,9 @@ async def test_permission_matrix(tmp_path: Path, who: str, name: str) -> None:
     ("admin", GROUP_A, True), ("moderator", GROUP_A, True), ("focal", GROUP_A, True),
     ("other_focal", GROUP_B, False), ("stranger", 5, False), ("admin", 1, False),
 ])
-async def test_button_matrix(tmp_path: Path, who: str, chat: int, allowed: bool) -> None:
+async def test_button_matrix(backend: Backend, who: str, chat: int, allowed: bool) -> None:
     """A press counts only in a group that holds the case, whoever presses."""
-    s = await seed(tmp_path / "lapor.db")
+    s = await seed(backend)
     try:
         caller = CALLERS[who]
         desk = Desk(s.db, POLICY)
@@ -224,9 +225,10 @@ async def test_export_round_trips_through_csv_and_xlsx_readers(seeded: Seeded, t
                 assert row["reporter_name"] == "Siti Aminah" and str(row["reporter_phone"]).endswith("6281234567890")
 
 
-async def test_hapus_data_leaves_no_trace_of_the_identity_in_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "lapor.db"
-    s = await seed(path)
+async def test_hapus_data_leaves_no_trace_of_the_identity_in_the_file(backend: Backend) -> None:
+    """SQLite: not even in the file's free pages (secure_delete). PostgreSQL: in no row of
+    any table (old row versions go with vacuum; see the README's data-rights section)."""
+    s = await seed(backend)
     reporter = same_reporter(s)
     await reporter.send("/data_saya")
     shown = reporter.text()
@@ -242,14 +244,18 @@ async def test_hapus_data_leaves_no_trace_of_the_identity_in_the_file(tmp_path: 
     assert case is not None and case.reporter_name is None and case.identity_mode == "anonim"
     assert case.identity_erased_at and "identity_erased" in trail and "withdrawn" in consents
     await s.db.close()
-    data = b"".join(p.read_bytes() for p in tmp_path.glob("lapor.db*"))
+    if backend.postgres:
+        with backend.connect() as db:
+            data = "\n".join(db.iterdump()).encode()
+    else:
+        data = b"".join(p.read_bytes() for p in backend.tmp_path.glob("lapor.db*"))
     for trace in (b"Siti Aminah", b"6281234567890", b"0812 3456 7890", b"111222333"):
         assert trace not in data, trace
 
 
-async def test_flood_limit_spares_the_others_and_the_daily_case_limit_keeps_the_report(tmp_path: Path) -> None:
+async def test_flood_limit_spares_the_others_and_the_daily_case_limit_keeps_the_report(backend: Backend) -> None:
     policy = Policy(admin_ids=frozenset({1}), max_messages_per_minute=5, max_cases_per_day=1)
-    s = await seed(tmp_path / "lapor.db", policy)
+    s = await seed(backend, policy)
     try:
         flooder, calm = Chat(s.engine, address="flooder"), Chat(s.engine, address="calm")
         flooder.now = calm.now = datetime.now().astimezone()

@@ -15,12 +15,10 @@ import asyncio
 import json
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -31,6 +29,7 @@ from bot.web import make_web_app, start_site
 from tests import fake_telegram as tg
 from tests import fake_twilio as tw
 from tests import hostile_files as hostile
+from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.telegram_harness import Reporter, polling_bot, settings_for
@@ -97,7 +96,7 @@ class Lifecycle:
         while True:
             seen = (self._sent(), len(self.twilio.requests))
             await asyncio.sleep(0.15)
-            with sqlite3.connect(self.settings.database_path) as db:
+            with inspect_db(self.settings) as db:
                 pending = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
                 queued = db.execute("SELECT count(*) FROM inbound_queue WHERE status = 'pending'").fetchone()[0]
             if condition() and not pending and not queued and seen == (self._sent(), len(self.twilio.requests)):
@@ -261,7 +260,7 @@ async def service(settings: Settings, twilio: FakeTwilio) -> AsyncIterator[Whats
 @pytest.mark.parametrize("identity", ["anonim", "rahasia", "terbuka"])
 @pytest.mark.parametrize("channel", ["telegram", "whatsapp"])
 async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
-        fake: FakeTelegram, twilio: FakeTwilio, tmp_path: Path, unused_tcp_port: int, channel: str, identity: str,
+        fake: FakeTelegram, twilio: FakeTwilio, backend: Backend, unused_tcp_port: int, channel: str, identity: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     plain_user = tg.user
 
@@ -273,7 +272,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
 
     monkeypatch.setattr(tg, "user", user)
     settings = settings_for(
-        fake, tmp_path, admin_telegram_ids=[ADMIN], delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1,
+        fake, backend, admin_telegram_ids=[ADMIN], delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1,
         telegram_timeout=3.0, public_base_url=PUBLIC, host="127.0.0.1", port=unused_tcp_port,
         twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
         log_level="DEBUG", **twilio.settings())

@@ -24,6 +24,7 @@ from flows.staff.visibility import Viewer
 from storage import Database, case_links, case_posts, cases, outbox, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
+from tests.backends import Backend
 from tests.reports import Report, file_report, jpeg_with_gps
 
 GROUP_A, GROUP_B = -100100, -100200
@@ -117,13 +118,13 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = await Database.open(tmp_path / "lapor.db")
+async def world(backend: Backend) -> AsyncIterator[World]:
+    db = await backend.open()
     async with db.transaction() as tx:
         await route_admin.add(tx, POLICY, "51.71", GROUP_A, by="test", at="2024-11-20T00:00:00+07:00")
         await route_admin.add(tx, POLICY, "51.03", GROUP_B, by="test", at="2024-11-20T00:00:00+07:00")
         await staff.add_moderator(tx, MODERATOR.user_id, "telegram:1", "2024-11-20T00:00:00+07:00")
-    w = World(db, Engine(db, policy=POLICY), EvidenceStore(tmp_path / "evidence"),
+    w = World(db, Engine(db, policy=POLICY), EvidenceStore.for_database(db, backend.evidence_dir),
               StaffCommands(db, POLICY, Desk(db, POLICY)))
     yield w
     await w.db.close()  # the test may have reopened it
@@ -188,7 +189,7 @@ async def test_a_rally_reported_by_many_links_each_report_to_a_handful(world: Wo
     assert sorted(n for n, _ in await world.links(filed[0])) == sorted(c.number for c in filed[1:related.MAX_LINKS + 1])
 
 
-async def test_related_reports_are_linked_after_the_submit_not_in_it(world: World, tmp_path: Path) -> None:
+async def test_related_reports_are_linked_after_the_submit_not_in_it(world: World, backend: Backend) -> None:
     """The search for related reports cost the submit step two thirds of its time, and the
     steps of everyone behind it waited (issue 14's p99): it now runs after the commit, from
     a mark in the database, so a restart in between loses nothing."""
@@ -197,7 +198,7 @@ async def test_related_reports_are_linked_after_the_submit_not_in_it(world: Worl
                                      description=RALLY), link=False)
     assert await world.links(second) == [], "the submit's own transaction links nothing"
     await world.db.close()  # a crash right after the submit
-    world.db = await Database.open(tmp_path / "lapor.db")
+    world.db = await backend.open()
     assert await related.link_waiting(world.db, "2024-11-20T02:00:00+00:00") == 1
     assert await world.links(second) == [(first.number, ("event",))]
     assert await related.link_waiting(world.db, "2024-11-20T02:00:01+00:00") == 0, "each case once"

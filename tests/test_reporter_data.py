@@ -12,16 +12,16 @@ import asyncio
 import hashlib
 import io
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from PIL import Image
 
 from bot.config import Settings
+from tests.backends import Backend, evidence_of, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.test_focal_points import jpeg_with_gps
@@ -31,11 +31,6 @@ from tests.test_whatsapp import settings, telegram, twilio  # noqa: F401  (fixtu
 STRANGER = "+6281311112222"
 OTHER = "+6281333334444"
 KB, MB = 1024, 1024 * 1024
-
-
-def files_in(folder: Path) -> list[Path]:
-    """Every regular file under the evidence folder (temporary ones included)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def noise(size: int, seed: int) -> bytes:
@@ -87,8 +82,8 @@ async def test_whatsapp_files_of_real_sizes_are_stored_whole_and_the_one_over_20
     stored = draft_evidence(settings)
     assert [(e["sha256"], e["size"]) for e in stored] == [
         (hashlib.sha256(d).hexdigest(), len(d)) for d in sizes.values()]
-    on_disk = files_in(settings.evidence_dir)
-    assert sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in on_disk) == sorted(
+    on_disk = evidence_of(settings).values()
+    assert sorted(hashlib.sha256(data).hexdigest() for data in on_disk) == sorted(
         hashlib.sha256(d).hexdigest() for d in sizes.values()), "whole files, nothing of the 21 MB ones, no temp files"
     assert all(auth is None for _name, auth in twilio.cdn_requests), "a redirect never carries the credentials"
 
@@ -181,7 +176,7 @@ async def test_a_stranger_sending_40_files_leaves_no_file_on_disk(settings: Sett
         await twilio.wait_for(lambda: rows(settings, "SELECT count(*) FROM inbound_queue WHERE status = 'pending'")
                               == [(0,)])
         await asyncio.sleep(0.3)
-    assert files_in(settings.evidence_dir) == []
+    assert evidence_of(settings) == {}
     assert twilio.media_requests == [], "nothing was even downloaded"
 
 
@@ -198,17 +193,17 @@ async def test_files_over_the_flood_limit_are_not_stored(settings: Settings, twi
         await asyncio.sleep(0.3)
     kept = draft_evidence(settings)
     assert len(kept) == 2, "two messages fit under the limit"
-    assert sorted(p.name for p in files_in(settings.evidence_dir)) == sorted(str(e["sha256"]) for e in kept)
+    assert sorted(evidence_of(settings)) == sorted(str(e["sha256"]) for e in kept)
 
 
-def console(tmp_path: Path, lines: list[str]) -> str:
+def console(backend: Backend, lines: list[str]) -> str:
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_PATH=str(tmp_path / "lapor.db"), EVIDENCE_DIR=str(tmp_path / "evidence"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
+    env.update(backend.env())
     return subprocess.run([sys.executable, "-m", "bot", "console"], input="\n".join(lines) + "\n",
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=True).stdout
+                          capture_output=True, text=True, env=env, cwd=backend.tmp_path, timeout=60, check=True).stdout
 
 
 UNTIL_EVIDENCE = ["halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Santoso", "Kepala Sekolah",
@@ -216,26 +211,27 @@ UNTIL_EVIDENCE = ["halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Sa
                   "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.", "1"]
 
 
-def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(tmp_path: Path) -> None:
+def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(backend: Backend) -> None:
     """Regression: 11 files were all written although "2 file tidak disimpan" was said, and
     "Hapus semua file" left the files on disk."""
+    tmp_path = backend.tmp_path
     paths = []
     for n in range(12):
         path = tmp_path / f"foto{n}.jpg"
         path.write_bytes(jpeg_with_gps(n * 20))
         paths.append(str(path))
-    out = console(tmp_path, [*UNTIL_EVIDENCE, paths[0], " ".join(paths[1:])])
+    out = console(backend, [*UNTIL_EVIDENCE, paths[0], " ".join(paths[1:])])
     assert "2 file tidak disimpan" in out
-    with sqlite3.connect(tmp_path / "lapor.db") as db:
+    with backend.connect() as db:
         (data,), = db.execute("SELECT data FROM conversations").fetchall()
     import json
 
     kept = {e["sha256"] for e in json.loads(data)["draft"]["evidence"]}
     assert len(kept) == 10
-    assert {p.name for p in files_in(tmp_path / "evidence")} == kept
-    out = console(tmp_path, ["2", "1"])  # "Hapus semua file", then yes
+    assert set(stored_evidence(backend)) == kept
+    out = console(backend, ["2", "1"])  # "Hapus semua file", then yes
     assert "10 file dihapus" in out, out[-800:]
-    assert files_in(tmp_path / "evidence") == [], "the draft's files are gone"
+    assert stored_evidence(backend) == {}, "the draft's files are gone"
 
 
 # --- 3. erasure leaves nothing ----------------------------------------------------------------
@@ -245,12 +241,18 @@ TRACES = (NAME.encode(), b"6281234567890", TYPED_PHONE.encode(), NUMBER[1:].enco
 
 
 def scan(settings: Settings) -> list[str]:
-    """Which traces of the identity the bytes of the database, its WAL and the evidence hold."""
+    """Which traces of the identity the bytes of the database, its WAL and the evidence hold
+    (PostgreSQL: every row of every table, and the evidence chunks)."""
+    with inspect_db(settings) as db:
+        if settings.database_url:
+            sources = [("database", "\n".join(db.iterdump()).encode())]
+        else:
+            sources = [(p.name, p.read_bytes())
+                       for p in settings.database_path.parent.glob(settings.database_path.name + "*")]
+        sources += list(db.evidence(settings.evidence_dir).items())
     found = []
-    for path in [*settings.database_path.parent.glob(settings.database_path.name + "*"),
-                 *files_in(settings.evidence_dir)]:
-        data = path.read_bytes()
-        found += [f"{path.name}: {t!r}" for t in TRACES if t in data]
+    for name, data in sources:
+        found += [f"{name}: {t!r}" for t in TRACES if t in data]
     return found
 
 
@@ -281,7 +283,7 @@ async def test_hapus_data_while_running_leaves_no_identity_in_the_database_its_w
         done = await user.say("1")  # send
         assert "LN-" in done[0]
         await twilio.wait_for(lambda: any("telah diteruskan" in m for m in twilio.to(NUMBER)))
-        assert any(has_gps(p.read_bytes()) for p in files_in(settings.evidence_dir))
+        assert any(has_gps(data) for data in evidence_of(settings).values())
         ask = await user.say("hapus_data")
         assert "Hapus data Anda?" in ask[-1]
         confirm = await user.say("1")
@@ -292,7 +294,7 @@ async def test_hapus_data_while_running_leaves_no_identity_in_the_database_its_w
             if not traces:
                 break
             await asyncio.sleep(0.1)
-        files = [p.read_bytes() for p in files_in(settings.evidence_dir)]
+        files = list(evidence_of(settings).values())
     assert traces == []
     assert photo not in files and not any(has_gps(f) for f in files), "only the cleaned copy is kept"
     (sha,), = rows(settings, "SELECT sha256 FROM evidence")
@@ -302,7 +304,7 @@ async def test_hapus_data_while_running_leaves_no_identity_in_the_database_its_w
 
 # --- 4. retention on a clock the tests move -----------------------------------------------------
 
-async def test_retention_leaves_no_identity_in_any_table(tmp_path: Path) -> None:
+async def test_retention_leaves_no_identity_in_any_table(backend: Backend) -> None:
     """Regression: the purge cleared only the case columns; the sent outbox rows kept the summary
     with name and phone, `reporters.address` the chat id, `inbound_queue` the WhatsApp numbers, and
     `processed_updates` grew without end."""
@@ -310,12 +312,12 @@ async def test_retention_leaves_no_identity_in_any_table(tmp_path: Path) -> None
     from flows.case import lifecycle
     from flows.engine import Engine
     from flows.policy import Policy
-    from storage import Database, cases, inbound_queue, outbox
+    from storage import cases, inbound_queue, outbox
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
 
-    db = await Database.open(tmp_path / "lapor.db")
-    store = EvidenceStore(tmp_path / "evidence")
+    db = await backend.open()
+    store = EvidenceStore.for_database(db, backend.evidence_dir)
     policy = Policy(retention=timedelta(days=365))
     engine = Engine(db, policy=policy, outbox_channels=frozenset({"test"}), store=store)
     chat = Chat(engine, address="555000111")
@@ -331,26 +333,32 @@ async def test_retention_leaves_no_identity_in_any_table(tmp_path: Path) -> None
         await inbound_queue.add(tx, "whatsapp", "+6281277778888", "SM1", {"Body": "halo"}, chat.now.isoformat())
         # processed as the old code left it: done, with the number
         await tx.execute("UPDATE inbound_queue SET status = 'done', payload = '{}'")
-    assert "Siti Aminah" in str(rows_of(tmp_path, "SELECT payload FROM outbox"))
+    assert "Siti Aminah" in str(rows_of(backend, "SELECT payload FROM outbox"))
 
     clock = [chat.now + timedelta(days=400)]
     worker = DeliveryWorker(db, policy, {}, clock=lambda: clock[0], store=store)
     await worker.before_round()
     await db.close()
-    dump = "\n".join(sqlite3.connect(tmp_path / "lapor.db").iterdump())
+    with backend.connect() as inspector:
+        dump = "\n".join(inspector.iterdump())
     for trace in ("Siti Aminah", "6281234567890", "555000111", "555000222", "6281277778888"):
         assert trace not in dump, trace
-    assert rows_of(tmp_path, "SELECT count(*) FROM processed_updates") == [(0,)]
-    assert rows_of(tmp_path, "SELECT count(*) FROM conversations") == [(0,)], "the idle draft is gone"
-    kept = {r[0] for r in rows_of(tmp_path, "SELECT sha256 FROM evidence")}
-    assert {p.name.split(".")[0] for p in files_in(tmp_path / "evidence")} <= kept, "the idle draft's files went too"
-    assert rows_of(tmp_path, "SELECT count(*) FROM cases") == [(1,)], "the case itself stays"
+    assert rows_of(backend, "SELECT count(*) FROM processed_updates") == [(0,)]
+    assert rows_of(backend, "SELECT count(*) FROM conversations") == [(0,)], "the idle draft is gone"
+    kept = {r[0] for r in rows_of(backend, "SELECT sha256 FROM evidence")}
+    assert set(stored_evidence(backend)) <= kept, "the idle draft's files went too"
+    assert rows_of(backend, "SELECT count(*) FROM cases") == [(1,)], "the case itself stays"
     _ = outbox  # imported for the table it names
 
 
-def rows_of(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(tmp_path / "lapor.db") as db:
+def rows_of(backend: Backend, sql: str) -> list[tuple[object, ...]]:
+    with backend.connect() as db:
         return db.execute(sql).fetchall()
+
+
+def stored_evidence(backend: Backend) -> dict[str, bytes]:
+    with backend.connect() as db:
+        return db.evidence(backend.evidence_dir)
 
 
 # --- 6. refused messages are answered ------------------------------------------------------------
@@ -402,21 +410,20 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
         await twilio.wait_for(lambda: any("Sudah 1 dari" in m for m in twilio.to(NUMBER)))
 
 
-async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(tmp_path: Path) -> None:
+async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(backend: Backend) -> None:
     """Deliver 2: files no evidence row or draft refers to go after an hour; others stay."""
     from flows import retention
     from flows.policy import Policy
-    from storage import Database
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
     from flows.engine import Engine
 
-    db = await Database.open(tmp_path / "lapor.db")
-    store = EvidenceStore(tmp_path / "evidence")
+    db = await backend.open()
+    store = EvidenceStore.for_database(db, backend.evidence_dir)
     engine = Engine(db, store=store)
     chat = Chat(engine, address="555000333")
     await chat.run(*HAPPY_PATH[:20])  # a draft with files (their rows name no file on disk)
-    kept = draft_evidence_of(tmp_path, "555000333")
+    kept = draft_evidence_of(backend, "555000333")
     in_draft = [await store.put(f"draft file {n}".encode()) for n in range(2)]
     async with db.transaction() as tx:  # the draft refers to these two files
         import json
@@ -429,27 +436,48 @@ async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_peri
     fresh_orphan = await store.put(b"just downloaded, its step not recorded yet")
     store.release([f.sha256 for f in (*in_draft, old_orphan, fresh_orphan)])
     hour_ago = (chat.now - timedelta(hours=2)).timestamp()  # on the test's clock
-    for stored in (*in_draft, old_orphan):
-        os.utime(stored.path, (hour_ago, hour_ago))
-    (tmp_path / "evidence" / "tmp").mkdir(exist_ok=True)
-    partial = tmp_path / "evidence" / "tmp" / "dead.part"
-    partial.write_bytes(b"half a download")
-    os.utime(partial, (hour_ago, hour_ago))
+    with backend.connect() as inspector:
+        for stored in (*in_draft, old_orphan):
+            inspector.age_evidence(backend.evidence_dir, stored.sha256, hour_ago)
+    await leave_partial_upload(db, store, b"half a download", hour_ago)
+    assert any(name.startswith("tmp/") for name in stored_evidence(backend))
     await retention.run(db, Policy(), chat.now + timedelta(minutes=5), store)
     await db.close()
-    left = {p.name for p in files_in(tmp_path / "evidence")}
+    left = set(stored_evidence(backend))
     assert left == {in_draft[0].sha256, in_draft[1].sha256, fresh_orphan.sha256}
 
 
-def draft_evidence_of(tmp_path: Path, address: str) -> list[dict[str, object]]:
+async def leave_partial_upload(db: Any, store: Any, data: bytes, at: float) -> None:
+    """What a download cut off by a crash leaves in the store: bytes never named, last
+    written at `at`."""
+    from storage.evidence_files import CHUNK_BYTES
+
+    writer = store.blobs.writer()
+    await writer.write(data * (CHUNK_BYTES // len(data) + 1))  # more than one chunk: some of it is stored
+    if backend_is_postgres(db):
+        from datetime import UTC
+
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE evidence_chunks SET written_at = ? WHERE upload = ?",
+                             (datetime.fromtimestamp(at, UTC).isoformat(), writer.upload))
+    else:
+        writer._handle().close()
+        os.utime(writer.tmp, (at, at))
+
+
+def backend_is_postgres(db: Any) -> bool:
+    return db.dialect.name == "postgresql"
+
+
+def draft_evidence_of(backend: Backend, address: str) -> list[dict[str, object]]:
     import json
 
-    with sqlite3.connect(tmp_path / "lapor.db") as db:
+    with backend.connect() as db:
         (data,), = db.execute("SELECT data FROM conversations WHERE address = ?", (address,)).fetchall()
     return json.loads(data)["draft"]["evidence"]
 
 
-async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(tmp_path: Path) -> None:
+async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(backend: Backend) -> None:
     """A cleaned copy is stored under its own SHA-256 and linked from the original's
     (`cleaning.stored`); no evidence row names it, yet the orphan sweep must leave it, and
     after the reporter's erasure it is all that stays of the file."""
@@ -459,12 +487,12 @@ async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(tmp_path: Path
     from flows.engine import Engine
     from flows.policy import Policy
     from flows.reporter import data_rights
-    from storage import Database, privacy
+    from storage import privacy
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
 
-    db = await Database.open(tmp_path / "lapor.db")
-    store = EvidenceStore(tmp_path / "evidence")
+    db = await backend.open()
+    store = EvidenceStore.for_database(db, backend.evidence_dir)
     chat = Chat(Engine(db, store=store), address="555000444")
     await chat.run(*HAPPY_PATH, "@send")
     photo = jpeg_with_gps(40)
@@ -476,16 +504,17 @@ async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(tmp_path: Path
     assert isinstance(copy, Cleaned) and not has_gps(copy.data)
     copy_sha = hashlib.sha256(copy.data).hexdigest()
     two_hours_later = chat.now + timedelta(hours=2)
-    for path in files_in(tmp_path / "evidence"):
-        os.utime(path, (chat.now.timestamp(), chat.now.timestamp()))
+    with backend.connect() as inspector:
+        for sha in stored_evidence(backend):
+            inspector.age_evidence(backend.evidence_dir, sha, chat.now.timestamp())
     await retention.run(db, Policy(), two_hours_later, store)
-    assert {original.sha256, copy_sha} <= {p.name for p in files_in(tmp_path / "evidence")}
+    assert {original.sha256, copy_sha} <= set(stored_evidence(backend))
     async with db.transaction() as tx:
         (reporter_id,), = await tx.execute_fetchall("SELECT id FROM reporters")
         await privacy.erase_reporter(tx, int(reporter_id), two_hours_later.isoformat())
     assert await data_rights.clean_erased_evidence(db, store) >= 1
     await retention.run(db, Policy(), two_hours_later + timedelta(hours=2), store)
-    left = {p.name: p.read_bytes() for p in files_in(tmp_path / "evidence")}
+    left = stored_evidence(backend)
     assert original.sha256 not in left and copy_sha in left and not any(has_gps(b) for b in left.values())
     again = await cleaned_copy(db, store, original.sha256, "image/jpeg")
     assert isinstance(again, Cleaned) and again.data == copy.data, "the copy still stands for the original"

@@ -29,6 +29,7 @@ from flows.case import inquiry, lifecycle
 from flows.case.lifecycle import Actor
 from storage import case_posts, cases, outbox
 from storage.case_queries import counts
+from tests.backends import Backend
 from tests import fake_telegram as tg
 from tests import hostile_files as hostile
 from tests.chat import HAPPY_PATH, Chat
@@ -64,8 +65,8 @@ def captured_logs(level: str, settings: Settings | None = None) -> Iterator[io.S
 
 # --- 1. answers are shaped by who reads them --------------------------------------------------
 
-async def test_a_moderator_s_lihat_in_a_group_never_shows_a_confidential_identity(tmp_path: Path) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_a_moderator_s_lihat_in_a_group_never_shows_a_confidential_identity(backend: Backend) -> None:
+    s = await seed(backend)
     try:
         private = await s.run(MODERATOR, "lihat", s.number)
         assert NAME in private.text, "in a private chat the moderator sees the confidential reporter"
@@ -77,8 +78,8 @@ async def test_a_moderator_s_lihat_in_a_group_never_shows_a_confidential_identit
         await s.db.close()
 
 
-async def test_ekspor_in_a_group_has_no_identity_columns_and_only_that_group_s_cases(tmp_path: Path) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_ekspor_in_a_group_has_no_identity_columns_and_only_that_group_s_cases(backend: Backend) -> None:
+    s = await seed(backend)
     try:
         assert (await s.run(ADMIN, "ekspor")).export_identity is True
         reply = await s.run(ADMIN_IN_GROUP, "ekspor")
@@ -88,8 +89,8 @@ async def test_ekspor_in_a_group_has_no_identity_columns_and_only_that_group_s_c
         await s.db.close()
 
 
-async def test_rute_semua_in_a_group_lists_no_other_group(tmp_path: Path) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_rute_semua_in_a_group_lists_no_other_group(backend: Backend) -> None:
+    s = await seed(backend)
     try:
         assert str(GROUP_B) in (await s.run(ADMIN, "rute", "semua")).text
         for caller in (ADMIN_IN_GROUP, MODERATOR_IN_GROUP):
@@ -117,8 +118,8 @@ async def _move_away(s: Seeded, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["not_ours", "alihkan", "hapus_fokus"])
-async def test_the_old_group_loses_the_case_when_it_moves(tmp_path: Path, how: str) -> None:
-    s = await seed(tmp_path / "lapor.db", steps=terbuka_path())
+async def test_the_old_group_loses_the_case_when_it_moves(backend: Backend, how: str) -> None:
+    s = await seed(backend, steps=terbuka_path())
     try:
         assert NAME in (await s.run(FOCAL, "lihat", s.number)).text, "an open reporter is shown to the holder"
         await _move_away(s, how)
@@ -145,8 +146,8 @@ async def test_the_old_group_loses_the_case_when_it_moves(tmp_path: Path, how: s
         await s.db.close()
 
 
-async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_case_now(tmp_path: Path) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_case_now(backend: Backend) -> None:
+    s = await seed(backend)
     try:
         at = datetime.now().astimezone().isoformat()
         async with s.db.transaction() as tx:
@@ -167,8 +168,8 @@ async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_cas
 
 # --- item 6: staff by role or name, times in the service's zone ----------------------------------
 
-async def test_jejak_names_staff_by_name_or_role_and_shows_every_time_in_wib(tmp_path: Path) -> None:
-    s = await seed(tmp_path / "lapor.db")
+async def test_jejak_names_staff_by_name_or_role_and_shows_every_time_in_wib(backend: Backend) -> None:
+    s = await seed(backend)
     try:
         await s.run(MODERATOR, "setstatus", f"{s.number} diterima")
         async with s.db.transaction() as tx:  # events as older code wrote them: UTC, no display name
@@ -323,8 +324,8 @@ def group_requests(fake: FakeTelegram, chat_id: int) -> str:
 
 
 @pytest.fixture
-def file_settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
-    return settings_for(fake, tmp_path, admin_telegram_ids=[4242], delivery_poll_seconds=0.05,
+def file_settings(fake: FakeTelegram, backend: Backend) -> Settings:
+    return settings_for(fake, backend, admin_telegram_ids=[4242], delivery_poll_seconds=0.05,
                         delivery_backoff_seconds=0.1, telegram_timeout=2.0)
 
 
@@ -375,10 +376,9 @@ async def test_the_bot_token_is_not_logged_at_info(fake: FakeTelegram, file_sett
     assert tg.TOKEN not in logs.getvalue() and tg.TOKEN.split(":")[1] not in logs.getvalue()
 
 
-async def test_delivery_warnings_name_no_chat_and_no_phone(tmp_path: Path) -> None:
+async def test_delivery_warnings_name_no_chat_and_no_phone(backend: Backend) -> None:
     from bot.delivery import DeliveryWorker, Gone, Rejected, Retry
     from flows.policy import Policy
-    from storage import Database
 
     class Failing:
         def __init__(self) -> None:
@@ -388,7 +388,7 @@ async def test_delivery_warnings_name_no_chat_and_no_phone(tmp_path: Path) -> No
         async def deliver(self, delivery: Any, progress: Any) -> None:
             raise self.errors.pop(0)
 
-    db = await Database.open(tmp_path / "lapor.db")
+    db = await backend.open()
     try:
         async with db.transaction() as tx:
             for channel, address in (("whatsapp", "+6281298765432"), ("telegram", str(REPORTER)),
@@ -405,16 +405,15 @@ async def test_delivery_warnings_name_no_chat_and_no_phone(tmp_path: Path) -> No
         await db.close()
 
 
-async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(tmp_path: Path) -> None:
+async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(backend: Backend) -> None:
     import aiohttp
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
     from bot.whatsapp.webhook import handler
-    from storage import Database
     from tests import fake_twilio as tw
 
-    db = await Database.open(tmp_path / "lapor.db")
+    db = await backend.open()
     app = web.Application()
     app.router.add_post("/twilio/whatsapp", handler(db, tw.AUTH_TOKEN, "https://lapor.example.org"))
     server = TestServer(app, host="127.0.0.1")

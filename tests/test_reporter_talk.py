@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from flows.engine import Engine
 from flows.i18n import long_date
 from flows.policy import Policy
-from storage import Database, cases, conversations, routes
+from storage import cases, conversations, routes
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 BADUNG_KEPALA_DESA = (
@@ -330,8 +330,8 @@ async def test_a_long_menu_on_whatsapp_is_short_with_explanations_on_request(eng
 
 # --- Privacy notice and help -----------------------------------------------------------
 
-async def test_the_notice_says_who_runs_the_service_and_how_to_see_or_delete(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "op.db")
+async def test_the_notice_says_who_runs_the_service_and_how_to_see_or_delete(backend: Backend) -> None:
+    db = await backend.open()
     try:
         chat = Chat(Engine(db, policy=Policy(operator_name="Yayasan Pemilu Bersih")))
         await chat.send("halo")

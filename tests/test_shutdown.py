@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -19,14 +18,14 @@ import pytest
 from bench.chaos import GROUP, SCRIPT, Driver, _cards, bot_process
 from flows.policy import Policy
 from flows.staff import route_admin
-from storage import Database
+from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 
 
-async def test_a_transaction_cancelled_at_any_moment_leaves_the_connection_usable(tmp_path: Path) -> None:
+async def test_a_transaction_cancelled_at_any_moment_leaves_the_connection_usable(backend: Backend) -> None:
     """Regression: cancelled while `BEGIN IMMEDIATE` ran, the next transaction failed with
     "cannot start a transaction within a transaction"."""
-    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    db = await backend.open(checkpoint_every=None)
     try:
         async with db.transaction() as tx:
             await tx.execute("CREATE TABLE t (n INTEGER)")
@@ -63,7 +62,7 @@ class Endless(Driver):
 
 
 @pytest.mark.timeout(900)
-async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_every_lease() -> None:
+async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_every_lease(backend: Backend) -> None:
     """Regression: a SIGTERM while the delivery worker was inside a transaction hung the process,
     with the delivery's lease still held (1 time in 5 with SIGTERM 0-300 ms after a card)."""
     rng = random.Random(12)
@@ -73,14 +72,15 @@ async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_ev
     try:
         with tempfile.TemporaryDirectory() as name:
             tmp = Path(name)
-            db = await Database.open(tmp / "lapor.db")
+            backend = Backend(backend.kind, tmp, backend.url)
+            db = await backend.open()
             async with db.transaction() as tx:
                 await route_admin.add(tx, Policy(), "51.71", GROUP, by="test", at="2024-11-20T00:00:00+00:00")
             await db.close()
             driver = Endless(fake, 12)
             driver.start()
             for run in range(20):
-                process = bot_process(fake, tmp)
+                process = bot_process(fake, tmp, backend.url)
                 cards = sum(_cards(fake).values())
                 deadline = time.monotonic() + 10
                 while sum(_cards(fake).values()) == cards and time.monotonic() < deadline:
@@ -96,7 +96,7 @@ async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_ev
                     await asyncio.to_thread(process.wait)
                     continue
                 waited = time.monotonic() - sent
-                with sqlite3.connect(tmp / "lapor.db") as check:
+                with backend.connect() as check:
                     held = check.execute("SELECT count(*) FROM outbox WHERE status = 'pending'"
                                          " AND leased_until IS NOT NULL").fetchone()[0]
                 if held:

@@ -4,8 +4,6 @@ fake Bot API server on localhost. Assertions are on what that server received.""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,6 +11,9 @@ import pytest
 from bot.config import Settings
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
+from storage import Database
+from storage.evidence_files import EvidenceStore
+from tests.backends import Backend, inspect_db
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 
 CHAT = 5001
@@ -21,13 +22,21 @@ PDF = b"%PDF-1.4 surat edaran dukungan"
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
-    return settings_for(fake, tmp_path)
+def settings(fake: FakeTelegram, backend: Backend) -> Settings:
+    return settings_for(fake, backend)
 
 
-def cases_in(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as db:
+def cases_in(settings: Settings) -> list[tuple]:
+    with inspect_db(settings) as db:
         return db.execute("SELECT id, number, region_code, identity_mode, latitude FROM cases").fetchall()
+
+
+async def stored_bytes(settings: Settings, sha: str) -> bytes | None:
+    db = await Database.open(settings.database)
+    try:
+        return await EvidenceStore.for_database(db, settings.evidence_dir).get(sha)
+    finally:
+        await db.close()
 
 
 async def walk_to_evidence(r: Reporter) -> None:
@@ -76,16 +85,16 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
         done = await r.press("send")
         assert "Terima kasih. Laporan Anda sudah diterima dengan nomor LN-" in done[0]
 
-    (case_id, number, region, identity, latitude), = cases_in(settings.database_path)
+    (case_id, number, region, identity, latitude), = cases_in(settings)
     assert (region, identity, latitude) == ("51.71", "terbuka", -8.65)
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         evidence = db.execute("SELECT kind, channel_ref, channel_unique_ref, mime, size, sha256"
                               " FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)).fetchall()
     assert [e[:2] for e in evidence] == [("photo", "album-0"), ("photo", "album-1"), ("photo", "album-2"),
                                          ("document", "surat.pdf")]
     for (_kind, _ref, unique, _mime, size, sha), data in zip(evidence, [*JPEG, PDF]):
         assert unique and size == len(data) and sha == hashlib.sha256(data).hexdigest()
-        assert (settings.evidence_dir / sha[:2] / sha).read_bytes() == data
+        assert await stored_bytes(settings, sha) == data
     edits = [p["text"] for p in fake.sent("editMessageText", CHAT)]
     assert any(e.startswith("» Setuju\n\n") for e in edits), "the pressed question becomes the next, with the pick"
     assert len(fake.sent("answerCallbackQuery")) == sum(1 for c in fake.calls if c.method == "answerCallbackQuery")
@@ -125,7 +134,7 @@ async def test_sticker_at_a_date_step_back_and_cancel(fake: FakeTelegram, settin
         assert "Batalkan laporan ini?" in fake.shown(CHAT)[-1]
         cancelled = await r.press("yes")
         assert "dibatalkan" in cancelled[0]
-    assert cases_in(settings.database_path) == []
+    assert cases_in(settings) == []
 
 
 async def test_restart_mid_flow_continues(fake: FakeTelegram, settings: Settings) -> None:
@@ -138,7 +147,7 @@ async def test_restart_mid_flow_continues(fake: FakeTelegram, settings: Settings
         await r.press("done")
         await r.press("anonim")
         await r.press("send")
-    assert len(cases_in(settings.database_path)) == 1
+    assert len(cases_in(settings)) == 1
 
 
 async def test_the_same_update_delivered_twice_is_processed_once(fake: FakeTelegram, settings: Settings) -> None:
@@ -226,16 +235,16 @@ async def test_groups_never_run_the_report_flow(fake: FakeTelegram, settings: Se
     assert len(sent) == 1
     assert "kirim pesan pribadi" in sent[0]["text"]
     assert sent[0]["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://t.me/lapor_netral_bot?start=lapor"
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         assert db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 0
 
 
-async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> None:
+async def test_webhook_mode_checks_the_secret(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> None:
     import asyncio
 
     from bot.serve import serve
 
-    settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org",
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org",
                             telegram_webhook_secret="s3cret-token", host="127.0.0.1", port=unused_tcp_port)
     stop = asyncio.Event()
     server = asyncio.create_task(serve(settings, stop))
@@ -280,5 +289,5 @@ async def test_a_reply_not_yet_sent_at_a_crash_is_sent_after_restart(fake: FakeT
         await fake.wait_for(lambda: len(delivered()) >= 2)  # the welcome and the consent question
         await r.settle(0)
     assert delivered()[0].startswith("Selamat datang di Lapor Netral") and len(delivered()) == 2
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         assert db.execute("SELECT count(*) FROM processed_updates").fetchone() == (1,), "the step ran once"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from bot.serve import serve
 from storage import Database, outbox
 from tests import fake_telegram as tg
 from tests.fake_telegram import FakeTelegram
+from tests.backends import Backend
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -23,8 +23,8 @@ METRICS = {"Authorization": "Bearer metrics-t0ken"}
 
 
 @pytest.fixture
-async def base(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
-    settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
+async def base(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple[str, Settings]]:
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
                             host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05,
                             metrics_token="metrics-t0ken")
     stop = asyncio.Event()
@@ -63,7 +63,7 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
 
 async def test_health_is_503_when_messages_are_stuck(base: tuple[str, Settings]) -> None:
     url, settings = base
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     async with db.transaction() as tx:  # a message for a channel this process cannot send, an hour old
         await outbox.enqueue(tx, "whatsapp", "+62812", "send", {"replies": []},
                              (datetime.now(UTC) - timedelta(hours=1)).isoformat())
@@ -92,8 +92,8 @@ async def test_the_webhook_refuses_big_bodies_wrong_methods_and_content_types(ba
             assert response.status == 404, "WhatsApp is not configured here"
 
 
-async def test_metrics_are_off_without_a_token(fake: FakeTelegram, tmp_path: Path, unused_tcp_port: int) -> None:
-    settings = settings_for(fake, tmp_path, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
+async def test_metrics_are_off_without_a_token(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> None:
+    settings = settings_for(fake, backend, public_base_url="https://lapor.example.org", telegram_webhook_secret="s3cret",
                             host="127.0.0.1", port=unused_tcp_port, delivery_poll_seconds=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +23,7 @@ from storage import Database, outbox
 from tests import fake_twilio as tw
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
+from tests.backends import Backend, inspect_db
 from tests.telegram_harness import settings_for
 from tests.test_focal_points import GROUP, cards, jpeg_with_gps
 
@@ -51,9 +50,9 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-def settings(telegram: FakeTelegram, twilio: FakeTwilio, tmp_path: Path, unused_tcp_port: int) -> Settings:
+def settings(telegram: FakeTelegram, twilio: FakeTwilio, backend: Backend, unused_tcp_port: int) -> Settings:
     return settings_for(
-        telegram, tmp_path, public_base_url=PUBLIC, telegram_webhook_secret="tg-secret",
+        telegram, backend, public_base_url=PUBLIC, telegram_webhook_secret="tg-secret",
         host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN,
         twilio_whatsapp_from=tw.BOT_NUMBER, delivery_poll_seconds=0.05,
         delivery_backoff_seconds=0.1, **twilio.settings())
@@ -80,12 +79,12 @@ async def server(settings: Settings, twilio: FakeTwilio, number: str = NUMBER) -
 
 
 def rows(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         return db.execute(sql, params).fetchall()
 
 
 async def register_group(settings: Settings) -> None:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     async with db.transaction() as tx:
         await route_admin.add(tx, Policy(), "51.71", GROUP, by="test", at="2024-11-20T00:00:00+00:00")
     await db.close()
@@ -93,7 +92,7 @@ async def register_group(settings: Settings) -> None:
 
 async def queue_news(settings: Settings, text: str) -> None:
     """A message for the number written by another process, as a case's news would be."""
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     async with db.transaction() as tx:
         await outbox.enqueue(tx, "whatsapp", NUMBER, "send", {"replies": [{"type": "text", "text": text}],
                                                                "locale": "id"}, "2026-01-01T00:00:00+00:00")
@@ -143,7 +142,7 @@ async def test_a_complete_report_with_three_photos_reaches_the_focal_group(
     assert len(uploads) == 3 and all(not Image.open(io.BytesIO(u)).getexif() for u in uploads)
     card = cards(telegram, GROUP)[0]["text"]
     assert NUMBER not in card and NUMBER[1:] not in card and "Siti Rahasia" not in card
-    with sqlite3.connect(settings.database_path) as db:
+    with inspect_db(settings) as db:
         dump = "\n".join(db.iterdump())
     assert "Siti Rahasia" not in dump, "the WhatsApp profile name is never stored"
 
@@ -217,7 +216,7 @@ async def test_news_outside_the_24_hour_window_waits_for_the_person_or_uses_the_
         settings: Settings, twilio: FakeTwilio) -> None:
     async with server(settings, twilio) as user:
         await user.say("halo")
-        with sqlite3.connect(settings.database_path) as db:  # the person last wrote two days ago
+        with inspect_db(settings) as db:  # the person last wrote two days ago
             db.execute("UPDATE contacts SET last_inbound_at = '2000-01-01T00:00:00+00:00'")
         await queue_news(settings, "kabar kasus")
         await asyncio.sleep(0.5)
@@ -226,7 +225,7 @@ async def test_news_outside_the_24_hour_window_waits_for_the_person_or_uses_the_
         assert "kabar kasus" in replies, "the person wrote: the window is open and it goes out"
     template = settings.model_copy(update={"twilio_status_template_sid": "HX" + "1" * 32})
     async with server(template, twilio) as user:
-        with sqlite3.connect(settings.database_path) as db:
+        with inspect_db(settings) as db:
             db.execute("UPDATE contacts SET last_inbound_at = '2000-01-01T00:00:00+00:00'")
         await queue_news(settings, "kabar kedua")
         await twilio.wait_for(lambda: any(m.get("ContentSid") for m in twilio.messages))

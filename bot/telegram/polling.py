@@ -1,5 +1,8 @@
 """Long polling that confirms an update only after it has been handled.
 
+One poller per database: a second `run` on the same database refuses to start (it holds
+`Database.exclusive`), instead of competing for the same updates.
+
 PTB's own Updater confirms a batch (by asking for the next offset) as soon as it has
 fetched it, before the handlers ran; a crash in between loses those updates. Here each
 batch is handled first (chats concurrently, each chat in order: the channel holds a lock
@@ -18,6 +21,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.config import Settings
+from storage.database import LockHeld
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +73,26 @@ async def _main(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with application:
         await open_runtime(application, runtime)
-        await application.start()
-        log.info("polling for updates")
+        assert runtime.db is not None
         try:
-            await poll(application, stop, ALLOWED_UPDATES)
+            async with runtime.db.exclusive("telegram-polling") as lost:
+                await application.start()
+                log.info("polling for updates")
+                watch = asyncio.create_task(_stop_when(lost, stop))
+                try:
+                    await poll(application, stop, ALLOWED_UPDATES)
+                finally:
+                    watch.cancel()
+                    await application.stop()
+                if lost.is_set():
+                    raise SystemExit("lost the polling lock (database connection gone); stopping")
+        except LockHeld:
+            raise SystemExit("another process is already polling Telegram on this database; "
+                             "run one poller, or several `serve` workers behind a webhook") from None
         finally:
-            await application.stop()
             await close_runtime(runtime)
+
+
+async def _stop_when(lost: asyncio.Event, stop: asyncio.Event) -> None:
+    await lost.wait()
+    stop.set()

@@ -109,7 +109,7 @@ async def clean_erased_evidence(db: Database, store: EvidenceStore, limit: int =
             result = await cleaned_copy(db, store, sha, mime)
             stored_as = "cleaned" if isinstance(result, Cleaned) else "removed"
             if not (isinstance(result, Cleaned) and store.sha256_of(result.data) == sha):
-                store.discard_original(sha)  # a file that was already clean is its own copy
+                await store.discard_original(sha)  # a file that was already clean is its own copy
             async with db.transaction() as tx:
                 await privacy.mark_cleaned(tx, sha, stored_as)
             done += 1

@@ -47,11 +47,9 @@ class Desk:
 
     @staticmethod
     async def claim(tx: Tx, update_id: str, at: str) -> bool:
-        """Record the update as processed; False if it already was (a redelivery)."""
-        if await updates.processed_among(tx, [(CHANNEL, update_id)]):
-            return False
-        await updates.claim_many(tx, [(CHANNEL, update_id, at)])
-        return True
+        """Record the update as processed; False if it already was (a redelivery), also
+        when another worker is handling the same update at this moment."""
+        return await updates.claim(tx, CHANNEL, update_id, at)
 
     # --- buttons on a case --------------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""Every difference between the two SQL dialects, in one place.
+
+Repositories write one SQL text, in SQLite's dialect with qmark (`?`) placeholders. On
+PostgreSQL the adapter passes it through `translate` (placeholders become `$1, $2, ...`,
+`INSERT OR IGNORE` becomes `ON CONFLICT DO NOTHING`); what no text rewrite can express
+(row locks, advisory locks, how an error says "unique violation") is a method or an
+attribute of the `Dialect` a transaction belongs to: `of(tx)`.
+
+What PostgreSQL lacks but the SQL uses is defined in its first migration instead
+(`datetime(text)`), so that the text stays the same on both backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.database import Tx
+
+
+class UnsupportedSql(ValueError):
+    """SQLite-only syntax that has no mechanical PostgreSQL twin: write it portably."""
+
+
+def lock_key(*parts: str) -> int:
+    """A signed 64-bit key for PostgreSQL's advisory locks, the same in every process
+    (Python's `hash` is salted per process, so it cannot be used)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class Dialect:
+    name = "sqlite"
+    skip_locked = ""
+    """Appended to a `SELECT` that picks rows to lease: PostgreSQL's `FOR UPDATE SKIP
+    LOCKED`, so that two workers never take the same row. SQLite's single writer needs
+    nothing."""
+    shared_counters = False
+    """Whether several processes share the database as workers (counters such as the flood
+    gate must then live in the database, not in one process's memory)."""
+    failed_statement_aborts = False
+    """PostgreSQL refuses every statement after a failed one until ROLLBACK: steps that share
+    a transaction each need a savepoint there. SQLite undoes just the failed statement."""
+
+    def translate(self, sql: str) -> str:
+        return sql
+
+    like = "LIKE"
+    """A pattern match that ignores case as SQLite's `LIKE` does (PostgreSQL's is `ILIKE`)."""
+
+    def indexed_by(self, index: str) -> str:
+        """A table's index hint, where the planner has no statistics to choose it (SQLite's
+        `INDEXED BY`); PostgreSQL's planner keeps statistics and takes no hints."""
+        return f" INDEXED BY {index}"
+
+    def json_text(self, expr: str, path: str) -> str:
+        """The value at `path` ('$.a.b') of the JSON text `expr`."""
+        return f"json_extract({expr}, '{path}')"
+
+    def json_elements(self, expr: str, path: str, alias: str) -> str:
+        """A table of the elements of the JSON array at `path` of `expr`, one column `value`
+        (nothing when there is no array there)."""
+        return f"json_each({expr}, '{path}') AS {alias}"
+
+    async def prune_shared_counters(self, tx: Tx, before: str) -> int:
+        """Drop counters only several workers keep (PostgreSQL's flood windows) whose last
+        entry is older than `before`; SQLite keeps them in memory."""
+        return 0
+
+    async def lock_conversations(self, tx: Tx, keys: list[tuple[str, str]]) -> None:
+        """Serialise the steps of these conversations across processes until commit.
+        SQLite's `BEGIN IMMEDIATE` already serialises every writer."""
+
+    async def try_job_lock(self, tx: Tx, name: str) -> bool:
+        """Whether this transaction may run the periodic job `name` (only one process at a
+        time does); SQLite: always, its write lock already makes it exclusive."""
+        return True
+
+    async def forget_address(self, tx: Tx, channel: str, address: str) -> None:
+        """Erase what only this backend keeps about an address (PostgreSQL's shared flood
+        windows); the tables both backends have are the repositories' to erase."""
+
+    def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and f"UNIQUE constraint failed: {table}.{column}" in str(exc)
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """A transaction that lost a race (deadlock, serialisation failure) and may simply
+        be run again."""
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+class Postgres(Dialect):
+    name = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    shared_counters = True
+    failed_statement_aborts = True
+
+    def translate(self, sql: str) -> str:
+        return translate(sql)
+
+    like = "ILIKE"
+
+    def indexed_by(self, index: str) -> str:
+        return ""
+
+    def json_text(self, expr: str, path: str) -> str:
+        return f"({expr})::jsonb #>> '{_json_path(path)}'"
+
+    def json_elements(self, expr: str, path: str, alias: str) -> str:
+        at = f"({expr})::jsonb #> '{_json_path(path)}'"
+        return (f"jsonb_array_elements(CASE WHEN jsonb_typeof({at}) = 'array' THEN {at} ELSE '[]'::jsonb END)"
+                f" AS {alias}(value)")
+
+    async def prune_shared_counters(self, tx: Tx, before: str) -> int:
+        async with tx.execute("DELETE FROM flood_windows WHERE cardinality(times) = 0"
+                              " OR times[cardinality(times)] < datetime(?)", (before,)) as cur:
+            return int(cur.rowcount)
+
+    async def lock_conversations(self, tx: Tx, keys: list[tuple[str, str]]) -> None:
+        """Transaction-scoped advisory locks, one per conversation, taken in a fixed order
+        (so two workers' batches cannot deadlock) and released by COMMIT or ROLLBACK."""
+        ordered = sorted({lock_key("conversation", c, a) for c, a in keys})
+        if ordered:
+            await tx.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k ORDER BY k",
+                             (ordered,))
+
+    async def try_job_lock(self, tx: Tx, name: str) -> bool:
+        async with tx.execute("SELECT pg_try_advisory_xact_lock(?)", (lock_key("job", name),)) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def forget_address(self, tx: Tx, channel: str, address: str) -> None:
+        await tx.execute("DELETE FROM flood_windows WHERE channel = ? AND address = ?", (channel, address))
+
+    def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
+        import asyncpg
+
+        return (isinstance(exc, asyncpg.UniqueViolationError)
+                and getattr(exc, "constraint_name", None) == f"{table}_{column}_key")
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        import asyncpg
+
+        return isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
+
+
+def _json_path(path: str) -> str:
+    """SQLite's '$.a.b' as PostgreSQL's '{a,b}'."""
+    assert path.startswith("$") and "[" not in path and "'" not in path, path
+    return "{" + ",".join(p for p in path[1:].split(".") if p) + "}"
+
+
+SQLITE = Dialect()
+POSTGRES = Postgres()
+
+
+def of(tx: Any) -> Dialect:
+    """The dialect of a transaction: PostgreSQL's carry it; a bare aiosqlite connection is SQLite."""
+    return getattr(tx, "dialect", SQLITE)
+
+
+_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+_UNSUPPORTED = re.compile(r"\b(?:INSERT|UPDATE)\s+OR\s+(?:REPLACE|IGNORE|ABORT|FAIL|ROLLBACK)\b|\bPRAGMA\b"
+                          r"|\bWITHOUT\s+ROWID\b|\bGLOB\b|\bjulianday\s*\(|\bstrftime\s*\(|\bifnull\s*\("
+                          r"|\bINDEXED\s+BY\b|\bjson_extract\s*\(|\bjson_each\s*\(",
+                          re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """SQLite's SQL as PostgreSQL's: `?` placeholders numbered (outside string literals,
+    quoted names and comments) and `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`. Raises
+    `UnsupportedSql` for SQLite-only syntax, so a forgotten difference fails loudly in the
+    PostgreSQL half of the tests instead of doing something else."""
+    text = _number_placeholders(sql)
+    if _INSERT_OR_IGNORE.match(text):
+        text = _INSERT_OR_IGNORE.sub("INSERT INTO", text, count=1)
+        returning = _RETURNING.search(text)
+        if returning:
+            text = f"{text[:returning.start()]}ON CONFLICT DO NOTHING {text[returning.start():]}"
+        else:
+            text = f"{text.rstrip().rstrip(';')} ON CONFLICT DO NOTHING"
+    if _UNSUPPORTED.search(_strip_literals(text)):
+        raise UnsupportedSql(f"SQLite-only SQL, write it portably or add it to storage/dialect.py: {sql[:120]!r}")
+    return text
+
+
+def _number_placeholders(sql: str) -> str:
+    out: list[str] = []
+    n = 0
+    i = 0
+    quote: str | None = None
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            out.append(ch)
+            if ch == quote:
+                if i + 1 < len(sql) and sql[i + 1] == quote:  # '' inside a literal
+                    out.append(sql[i + 1])
+                    i += 1
+                else:
+                    quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = len(sql) if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+            continue
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
