@@ -61,25 +61,6 @@ async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[s
     return int(row[0])
 
 
-async def enqueue_card_edit(tx: Tx, channel: str, address: str, case_id: int, post_id: int, at: str) -> bool:
-    """Queue an edit of a case card unless one is already waiting (not yet taken): the
-    edit shows the case as it is when sent, so one waiting edit covers them all. A busy
-    case (related reports keep coming) then costs the group one edit, not one per change,
-    under Telegram's 20 messages a minute per group. False when it was covered."""
-    global _queued
-    row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
-        " SELECT ?, ?, 'edit_case', ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE channel = ?"
-        "  AND address = ? AND status = 'pending' AND kind = 'edit_case' AND post_id = ? AND leased_until IS NULL)"
-        " RETURNING id",
-        (channel, address, json.dumps({"case_id": case_id}), case_id, post_id, utc(at), utc(at), channel, address,
-         post_id))
-    if row is None:
-        return False
-    _queued += 1
-    return True
-
-
 async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[str, Any], at: str,
                               lease_until: str) -> Delivery:
     """Queue a reply that its step's channel sends itself right after the commit: leased
@@ -121,7 +102,8 @@ async def has_due(tx: Tx, now: str, channels: list[str]) -> bool:
 
 
 async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payload: dict[str, Any], at: str,
-                            not_before: str) -> int:
+                            not_before: str, *, kind: str = "send", case_id: int | None = None,
+                            post_id: int | None = None) -> int:
     """Queue a message that replaces a still-waiting one with the same key (not one being
     sent); it is due at `not_before`, so that a quick series ends up as one message."""
     global _queued
@@ -133,9 +115,10 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
     if row is not None:
         return int(row[0])
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, coalesce_key)"
-        " VALUES (?, ?, 'send', ?, ?, ?, ?) RETURNING id",
-        (channel, address, json.dumps(payload, ensure_ascii=False), utc(not_before), utc(at), key))
+        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at,"
+        " coalesce_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(not_before), utc(at),
+         key))
     assert row is not None
     return int(row[0])
 

@@ -79,10 +79,15 @@ async def post_delivered(tx: Tx, case_id: int, post_id: int, message_id: int, at
 
 
 async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
-    """Queue an edit of every group message of the case, so each shows the current status."""
+    """Queue an edit of every group message of the case, so each shows the current status.
+    An edit renders the case as it is when sent, so one still waiting covers any later
+    change: a busy case (related reports keep coming) costs its group one edit, not one per
+    change, under Telegram's 20 messages a minute per group."""
     for post in await case_posts.of_case(tx, case_id, active_only=False):
         if post.message_id is not None:
-            await outbox.enqueue_card_edit(tx, notify.GROUP_CHANNEL, str(post.chat_id), case_id, post.id, at)
+            await outbox.enqueue_coalesced(tx, notify.GROUP_CHANNEL, str(post.chat_id), f"card:{post.id}",
+                                           {"case_id": case_id}, at, at, kind="edit_case", case_id=case_id,
+                                           post_id=post.id)
 
 
 async def route_waiting(tx: Tx, policy: Policy, at: str) -> list[str]:
