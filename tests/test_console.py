@@ -9,7 +9,8 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.backends import Backend
 
@@ -101,7 +102,8 @@ def test_relative_dates_and_words_in_the_real_console(backend: Backend) -> None:
     result = run_bot(["console"], backend, "\n".join(typed) + "\n")
     assert "tidak ditemukan" not in result.stdout and "tidak dapat dibaca" not in result.stdout, result.stdout
     assert "Terima kasih. Laporan Anda sudah diterima" in result.stdout
-    today = date.today()  # the console's today (the test and the console run on the same day, nearly always)
+    # the console's today is Jakarta's (the test and the console run on the same day, nearly always)
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
     with backend.connect() as db:
         row = db.execute("SELECT region_code, agency_group, person_status, occurred_on, learned_on FROM cases").fetchone()
     assert row[:3] == ("51.03", "desa", "bukan_asn")
