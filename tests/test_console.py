@@ -12,9 +12,8 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.backends import Backend
-
 from flows.dates import read_date
+from tests.backends import Backend
 from tests.console_driver import ConsoleSession, console_env
 
 SCRIPT = [

@@ -16,8 +16,8 @@ import itertools
 import os
 import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
