@@ -1,11 +1,18 @@
-"""One writing aiosqlite connection per process, a few reading ones beside it, numbered
+"""One writing SQLite connection per process, a few reading ones beside it, numbered
 migrations, and explicit transactions.
 
 The writer runs in autocommit mode so that every write happens inside a
 `BEGIN IMMEDIATE` we open ourselves: the write lock is taken up front, which is
 what lets two processes share the file without losing or repeating a step. Reads run
-on their own connections (WAL lets readers work beside the writer), so a long
+on their own aiosqlite connections (WAL lets readers work beside the writer), so a long
 `/statistik` never holds up a reporter's step.
+
+The writer's statements run on the event loop's own thread (`InlineTx`). A step's
+statements are small indexed lookups and appends that take microseconds, while each
+hand-off to a database thread costs a wake-up on both sides: handing them off made a
+step's hand-offs cost several times its SQL. Waiting is what must not happen on the
+loop, and a writer holding the write lock of a WAL database does not wait: only the
+`BEGIN IMMEDIATE` can meet another process's lock, and it is retried asynchronously.
 
 `Database.open` given a `postgresql://` URL opens the PostgreSQL backend instead
 (`storage/postgres.py`), which keeps the same contract: `transaction()`, `reading()`,
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import sqlite3
@@ -46,6 +54,82 @@ class Tx(Protocol):
     async def execute_fetchall(self, sql: str, parameters: Any = ...) -> Iterable[Any]: ...
 
 
+class Rows:
+    """What `tx.execute` gives back, fetched at once: the rows and `rowcount`, as a cursor."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    async def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    async def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        async def rows() -> AsyncIterator[Any]:
+            for row in self._rows:
+                yield row
+        return rows()
+
+
+class _Statement:
+    """`await tx.execute(...)` and `async with tx.execute(...) as cur` both work."""
+
+    __slots__ = ("_conn", "_params", "_sql")
+
+    def __init__(self, conn: sqlite3.Connection, sql: str, params: Any) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._params = params
+
+    def _run(self) -> Rows:
+        cur = self._conn.execute(self._sql, self._params)
+        try:
+            return Rows(cur.fetchall(), cur.rowcount)
+        finally:
+            cur.close()
+
+    def __await__(self) -> Any:
+        return _ready(self._run()).__await__()
+
+    async def __aenter__(self) -> Rows:
+        return self._run()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def _ready(value: Rows) -> Rows:
+    return value
+
+
+class InlineTx:
+    """The writer inside an open transaction, its statements run where they are awaited."""
+
+    dialect = dialect.SQLITE
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Any = ()) -> _Statement:
+        return _Statement(self.conn, sql, parameters)
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
+        self.conn.executemany(sql, parameters).close()
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[Any]:
+        cur = self.conn.execute(sql, parameters)
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+
 class LockHeld(Exception):
     """Another process holds this exclusive lock (a second poller, for instance)."""
 
@@ -57,11 +141,29 @@ CHECKPOINT_EVERY_SECONDS = 1.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
+WRITER_BUSY_TIMEOUT_MS = 100
+"""Inside a transaction the writer holds the lock and does not wait; should SQLite still
+ask it to (a WAL being recovered), it waits this long at most on the loop."""
+_BEGIN_RETRY_SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def migrations(folder: str | None = None, with_names: bool = False) -> list[Any]:
@@ -90,8 +192,8 @@ class Database:
 
     dialect: dialect.Dialect = dialect.SQLITE
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, readers: int = READERS) -> None:
-        self._conn = conn
+    def __init__(self, writer: sqlite3.Connection, path: Path, readers: int = READERS) -> None:
+        self._writer = writer
         self._lock = asyncio.Lock()
         self._idle_readers: list[aiosqlite.Connection] = []
         self._reader_slots = asyncio.Semaphore(readers)
@@ -128,16 +230,17 @@ class Database:
             return await PostgresDatabase.open(path)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await _connect(path)
-        await conn.execute("PRAGMA journal_mode = WAL")
-        db = cls(conn, path)
+        writer = await asyncio.to_thread(_connect_writer, path)  # may wait for another process's lock
+        db = cls(writer, path)
         db._settings = ["PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
                         "PRAGMA secure_delete = ON"]  # erased personal data must not linger in free pages
         if checkpoint_every:
             db._settings.append("PRAGMA wal_autocheckpoint = 0")
-        for setting in db._settings:
-            await conn.execute(setting)
-        await db._migrate()
+        try:
+            await asyncio.to_thread(db._prepare_writer)
+        except BaseException:
+            writer.close()
+            raise
         if checkpoint_every:
             db._checkpointer = asyncio.create_task(db._checkpoint_loop(checkpoint_every))
         return db
@@ -151,7 +254,7 @@ class Database:
             await reader.close()
         self._readers.clear()
         self._idle_readers.clear()
-        await self._conn.close()  # the last connection to close checkpoints what is left
+        await asyncio.to_thread(self._writer.close)  # the last connection to close checkpoints what is left
 
     async def _checkpoint_loop(self, every: float) -> None:
         """PASSIVE checkpoints never block writers; a failure is logged and retried."""
@@ -168,42 +271,49 @@ class Database:
             await conn.close()
 
     async def schema_version(self) -> int:
-        async with self._conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
+        row = self._writer.execute("PRAGMA user_version").fetchone()
         return int(row[0]) if row else 0
 
-    async def _migrate(self) -> None:
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with self._conn.execute("PRAGMA user_version") as cur:
-                    row = await cur.fetchone()
-                current = int(row[0]) if row else 0
-                for number, sql in migrations():
-                    if number > current:
-                        for statement in _split_sql(sql):
-                            await self._conn.execute(statement)
-                        await self._conn.execute(f"PRAGMA user_version = {number}")
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
+    def _prepare_writer(self) -> None:
+        """WAL, the settings, and the migrations: at start, off the loop (another process
+        may hold the lock a while, and a migration may take a while)."""
+        conn = self._writer
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        for setting in self._settings:
+            conn.execute(setting)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("PRAGMA user_version").fetchone()
+            current = int(row[0]) if row else 0
+            for number, sql in migrations():
+                if number > current:
+                    for statement in _split_sql(sql):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if it raises
+        (or is cancelled: no statement of it is ever left half-way on another thread)."""
         async with self._lock:
-            await self._begin("BEGIN IMMEDIATE")
+            await self._begin()
             try:
-                yield self._conn
+                yield InlineTx(self._writer)
             except BaseException:
-                await self._finish("ROLLBACK")
+                self._end("ROLLBACK")
                 raise
             try:
-                await self._finish("COMMIT")
+                self._end("COMMIT")
             except Exception:  # a failed COMMIT leaves the transaction open: close it
                 with contextlib.suppress(Exception):
-                    await self._finish("ROLLBACK")
+                    self._end("ROLLBACK")
                 raise
         for callback in self._on_commit:
             callback()
@@ -228,28 +338,30 @@ class Database:
                 else:  # cut off midway: its state is unknown
                     await self._discard_reader(reader)
 
-    async def _begin(self, sql: str) -> None:
-        """BEGIN runs on the database thread whatever happens to the awaiting task: if the
-        task is cancelled meanwhile (a SIGTERM), wait for the BEGIN, undo it, then let the
-        cancellation go on, so the connection is never left inside a transaction."""
-        began = asyncio.ensure_future(self._conn.execute(sql))
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE without waiting on the loop: while another process holds the
+        write lock, try again after a pause, for as long as the busy timeout allows."""
+        conn = self._writer
+        conn.execute("PRAGMA busy_timeout = 0")
         try:
-            await asyncio.shield(began)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await _uncancellable(began)
-                await _uncancellable(asyncio.ensure_future(self._conn.execute("ROLLBACK")))
-            raise
+            waited = 0.0
+            for attempt in itertools.count():
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or waited * 1000 >= BUSY_TIMEOUT_MS:
+                        raise
+                pause = _BEGIN_RETRY_SECONDS[min(attempt, len(_BEGIN_RETRY_SECONDS) - 1)]
+                await asyncio.sleep(pause)
+                waited += pause
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
 
-    async def _finish(self, sql: str) -> None:
-        """COMMIT or ROLLBACK, seen through to the end even if the task is cancelled."""
-        done = asyncio.ensure_future(self._conn.execute(sql))
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await _uncancellable(done)
-            raise
+    def _end(self, sql: str) -> None:
+        if sql == "ROLLBACK" and not self._writer.in_transaction:
+            return  # SQLite already rolled it back (a full disk, an interrupted statement)
+        self._writer.execute(sql)
 
     async def checkpoint_truncate(self, tries: int = 20) -> bool:
         """Copy the WAL into the database and truncate it to zero bytes, so that erased
@@ -310,14 +422,6 @@ class Database:
             yield asyncio.Event()
         finally:
             handle.close()
-
-
-async def _uncancellable(task: asyncio.Future[object]) -> None:
-    """Wait for `task` even while this task is being cancelled again."""
-    while not task.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(task)
-    task.result()
 
 
 @asynccontextmanager

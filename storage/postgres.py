@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from storage import dialect
-from storage.database import Database, LockHeld, migrations
+from storage.database import Database, LockHeld, Rows, migrations
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +42,6 @@ def _prepared(sql: str) -> tuple[str, bool]:
     return text, bool(_ROWS.search(text))
 
 
-class PgCursor:
-    """What `tx.execute` gives back, as aiosqlite's cursor does: the rows and `rowcount`."""
-
-    __slots__ = ("_rows", "rowcount")
-
-    def __init__(self, rows: list[asyncpg.Record], rowcount: int) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-
-    async def fetchone(self) -> asyncpg.Record | None:
-        return self._rows[0] if self._rows else None
-
-    async def fetchall(self) -> list[asyncpg.Record]:
-        return self._rows
-
-    def __aiter__(self) -> AsyncIterator[asyncpg.Record]:
-        async def rows() -> AsyncIterator[asyncpg.Record]:
-            for row in self._rows:
-                yield row
-        return rows()
-
-
 class _Execution:
     """`await tx.execute(...)` and `async with tx.execute(...) as cur` both work, as with aiosqlite."""
 
@@ -74,19 +52,19 @@ class _Execution:
         self._sql = sql
         self._params = params
 
-    async def _run(self) -> PgCursor:
+    async def _run(self) -> Rows:
         text, returns_rows = _prepared(self._sql)
         if returns_rows:
             rows = await self._conn.fetch(text, *self._params)
-            return PgCursor(rows, len(rows))
+            return Rows(rows, len(rows))
         status = await self._conn.execute(text, *self._params)
         last = status.rsplit(" ", 1)[-1]
-        return PgCursor([], int(last) if last.isdigit() else -1)
+        return Rows([], int(last) if last.isdigit() else -1)
 
     def __await__(self) -> Any:
         return self._run().__await__()
 
-    async def __aenter__(self) -> PgCursor:
+    async def __aenter__(self) -> Rows:
         return await self._run()
 
     async def __aexit__(self, *exc: object) -> None:

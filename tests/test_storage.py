@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from storage import Database, updates
 from storage.database import migrations
@@ -53,3 +56,90 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     assert busy == 0 and frames == done
     await db.close()
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_a_step_hands_no_statement_to_a_database_thread(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, engine latency: each hand-off to aiosqlite's thread costs a wake-up on
+    both sides, and a step made 8 of them (a submit 51): several times its SQL, the most
+    of its latency. The writer's statements now run where they are awaited."""
+    import aiosqlite
+
+    from flows.engine import Engine
+    from flows.events import Inbound
+    from tests.chat import HAPPY_PATH, parse
+
+    handoffs: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
+        handoffs.append(str(args[0])[:40] if args else getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args, **kwargs)
+
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    engine = Engine(db)
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    try:
+        at = datetime(2024, 11, 21, 10, 0, tzinfo=UTC)
+        for number, line in enumerate([*HAPPY_PATH, "@send"]):
+            handled = await engine.handle(Inbound("test", "r1", str(number), parse(line), at, "id"))
+            assert handled.replies, line
+        assert handled.case_number
+        assert handoffs == []
+    finally:
+        monkeypatch.undo()
+        await db.close()
+
+
+async def test_the_writer_waits_for_another_process_without_holding_up_the_loop(tmp_path: Path) -> None:
+    """While another process holds the write lock, BEGIN is tried again after pauses: the
+    loop goes on meanwhile (replies, reads), and the transaction runs once the lock is
+    free."""
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    other = sqlite3.connect(tmp_path / "lapor.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+        wrote = asyncio.Event()
+
+        async def write() -> None:
+            async with db.transaction() as tx:
+                await updates.claim_many(tx, [("test", "u1", "now")])
+            wrote.set()
+
+        writing = asyncio.create_task(write())
+        while ticks < 20:
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not wrote.is_set()  # still waiting for the lock, and the loop ran all along
+        async with db.reading() as tx:  # reads go on too
+            assert await updates.processed_among(tx, [("test", "u1")]) == set()
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, 5)
+        async with db.reading() as tx:
+            assert await updates.processed_among(tx, [("test", "u1")]) == {("test", "u1")}
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction_and_nothing_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage import database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    other = sqlite3.connect(tmp_path / "lapor.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            async with db.transaction() as tx:
+                await updates.claim_many(tx, [("test", "u1", "now")])
+        other.execute("COMMIT")
+        async with db.transaction() as tx:  # the writer is usable again
+            await updates.claim_many(tx, [("test", "u2", "now")])
+        async with db.reading() as tx:
+            assert await updates.processed_among(tx, [("test", "u1"), ("test", "u2")]) == {("test", "u2")}
+    finally:
+        other.close()
+        await db.close()
