@@ -420,3 +420,34 @@ async def test_status_shows_only_the_reporters_own_cases(engine: Engine) -> None
     assert "tidak punya laporan" in other.text()
     await other.send("/status hello")
     assert "bukan nomor laporan" in other.text()
+
+
+async def test_a_conversations_copy_is_whole_and_shares_nothing() -> None:
+    """`copy` lists the fields itself (a JSON round trip was a sizeable part of a step):
+    a field it forgot, or a container it shared, would change the step's input."""
+    from dataclasses import fields
+
+    from flows.reporter.conversation import Conversation, Draft, State
+
+    draft = Draft(**{f.name: f"x-{f.name}" for f in fields(Draft) if f.name not in (
+        "latitude", "longitude", "evidence", "no_evidence_confirmed")})
+    draft.latitude, draft.longitude, draft.no_evidence_confirmed = -8.65, 115.21, True
+    draft.evidence = [{"kind": "photo", "sha256": "ab", "size": 3}]
+    conv = Conversation(state=State.SUMMARY, locale="en", draft=draft, history=["province"], token=7, page=2,
+                        matches=["51.71"], editing="place", offered=[["send", "Kirim"]], resume_to="place",
+                        last_case="LN-1", info={"request": 3, "question": "?"}, abilities=["buttons"],
+                        updated_at="2024-11-21T10:00:00+07:00")
+    fresh = Conversation()
+    assert all(getattr(conv, f.name) != getattr(fresh, f.name) for f in fields(Conversation))  # every field set
+    copied = conv.copy()
+    assert copied == conv and copied.to_json() == conv.to_json() and copied.updated_at == conv.updated_at
+    copied.history.append("regency")
+    copied.matches.append("51.02")
+    copied.offered[0].append("ya")
+    copied.draft.evidence[0]["size"] = 9
+    copied.draft.evidence.append({"kind": "document"})
+    copied.info["question"] = "!"  # type: ignore[index]
+    copied.abilities.append("location")
+    assert conv.history == ["province"] and conv.matches == ["51.71"] and conv.offered == [["send", "Kirim"]]
+    assert conv.draft.evidence == [{"kind": "photo", "sha256": "ab", "size": 3}]
+    assert conv.info == {"request": 3, "question": "?"} and conv.abilities == ["buttons"]

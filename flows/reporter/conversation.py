@@ -103,8 +103,18 @@ class Conversation:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     def copy(self) -> Conversation:
-        """A deep copy (a JSON round trip is several times faster than `copy.deepcopy`)."""
-        return Conversation.from_json(self.state.value, self.to_json(), self.updated_at)
+        """A deep copy, for a step to change freely. Values are plain (str, number, bool,
+        None) in lists and flat dicts, so only the containers are copied: a JSON round trip
+        took four times as long, a sizeable part of a step."""
+        d = self.draft
+        draft = Draft(*[getattr(d, name) for name in _DRAFT_FIELDS])
+        draft.evidence = [dict(item) for item in d.evidence]
+        return Conversation(
+            state=self.state, locale=self.locale, draft=draft, history=list(self.history), token=self.token,
+            page=self.page, matches=list(self.matches), editing=self.editing,
+            offered=[list(option) for option in self.offered], resume_to=self.resume_to, last_case=self.last_case,
+            info=json.loads(json.dumps(self.info)) if self.info is not None else None,
+            abilities=list(self.abilities), updated_at=self.updated_at)
 
     @classmethod
     def from_json(cls, state: str, payload: str, updated_at: str | None) -> Conversation:
@@ -119,4 +129,5 @@ class Conversation:
 
 
 _DRAFT_FIELDS = tuple(f.name for f in fields(Draft))
+"""In declaration order: `copy` passes them by position."""
 _STORED_FIELDS = tuple(f.name for f in fields(Conversation) if f.name not in ("state", "draft", "updated_at"))
