@@ -302,6 +302,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises
         (or is cancelled: no statement of it is ever left half-way on another thread)."""
+        await asyncio.sleep(0)  # statements run on the loop: transactions in a row still let others run between
         async with self._lock:
             await self._begin()
             try:

@@ -143,3 +143,30 @@ async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction_and_nothi
     finally:
         other.close()
         await db.close()
+
+
+async def test_transactions_in_a_row_let_other_tasks_run_between_them(tmp_path: Path) -> None:
+    """The writer's statements run on the loop, so a job writing chunk after chunk (the
+    retention sweep) would hold the loop until its last chunk without a turn between."""
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    turns = 0
+    done = False
+
+    async def other_task() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    try:
+        ticker = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        before = turns
+        for n in range(50):
+            async with db.transaction() as tx:
+                await updates.claim_many(tx, [("test", str(n), "now")])
+        done = True
+        await ticker
+        assert turns - before >= 50
+    finally:
+        await db.close()
