@@ -332,3 +332,27 @@ def test_the_candidate_searches_use_indexes(tmp_path: Path) -> None:
     for fragment in ("province_code = ? AND id < ? AND person_name IS NOT NULL", "occurred_on BETWEEN ? AND ?",
                      "ON o.sha256 = e.sha256"):
         assert fragment in source, "the plans checked are the queries the code runs"
+
+
+def test_the_strongest_matches_are_those_of_the_whole_list() -> None:
+    """`strongest_matches` picks the ten before it builds a `Match` for each candidate: it
+    keeps exactly what `strongest(match(...))` keeps, ties and all."""
+    import random
+    from types import SimpleNamespace
+
+    rng = random.Random(14)
+    names = ["Budi Santoso", "Drs. Budi Santosa", "I Wayan Sudarma", "Wayan Sudarma, S.Pd.", "Siti Aminah", None]
+    for _round in range(60):
+        pool = [case_links.Candidate(i, f"LN-{i}", rng.choice(["51.71", "51.03"]),
+                                     rng.choice(["SMPN 1 Denpasar", "SMP Negeri 1 Denpasar", "Dinkes", None]),
+                                     rng.choice(names), rng.choice(["media_sosial", "kampanye"]),
+                                     f"2024-11-{rng.randint(10, 20)}", "2024-11-21T00:00:00+00:00")
+                for i in range(1, rng.randint(2, 80))]
+        case = SimpleNamespace(id=len(pool) + 1, person_name=rng.choice(names[:-1]), region_code="51.71",
+                               agency_name="SMPN 1 Denpasar", incident_type="media_sosial", occurred_on="2024-11-15")
+        by_event = [c for c in pool if rng.random() < 0.5]
+        by_file = [c for c in pool if rng.random() < 0.2]
+        limit = rng.choice([1, 3, 10])
+        whole = related.strongest(related.match(case, pool, by_event, by_file), limit)  # type: ignore[arg-type]
+        assert related.strongest_matches(case, pool, by_event, by_file, limit) == whole  # type: ignore[arg-type]
+        assert len(whole) <= limit

@@ -10,6 +10,7 @@ stays cheap however many cases the database holds. Moderators link and unlink by
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -91,6 +92,12 @@ def name_tokens(name: str | None) -> tuple[str, ...]:
     return tuple(normal)
 
 
+@lru_cache(maxsize=8192)
+def name_key(name: str | None) -> str:
+    """The name's words as one string, what rapidfuzz compares."""
+    return " ".join(name_tokens(name))
+
+
 def name_score(a: str | None, b: str | None) -> float:
     """0-100: how likely two typed names are one person. Word order does not count; an
     extra word counts little when both names have two or more; a single word is only
@@ -141,10 +148,10 @@ def agencies_match(a: str | None, b: str | None) -> bool:
 def _similar_names(name: str | None, pool: list[Candidate]) -> list[Candidate]:
     """The candidates whose name matches. rapidfuzz's batch search (in C) keeps only those
     that pass either scorer; `names_match` then applies the whole rule to these few."""
-    query = " ".join(name_tokens(name))
+    query = name_key(name)
     if not query or not pool:
         return []
-    choices = [" ".join(name_tokens(c.person_name)) for c in pool]
+    choices = [name_key(c.person_name) for c in pool]
     hits: set[int] = set()
     for scorer in (fuzz.token_sort_ratio, fuzz.token_set_ratio):
         hits.update(index for _choice, _score, index in
@@ -168,9 +175,9 @@ def _days_apart(a: str, b: str) -> int:
     return abs((date.fromisoformat(a) - date.fromisoformat(b)).days)
 
 
-def match(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate],
-          by_file: Iterable[Candidate]) -> list[Match]:
-    """Which candidates are related to `case`, and why (pure: the searches come in)."""
+def _reasons(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate],
+             by_file: Iterable[Candidate]) -> dict[int, tuple[str, list[str]]]:
+    """Each related candidate's number and reasons (pure: the searches come in)."""
     found: dict[int, tuple[str, list[str]]] = {}
 
     def note(candidate: Candidate, reason: str) -> None:
@@ -185,14 +192,34 @@ def match(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate
             note(c, "event")
     for c in by_file:
         note(c, "file")
-    return [Match(i, number, tuple(dict.fromkeys(reasons))) for i, (number, reasons) in sorted(found.items())
-            if i != case.id]
+    found.pop(case.id, None)
+    return found
+
+
+def _match(case_id: int, number: str, reasons: list[str]) -> Match:
+    return Match(case_id, number, tuple(dict.fromkeys(reasons)))
+
+
+def match(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate],
+          by_file: Iterable[Candidate]) -> list[Match]:
+    """Which candidates are related to `case`, and why (pure: the searches come in)."""
+    return [_match(i, number, reasons) for i, (number, reasons) in
+            sorted(_reasons(case, by_name, by_event, by_file).items())]
 
 
 def strongest(found: list[Match], limit: int) -> list[Match]:
     """The `limit` matches with the most reasons, the newest first among equals; in case order."""
     kept = sorted(found, key=lambda m: (len(m.reasons), m.case_id), reverse=True)[:limit]
     return sorted(kept, key=lambda m: m.case_id)
+
+
+def strongest_matches(case: Case, by_name: Iterable[Candidate], by_event: Iterable[Candidate],
+                      by_file: Iterable[Candidate], limit: int = MAX_LINKS) -> list[Match]:
+    """`strongest(match(...), limit)` without a `Match` for each of hundreds of candidates
+    that are not kept (a rally reported by a thousand people: most of the search's CPU)."""
+    found = _reasons(case, by_name, by_event, by_file)
+    top = heapq.nlargest(limit, found.items(), key=lambda item: (len(set(item[1][1])), item[0]))
+    return [_match(i, number, reasons) for i, (number, reasons) in sorted(top)]
 
 
 async def candidates(tx: Tx, case: Case) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
@@ -212,7 +239,7 @@ async def candidates(tx: Tx, case: Case) -> tuple[list[Candidate], list[Candidat
 async def link_new_case(tx: Tx, case: Case, at: str) -> list[Match]:
     """Search and link a submitted case in one transaction (see `link_waiting`, which the
     delivery worker runs)."""
-    found = strongest(match(case, *await candidates(tx, case)), MAX_LINKS)
+    found = strongest_matches(case, *await candidates(tx, case))
     if await case_links.claim(tx, case.id, at):
         await _write_links(tx, case, found, at)
     return found
@@ -229,7 +256,7 @@ async def link_waiting(db: Database, at: str, limit: int = LINK_BATCH) -> int:
         for case_id in await case_links.waiting(tx, limit):
             case = await cases.get(tx, case_id)
             if case is not None:
-                found.append((case, strongest(match(case, *await candidates(tx, case)), MAX_LINKS)))
+                found.append((case, strongest_matches(case, *await candidates(tx, case))))
     linked = 0
     for case, matches in found:
         async with db.transaction() as tx:
