@@ -103,3 +103,19 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.start()
     yield server
     await server.stop()
+
+
+async def wait_stopped(task: asyncio.Task[None], timeout: float = 60.0) -> None:
+    """Wait for a service task told to stop. If it hangs, fail with where every task
+    waits (a bare timeout shows only the event loop's `select`)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except TimeoutError:
+        import io
+
+        where = io.StringIO()
+        for other in asyncio.all_tasks():
+            if other is not asyncio.current_task():
+                other.print_stack(limit=12, file=where)
+        task.cancel()
+        pytest.fail(f"the service did not stop within {timeout:.0f} s; tasks:\n{where.getvalue()}")

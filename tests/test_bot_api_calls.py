@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.serve import serve
 from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
+from tests.conftest import wait_stopped
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 
@@ -80,7 +81,7 @@ async def webhook(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) ->
     await fake.wait_for(lambda: bool(fake.sent("setWebhook")))
     yield f"http://127.0.0.1:{unused_tcp_port}/telegram/webhook", settings
     stop.set()
-    await task
+    await wait_stopped(task)
 
 
 async def test_in_webhook_mode_the_press_is_answered_inside_the_response(

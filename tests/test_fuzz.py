@@ -10,14 +10,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from bot.config import Settings
 from bot.serve import serve
 from tests import fake_twilio as tw
+from tests.backends import Backend, inspect_db
+from tests.conftest import wait_stopped
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
-from tests.backends import Backend, inspect_db
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -42,7 +44,7 @@ async def running(backend: Backend, unused_tcp_port: int) -> AsyncIterator[tuple
     await fake.wait_for(lambda: bool(fake.sent("setWebhook")))
     yield f"http://127.0.0.1:{unused_tcp_port}", config, twilio
     stop.set()
-    await task
+    await wait_stopped(task)
     await twilio.stop()
     await fake.stop()
 

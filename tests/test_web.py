@@ -14,8 +14,9 @@ from bot.config import Settings
 from bot.serve import serve
 from storage import Database, outbox
 from tests import fake_telegram as tg
-from tests.fake_telegram import FakeTelegram
 from tests.backends import Backend
+from tests.conftest import wait_stopped
+from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -32,7 +33,7 @@ async def base(fake: FakeTelegram, backend: Backend, unused_tcp_port: int) -> As
     await fake.wait_for(lambda: bool(fake.sent("setWebhook")))
     yield f"http://127.0.0.1:{unused_tcp_port}", settings
     stop.set()
-    await task
+    await wait_stopped(task)
 
 
 async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram) -> None:
@@ -106,4 +107,4 @@ async def test_metrics_are_off_without_a_token(fake: FakeTelegram, backend: Back
                 assert await response.json() == {"status": "ok"}
     finally:
         stop.set()
-        await task
+        await wait_stopped(task)
