@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -76,35 +77,23 @@ class Rows:
         return rows()
 
 
-class _Statement:
-    """`await tx.execute(...)` and `async with tx.execute(...) as cur` both work."""
+class Statement:
+    """`await tx.execute(...)` and `async with tx.execute(...) as cur` both work, as with
+    aiosqlite; the rows are fetched at once (`Rows`)."""
 
-    __slots__ = ("_conn", "_params", "_sql")
+    __slots__ = ("_run",)
 
-    def __init__(self, conn: sqlite3.Connection, sql: str, params: Any) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._params = params
-
-    def _run(self) -> Rows:
-        cur = self._conn.execute(self._sql, self._params)
-        try:
-            return Rows(cur.fetchall(), cur.rowcount)
-        finally:
-            cur.close()
+    def __init__(self, run: Callable[[], Awaitable[Rows]]) -> None:
+        self._run = run
 
     def __await__(self) -> Any:
-        return _ready(self._run()).__await__()
+        return self._run().__await__()
 
     async def __aenter__(self) -> Rows:
-        return self._run()
+        return await self._run()
 
     async def __aexit__(self, *exc: object) -> None:
         return None
-
-
-async def _ready(value: Rows) -> Rows:
-    return value
 
 
 class InlineTx:
@@ -116,8 +105,15 @@ class InlineTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, parameters: Any = ()) -> _Statement:
-        return _Statement(self.conn, sql, parameters)
+    def execute(self, sql: str, parameters: Any = ()) -> Statement:
+        return Statement(functools.partial(self._rows, sql, parameters))
+
+    async def _rows(self, sql: str, parameters: Any) -> Rows:
+        cur = self.conn.execute(sql, parameters)
+        try:
+            return Rows(cur.fetchall(), cur.rowcount)
+        finally:
+            cur.close()
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
         self.conn.executemany(sql, parameters).close()
@@ -128,6 +124,29 @@ class InlineTx:
             return cur.fetchall()
         finally:
             cur.close()
+
+
+class ReadTx:
+    """A reading connection inside its read transaction: each statement is one hand-off
+    to the connection's thread (aiosqlite's cursor made three: run, fetch, close)."""
+
+    dialect = dialect.SQLITE
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Any = ()) -> Statement:
+        return Statement(functools.partial(self._rows, sql, parameters))
+
+    async def _rows(self, sql: str, parameters: Any) -> Rows:
+        return Rows(list(await self.conn.execute_fetchall(sql, parameters)), -1)
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
+        await self.conn.executemany(sql, parameters)
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> Iterable[Any]:
+        return await self.conn.execute_fetchall(sql, parameters)
 
 
 class LockHeld(Exception):
@@ -329,7 +348,7 @@ class Database:
             try:
                 await reader.execute("BEGIN")
                 try:
-                    yield reader
+                    yield ReadTx(reader)
                 finally:
                     await reader.execute("ROLLBACK")
                     ended = True

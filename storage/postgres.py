@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from storage import dialect
-from storage.database import Database, LockHeld, Rows, migrations
+from storage.database import Database, LockHeld, Rows, Statement, migrations
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +43,6 @@ def _prepared(sql: str) -> tuple[str, bool]:
     return text, bool(_ROWS.search(text))
 
 
-class _Execution:
-    """`await tx.execute(...)` and `async with tx.execute(...) as cur` both work, as with aiosqlite."""
-
-    __slots__ = ("_conn", "_sql", "_params")
-
-    def __init__(self, conn: asyncpg.Connection, sql: str, params: Sequence[Any]) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._params = params
-
-    async def _run(self) -> Rows:
-        text, returns_rows = _prepared(self._sql)
-        if returns_rows:
-            rows = await self._conn.fetch(text, *self._params)
-            return Rows(rows, len(rows))
-        status = await self._conn.execute(text, *self._params)
-        last = status.rsplit(" ", 1)[-1]
-        return Rows([], int(last) if last.isdigit() else -1)
-
-    def __await__(self) -> Any:
-        return self._run().__await__()
-
-    async def __aenter__(self) -> Rows:
-        return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 class PgTx:
     """A connection inside an open transaction, with the methods the repositories use."""
 
@@ -80,8 +52,17 @@ class PgTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Execution:
-        return _Execution(self.conn, sql, params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Statement:
+        return Statement(functools.partial(self._rows, sql, params))
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> Rows:
+        text, returns_rows = _prepared(sql)
+        if returns_rows:
+            rows = await self.conn.fetch(text, *params)
+            return Rows(rows, len(rows))
+        status = await self.conn.execute(text, *params)
+        last = status.rsplit(" ", 1)[-1]
+        return Rows([], int(last) if last.isdigit() else -1)
 
     async def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         rows = list(params)

@@ -170,3 +170,33 @@ async def test_transactions_in_a_row_let_other_tasks_run_between_them(tmp_path: 
         assert turns - before >= 50
     finally:
         await db.close()
+
+
+async def test_a_read_is_one_hand_off_per_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiosqlite's cursor made three (run, fetch, close) for every `async with tx.execute`."""
+    import aiosqlite
+
+    db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
+    async with db.transaction() as tx:
+        await updates.claim_many(tx, [("test", str(n), "now") for n in range(3)])
+    handoffs = 0
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
+        nonlocal handoffs
+        handoffs += 1
+        return await real(self, fn, *args, **kwargs)
+
+    try:
+        async with db.reading() as tx:
+            monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+            async with tx.execute("SELECT update_id FROM processed_updates ORDER BY update_id") as cur:
+                assert [r[0] for r in await cur.fetchall()] == ["0", "1", "2"]
+            async with tx.execute("SELECT count(*) FROM processed_updates") as cur:
+                assert (await cur.fetchone())[0] == 3
+            assert [r[0] async for r in await tx.execute("SELECT update_id FROM processed_updates")] == ["0", "1", "2"]
+            monkeypatch.undo()
+        assert handoffs == 3
+    finally:
+        monkeypatch.undo()
+        await db.close()
