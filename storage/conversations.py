@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Tx, fetch_one
+from storage.database import Tx, among, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,9 @@ async def load_many(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
     """The conversations for these (channel, address) pairs, in one query."""
     if not keys:
         return {}
-    placeholders = ", ".join("(?, ?)" for _ in keys)
+    condition, params = among(("channel", "address"), keys)
     rows = await tx.execute_fetchall(
-        "SELECT channel, address, state, data, updated_at FROM conversations"
-        f" WHERE (channel, address) IN (VALUES {placeholders})",
-        [value for key in keys for value in key],
-    )
+        f"SELECT channel, address, state, data, updated_at FROM conversations WHERE {condition}", params)
     return {(row[0], row[1]): StoredConversation(*row) for row in rows}
 
 

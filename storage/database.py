@@ -475,6 +475,15 @@ async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite
     return next(iter(rows), None)  # type: ignore[return-value]
 
 
+def among(columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
+    """`((a = ? AND b = ?) OR ...)` and its parameters, for the few key pairs of a batch:
+    each pair a search of the pair's index. SQLite reads a whole table for a row value
+    `IN (VALUES ...)` (every processed update, every reporter, on every step)."""
+    a, b = columns
+    keys = list(keys)
+    return "(" + " OR ".join(f"({a} = ? AND {b} = ?)" for _ in keys) + ")", [v for key in keys for v in key]
+
+
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements; `sqlite3.complete_statement` knows where each ends."""
     statements: list[str] = []

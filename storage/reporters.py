@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Tx, fetch_one
+from storage.database import Tx, among, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +52,11 @@ async def last_consent_among(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[
     pairs, in one query; a pair with no reporter record is absent."""
     if not keys:
         return {}
-    placeholders = ", ".join("(?, ?)" for _ in keys)
+    condition, params = among(("r.channel", "r.address"), keys)
     rows = await tx.execute_fetchall(
         "SELECT r.channel, r.address, c.decision, c.notice_version, c.at FROM reporters AS r"
         " LEFT JOIN consents AS c ON c.id = (SELECT max(id) FROM consents WHERE reporter_id = r.id)"
-        f" WHERE (r.channel, r.address) IN (VALUES {placeholders})",
-        [value for key in keys for value in key])
+        f" WHERE {condition}", params)
     return {(row[0], row[1]): LastConsent(row[2], row[3], row[4]) for row in rows}
 
 
@@ -113,8 +112,7 @@ async def blocked_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, s
     """Which of these (channel, address) pairs belong to blocked reporters, in one query."""
     if not keys:
         return set()
-    placeholders = ", ".join("(?, ?)" for _ in keys)
-    rows = await tx.execute_fetchall(
-        f"SELECT channel, address FROM reporters WHERE blocked = 1 AND (channel, address) IN (VALUES {placeholders})",
-        [value for key in keys for value in key])
+    condition, params = among(("channel", "address"), keys)
+    rows = await tx.execute_fetchall(f"SELECT channel, address FROM reporters WHERE blocked = 1 AND {condition}",
+                                     params)
     return {(row[0], row[1]) for row in rows}

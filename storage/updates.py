@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.database import Tx, utc
+from storage.database import Tx, among, utc
 
 
 async def count(tx: Tx) -> int:
@@ -15,11 +15,8 @@ async def processed_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str,
     """Which of these (channel, update_id) pairs were processed before, in one query."""
     if not keys:
         return set()
-    placeholders = ", ".join("(?, ?)" for _ in keys)
-    rows = await tx.execute_fetchall(
-        f"SELECT channel, update_id FROM processed_updates WHERE (channel, update_id) IN (VALUES {placeholders})",
-        [value for key in keys for value in key],
-    )
+    condition, params = among(("channel", "update_id"), keys)
+    rows = await tx.execute_fetchall(f"SELECT channel, update_id FROM processed_updates WHERE {condition}", params)
     return {(row[0], row[1]) for row in rows}
 
 
