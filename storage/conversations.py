@@ -30,7 +30,7 @@ async def load_many(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
     """The conversations for these (channel, address) pairs, in one query."""
     if not keys:
         return {}
-    condition, params = among(("channel", "address"), keys)
+    condition, params = among(tx, ("channel", "address"), keys)
     rows = await tx.execute_fetchall(
         f"SELECT channel, address, state, data, updated_at FROM conversations WHERE {condition}", params)
     return {(row[0], row[1]): StoredConversation(*row) for row in rows}

@@ -475,13 +475,10 @@ async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite
     return next(iter(rows), None)  # type: ignore[return-value]
 
 
-def among(columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
-    """`((a = ? AND b = ?) OR ...)` and its parameters, for the few key pairs of a batch:
-    each pair a search of the pair's index. SQLite reads a whole table for a row value
-    `IN (VALUES ...)` (every processed update, every reporter, on every step)."""
-    a, b = columns
+def among(tx: Tx, columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
+    """The condition that `columns` is one of these key pairs (`Dialect.among`), and its parameters."""
     keys = list(keys)
-    return "(" + " OR ".join(f"({a} = ? AND {b} = ?)" for _ in keys) + ")", [v for key in keys for v in key]
+    return dialect.of(tx).among(columns, len(keys)), [v for key in keys for v in key]
 
 
 def _split_sql(script: str) -> list[str]:

@@ -52,6 +52,14 @@ class Dialect:
     like = "LIKE"
     """A pattern match that ignores case as SQLite's `LIKE` does (PostgreSQL's is `ILIKE`)."""
 
+    def among(self, columns: tuple[str, str], count: int) -> str:
+        """A condition that the pair `columns` is one of `count` pairs of parameters, for the
+        few keys of a batch: `((a = ? AND b = ?) OR ...)`, each pair a search of the pair's
+        index. SQLite reads a whole table for a row value `IN (VALUES ...)` (every processed
+        update, every reporter, on every batch of steps)."""
+        a, b = columns
+        return "(" + " OR ".join(f"({a} = ? AND {b} = ?)" for _ in range(count)) + ")"
+
     def indexed_by(self, index: str) -> str:
         """A table's index hint, where the planner has no statistics to choose it (SQLite's
         `INDEXED BY`); PostgreSQL's planner keeps statistics and takes no hints."""
@@ -103,6 +111,11 @@ class Postgres(Dialect):
         return translate(sql)
 
     like = "ILIKE"
+
+    def among(self, columns: tuple[str, str], count: int) -> str:
+        """PostgreSQL joins a row value `IN (VALUES ...)` on the index, and plans it faster
+        than sixty-four ORs."""
+        return f"({columns[0]}, {columns[1]}) IN (VALUES {', '.join('(?, ?)' for _ in range(count))})"
 
     def indexed_by(self, index: str) -> str:
         return ""

@@ -52,7 +52,7 @@ async def last_consent_among(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[
     pairs, in one query; a pair with no reporter record is absent."""
     if not keys:
         return {}
-    condition, params = among(("r.channel", "r.address"), keys)
+    condition, params = among(tx, ("r.channel", "r.address"), keys)
     rows = await tx.execute_fetchall(
         "SELECT r.channel, r.address, c.decision, c.notice_version, c.at FROM reporters AS r"
         " LEFT JOIN consents AS c ON c.id = (SELECT max(id) FROM consents WHERE reporter_id = r.id)"
@@ -112,7 +112,7 @@ async def blocked_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, s
     """Which of these (channel, address) pairs belong to blocked reporters, in one query."""
     if not keys:
         return set()
-    condition, params = among(("channel", "address"), keys)
+    condition, params = among(tx, ("channel", "address"), keys)
     rows = await tx.execute_fetchall(f"SELECT channel, address FROM reporters WHERE blocked = 1 AND {condition}",
                                      params)
     return {(row[0], row[1]) for row in rows}

@@ -15,7 +15,7 @@ async def processed_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str,
     """Which of these (channel, update_id) pairs were processed before, in one query."""
     if not keys:
         return set()
-    condition, params = among(("channel", "update_id"), keys)
+    condition, params = among(tx, ("channel", "update_id"), keys)
     rows = await tx.execute_fetchall(f"SELECT channel, update_id FROM processed_updates WHERE {condition}", params)
     return {(row[0], row[1]) for row in rows}
 
