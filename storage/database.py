@@ -152,18 +152,18 @@ class ReadTx:
 class LockHeld(Exception):
     """Another process holds this exclusive lock (a second poller, for instance)."""
 
+
 BUSY_TIMEOUT_MS = 5000
+WRITER_BUSY_TIMEOUT_MS = 100
+"""Inside a transaction the writer holds the lock and does not wait; should SQLite still
+ask it to (a WAL being recovered), it waits this long at most on the loop."""
+_BEGIN_RETRY_SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+"""Pauses between tries of `BEGIN IMMEDIATE` while another process writes."""
 READERS = 4
 """Reading connections at most (each has its own thread): a slow read holds up only reads,
 and only when this many are running at once."""
 CHECKPOINT_EVERY_SECONDS = 1.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-WRITER_BUSY_TIMEOUT_MS = 100
-"""Inside a transaction the writer holds the lock and does not wait; should SQLite still
-ask it to (a WAL being recovered), it waits this long at most on the loop."""
-_BEGIN_RETRY_SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
