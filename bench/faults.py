@@ -26,6 +26,7 @@ from flows.staff import route_admin  # noqa: E402
 from flows.policy import Policy  # noqa: E402
 from storage import Database  # noqa: E402
 from tests import fake_twilio as tw  # noqa: E402
+from tests.backends import Backend  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.fake_twilio import FakeTwilio, WhatsAppUser  # noqa: E402
 from tests.telegram_harness import polling_bot, settings_for  # noqa: E402
@@ -45,7 +46,7 @@ async def drained(database: Path) -> None:
 async def telegram_phase(reporters: int, seconds: float, rate: float, tmp: Path) -> str:
     fake = FakeTelegram(fail_rate=rate, fail_modes=("500", "429", "timeout", "drop", "getUpdates"), slow_seconds=3)
     await fake.start()
-    settings = settings_for(fake, tmp, telegram_timeout=2.0, delivery_poll_seconds=0.2, delivery_backoff_seconds=0.5,
+    settings = settings_for(fake, Backend("sqlite", tmp), telegram_timeout=2.0, delivery_poll_seconds=0.2, delivery_backoff_seconds=0.5,
                             telegram_max_rate=0, max_messages_per_minute=0, max_cases_per_day=0)
     db = await Database.open(settings.database_path)
     async with db.transaction() as tx:
