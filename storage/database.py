@@ -119,11 +119,7 @@ class InlineTx:
         self.conn.executemany(sql, parameters).close()
 
     async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[Any]:
-        cur = self.conn.execute(sql, parameters)
-        try:
-            return cur.fetchall()
-        finally:
-            cur.close()
+        return await (await self._rows(sql, parameters)).fetchall()
 
 
 class ReadTx:
@@ -174,9 +170,9 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 def _connect_writer(path: Path) -> sqlite3.Connection:
+    """Its busy timeout is set by `Database._prepare_writer`."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
     return conn
 
 
