@@ -58,16 +58,9 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     assert not wal.exists() or wal.stat().st_size == 0
 
 
-async def test_a_step_hands_no_statement_to_a_database_thread(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 14, engine latency: each hand-off to aiosqlite's thread costs a wake-up on
-    both sides, and a step made 8 of them (a submit 51): several times its SQL, the most
-    of its latency. The writer's statements now run where they are awaited."""
+def _count_handoffs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on (until `monkeypatch.undo()`), every call handed to an aiosqlite thread."""
     import aiosqlite
-
-    from flows.engine import Engine
-    from flows.events import Inbound
-    from tests.chat import HAPPY_PATH, parse
 
     handoffs: list[str] = []
     real = aiosqlite.Connection._execute
@@ -76,9 +69,22 @@ async def test_a_step_hands_no_statement_to_a_database_thread(tmp_path: Path,
         handoffs.append(str(args[0])[:40] if args else getattr(fn, "__name__", "?"))
         return await real(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return handoffs
+
+
+async def test_a_step_hands_no_statement_to_a_database_thread(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, engine latency: each hand-off to aiosqlite's thread costs a wake-up on
+    both sides, and a step made 8 of them (a submit 51): several times its SQL, the most
+    of its latency. The writer's statements now run where they are awaited."""
+    from flows.engine import Engine
+    from flows.events import Inbound
+    from tests.chat import HAPPY_PATH, parse
+
     db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
     engine = Engine(db)
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    handoffs = _count_handoffs(monkeypatch)
     try:
         at = datetime(2024, 11, 21, 10, 0, tzinfo=UTC)
         for number, line in enumerate([*HAPPY_PATH, "@send"]):
@@ -174,29 +180,19 @@ async def test_transactions_in_a_row_let_other_tasks_run_between_them(tmp_path: 
 
 async def test_a_read_is_one_hand_off_per_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """aiosqlite's cursor made three (run, fetch, close) for every `async with tx.execute`."""
-    import aiosqlite
-
     db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
     async with db.transaction() as tx:
         await updates.claim_many(tx, [("test", str(n), "now") for n in range(3)])
-    handoffs = 0
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
-        nonlocal handoffs
-        handoffs += 1
-        return await real(self, fn, *args, **kwargs)
-
     try:
         async with db.reading() as tx:
-            monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+            handoffs = _count_handoffs(monkeypatch)
             async with tx.execute("SELECT update_id FROM processed_updates ORDER BY update_id") as cur:
                 assert [r[0] for r in await cur.fetchall()] == ["0", "1", "2"]
             async with tx.execute("SELECT count(*) FROM processed_updates") as cur:
                 assert (await cur.fetchone())[0] == 3
             assert [r[0] async for r in await tx.execute("SELECT update_id FROM processed_updates")] == ["0", "1", "2"]
             monkeypatch.undo()
-        assert handoffs == 3
+        assert len(handoffs) == 3
     finally:
         monkeypatch.undo()
         await db.close()
