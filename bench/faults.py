@@ -46,8 +46,9 @@ async def drained(database: Path) -> None:
 async def telegram_phase(reporters: int, seconds: float, rate: float, tmp: Path) -> str:
     fake = FakeTelegram(fail_rate=rate, fail_modes=("500", "429", "timeout", "drop", "getUpdates"), slow_seconds=3)
     await fake.start()
-    settings = settings_for(fake, Backend("sqlite", tmp), telegram_timeout=2.0, delivery_poll_seconds=0.2, delivery_backoff_seconds=0.5,
-                            telegram_max_rate=0, max_messages_per_minute=0, max_cases_per_day=0)
+    settings = settings_for(fake, Backend("sqlite", tmp), telegram_timeout=2.0, delivery_poll_seconds=0.2,
+                            delivery_backoff_seconds=0.5, telegram_max_rate=0, max_messages_per_minute=0,
+                            max_cases_per_day=0)
     db = await Database.open(settings.database_path)
     async with db.transaction() as tx:
         await route_admin.add(tx, Policy(), "51.71", GROUP, by="bench", at="2024-11-20T00:00:00+00:00")
