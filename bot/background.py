@@ -31,12 +31,11 @@ class BackgroundLoop:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            await asyncio.wait({task})  # a cancellation of `stop` itself still propagates
+            if not task.cancelled():
+                task.result()  # the loop's own error, if it ended with one
         if self._holding:  # a lease being taken when we were cancelled: let it land, then give it back
             await asyncio.gather(*self._holding, return_exceptions=True)
         await self.stopped()
@@ -71,7 +70,8 @@ class BackgroundLoop:
                 raise
             except Exception:
                 log.exception("%s round failed; trying again", self.name)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            try:  # not `wait_for`: on 3.11 it swallows a cancellation that meets a wake-up
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

@@ -108,3 +108,33 @@ async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_ev
         await fake.stop()
     assert not problems, "\n".join(problems) + "\n" + log[-3000:]
     assert "cannot start a transaction within a transaction" not in log
+
+
+async def test_a_loop_woken_as_it_is_stopped_stops() -> None:
+    """Regression: the fuzz test's rare hang at teardown. A commit woke the WhatsApp inbox
+    in the same moment `stop()` cancelled it; Python 3.11's `asyncio.wait_for` then
+    returned the wake-up and swallowed the cancellation, and the loop polled on forever."""
+    from bot.background import BackgroundLoop
+
+    class Idle(BackgroundLoop):
+        rounds = 0
+
+        async def run_once(self) -> int:
+            self.rounds += 1
+            return 0
+
+    idle = Idle(poll_seconds=30)
+    idle.start()
+    while not idle.rounds:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)  # waiting for a wake-up now
+    loop_task = idle._task
+    assert loop_task is not None
+    idle.wake()
+    stopping = asyncio.ensure_future(idle.stop())
+    await asyncio.wait({stopping}, timeout=5)  # (`wait_for` would cancel `stop`, which hid the hang)
+    try:
+        assert stopping.done() and loop_task.done()
+    finally:
+        loop_task.cancel()
+        stopping.cancel()
