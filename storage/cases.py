@@ -228,10 +228,14 @@ async def mark_escalated(tx: Tx, case_id: int, at: str) -> None:
     await tx.execute("UPDATE cases SET escalated_at = ? WHERE id = ?", (utc(at), case_id))
 
 
-async def waiting_for_route(tx: Tx) -> list[Case]:
-    async with tx.execute(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE status = 'menunggu_rute' ORDER BY id"
-    ) as cur:
+async def waiting_for_route(tx: Tx, area: str | None = None) -> list[Case]:
+    """Cases waiting for a route; with `area`, only those a route for that region could
+    take: the region's own, or its province's (a case falls back to its province)."""
+    sql = f"SELECT {_CASE_COLUMNS} FROM cases WHERE status = 'menunggu_rute'"
+    params: tuple[str, ...] = ()
+    if area is not None:
+        sql, params = sql + " AND (region_code = ? OR province_code = ?)", (area, area)
+    async with tx.execute(sql + " ORDER BY id", params) as cur:
         return [Case(*row) for row in await cur.fetchall()]
 
 

@@ -7,6 +7,7 @@ import pytest
 from flows.engine import Engine
 from flows.events import Choice, Inbound
 from storage import cases, conversations, reporters
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 pytestmark = pytest.mark.asyncio
@@ -451,3 +452,46 @@ async def test_a_conversations_copy_is_whole_and_shares_nothing() -> None:
     assert conv.history == ["province"] and conv.matches == ["51.71"] and conv.offered == [["send", "Kirim"]]
     assert conv.draft.evidence == [{"kind": "photo", "sha256": "ab", "size": 3}]
     assert conv.info == {"request": 3, "question": "?"} and conv.abilities == ["buttons"]
+
+
+async def test_a_new_route_reads_only_the_waiting_cases_it_can_take(engine: Engine, backend: Backend) -> None:
+    """Regression: adding a route read every waiting case and looked up routes for each. The
+    writer runs on the event loop, so on a launch day with thousands of waiting cases every
+    route a moderator added paused every reporter. Now a route reads only the waiting cases
+    of its region or province: the work does not grow with the cases waiting elsewhere."""
+    from flows.policy import Policy
+    from flows.staff import route_admin
+
+    policy = Policy()
+    statements: list[str] = []
+
+    async def add_route(region: str, chat_id: int) -> tuple[str, ...]:
+        writer = None if backend.postgres else engine.db._writer  # SQLite: count the statements
+        if writer is not None:
+            writer.set_trace_callback(statements.append)
+        try:
+            async with engine.db.transaction() as tx:
+                added = await route_admin.add(tx, policy, region, chat_id, by="test", at="2024-11-22T00:00:00+00:00")
+        finally:
+            if writer is not None:
+                writer.set_trace_callback(None)
+        return added.forwarded
+
+    assert await add_route("51.03", -1001) == ()  # Badung: nothing waits yet
+    alone = len(statements)
+    numbers = []
+    for n in range(3):
+        chat = Chat(engine, address=f"reporter-{n}")
+        await chat.run(*HAPPY_PATH)
+        numbers.append((await chat.send("@send")).case_number)
+    async with engine.db.transaction() as tx:  # the last one was about Kota Bandung, Jawa Barat
+        await tx.execute("UPDATE cases SET region_code = '32.73', province_code = '32' WHERE number = ?",
+                         (numbers[2],))
+    statements.clear()
+    assert await add_route("51.04", -1002) == ()  # Gianyar: three cases wait, none of them there
+    if not backend.postgres:
+        assert len(statements) == alone, "no more work than with nothing waiting"
+    assert await add_route("bali", -1003) == tuple(numbers[:2])  # the province takes Denpasar's
+    assert await add_route("32.73", -1004) == (numbers[2],)
+    async with engine.db.reading() as tx:
+        assert {c.number: c.routed_at is not None for c in await cases.recent(tx)} == dict.fromkeys(numbers, True)

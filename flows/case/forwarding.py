@@ -90,10 +90,15 @@ async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
                                            post_id=post.id)
 
 
-async def route_waiting(tx: Tx, policy: Policy, at: str) -> list[str]:
-    """After a route is added: forward the cases that were waiting and now have one."""
+async def route_waiting(tx: Tx, policy: Policy, region_code: str, at: str) -> list[str]:
+    """After a route for `region_code` is added: forward the cases that were waiting and now
+    have one. Only that region's cases can have gained one, so only they are read: the
+    writer runs on the event loop, and reading every waiting case (thousands on a launch
+    day, each with its route look-ups) paused every reporter each time a route was added.
+    With a default focal point, every waiting case may go there: all are read, as before."""
+    area = region_code if policy.default_focal_chat_id is None else None
     forwarded = []
-    for case in await cases.waiting_for_route(tx):
+    for case in await cases.waiting_for_route(tx, area):
         if await destinations(tx, policy, case.region_code, case.province_code, case.agency_group):
             await forward(tx, policy, case, at)
             forwarded.append(case.number)

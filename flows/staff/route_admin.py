@@ -43,7 +43,7 @@ async def add(tx: Tx, policy: Policy, query: str, chat_id: int, *, scope: str = 
     if found is None or isinstance(found, list):
         return Added(None, None, candidates=tuple(found or ()))
     route, created = await routes.add(tx, found.code, chat_id, scope=scope, title=title, by=by, at=at)
-    forwarded = await forwarding.route_waiting(tx, policy, at)
+    forwarded = await forwarding.route_waiting(tx, policy, found.code, at)
     return Added(found, route, created, tuple(forwarded))
 
 
