@@ -230,8 +230,11 @@ async def mark_escalated(tx: Tx, case_id: int, at: str) -> None:
 
 async def waiting_for_route(tx: Tx, area: str | None = None) -> list[Case]:
     """Cases waiting for a route; with `area`, only those a route for that region could
-    take: the region's own, or its province's (a case falls back to its province)."""
-    sql = f"SELECT {_CASE_COLUMNS} FROM cases WHERE status = 'menunggu_rute'"
+    take: the region's own, or its province's (a case falls back to its province). A case
+    stays "menunggu rute" until its card is in a group; once a post is on its way, it is
+    no longer waiting (forwarding it again sent a second card)."""
+    sql = (f"SELECT {_CASE_COLUMNS} FROM cases WHERE status = 'menunggu_rute'"
+           " AND NOT EXISTS (SELECT 1 FROM case_posts p WHERE p.case_id = cases.id AND p.active = 1)")
     params: tuple[str, ...] = ()
     if area is not None:
         sql, params = sql + " AND (region_code = ? OR province_code = ?)", (area, area)

@@ -492,6 +492,14 @@ async def test_a_new_route_reads_only_the_waiting_cases_it_can_take(engine: Engi
     if not backend.postgres:
         assert len(statements) == alone, "no more work than with nothing waiting"
     assert await add_route("bali", -1003) == tuple(numbers[:2])  # the province takes Denpasar's
+    # Regression: their cards not yet out, they were still "waiting", and the next route
+    # forwarded them again: a second card in the same group.
+    assert await add_route("denpasar", -1003) == ()
+    async with engine.db.reading() as tx:
+        posts = await tx.execute_fetchall(
+            "SELECT c.number, o.address FROM outbox o JOIN cases c ON c.id = o.case_id WHERE o.kind = 'post_case'"
+            " ORDER BY c.number")
+    assert sorted(tuple(row) for row in posts) == sorted((number, "-1003") for number in numbers[:2])
     assert await add_route("32.73", -1004) == (numbers[2],)
     async with engine.db.reading() as tx:
         assert {c.number: c.routed_at is not None for c in await cases.recent(tx)} == dict.fromkeys(numbers, True)
