@@ -36,6 +36,7 @@ from flows.policy import Policy  # noqa: E402
 from flows.reporter import data_rights  # noqa: E402
 from flows.staff.commands import StaffCommands, StaffReply  # noqa: E402
 from flows.staff.desk import Desk  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from flows.staff.roles import Caller  # noqa: E402
 from storage import Database, case_queries, cases  # noqa: E402
 
@@ -233,6 +234,18 @@ async def measure(path: Path, repeat: int, now: datetime) -> list[tuple[str, flo
     rows.append(("deadline queries (every minute)", median, worst, str(text)))
     median, worst, text = await timed(repeat, lambda: _rolled_back(db, lambda tx: deadlines.run_due(tx, POLICY, now)))
     rows.append(("deadline job, queued and rolled back", median, worst, str(text)))
+
+    async with db.reading() as tx:
+        waiting = len(await cases.waiting_for_route(tx))
+
+    async def new_route(tx: object) -> str:
+        """The busiest region's group registers anew; its routes are set aside first."""
+        await tx.execute("DELETE FROM routes WHERE region_code = ?", (busy_region,))  # type: ignore[attr-defined]
+        added = await route_admin.add(tx, POLICY, busy_region, -42, by="bench", at=now.isoformat())  # type: ignore[arg-type]
+        return f"{len(added.forwarded)} of the {waiting:,} waiting cases forwarded"
+
+    median, worst, text = await timed(repeat, lambda: _rolled_back(db, new_route))
+    rows.append((f"a route added ({busy_region}), rolled back", median, worst, str(text)))
 
     async def retention() -> object:
         async with db.reading() as tx:
