@@ -163,8 +163,11 @@ async def add_event(
     )
 
 
-async def get(tx: Tx, case_id: int) -> Case | None:
-    row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+async def get(tx: Tx, case_id: int, *, to_change: bool = False) -> Case | None:
+    """`to_change`: the transaction decides on the case's status as read, so the row is
+    locked (on PostgreSQL) and a concurrent change is waited for, not met at the update."""
+    lock = dialect.of(tx).row_lock if to_change else ""
+    row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?{lock}", (case_id,))
     return Case(*row) if row else None
 
 

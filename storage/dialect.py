@@ -39,6 +39,10 @@ class Dialect:
     """Appended to a `SELECT` that picks rows to lease: PostgreSQL's `FOR UPDATE SKIP
     LOCKED`, so that two workers never take the same row. SQLite's single writer needs
     nothing."""
+    row_lock = ""
+    """Appended to a `SELECT` of a row the transaction will change by what it read:
+    PostgreSQL's `FOR UPDATE`, so that another transaction's change to it is waited for and
+    seen, not met at the update. SQLite's single writer sees every commit already."""
     shared_counters = False
     """Whether several processes share the database as workers (counters such as the flood
     gate must then live in the database, not in one process's memory)."""
@@ -104,6 +108,7 @@ class Dialect:
 class Postgres(Dialect):
     name = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    row_lock = " FOR UPDATE"
     shared_counters = True
     failed_statement_aborts = True
 

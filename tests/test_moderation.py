@@ -3,6 +3,7 @@ on a real SQLite file seeded through the engine."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -116,6 +117,55 @@ async def test_permission_matrix(backend: Backend, who: str, name: str) -> None:
             async with s.db.reading() as tx:
                 trail = await cases.events_of(tx, s.case_id)
             assert trail[-1].actor == CALLERS[who].ref and trail[-1].actor_name == CALLERS[who].name
+    finally:
+        await s.db.close()
+
+
+async def test_an_officer_acting_as_the_card_is_recorded_is_not_refused(backend: Backend) -> None:
+    """Regression (PostgreSQL; a focal-point test failed about one run in four): the card's
+    delivery moves a new case to "diteruskan" in a transaction of its own. An officer's reject
+    that read the case just before that commit found the status changed under it at its
+    update, and the officer was told "Tidak bisa pada status kasus saat ini". The officer's
+    step now locks the case as it reads it, so it waits for that commit and acts on what
+    it left."""
+    s = await seed(backend)
+    at = "2024-11-22T10:00:00+07:00"
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def card_recorded() -> None:
+        async with s.db.transaction() as tx:
+            assert await cases.set_status(tx, s.case_id, "baru", "diteruskan", at, "system")
+            held.set()
+            await release.wait()
+
+    async def officer_rejects() -> lifecycle.Outcome:
+        async with s.db.transaction() as tx:
+            return await lifecycle.change_status(tx, POLICY, s.case_id, GROUP_A, "reject",
+                                                 lifecycle.Actor(FOCAL.ref, FOCAL.name), at, "Bukan ASN.")
+
+    try:
+        recording = asyncio.create_task(card_recorded())
+        await held.wait()
+        acting = asyncio.create_task(officer_rejects())
+        if backend.postgres:  # until the officer's transaction waits on the case's row
+            with backend.connect() as db:
+                for _ in range(500):
+                    if db.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                  " AND datname = current_database()").fetchall()[0][0]:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the officer's step never waited for the delivery's commit")
+        else:  # SQLite's one writer: the officer's transaction waits to begin
+            await asyncio.sleep(0.05)
+            assert not acting.done()
+        release.set()
+        await recording
+        outcome = await acting
+        assert (outcome.ok, outcome.status, outcome.problem) == (True, "ditolak", None)
+        async with s.db.reading() as tx:
+            case = await cases.get(tx, s.case_id)
+        assert case is not None and case.status == "ditolak"
     finally:
         await s.db.close()
 

@@ -62,8 +62,9 @@ def allowed(status: str) -> frozenset[str]:
 
 async def check(tx: Tx, case_id: int, chat_id: int, action: str) -> Outcome:
     """Whether this group may do this to this case now: only groups the case was sent to,
-    and only what the case's status allows (someone else may have acted first)."""
-    case = await cases.get(tx, case_id)
+    and only what the case's status allows (someone else may have acted first). The case
+    is read locked: a card's delivery may be moving it to "diteruskan" at this moment."""
+    case = await cases.get(tx, case_id, to_change=True)
     if case is None:
         return Outcome(False, None, "unknown_case")
     if not await Audience.group(chat_id).holds(tx, case_id):  # the group holds the case now
