@@ -60,11 +60,12 @@ def allowed(status: str) -> frozenset[str]:
     return ALLOWED.get(status, frozenset())
 
 
-async def check(tx: Tx, case_id: int, chat_id: int, action: str) -> Outcome:
+async def check(tx: Tx, case_id: int, chat_id: int, action: str, *, to_change: bool = False) -> Outcome:
     """Whether this group may do this to this case now: only groups the case was sent to,
-    and only what the case's status allows (someone else may have acted first). The case
-    is read locked: a card's delivery may be moving it to "diteruskan" at this moment."""
-    case = await cases.get(tx, case_id, to_change=True)
+    and only what the case's status allows (someone else may have acted first).
+    `to_change`: the status is about to be changed from what is read here, so the case is
+    read locked; a card's delivery may be moving it to "diteruskan" at this moment."""
+    case = await cases.get(tx, case_id, to_change=to_change)
     if case is None:
         return Outcome(False, None, "unknown_case")
     if not await Audience.group(chat_id).holds(tx, case_id):  # the group holds the case now
@@ -77,7 +78,7 @@ async def check(tx: Tx, case_id: int, chat_id: int, action: str) -> Outcome:
 async def change_status(tx: Tx, policy: Policy, case_id: int, chat_id: int, action: str,
                         actor: Actor, at: str, note: str | None = None) -> Outcome:
     """Accept, follow up, finish or reject: one status change, seen by everyone involved."""
-    verdict = await check(tx, case_id, chat_id, action)
+    verdict = await check(tx, case_id, chat_id, action, to_change=True)
     if not verdict.ok or verdict.case is None:
         return verdict
     case = verdict.case
@@ -106,7 +107,7 @@ async def reroute(tx: Tx, policy: Policy, case_id: int, chat_id: int, region_que
                   actor: Actor, at: str) -> Outcome:
     """"Bukan kewenangan": this group hands the case to another region's focal points.
     Its own message stays (edited, without buttons); the reporter is told."""
-    verdict = await check(tx, case_id, chat_id, "not_ours")
+    verdict = await check(tx, case_id, chat_id, "not_ours", to_change=True)
     if not verdict.ok or verdict.case is None:
         return verdict
     case = verdict.case
