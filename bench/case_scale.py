@@ -34,9 +34,9 @@ from flows.engine import Engine  # noqa: E402
 from flows.events import Command, Inbound  # noqa: E402
 from flows.policy import Policy  # noqa: E402
 from flows.reporter import data_rights  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from flows.staff.commands import StaffCommands, StaffReply  # noqa: E402
 from flows.staff.desk import Desk  # noqa: E402
-from flows.staff import route_admin  # noqa: E402
 from flows.staff.roles import Caller  # noqa: E402
 from storage import Database, case_queries, cases  # noqa: E402
 

@@ -47,8 +47,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flows.staff import route_admin  # noqa: E402
 from flows.policy import Policy  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from storage import Database  # noqa: E402
 from tests import fake_telegram as tg  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402

@@ -25,9 +25,9 @@ from telegram import Bot  # noqa: E402
 
 from bot.delivery import DeliveryWorker  # noqa: E402
 from bot.telegram.sender import TelegramSender  # noqa: E402
-from flows.staff import route_admin  # noqa: E402
 from flows.engine import Engine  # noqa: E402
 from flows.policy import Policy  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from storage import Database, outbox  # noqa: E402
 from storage.evidence_files import EvidenceStore  # noqa: E402
 from tests import fake_telegram as tg  # noqa: E402

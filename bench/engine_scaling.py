@@ -113,10 +113,10 @@ def main() -> None:
         print(json.dumps(asyncio.run(worker(target, int(reporters), float(rate), label, float(start_at)))))
         return
 
+    import psycopg
+
     from tests.backends import _psycopg_dsn
     from tests.postgres_server import running_server
-
-    import psycopg
 
     rows: list[tuple[str, dict[str, float], dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp, running_server() as server:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.chaos import GROUP, SCRIPT, Driver  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.serve import serve  # noqa: E402
-from flows.staff import route_admin  # noqa: E402
 from flows.policy import Policy  # noqa: E402
+from flows.staff import route_admin  # noqa: E402
 from storage import Database  # noqa: E402
 from tests import fake_twilio as tw  # noqa: E402
 from tests.backends import Backend  # noqa: E402

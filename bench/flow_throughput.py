@@ -32,9 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flows.case import related  # noqa: E402
 from flows.engine import Engine  # noqa: E402
-from flows.events import Inbound  # noqa: E402
+from flows.events import (  # noqa: E402
+    Event,
+    Inbound,  # noqa: E402
+    Media,
+)
 from storage import Database, cases  # noqa: E402
-from flows.events import Event, Media  # noqa: E402
 from tests.chat import HAPPY_PATH, media, parse  # noqa: E402
 
 SCRIPT = [*HAPPY_PATH, "@send"]

@@ -138,8 +138,16 @@ def run_peer(kind: str, api: str, folder: Path) -> None:
 
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardRemove, Update
     from telegram.ext import (
-        AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, ConversationHandler,
-        MessageHandler, PicklePersistence, TypeHandler, filters,
+        AIORateLimiter,
+        Application,
+        CallbackQueryHandler,
+        CommandHandler,
+        ContextTypes,
+        ConversationHandler,
+        MessageHandler,
+        PicklePersistence,
+        TypeHandler,
+        filters,
     )
 
     from bench.fake_bot_api import SCRIPT

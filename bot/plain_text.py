@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from flows.case import case_number
+from flows.case.notify import STATUS_TOKEN
 from flows.events import Command
 from flows.i18n import N_, gettext_for
-from flows.case.notify import STATUS_TOKEN
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
 from flows.reporter.report import COMMANDS
 from flows.reporter.status import STATUS_CHOICE

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
-from flows.staff.desk import Desk
 from flows.engine import Engine
 from flows.staff.commands import StaffCommands
+from flows.staff.desk import Desk
 from storage import Database
 from storage.evidence_files import EvidenceStore
 

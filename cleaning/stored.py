@@ -12,8 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cleaning import VERSION, Cleaned, Unsafe, clean_async
-from storage import Database
-from storage import cleaned_files
+from storage import Database, cleaned_files
 from storage.cleaned_files import CleanedFile
 from storage.evidence_files import EvidenceStore
 

@@ -16,24 +16,24 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flows.case.forwarding import destinations
-from flows.reporter import consent, data_rights
-from flows.reporter.conversation import Conversation, State
+from flows.case.recording import record_outcomes
 from flows.events import Event, Inbound, Media
-from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
 from flows.policy import Policy
-from flows.case.recording import record_outcomes
 from flows.replies import Reply, TextReply, to_dict
+from flows.reporter import consent, data_rights
+from flows.reporter.conversation import Conversation, State
+from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.reporter.report import file_room, new_conversation, step
-from flows.reporter.turn import Facts
 from flows.reporter.status import is_status_query, status_replies
+from flows.reporter.turn import Facts
 from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-
 DEFAULT_OPERATOR = "Tim Lapor Netral"
 """Who runs the service when OPERATOR_NAME does not say."""
 

@@ -21,7 +21,16 @@ from datetime import datetime, timedelta, timezone
 from bot.plain_text import render as render_plain
 from flows.engine import Engine, Handled
 from flows.events import (
-    Choice, Command, Contact, Event, Inbound, Location, Media, MediaItem, Text, Unsupported,
+    Choice,
+    Command,
+    Contact,
+    Event,
+    Inbound,
+    Location,
+    Media,
+    MediaItem,
+    Text,
+    Unsupported,
 )
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply, from_dict
 from storage import Database, conversations, routes

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import trustme
 from aiohttp import web
 from twilio.request_validator import RequestValidator
-
-import trustme
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"

@@ -16,7 +16,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.telegram.request import AiohttpRequest
 from tests import fake_telegram as tg
-from tests.fake_telegram import FakeTelegram, Failure
+from tests.fake_telegram import Failure, FakeTelegram
 from tests.test_focal_points import jpeg_with_gps
 
 CHAT = 4242

@@ -18,7 +18,17 @@ from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 from tests.test_case_file import everything_in, flat, text_of
 from tests.test_focal_points import (
-    ADMIN, GROUP, MODERATORS, OFFICER, OTHER_GROUP, PHOTOS, REPORTER, card_in, db_rows, press, register,
+    ADMIN,
+    GROUP,
+    MODERATORS,
+    OFFICER,
+    OTHER_GROUP,
+    PHOTOS,
+    REPORTER,
+    card_in,
+    db_rows,
+    press,
+    register,
 )
 
 MODERATOR = 5555

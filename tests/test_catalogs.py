@@ -102,8 +102,8 @@ def english_left(text: str) -> set[str]:
 
 def test_menu_labels_and_statuses_have_no_english_in_indonesian() -> None:
     from flows import menus
-    from flows.reporter.summary import status_label as person_status_label
     from flows.case.case_text import status_label
+    from flows.reporter.summary import status_label as person_status_label
 
     _ = translations("id").gettext
     items = [*menus.INCIDENT_TYPES, *menus.PERSON_STATUSES, menus.NOT_ASN, *menus.IDENTITY_MODES,

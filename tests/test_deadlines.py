@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flows.case import deadlines, lifecycle
-from flows.staff import route_admin
 from flows.engine import Engine
 from flows.policy import Policy
+from flows.staff import route_admin
 from storage import Database, cases, outbox
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Command, Contact, Event, Inbound, Location, Media, Text, Unsupported
 from flows.outcomes import CaseSubmitted
+from flows.reporter.conversation import Conversation, State
 from flows.reporter.report import missing_sections, new_conversation, step
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, START, media, parse

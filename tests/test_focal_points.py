@@ -13,8 +13,8 @@ from PIL import Image
 
 from bot.config import Settings
 from tests import fake_telegram as tg
-from tests.fake_telegram import FakeTelegram
 from tests.backends import Backend, inspect_db
+from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 
 ADMIN = 4242

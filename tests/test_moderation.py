@@ -18,14 +18,14 @@ from PIL import Image
 
 from bot.charts import HEIGHT_PX, WIDTH_PX, render_png
 from bot.export import write_files
-from flows.reporter import data_rights
 from flows.case import lifecycle
-from flows.staff import route_admin
-from flows.staff.desk import Desk
 from flows.engine import Engine
 from flows.policy import Policy
-from flows.staff.roles import Caller
+from flows.reporter import data_rights
+from flows.staff import route_admin
 from flows.staff.commands import SPECS, StaffCommands, StaffReply
+from flows.staff.desk import Desk
+from flows.staff.roles import Caller
 from storage import Database, cases, outbox, reporters, staff
 from storage.case_queries import CaseFilter, counts
 from tests.backends import Backend

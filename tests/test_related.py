@@ -17,9 +17,9 @@ from flows.case.related import agencies_match, name_tokens, names_match
 from flows.engine import Engine
 from flows.policy import Policy
 from flows.staff import route_admin
+from flows.staff.commands import StaffCommands, StaffReply
 from flows.staff.desk import Desk
 from flows.staff.roles import Caller, Role
-from flows.staff.commands import StaffCommands, StaffReply
 from flows.staff.visibility import Viewer
 from storage import Database, case_links, case_posts, cases, outbox, staff
 from storage.cases import Case

@@ -25,8 +25,7 @@ from tests.backends import Backend, evidence_of, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.test_focal_points import jpeg_with_gps
-from tests.test_whatsapp import NUMBER, register_group, report_until_evidence, rows, server
-from tests.test_whatsapp import settings, telegram, twilio  # noqa: F401  (fixtures)
+from tests.test_whatsapp import NUMBER, register_group, report_until_evidence, rows, server, settings, telegram, twilio  # noqa: F401  (fixtures)
 
 STRANGER = "+6281311112222"
 OTHER = "+6281333334444"
@@ -413,10 +412,10 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
 async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(backend: Backend) -> None:
     """Deliver 2: files no evidence row or draft refers to go after an hour; others stay."""
     from flows import retention
+    from flows.engine import Engine
     from flows.policy import Policy
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
-    from flows.engine import Engine
 
     db = await backend.open()
     store = EvidenceStore.for_database(db, backend.evidence_dir)

@@ -29,9 +29,9 @@ from flows.case import inquiry, lifecycle
 from flows.case.lifecycle import Actor
 from storage import case_posts, cases, outbox
 from storage.case_queries import counts
-from tests.backends import Backend
 from tests import fake_telegram as tg
 from tests import hostile_files as hostile
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for

@@ -9,11 +9,11 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from tests import fake_telegram as tg
-from tests.fake_telegram import FakeTelegram
 from storage import Database
 from storage.evidence_files import EvidenceStore
+from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
+from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 
 CHAT = 5001

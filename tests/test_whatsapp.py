@@ -17,13 +17,13 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.serve import serve
-from flows.staff import route_admin
 from flows.policy import Policy
+from flows.staff import route_admin
 from storage import Database, outbox
 from tests import fake_twilio as tw
+from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
-from tests.backends import Backend, inspect_db
 from tests.telegram_harness import settings_for
 from tests.test_focal_points import GROUP, cards, jpeg_with_gps
 

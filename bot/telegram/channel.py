@@ -27,8 +27,8 @@ from telegram.ext import ContextTypes
 
 from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
-from bot.telegram.staff import StaffChat
 from bot.telegram.inbound import FileTooLarge, has_file, to_event
+from bot.telegram.staff import StaffChat
 from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound

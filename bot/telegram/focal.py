@@ -5,7 +5,7 @@ them and sends the answers."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from telegram import Bot, CallbackQuery, ForceReply, Message, ReplyParameters, Update
 from telegram.error import TelegramError
@@ -13,8 +13,8 @@ from telegram.error import TelegramError
 from bot.logs import address_ref
 from bot.telegram.case_card import parse_callback
 from bot.telegram.staff import StaffChat
-from flows.staff.desk import Desk
 from flows.case.lifecycle import Actor
+from flows.staff.desk import Desk
 
 log = logging.getLogger(__name__)
 

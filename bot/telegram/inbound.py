@@ -7,7 +7,16 @@ from telegram import Bot, Document, Message, PhotoSize, Update, Video
 from telegram.error import BadRequest
 
 from flows.events import (
-    Choice, Command, Contact, Event, Location, Media, MediaItem, MediaKind, Text, Unsupported,
+    Choice,
+    Command,
+    Contact,
+    Event,
+    Location,
+    Media,
+    MediaItem,
+    MediaKind,
+    Text,
+    Unsupported,
 )
 from storage.evidence_files import EvidenceStore
 

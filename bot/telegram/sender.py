@@ -11,8 +11,8 @@ from typing import Any
 
 from telegram import (
     Bot,
-    InputFile,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaDocument,
     InputMediaPhoto,
     InputMediaVideo,

@@ -13,13 +13,13 @@ from telegram import Bot, InputFile, Message, Update
 from telegram.error import TelegramError
 
 from bot.charts import render_png_async
-from bot.logs import chat_ref
 from bot.export import write_files
+from bot.logs import chat_ref
 from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
 from bot.telegram.sender import TelegramSender
-from flows.staff.roles import Caller, Role
 from flows.staff.commands import StaffCommands, StaffReply, is_staff_command
+from flows.staff.roles import Caller, Role
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096

@@ -28,8 +28,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        from email.utils import parsedate_to_datetime
         from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
 
         try:
             seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()

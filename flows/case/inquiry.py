@@ -4,14 +4,14 @@ reporter chose to be named, which the case card already shows)."""
 
 from __future__ import annotations
 
-from flows.reporter import info_answer
 from flows.case import notify
-from flows.reporter.conversation import Conversation
 from flows.case.evidence import new_evidence
 from flows.case.lifecycle import Actor, Outcome, check
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.policy import Policy
 from flows.replies import to_dict
+from flows.reporter import info_answer
+from flows.reporter.conversation import Conversation
 from flows.reporter.report import new_conversation
 from storage import Tx, case_posts, cases, conversations, info_requests, outbox, reporters
 

@@ -4,15 +4,22 @@ inside the engine's transaction, so a case and its forwarding are stored togethe
 
 from __future__ import annotations
 
-from flows.reporter import consent, data_rights
 from flows.case import forwarding, inquiry, notify
-from flows.reporter.conversation import Conversation, Draft
-from flows.events import Inbound
 from flows.case.evidence import new_evidence
+from flows.events import Inbound
 from flows.outcomes import (
-    CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, InfoAnswered, InfoClosed, LocaleChanged, Outcome,
+    CaseSubmitted,
+    ConsentGiven,
+    ConsentRefused,
+    DataErased,
+    InfoAnswered,
+    InfoClosed,
+    LocaleChanged,
+    Outcome,
 )
 from flows.policy import Policy
+from flows.reporter import consent, data_rights
+from flows.reporter.conversation import Conversation, Draft
 from storage import Tx, cases, reporters
 from storage.case_queries import same_evidence
 from storage.cases import Case, NewCase

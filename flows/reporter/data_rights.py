@@ -9,13 +9,13 @@ import logging
 from datetime import datetime
 
 from flows.case import forwarding
-from flows.reporter import consent
 from flows.case.case_text import identity_text, status_label
-from flows.reporter.conversation import Conversation
 from flows.events import Command, Inbound
 from flows.i18n import N_, gettext_for, long_date, long_datetime
 from flows.policy import Policy
 from flows.replies import Reply, TextReply
+from flows.reporter import consent
+from flows.reporter.conversation import Conversation
 from flows.reporter.report import COMMANDS
 from storage import Database, Tx, cases, privacy, reporters
 from storage.case_queries import closed_with_identity

@@ -12,11 +12,11 @@ import re
 from typing import Any
 
 from flows.capabilities import Capabilities
-from flows.reporter.conversation import Conversation, State
 from flows.events import Choice, Event, Media, Text
 from flows.i18n import gettext_for
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.replies import ChoicesReply, Option, Reply
+from flows.reporter.conversation import Conversation, State
 from flows.reporter.turn import Turn
 from flows.reporter.wording import press
 

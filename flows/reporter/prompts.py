@@ -10,11 +10,11 @@ from datetime import datetime
 from babel import Locale
 
 from flows import menus, regions
-from flows.reporter import info_answer, summary
-from flows.reporter.info_answer import DONE_WORDS
-from flows.reporter.conversation import State
 from flows.i18n import LOCALES, long_date
 from flows.replies import Option
+from flows.reporter import info_answer, summary
+from flows.reporter.conversation import State
+from flows.reporter.info_answer import DONE_WORDS
 from flows.reporter.turn import SECTION_ORDER, SECTIONS, Turn
 from flows.reporter.wording import by_controls, press
 

@@ -15,15 +15,24 @@ from datetime import date, datetime, timedelta
 from flows import menus, regions
 from flows.capabilities import Capabilities
 from flows.case import case_number
-from flows.reporter import info_answer, prompts
-from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.dates import read_date
 from flows.events import (
-    Choice, Command, Contact, Event, Inbound, Location, Media, MediaItem, Text, Unsupported,
+    Choice,
+    Command,
+    Contact,
+    Event,
+    Inbound,
+    Location,
+    Media,
+    MediaItem,
+    Text,
+    Unsupported,
 )
 from flows.i18n import LOCALES, long_date, normalize_locale
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, LocaleChanged, Outcome
 from flows.replies import Reply
+from flows.reporter import info_answer, prompts
+from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.reporter.turn import MODAL_STATES, SECTION_START, Facts, Turn
 from flows.reporter.wording import out_of_range, pick_hint, press
 

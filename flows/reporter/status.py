@@ -6,13 +6,12 @@ from datetime import datetime
 
 from flows import menus
 from flows.case import case_number
-from flows.reporter.conversation import Conversation
 from flows.events import Choice, Command, Inbound
 from flows.i18n import gettext_for, long_date
 from flows.replies import Reply, TextReply
+from flows.reporter.conversation import Conversation
 from flows.reporter.report import COMMANDS
 from storage import Tx, cases, reporters
-
 
 STATUS_CHOICE = "status:"
 """A "Check status" button on a notification: `status:<number>`, valid at any time."""

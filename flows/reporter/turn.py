@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flows.capabilities import Capabilities
-from flows.reporter.conversation import Conversation, Draft, State
 from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome
 from flows.policy import DEFAULT_OPERATOR
 from flows.replies import ChoicesReply, Option, Reply, TextReply
+from flows.reporter.conversation import Conversation, Draft, State
 
 SECTIONS: dict[State, str] = {
     State.PROVINCE: "region", State.REGENCY: "region",

@@ -16,14 +16,13 @@ from zoneinfo import ZoneInfo
 from flows import menus, regions
 from flows.case import case_file, case_number, lifecycle, notify, related
 from flows.case.case_file import reasons_text
-from flows.staff import route_admin
 from flows.case.case_text import case_fields, status_label
-from flows.staff.desk import Desk
-from flows.i18n import N_
 from flows.case.lifecycle import Actor
+from flows.i18n import N_
 from flows.policy import Policy
-from flows.staff import visibility
+from flows.staff import route_admin, visibility
 from flows.staff.audience import Audience, audience_of
+from flows.staff.desk import Desk
 from flows.staff.roles import Caller, Role, role_of
 from storage import Database, Tx, cases, reporters, routes, staff
 from storage.case_queries import CaseFilter, Counts, count_matching, counts, daily_counts, search

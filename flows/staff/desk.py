@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from flows.case import case_file, forwarding, inquiry, lifecycle, notify
-from flows.staff import route_admin
 from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
+from flows.staff import route_admin
 from flows.staff.visibility import Viewer, may_see
 from storage import Database, Tx, case_posts, cases, group_prompts, updates
 

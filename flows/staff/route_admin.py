@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from flows import menus, regions
 from flows.case import forwarding
-from flows.i18n import gettext_for
 from flows.case.lifecycle import find_region
+from flows.i18n import gettext_for
 from flows.policy import Policy
 from storage import Tx, case_posts, routes
 from storage.routes import Route
