@@ -16,6 +16,8 @@ from cleaning.result import Cleaned, Unsafe
 ALLOWED_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
 """What the muxer itself writes; anything else in the output means a tag came along."""
 WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
+M4A_CODECS = frozenset({"aac", "alac", "mp3", "ac3", "eac3"})
+"""What the M4A (ipod) muxer takes; other audio in an MP4 or 3GP (AMR from Android recorders) stays 3GP."""
 
 
 def clean_media(data: bytes) -> Cleaned | Unsafe:
@@ -43,18 +45,21 @@ def clean_media(data: bytes) -> Cleaned | Unsafe:
                     out.mux(packet)
         data_out = buffer.getvalue()
         with av.open(io.BytesIO(data_out)) as check:
-            if set(check.metadata) - ALLOWED_TAGS or not check.streams:
+            if {tag.lower() for tag in check.metadata} - ALLOWED_TAGS or not check.streams:  # Matroska: ENCODER
                 return Unsafe("unparseable")
+            duration = check.duration / 1_000_000 if check.duration and check.duration > 0 else None
     except (av.FFmpegError, ValueError, TypeError, OSError):
         return Unsafe("unparseable")
-    return Cleaned(data_out, mime, extension)
+    return Cleaned(data_out, mime, extension, duration=duration)
 
 
 def _target(names: set[str], streams: list[av.stream.Stream]) -> tuple[str, str, str] | None:
     video = any(s.type == "video" for s in streams)
     codecs = {s.codec_context.name for s in streams}
     if names & {"mp4", "mov", "3gp", "m4a"}:
-        return ("mp4", "video/mp4", ".mp4") if video else ("ipod", "audio/mp4", ".m4a")
+        if video:
+            return ("mp4", "video/mp4", ".mp4")
+        return ("ipod", "audio/mp4", ".m4a") if codecs <= M4A_CODECS else ("3gp", "audio/3gpp", ".3gp")
     if "matroska" in names or "webm" in names:
         if codecs <= WEBM_CODECS:
             return ("webm", "video/webm" if video else "audio/webm", ".webm")

@@ -14,6 +14,8 @@ class Cleaned:
     width: int | None = None
     height: int | None = None
     """Of an image, so a sender can tell whether it may go as a photo."""
+    duration: float | None = None
+    """Of a recording or a video, in seconds (the case file lists it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,14 +30,14 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
         data = await store.get(known.clean_sha256)
         if data is not None:
             return Cleaned(data, known.mime or "application/octet-stream", known.extension or "",
-                           known.width, known.height)
+                           known.width, known.height, known.duration)
     original = await store.get(sha256)
     if original is None:
         if known is not None and known.clean_sha256:  # an erased case keeps only its copy
             data = await store.get(known.clean_sha256)
             if data is not None:
                 return Cleaned(data, known.mime or "application/octet-stream", known.extension or "",
-                               known.width, known.height)
+                               known.width, known.height, known.duration)
         return Unsafe("missing")
     result = await clean_async(original, mime)
     at = datetime.now(UTC).isoformat()
@@ -51,7 +51,7 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
                 return result
             for source in {sha256, copy.sha256}:
                 await cleaned_files.put(tx, CleanedFile(source, VERSION, copy.sha256, result.mime, result.extension,
-                                                        result.width, result.height, None, at))
+                                                        result.width, result.height, None, at, result.duration))
     finally:
         if copy is not None:
             store.release([copy.sha256])  # linked now: the orphan sweep leaves it alone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from storage import dialect
 from storage.database import Tx, fetch_one, utc
@@ -17,6 +18,14 @@ class NewEvidence:
     size: int | None
     sha256: str | None
     file_name: str | None
+    url: str | None = None
+    """A link (kind 'link'), cleaned; with `held`, a share link that could not be resolved."""
+    held: bool = False
+    """Kept for moderators only, never forwarded: a link not yet cleaned."""
+    text: str | None = None
+    """A forwarded message's text (kind 'message')."""
+    origin: str | None = None
+    origin_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,16 @@ class Evidence:
     sha256: str | None
     file_name: str | None
     created_at: str
+    url: str | None = None
+    held: bool = False
+    text: str | None = None
+    origin: str | None = None
+    origin_at: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        """A file with bytes (photo, video, document, recording), not a link or a message."""
+        return self.kind not in ("link", "message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +158,7 @@ async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
         raise
     assert row is not None
     case_id = int(row[0])
-    await tx.executemany(
-        "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref,"
-        " mime, size, sha256, file_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size,
-             e.sha256, e.file_name, case.created_at)
-            for i, e in enumerate(evidence, start=1)
-        ],
-    )
+    await _insert_evidence(tx, case_id, evidence, 1, case.created_at)
     await add_event(tx, case_id, case.created_at, "reporter", "created", None, "baru", None)
     return case_id
 
@@ -249,11 +260,15 @@ async def add_evidence(tx: Tx, case_id: int, items: list[NewEvidence], at: str) 
     """More evidence for a submitted case (a reporter's answer to an officer)."""
     row = await fetch_one(tx, "SELECT coalesce(max(position), 0) FROM evidence WHERE case_id = ?", (case_id,))
     start = int(row[0]) + 1 if row else 1
+    await _insert_evidence(tx, case_id, items, start, at)
+
+
+async def _insert_evidence(tx: Tx, case_id: int, items: list[NewEvidence], start: int, at: str) -> None:
     await tx.executemany(
-        "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref,"
-        " mime, size, sha256, file_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size, e.sha256,
-          e.file_name, at) for i, e in enumerate(items, start=start)],
+        "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref, mime, size, sha256,"
+        " file_name, created_at, url, held, text, origin, origin_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size, e.sha256, e.file_name, at,
+          e.url, int(e.held), e.text, e.origin, e.origin_at) for i, e in enumerate(items, start=start)],
     )
 
 
@@ -283,7 +298,13 @@ async def evidence_of(tx: Tx, case_id: int) -> list[Evidence]:
     async with tx.execute(
         f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)
     ) as cur:
-        return [Evidence(*row) for row in await cur.fetchall()]
+        return [_evidence(row) for row in await cur.fetchall()]
+
+
+def _evidence(row: Any) -> Evidence:
+    values = list(row)
+    values[12] = bool(values[12])  # held: 0/1 in both dialects
+    return Evidence(*values)
 
 
 async def events_of(tx: Tx, case_id: int) -> list[CaseEvent]:

@@ -18,9 +18,10 @@ class CleanedFile:
     height: int | None
     unsafe_reason: str | None
     cleaned_at: str
+    duration: float | None = None
 
 
-_COLUMNS = "sha256, version, clean_sha256, mime, extension, width, height, unsafe_reason, cleaned_at"
+_COLUMNS = "sha256, version, clean_sha256, mime, extension, width, height, unsafe_reason, cleaned_at, duration"
 
 
 async def get(tx: Tx, sha256: str) -> CleanedFile | None:
@@ -29,10 +30,10 @@ async def get(tx: Tx, sha256: str) -> CleanedFile | None:
 
 
 async def put(tx: Tx, item: CleanedFile) -> None:
-    await tx.execute(f"INSERT INTO cleaned_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    await tx.execute(f"INSERT INTO cleaned_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                      " ON CONFLICT (sha256) DO UPDATE SET version = excluded.version,"
                      " clean_sha256 = excluded.clean_sha256, mime = excluded.mime, extension = excluded.extension,"
                      " width = excluded.width, height = excluded.height, unsafe_reason = excluded.unsafe_reason,"
-                     " cleaned_at = excluded.cleaned_at",
+                     " cleaned_at = excluded.cleaned_at, duration = excluded.duration",
                      (item.sha256, item.version, item.clean_sha256, item.mime, item.extension, item.width,
-                      item.height, item.unsafe_reason, item.cleaned_at))
+                      item.height, item.unsafe_reason, item.cleaned_at, item.duration))

@@ -33,6 +33,10 @@ MARKERS = {
     "webp_xmp": "WEBP-XMP-MARKER",
     "heic_make": "HeicMakerMarker",
     "docx_creator": "DOCX-CREATOR-MARKER",
+    "opus_tag": "OPUS-VOICE-TAG-MARKER",
+    "m4a_title": "M4A-TITLE-MARKER",
+    "mp3_id3": "MP3-ID3-MARKER",
+    "audio_artist": "Rekaman-Siti-Aminah",
 }
 ORIGINAL_NAME = "Laporan_dari_Siti_Aminah.pdf"
 
@@ -161,6 +165,63 @@ def mp4() -> bytes:
             return data[:offset] + moov + data[offset + size:]
         offset += size
     raise AssertionError("no moov box")
+
+
+def _audio(container: str, codec: str, rate: int, seconds: float = 1.5, layout: str = "mono",
+           tags: bool = True) -> bytes:
+    """A short tone encoded as a phone's recorder or WhatsApp would, with the tags recorders
+    and music apps write (title, artist, comment, a location)."""
+    buffer = io.BytesIO()
+    out = av.open(buffer, "w", format=container)
+    if tags:
+        marker = {"ogg": MARKERS["opus_tag"], "ipod": MARKERS["m4a_title"], "mp4": MARKERS["m4a_title"],
+                  "mp3": MARKERS["mp3_id3"]}.get(container, "")
+        out.metadata.update({"title": marker, "artist": MARKERS["audio_artist"], "comment": marker,
+                             "location": GPS_TEXT})
+    stream = out.add_stream(codec, rate=rate, layout=layout)
+    if tags:
+        stream.metadata.update({"title": marker, "artist": MARKERS["audio_artist"]})
+    samples = int(rate * seconds)
+    frame_size = stream.codec_context.frame_size or 1024
+    tone = (np.sin(np.arange(samples) * 2 * np.pi * 440 / rate) * 8000).astype(np.int16)
+    pts = 0
+    for start in range(0, samples, frame_size):
+        chunk = tone[start:start + frame_size]
+        if len(chunk) < frame_size:
+            chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout=layout)
+        frame.sample_rate, frame.pts = rate, pts
+        pts += frame_size
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return buffer.getvalue()
+
+
+@cache
+def opus_voice() -> bytes:
+    """A voice note as WhatsApp and Telegram record it: Opus in Ogg (audio/ogg; codecs=opus)."""
+    return _audio("ogg", "libopus", 48000)
+
+
+@cache
+def m4a() -> bytes:
+    """A phone recorder's M4A (AAC in MP4) with a title, an artist and a location."""
+    return _audio("ipod", "aac", 44100)
+
+
+@cache
+def mp3() -> bytes:
+    """An MP3 with ID3 tags."""
+    return _audio("mp3", "libmp3lame", 44100)
+
+
+@cache
+def amr() -> bytes:
+    """AMR-NB, as older Android recorders and WhatsApp on them write it (no tags: the format has none)."""
+    return _audio("amr", "libopencore_amrnb", 8000, tags=False)
 
 
 def docx() -> bytes:

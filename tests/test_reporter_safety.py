@@ -238,6 +238,29 @@ def test_a_video_is_remuxed_without_its_location_and_title() -> None:
         assert "location" not in container.metadata and "title" not in container.metadata
 
 
+@pytest.mark.parametrize(("make", "mime", "codec"), [
+    (hostile.opus_voice, "audio/ogg", "opus"), (hostile.m4a, "audio/mp4", "aac"), (hostile.mp3, "audio/mpeg", "mp3float"),
+    (hostile.amr, "audio/amr", "amrnb"),
+    (lambda: hostile._audio("3gp", "libopencore_amrnb", 8000), "audio/3gpp", "amrnb"),
+    (lambda: hostile._audio("webm", "libopus", 48000), "audio/webm", "opus"),
+])
+def test_a_recording_is_remuxed_without_its_tags_and_its_length_is_known(make: Any, mime: str, codec: str) -> None:
+    data = make()
+    result = cleaning.clean(data, "application/octet-stream")
+    assert isinstance(result, cleaning.Cleaned), result
+    assert result.mime == mime
+    assert hostile.markers_in(result.data) == [] and hostile.MARKERS["audio_artist"].encode() not in result.data
+    assert result.duration is not None and 1.4 < result.duration < 1.7
+    with av.open(io.BytesIO(result.data)) as container:
+        assert [s.codec_context.name for s in container.streams] == [codec]
+        assert not {k.lower() for k in container.metadata} - {"encoder", "major_brand", "minor_version",
+                                                              "compatible_brands"}
+        assert all(not {k.lower() for k in s.metadata} - {"encoder", "language", "handler_name", "vendor_id",
+                                                          "duration"} for s in container.streams)
+        original = sum(1 for p in av.open(io.BytesIO(data)).demux(audio=0) if p.size)
+        assert sum(1 for p in container.demux(audio=0) if p.size) == original, "every packet kept, not re-encoded"
+
+
 @pytest.mark.parametrize("kind", ["docx", "truncated_jpeg"])
 def test_what_cannot_be_made_safe_is_unsafe(kind: str) -> None:
     assert isinstance(cleaning.clean(getattr(hostile, kind)(), None), cleaning.Unsafe)
