@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from flows.policy import DEFAULT_OPERATOR, Policy
+
+if TYPE_CHECKING:
+    from cleaning.short_links import LinkResolver
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,17 @@ class Settings(BaseSettings):
     twilio_media_ca_file: Path | None = Field(default=None, description="extra CA certificates to trust for "
                                               "media downloads (tests, a TLS-inspecting proxy)")
 
+    link_resolve: bool = Field(default=True, description="follow share links (vm.tiktok.com, facebook.com/share, "
+                               "t.co...) to the post; off: every such link is held for the moderators")
+    link_timeout: float = Field(default=6.0, gt=0, description="seconds to follow one share link, all hops")
+    link_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="addresses (CIDR) exempt from the refusal of non-public addresses "
+        "when following share links (tests)")
+    link_addresses: dict[str, str] = Field(default_factory=dict, description="host -> address:port instead of "
+                                           "DNS when following share links (tests)")
+    link_ca_file: Path | None = Field(default=None, description="extra CA certificates to trust when following "
+                                      "share links (tests)")
+
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     moderator_chat_id: int | None = Field(default=None, description="moderators' Telegram group for alerts")
     default_focal_chat_id: int | None = Field(default=None, description="national fallback focal-point group")
@@ -79,7 +93,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, description="bearer token for /metrics and the "
                                             "details of /healthz; unset: /metrics is off")
 
-    @field_validator("twilio_media_auth_hosts", "twilio_media_allow_networks", mode="before")
+    @field_validator("twilio_media_auth_hosts", "twilio_media_allow_networks", "link_allow_networks", mode="before")
     @classmethod
     def _comma_separated_words(cls, value: object) -> object:
         if isinstance(value, str):
@@ -115,6 +129,15 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
+
+    def link_resolver(self) -> LinkResolver | None:
+        """The share-link follower every channel's messages go through (None when off)."""
+        if not self.link_resolve:
+            return None
+        from cleaning.short_links import LinkResolver, ResolveRules
+
+        return LinkResolver(ResolveRules.from_settings(self.link_allow_networks, self.link_addresses,
+                                                       self.link_ca_file, self.link_timeout))
 
     def policy(self) -> Policy:
         return Policy(

@@ -1,7 +1,7 @@
 """A terminal chat over the same engine and database, so anyone can file a report offline.
 
-Options appear as a numbered list (type the number or the label); a photo or document
-is given as a file path (quoted, or with its spaces escaped, if it has spaces; several
+Options appear as a numbered list (type the number or the label); a photo, a document or
+a recording is given as a file path (quoted, or with its spaces escaped, if it has spaces; several
 paths on one line are one album); `lokasi -8.65, 115.21` sends a location pin.
 
 The screen shows only the bot and the person: logs go to a file (`send_logs_to_file`),
@@ -56,7 +56,11 @@ _FILE_SUFFIXES = frozenset({
     ".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff",
     ".mp4", ".mov", ".3gp", ".mkv", ".avi", ".webm", ".pdf", ".doc", ".docx", ".xls", ".xlsx",
     ".ppt", ".pptx", ".odt", ".ods", ".txt", ".rtf", ".zip",
+    ".ogg", ".opus", ".oga", ".m4a", ".mp3", ".aac", ".amr", ".wav",
 })
+_AUDIO = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".oga": "audio/ogg", ".m4a": "audio/mp4", ".amr": "audio/amr",
+          ".aac": "audio/aac"}
+"""Recordings `mimetypes` does not know (or knows as video)."""
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +76,13 @@ def media_kind(mime: str | None) -> MediaKind:
         return "photo"
     if mime and mime.startswith("video/"):
         return "video"
+    if mime and mime.startswith("audio/"):
+        return "audio"
     return "document"
+
+
+def mime_of(path: Path) -> str | None:
+    return _AUDIO.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
 
 
 def _is_file(path: str) -> bool:
@@ -130,7 +140,7 @@ async def to_event(line: str, store: EvidenceStore, may_store: int = 10) -> Even
         return meant
     items = []
     for n, path in enumerate(meant):
-        mime = mimetypes.guess_type(path.name)[0]
+        mime = mime_of(path)
         if n >= may_store:
             items.append(MediaItem(media_kind(mime), str(path.resolve()), None, mime, None, None, path.name))
             continue

@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cleaning.links import label
 from flows import regions
 from storage import Database
 from storage.case_queries import CaseFilter, stream
@@ -19,11 +20,12 @@ from storage.cases import Case
 COLUMNS = ["number", "created_at", "status", "channel", "region_code", "region", "province_code",
            "agency_group", "agency_unit", "agency_name", "person_name", "person_position", "person_status",
            "incident_type", "occurred_on", "learned_on", "place", "latitude", "longitude", "description",
-           "witnesses", "evidence_count", "identity_mode"]
+           "witnesses", "evidence_count", "links", "identity_mode"]
 IDENTITY_COLUMNS = ["reporter_name", "reporter_phone"]
 
 
-def row_of(case: Case, evidence_count: int, identity: bool) -> list[object]:
+def row_of(case: Case, evidence_count: int, identity: bool, links: list[str] | None = None) -> list[object]:
+    """`links`: the case's cleaned links as "Platform: address" (never one not yet cleaned)."""
     region = regions.get(case.region_code)
     values: list[object] = [
         case.number, case.created_at, case.status, case.channel, case.region_code,
@@ -31,7 +33,7 @@ def row_of(case: Case, evidence_count: int, identity: bool) -> list[object]:
         case.agency_name or "", case.person_name or "", case.person_position or "", case.person_status,
         case.incident_type, case.occurred_on, case.learned_on, case.place,
         case.latitude if case.latitude is not None else "", case.longitude if case.longitude is not None else "",
-        case.description, case.witnesses or "", evidence_count, case.identity_mode,
+        case.description, case.witnesses or "", evidence_count, "\n".join(links or []), case.identity_mode,
     ]
     if identity:
         values += [case.reporter_name or "", case.reporter_phone or ""]
@@ -40,8 +42,8 @@ def row_of(case: Case, evidence_count: int, identity: bool) -> list[object]:
 
 async def rows(db: Database, where: CaseFilter, identity: bool) -> AsyncIterator[list[object]]:
     async with db.reading() as tx:
-        async for case, count in stream(tx, where):
-            yield row_of(case, count, identity)
+        async for case, count, found in stream(tx, where, with_links=True):
+            yield row_of(case, count, identity, [f"{label(url)}: {url}" for url in found])
 
 
 async def write_files(db: Database, where: CaseFilter, identity: bool, csv_path: Path | None,

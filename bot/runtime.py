@@ -51,7 +51,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
                                      windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset(),
                                      store=store,
                                      direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
-                                     lease_seconds=settings.delivery_lease_seconds)
+                                     lease_seconds=settings.delivery_lease_seconds,
+                                     links=settings.link_resolver())
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
@@ -111,6 +112,7 @@ async def close_runtime(runtime: Runtime) -> None:
             if runtime.engine is not None:
                 await runtime.engine.settle()
                 await runtime.engine.close()  # what was sent is recorded before the database closes
+                await _close_links(runtime.engine)
         finally:
             try:
                 if runtime.twilio is not None:
@@ -122,6 +124,12 @@ async def close_runtime(runtime: Runtime) -> None:
                 if runtime.db is not None:
                     db, runtime.db = runtime.db, None
                     await db.close()
+
+
+async def _close_links(engine: Engine) -> None:
+    close = getattr(engine.links, "close", None)
+    if close is not None:
+        await close()
 
 
 def _observe(channel: str, seconds: float) -> None:

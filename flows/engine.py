@@ -18,11 +18,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from flows.case.forwarding import destinations
 from flows.case.recording import record_outcomes
-from flows.events import Event, Inbound, Media
+from flows.events import Event, Forwarded, Inbound, Media, Text
 from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
@@ -74,17 +75,27 @@ class ReplyQueue:
     this lease on them meanwhile (the delivery worker sends them only if it runs out)."""
 
 
+class LinkResolver(Protocol):
+    """Follows the share links of a text (`cleaning.short_links.LinkResolver`)."""
+
+    async def resolve_text(self, text: str) -> str: ...
+
+
 class Engine:
     def __init__(self, db: Database, default_locale: str = "id",
                  timezone: str = "Asia/Jakarta", max_batch: int = 64, policy: Policy | None = None,
                  outbox_channels: frozenset[str] = frozenset(),
                  windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None,
-                 direct_channels: frozenset[str] = frozenset(), lease_seconds: float = 60.0) -> None:
+                 direct_channels: frozenset[str] = frozenset(), lease_seconds: float = 60.0,
+                 links: LinkResolver | None = None) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
         transaction; `windowed_channels`: those of them with a reply window; `store`: the
         evidence files, so that files no step kept are deleted and an erasure cleans them;
-        `direct_channels`: those that send a step's replies themselves after the commit."""
+        `direct_channels`: those that send a step's replies themselves after the commit;
+        `links`: follows share links before a step sees them (without it, a short link is
+        held for the moderators: the step never does I/O)."""
         self.db = db
+        self.links = links
         self.store = store
         self._chores: set[asyncio.Task[None]] = set()
         self.direct_channels = direct_channels
@@ -178,6 +189,11 @@ class Engine:
             _ = gettext_for(locale)
             text = _("You are sending messages very fast. Please wait a minute, then send your last answer again.")
             return Handled([TextReply(text)] if verdict == "warn" else [], locale, duplicate=verdict == "drop")
+        if self.links is not None:  # before the batch: a slow platform holds up this message only
+            try:
+                inbound = replace(inbound, event=await _links_followed(inbound.event, self.links))
+            except Exception:  # the step holds any short link left: nothing is forwarded as typed
+                log.exception("share links of a %s update could not be followed", inbound.channel)
         future: asyncio.Future[Handled] = asyncio.get_running_loop().create_future()
         queued = replace(inbound, at=inbound.at.astimezone(self.tz))
         if self.observer is not None:
@@ -401,6 +417,18 @@ class _Batch:
             for key, conv in kept
         ])
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])
+
+
+async def _links_followed(event: Event, resolver: LinkResolver) -> Event:
+    """The event with the share links of its text followed to their posts (and every link
+    cleaned); what cannot be followed stays short, and the step holds it."""
+    if isinstance(event, Text) and "." in event.text:
+        return Text(await resolver.resolve_text(event.text))
+    if isinstance(event, Forwarded) and "." in event.text:
+        return replace(event, text=await resolver.resolve_text(event.text))
+    if isinstance(event, Media) and event.caption and "." in event.caption:
+        return Media(event.items, await resolver.resolve_text(event.caption))
+    return event
 
 
 def _files_of(event: Event) -> list[str]:

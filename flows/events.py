@@ -9,7 +9,8 @@ from typing import Literal
 
 from flows.capabilities import NUMBERED, Capabilities
 
-MediaKind = Literal["photo", "video", "document"]
+MediaKind = Literal["photo", "video", "document", "audio"]
+"""`audio`: a voice note or an audio file (a recording); a Telegram video note is a video."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -94,13 +95,32 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A message the reporter forwarded from elsewhere (a campaign message from an office
+    group or a channel): its text or caption, and where and when it was first sent, as the
+    channel gives them. `origin` is None when the channel does not say, and always when it
+    is the reporter's own account (a channel leaves it out before the flow sees it)."""
+
+    text: str
+    origin: str | None = None
+    origin_at: datetime | None = None
+    frequently: bool = False
+    """WhatsApp's "Forwarded many times"."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", typed(self.text))
+        if self.origin is not None:
+            object.__setattr__(self, "origin", typed(self.origin))
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """Something the flow cannot use (a sticker, a voice note, a poll)."""
 
     what: str
 
 
-Event = Text | Choice | Media | Location | Contact | Command | Unsupported
+Event = Text | Choice | Media | Location | Contact | Command | Forwarded | Unsupported
 
 
 @dataclass(frozen=True, slots=True)

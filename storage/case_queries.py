@@ -73,8 +73,10 @@ async def count_matching(tx: Tx, where: CaseFilter) -> int:
     return int(row[0]) if row else 0
 
 
-async def stream(tx: Tx, where: CaseFilter, chunk: int = 1000) -> AsyncIterator[tuple[Case, int]]:
-    """Every matching case with its evidence count, oldest first, fetched in chunks by id."""
+async def stream(tx: Tx, where: CaseFilter, chunk: int = 1000,
+                 with_links: bool = False) -> AsyncIterator[tuple[Case, int, list[str]]]:
+    """Every matching case with its evidence count (and, `with_links`, its cleaned links,
+    one query per chunk), oldest first, fetched in chunks by id."""
     sql, params = where.where()
     last = 0
     joiner = " AND " if sql else " WHERE "
@@ -86,10 +88,18 @@ async def stream(tx: Tx, where: CaseFilter, chunk: int = 1000) -> AsyncIterator[
             rows = await cur.fetchall()
         if not rows:
             return
+        found: dict[int, list[str]] = {}
+        if with_links:
+            ids = [int(row[0]) for row in rows]
+            async with tx.execute(
+                f"SELECT case_id, url FROM evidence WHERE case_id IN ({', '.join('?' for _ in ids)})"
+                " AND kind = 'link' AND held = 0 ORDER BY case_id, position", tuple(ids)) as cur:
+                for case_id, url in await cur.fetchall():
+                    found.setdefault(int(case_id), []).append(str(url))
         for row in rows:
             values = tuple(row)
             last = int(values[0])
-            yield Case(*values[:-1]), int(values[-1])
+            yield Case(*values[:-1]), int(values[-1]), found.get(last, [])
 
 
 @dataclass(frozen=True, slots=True)

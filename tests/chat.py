@@ -6,6 +6,7 @@ Input lines (used by the transcript files and the tests):
   #doc NAME       a document           #video NAME  a video
   #loc LAT,LON    a location pin       #contact NUM a shared contact
   #files A B ..   files in one message  #sticker     something unusable
+  #voice NAME     a voice note         #forward ORIGIN|TEXT  a forwarded message
   #wait 25h       let time pass        #route CODE  a focal-point group for a region
   #empty          an empty message     #long N      a text of N characters
   anything else   typed text
@@ -25,6 +26,7 @@ from flows.events import (
     Command,
     Contact,
     Event,
+    Forwarded,
     Inbound,
     Location,
     Media,
@@ -42,7 +44,7 @@ CASE_NUMBER = re.compile(r"LN-\d{2}-[0-9A-Z]{5}")
 
 def media(kind: str, name: str) -> MediaItem:
     digest = hashlib.sha256(name.encode()).hexdigest()
-    mime = {"photo": "image/jpeg", "video": "video/mp4"}.get(kind, "application/pdf")
+    mime = {"photo": "image/jpeg", "video": "video/mp4", "audio": "audio/ogg"}.get(kind, "application/pdf")
     return MediaItem(kind, f"file-{name}", f"uniq-{name}", mime, 1000, digest, name)  # type: ignore[arg-type]
 
 
@@ -57,6 +59,11 @@ def parse(line: str) -> Event:
         return Media((media("photo", rest),))
     if word == "#video":
         return Media((media("video", rest),))
+    if word == "#voice":
+        return Media((media("audio", rest),))
+    if word == "#forward":
+        origin, _, body = rest.partition("|")
+        return Forwarded(body, origin or None, datetime(2024, 11, 18, 2, 15, tzinfo=timezone.utc))
     if word == "#doc":
         return Media((media("document", rest),))
     if word == "#files":

@@ -233,6 +233,26 @@ class FakeTelegram:
     def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params, document={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u"})
 
+    def _m_sendVideo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._message(params, video={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u",
+                                            "width": 1, "height": 1, "duration": 1})
+
+    def _m_sendVoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        """As the Bot API: a voice message only from Opus in Ogg (or MP3, M4A); anything
+        else arrives as a document."""
+        data = _upload(params.get("voice"))
+        if (data.startswith(b"OggS") and b"OpusHead" in data[:200]) or _mp3_or_m4a(data):
+            return self._message(params, voice={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u",
+                                                "duration": 1, "mime_type": "audio/ogg"})
+        return self._message(params, document={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u"})
+
+    def _m_sendAudio(self, params: dict[str, Any]) -> dict[str, Any]:
+        """As the Bot API: played as music only from MP3 or M4A; anything else is a document."""
+        if _mp3_or_m4a(_upload(params.get("audio"))):
+            return self._message(params, audio={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u",
+                                                "duration": 1})
+        return self._message(params, document={"file_id": f"sent-{self.next_message_id}", "file_unique_id": "u"})
+
     def _m_sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         media = params.get("media") or []
         return [self._message(params, photo=[{"file_id": f"sent-{i}", "file_unique_id": "u",
@@ -243,6 +263,15 @@ class FakeTelegram:
         path = f"files/{file_id}"
         return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
                 "file_size": len(self.files.get(path, b"")), "file_path": path}
+
+
+def _upload(value: Any) -> bytes:
+    return value["data"] if isinstance(value, dict) and "data" in value else b""
+
+
+def _mp3_or_m4a(data: bytes) -> bool:
+    return data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2") \
+        or (data[4:8] == b"ftyp" and data[8:11] == b"M4A")
 
 
 async def _params(request: web.Request, raw: bytes) -> dict[str, Any]:
@@ -319,6 +348,40 @@ def location(chat_id: int, lat: float, lon: float) -> dict[str, Any]:
 
 def contact(chat_id: int, phone: str) -> dict[str, Any]:
     return message(chat_id, contact={"phone_number": phone, "first_name": "Me", "user_id": chat_id})
+
+
+def voice(fake: FakeTelegram, chat_id: int, name: str, data: bytes, duration: int = 2) -> dict[str, Any]:
+    """A voice note as Telegram delivers it: Opus in Ogg."""
+    fake.files[f"files/{name}"] = data
+    return message(chat_id, voice={"file_id": name, "file_unique_id": f"u-{name}", "duration": duration,
+                                   "mime_type": "audio/ogg", "file_size": len(data)})
+
+
+def audio(fake: FakeTelegram, chat_id: int, name: str, data: bytes, mime: str = "audio/mp4") -> dict[str, Any]:
+    """An audio file (a recorder's M4A, an MP3), with the title and performer Telegram reads from its tags."""
+    fake.files[f"files/{name}"] = data
+    return message(chat_id, audio={"file_id": name, "file_unique_id": f"u-{name}", "duration": 2, "mime_type": mime,
+                                   "file_name": name, "title": "Rekaman", "performer": "Siti",
+                                   "file_size": len(data)})
+
+
+def forwarded(chat_id: int, body: str, origin: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A message the user forwarded, with its `forward_origin` as the Bot API gives it."""
+    return message(chat_id, text=body, forward_origin=origin, **kw)
+
+
+def channel_origin(title: str, username: str | None, date: int, chat_id: int = -1001555000111) -> dict[str, Any]:
+    chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
+    if username:
+        chat["username"] = username
+    return {"type": "channel", "chat": chat, "message_id": 77, "date": date}
+
+
+def user_origin(user_id: int, first_name: str, date: int, username: str | None = None) -> dict[str, Any]:
+    sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+    if username:
+        sender["username"] = username
+    return {"type": "user", "sender_user": sender, "date": date}
 
 
 def sticker(chat_id: int) -> dict[str, Any]:

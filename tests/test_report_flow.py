@@ -292,8 +292,8 @@ async def test_dates_in_every_written_form(engine: Engine) -> None:
 async def test_evidence_is_capped_at_ten_with_a_clear_message(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:16], "#album 8", "#files b1 b2 b3 b4 b5")
-    assert "Paling banyak 10 file; 3 file tidak disimpan" in chat.text()
-    assert "Sudah 10 file, jumlah paling banyak yang kami terima" in chat.text()
+    assert "Paling banyak 10 bukti; 3 bukti tidak disimpan" in chat.text()
+    assert "Sudah 10 bukti, jumlah paling banyak yang kami terima" in chat.text()
     await chat.run("@done", "@anonim", "@send")
     case = await only_case(engine)
     async with engine.db.reading() as tx:
@@ -431,8 +431,9 @@ async def test_a_conversations_copy_is_whole_and_shares_nothing() -> None:
     from flows.reporter.conversation import Conversation, Draft, State
 
     draft = Draft(**{f.name: f"x-{f.name}" for f in fields(Draft) if f.name not in (
-        "latitude", "longitude", "evidence", "no_evidence_confirmed")})
+        "latitude", "longitude", "evidence", "no_evidence_confirmed", "cautions", "link_asked")})
     draft.latitude, draft.longitude, draft.no_evidence_confirmed = -8.65, 115.21, True
+    draft.cautions, draft.link_asked = ["image"], True
     draft.evidence = [{"kind": "photo", "sha256": "ab", "size": 3}]
     conv = Conversation(state=State.SUMMARY, locale="en", draft=draft, history=["province"], token=7, page=2,
                         matches=["51.71"], editing="place", offered=[["send", "Kirim"]], resume_to="place",
@@ -447,6 +448,7 @@ async def test_a_conversations_copy_is_whole_and_shares_nothing() -> None:
     copied.offered[0].append("ya")
     copied.draft.evidence[0]["size"] = 9
     copied.draft.evidence.append({"kind": "document"})
+    copied.draft.cautions.append("recording")
     copied.info["question"] = "!"  # type: ignore[index]
     copied.abilities.append("location")
     assert conv.history == ["province"] and conv.matches == ["51.71"] and conv.offered == [["send", "Kirim"]]

@@ -74,7 +74,7 @@ async def test_whatsapp_files_of_real_sizes_are_stored_whole_and_the_one_over_20
     async with server(settings, twilio) as user:
         await report_until_evidence(user)
         got = await media_message(user, urls)
-        assert "Sudah 3 dari paling banyak 10 file" in got[-1]
+        assert "sekarang berisi 3 bukti (paling banyak 10)" in got[-1]
         for url in (too_big, too_big_sized):
             refused = await media_message(user, [url], "video/mp4")
             assert "20 MB" in refused[-1], refused
@@ -220,7 +220,7 @@ def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(
         path.write_bytes(jpeg_with_gps(n * 20))
         paths.append(str(path))
     out = console(backend, [*UNTIL_EVIDENCE, paths[0], " ".join(paths[1:])])
-    assert "2 file tidak disimpan" in out
+    assert "2 bukti tidak disimpan" in out
     with backend.connect() as db:
         (data,), = db.execute("SELECT data FROM conversations").fetchall()
     import json
@@ -229,7 +229,7 @@ def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(
     assert len(kept) == 10
     assert set(stored_evidence(backend)) == kept
     out = console(backend, ["2", "1"])  # "Hapus semua file", then yes
-    assert "10 file dihapus" in out, out[-800:]
+    assert "10 bukti dihapus" in out, out[-800:]
     assert stored_evidence(backend) == {}, "the draft's files are gone"
 
 

@@ -262,14 +262,14 @@ async def test_removing_all_files_asks_then_says_how_many(engine: Engine) -> Non
     assert await chat.state() == "confirm_clear"
     await chat.send("@yes")
     assert await chat.state() == "evidence"
-    assert "3 file dihapus" in plain(chat)
+    assert "3 bukti dihapus" in plain(chat)
     assert (await draft_of(engine, chat))["evidence"] == []
 
 
 async def test_the_same_file_twice_counts_once(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:16], "#files a.jpg a.jpg")
-    assert "Sudah 1 dari paling banyak 10 file" in plain(chat)
+    assert "sekarang berisi 1 bukti (paling banyak 10)" in plain(chat)
     await chat.send("#photo a.jpg")
     assert len((await draft_of(engine, chat))["evidence"]) == 1  # type: ignore[arg-type]
 
@@ -278,7 +278,7 @@ async def test_at_the_limit_only_done_or_remove(engine: Engine) -> None:
     chat = Chat(engine, channel="whatsapp", address="+6281200000008")
     await chat.run(*HAPPY_PATH[:16], "#album 10")
     assert "Kirim lagi" not in plain(chat)
-    assert re.findall(r"^\s+\d\. (.*)$", plain(chat), re.MULTILINE) == ["Selesai", "Hapus semua file"]
+    assert re.findall(r"^\s+\d\. (.*)$", plain(chat), re.MULTILINE) == ["Selesai", "Hapus semua bukti"]
 
 
 # --- Say it once -----------------------------------------------------------------------

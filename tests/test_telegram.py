@@ -71,7 +71,7 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
             fake.push(tg.photo(fake, CHAT, f"album-{n}", data, group="album-1"))
         replies = await r.settle(before)
         assert len(replies) == 1, "an album gets one answer, not one per photo"
-        assert "Sudah 3 dari paling banyak 10 file" in replies[0]
+        assert "sekarang berisi 3 bukti (paling banyak 10)" in replies[0]
         assert "Sudah 4 dari" in (await r.send(tg.document(fake, CHAT, "surat.pdf", PDF)))[0]
         await r.press("done")
         await r.press("terbuka")

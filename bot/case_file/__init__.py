@@ -64,6 +64,8 @@ class CaseFiles:
         previews: dict[int, Preview | str] = {}
         for section in content.sections:
             for entry in section.evidence:
+                if not entry.file:
+                    continue
                 if not entry.image:
                     previews[entry.evidence_id] = content.no_preview["other"]
                     continue
@@ -76,10 +78,19 @@ class CaseFiles:
                 previews[entry.evidence_id] = content.no_preview[made] if isinstance(made, str) else made
         return previews
 
+    async def _clean_recordings(self, case_id: int) -> None:
+        """Recordings and videos cleaned now if nothing has yet, so the file gives their length."""
+        async with self.db.reading() as tx:
+            evidence = await cases.evidence_of(tx, case_id)
+        for item in evidence:
+            if item.kind in ("audio", "video") and item.sha256:
+                await cleaned_copy(self.db, self.store, item.sha256, item.mime)  # computed once, then looked up
+
     async def make(self, request: Order, *, delivery_id: int | None = None, keep: bool = False,
                    now: datetime | None = None) -> Made | None:
         """Generate and record a file; None when the audience may not see the case."""
         now = now or datetime.now(UTC)
+        await self._clean_recordings(request.case_id)
         async with self.db.reading() as tx:
             content = await case_file.gather(tx, request, now, self.zone)
         if content is None:

@@ -13,9 +13,11 @@ from flows.case import case_file, lifecycle
 from flows.case.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
 from flows.staff.audience import Audience
-from storage.cases import Case, CaseEvent
+from storage.cases import Case, CaseEvent, Evidence
 
 MAX_CARD = 4096
+MESSAGE_ON_CARD = 300
+"""Characters of a forwarded message on the card (all of it in `/lihat` and the case file)."""
 BUTTONS = (
     ("accept", N_("Accept")), ("follow_up", N_("Follow up")), ("finish", N_("Done")),
     ("not_ours", N_("Not our authority")), ("reject", N_("Reject")), ("ask", N_("Ask for info")),
@@ -43,6 +45,8 @@ class CardData:
     active_here: bool
     related: tuple[str, ...] = ()
     """Numbers of the linked cases this group may see."""
+    items: tuple[Evidence, ...] = ()
+    """The evidence: links and forwarded messages are listed on the card."""
 
 
 def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -61,7 +65,7 @@ def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKe
     lines = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
              f"{escape(_('Status'))}: {status_line}", ""]
     for label, value in case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case),
-                                    data.related):
+                                    data.related, data.items, message_limit=MESSAGE_ON_CARD):
         shown = escape(value)
         if label == _("Place") and case.latitude is not None and case.longitude is not None:
             url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"

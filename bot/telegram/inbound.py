@@ -3,7 +3,23 @@
 
 from __future__ import annotations
 
-from telegram import Bot, Document, Message, PhotoSize, Update, Video
+from datetime import datetime
+
+from telegram import (
+    Audio,
+    Bot,
+    Document,
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    PhotoSize,
+    Update,
+    Video,
+    VideoNote,
+    Voice,
+)
 from telegram.error import BadRequest
 
 from flows.events import (
@@ -11,6 +27,7 @@ from flows.events import (
     Command,
     Contact,
     Event,
+    Forwarded,
     Location,
     Media,
     MediaItem,
@@ -21,7 +38,7 @@ from flows.events import (
 from storage.evidence_files import EvidenceStore
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-UNSUPPORTED = ("sticker", "voice", "audio", "animation", "video_note", "poll", "dice", "game")
+UNSUPPORTED = ("sticker", "animation", "poll", "dice", "game")
 
 
 class FileTooLarge(Exception):
@@ -56,6 +73,9 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: in
     message = update.effective_message
     if message is None:
         return Unsupported("update")
+    if message.forward_origin is not None and (message.text or message.caption) \
+            and not (message.photo or message.video or message.document or message.voice or message.audio):
+        return forwarded(message)
     if message.text is not None:
         return parse_command(message.text) if message.text.startswith("/") else Text(message.text)
     media = await _media(message, bot, store, may_store)
@@ -77,21 +97,60 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: in
 
 def has_file(update: Update) -> bool:
     message = update.effective_message
-    return message is not None and bool(message.photo or message.video or message.document)
+    return message is not None and bool(message.photo or message.video or message.document or message.voice
+                                        or message.audio or message.video_note)
+
+
+def forwarded(message: Message) -> Forwarded:
+    """A forwarded message as evidence: its text, its origin as Telegram gives it, its
+    first date. The reporter's own account is never named (their name or id would reach
+    the officers): it is their own message they forward."""
+    origin = message.forward_origin
+    sender = message.from_user
+    name: str | None = None
+    if isinstance(origin, MessageOriginUser):
+        if sender is None or origin.sender_user.id != sender.id:
+            user = origin.sender_user
+            name = _titled(user.full_name, user.username)
+    elif isinstance(origin, MessageOriginHiddenUser):
+        own = sender is not None and origin.sender_user_name.strip().casefold() == sender.full_name.strip().casefold()
+        name = None if own else origin.sender_user_name
+    elif isinstance(origin, MessageOriginChat):
+        chat = origin.sender_chat
+        name = _titled(chat.title or chat.full_name or "", chat.username)
+        if origin.author_signature:
+            name = f"{name} ({origin.author_signature})"
+    elif isinstance(origin, MessageOriginChannel):
+        name = _titled(origin.chat.title or "", origin.chat.username)
+        if origin.author_signature:
+            name = f"{name} ({origin.author_signature})"
+    at: datetime | None = origin.date if origin is not None else None
+    return Forwarded(message.text or message.caption or "", name or None, at)
+
+
+def _titled(title: str, username: str | None) -> str:
+    return f"{title} (@{username})" if username else title
 
 
 async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int) -> Media | None:
     kind: MediaKind
-    attachment: PhotoSize | Video | Document
+    attachment: PhotoSize | Video | Document | Voice | Audio | VideoNote
     mime: str | None
     name: str | None
     if message.photo:
         attachment, kind, mime, name = message.photo[-1], "photo", "image/jpeg", None
     elif message.video is not None:
         attachment, kind, mime, name = message.video, "video", message.video.mime_type, message.video.file_name
+    elif message.voice is not None:  # a voice note: Opus in Ogg
+        attachment, kind, mime, name = message.voice, "audio", message.voice.mime_type or "audio/ogg", None
+    elif message.audio is not None:
+        attachment, kind, mime, name = message.audio, "audio", message.audio.mime_type, message.audio.file_name
+    elif message.video_note is not None:  # the round video: an MP4
+        attachment, kind, mime, name = message.video_note, "video", "video/mp4", None
     elif message.document is not None:
         doc = message.document
-        kind = "photo" if (doc.mime_type or "").startswith("image/") else "document"
+        doc_mime = doc.mime_type or ""
+        kind = "photo" if doc_mime.startswith("image/") else "audio" if doc_mime.startswith("audio/") else "document"
         attachment, mime, name = doc, doc.mime_type, doc.file_name
     else:
         return None

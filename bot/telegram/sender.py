@@ -57,6 +57,10 @@ UNCHANGED = "message is not modified"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 """A link an officer or a reporter typed is not fetched by Telegram for a preview."""
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
+VOICE_MIMES = frozenset({"audio/ogg"})
+"""sendVoice: Opus in Ogg, as voice notes are recorded."""
+AUDIO_MIMES = frozenset({"audio/mpeg", "audio/mp4"})
+"""sendAudio takes MP3 and M4A; other recordings (AMR, 3GP, WebM) go as documents."""
 PHOTO_MAX_SIDES = 10_000
 
 
@@ -108,8 +112,8 @@ class TelegramSender:
             evidence = await cases.evidence_of(tx, case.id)
             last = await cases.last_actor(tx, case.id)
             linked = await related.visible(tx, case.id, Viewer.group(post.chat_id))
-        return (CardData(case, len(evidence), last, post.active, tuple(r.number for r in linked)), evidence,
-                post.message_id)
+        return (CardData(case, len(evidence), last, post.active, tuple(r.number for r in linked), tuple(evidence)),
+                evidence, post.message_id)
 
     async def _post_case(self, delivery: Delivery, progress: Progress) -> None:
         """Part 0 is the card; parts 1.. are the evidence batches, each recorded when sent,
@@ -178,9 +182,9 @@ class TelegramSender:
             caption = None
         singles = visual if len(visual) == 1 else []
         for kind, data, name, own in singles + [r for r in ready if r[0] not in VISUAL]:
-            send: Callable[..., Awaitable[Any]] = (
-                self.bot.send_photo if kind == "photo" else self.bot.send_video if kind == "video"
-                else self.bot.send_document)
+            send: Callable[..., Awaitable[Any]] = {
+                "photo": self.bot.send_photo, "video": self.bot.send_video, "voice": self.bot.send_voice,
+                "audio": self.bot.send_audio}.get(kind, self.bot.send_document)
             text = " · ".join(t for t in (caption, own) if t) or None
             await send(chat_id, InputFile(data, filename=name), caption=text, reply_parameters=reply)
             caption = None
@@ -189,7 +193,7 @@ class TelegramSender:
 
     async def _unsafe_count(self, evidence: list[Evidence]) -> int:
         """How many of these files cannot be made safe (each cleaned once, then looked up)."""
-        results = [await cleaned_copy(self.db, self.store, item.sha256, item.mime) for item in evidence]
+        results = [await cleaned_copy(self.db, self.store, item.sha256, item.mime) for item in evidence if item.is_file]
         return sum(isinstance(r, Unsafe) for r in results)
 
     async def _kept_notice(self, chat_id: int, case: Case, kept: int, reply: ReplyParameters | None) -> None:
@@ -300,6 +304,10 @@ def _kind(item: Evidence, cleaned: Cleaned) -> str:
     refuse it as a photo (over 10 MB, or sides adding up to more than 10,000 pixels)."""
     if item.kind == "video" and cleaned.mime.startswith("video/"):
         return "video"
+    if item.kind == "audio" and cleaned.mime in VOICE_MIMES:
+        return "voice"  # a voice note, played in the chat
+    if item.kind == "audio" and cleaned.mime in AUDIO_MIMES:
+        return "audio"
     if item.kind == "photo" and cleaned.mime.startswith("image/") and len(cleaned.data) <= PHOTO_MAX_BYTES \
             and (cleaned.width or 0) + (cleaned.height or 0) <= PHOTO_MAX_SIDES:
         return "photo"
@@ -318,9 +326,10 @@ def _with_pick(pick: str, text: str) -> str:
 
 
 def _batches(evidence: list[Evidence]) -> list[list[Evidence]]:
-    """Photos and videos in albums of up to ten; documents one by one."""
+    """Photos and videos in albums of up to ten; documents and recordings one by one. Links
+    and forwarded messages are no files: the card lists them."""
     visual = [e for e in evidence if e.kind in VISUAL]
-    documents = [e for e in evidence if e.kind not in VISUAL]
+    documents = [e for e in evidence if e.kind not in VISUAL and e.is_file]
     return [visual[i:i + ALBUM_SIZE] for i in range(0, len(visual), ALBUM_SIZE)] + [[d] for d in documents]
 
 

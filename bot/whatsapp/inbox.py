@@ -200,7 +200,7 @@ class WhatsAppInbox(BackgroundLoop):
         """The message's files that may be kept, stored whole; the rest as bare references
         (the flow then says they were not kept). Nothing is downloaded for a chat that has
         not agreed, is over the flood limit, or is not at a step that keeps files."""
-        usable = [ref for ref in refs if media_kind(ref.content_type) is not None]  # no voice notes
+        usable = [ref for ref in refs if media_kind(ref.content_type) is not None]  # no contact cards
         room = await self.engine.file_room(CHANNEL, item.address, at) if usable else 0
         items: list[MediaItem] = []
         stored_shas: list[str] = []

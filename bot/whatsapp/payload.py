@@ -14,6 +14,7 @@ from bot.plain_text import command_of
 from flows.capabilities import Capabilities
 from flows.events import (
     Event,
+    Forwarded,
     Location,
     Media,
     MediaItem,
@@ -51,6 +52,8 @@ class TwilioInbound(BaseModel):
     latitude: float | None = Field(default=None, alias="Latitude", ge=-90, le=90)
     longitude: float | None = Field(default=None, alias="Longitude", ge=-180, le=180)
     message_type: str | None = Field(default=None, alias="MessageType")
+    forwarded: bool = Field(default=False, alias="Forwarded")
+    frequently_forwarded: bool = Field(default=False, alias="FrequentlyForwarded")
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> TwilioInbound:
@@ -76,13 +79,16 @@ class TwilioInbound(BaseModel):
 
 
 def media_kind(content_type: str) -> MediaKind | None:
-    """None for what cannot be evidence here (voice notes and other audio, contacts cards)."""
+    """None for what cannot be evidence here (contact cards). Voice notes come as
+    `audio/ogg; codecs=opus`, other recordings as audio/mpeg, audio/mp4, audio/aac, audio/amr."""
     mime = content_type.split(";")[0].strip().lower()
     if mime.startswith("image/"):
         return "photo"
     if mime.startswith("video/"):
         return "video"
-    if mime.startswith(("audio/", "text/vcard", "text/x-vcard")):
+    if mime.startswith("audio/"):
+        return "audio"
+    if mime.startswith(("text/vcard", "text/x-vcard")):
         return None
     return "document"
 
@@ -98,4 +104,6 @@ def to_event(message: TwilioInbound, media: list[MediaItem]) -> Event:
     command = command_of(message.body)
     if command is not None:
         return command
+    if (message.forwarded or message.frequently_forwarded) and message.body.strip():
+        return Forwarded(message.body, frequently=message.frequently_forwarded)  # WhatsApp names no origin
     return Text(message.body)

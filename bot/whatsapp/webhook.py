@@ -13,14 +13,18 @@ from twilio.request_validator import RequestValidator
 
 from bot.web import Handler
 from bot.whatsapp.payload import CHANNEL, MAX_BODY, MAX_MEDIA, REFUSED_FIELD, TwilioInbound
+from cleaning import links
 from storage import Database, inbound_queue
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-KEPT_FIELDS = ("MessageSid", "From", "Body", "NumMedia", "Latitude", "Longitude", "MessageType",
+KEPT_FIELDS = ("MessageSid", "From", "Body", "NumMedia", "Latitude", "Longitude", "MessageType", "Forwarded",
+               "FrequentlyForwarded",
                *(f"MediaUrl{n}" for n in range(MAX_MEDIA)), *(f"MediaContentType{n}" for n in range(MAX_MEDIA)))
 """What is stored of a request: not `ProfileName` (the reporter's WhatsApp name) nor
-anything else we do not use."""
+anything else we do not use. The body's links are cleaned of their share parameters before
+it is queued; a share link that must be followed (`vm.tiktok.com/…`) stays in the queue only
+until the message is processed, when the row is deleted."""
 
 
 def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
@@ -36,6 +40,8 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
             log.warning("WhatsApp webhook with a missing or wrong signature refused")
             return web.Response(status=403, text="forbidden")
         fields = {key: value for key, value in form.items() if isinstance(value, str) and key in KEPT_FIELDS}
+        if "://" in fields.get("Body", "") or "." in fields.get("Body", ""):
+            fields["Body"] = links.clean_text(fields["Body"])  # the signature was checked on the body as sent
         try:
             message = TwilioInbound.from_form(fields)
         except ValidationError as exc:

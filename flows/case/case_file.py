@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
+from cleaning import links
 from flows import menus
 from flows.case import notify
 from flows.case.case_text import identity_text, status_label
 from flows.i18n import N_, gettext_for, long_date
 from flows.reporter.summary import agency_label, region_label
 from flows.staff.roles import Role
-from flows.staff.visibility import GROUP, PRIVATE, Viewer, identity_allowed, may_see
-from storage import Tx, case_files, case_links, cases, outbox, routes
+from flows.staff.visibility import GROUP, PRIVATE, SHELL, Viewer, identity_allowed, may_see
+from storage import Tx, case_files, case_links, cases, cleaned_files, outbox, routes
 from storage.cases import Case, CaseEvent, Evidence
 
 ACTION = "case_file"
@@ -78,6 +79,8 @@ class EvidenceEntry:
     mime: str | None
     heading: str
     fields: tuple[Field, ...]
+    file: bool = True
+    """A file with bytes; a link or a forwarded message has no thumbnail line at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,17 +263,46 @@ async def audience_label(tx: Tx, audience: Viewer, requester_name: str | None) -
         "Operator (command line), without the reporter's identity")
 
 
-def _evidence_entry(_: Any, item: Evidence, zone: ZoneInfo) -> EvidenceEntry:
-    kinds = {"photo": _("Photo"), "video": _("Video"), "document": _("Document")}
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60}:{whole % 60:02d}"
+
+
+def _evidence_entry(_: Any, item: Evidence, zone: ZoneInfo, show_held: bool = False,
+                    duration: float | None = None) -> EvidenceEntry:
+    heading = _("Evidence {position}").format(position=item.position)
+    received = Field(_("Received"), when_text(item.created_at, zone))
+    if item.kind == "link":
+        if item.held:
+            kind = _("Link NOT yet cleaned: kept for the moderators, do not forward")
+            address = (item.url or "-") if show_held else _("shown to moderators only")
+        else:
+            kind = _("Link ({platform})").format(platform=links.label(item.url or ""))
+            address = item.url or "-"
+        return EvidenceEntry(item.id, None, False, None, heading, (
+            Field(_("Type"), kind, alert=item.held), Field(_("Address"), address, mono=True), received), file=False)
+    if item.kind == "message":
+        origin_at = when_text(item.origin_at, zone) if item.origin_at else "-"
+        return EvidenceEntry(item.id, None, False, None, heading, (
+            Field(_("Type"), _("Forwarded message")),
+            Field(_("Forwarded from"), item.origin or _("not given")),
+            Field(_("First sent"), origin_at),
+            Field(_("Text"), item.text or "-"),
+            received), file=False)
+    kinds = {"photo": _("Photo"), "video": _("Video"), "document": _("Document"), "audio": _("Recording")}
     image = item.kind == "photo" or (item.mime or "").startswith("image/")
     kind = kinds.get(item.kind, item.kind)
-    fields = (
-        Field(_("Type"), f"{kind} ({item.mime})" if item.mime else kind),
+    fields = [Field(_("Type"), f"{kind} ({item.mime})" if item.mime else kind)]
+    if item.kind in ("audio", "video"):
+        fields.append(Field(_("Duration"), duration_text(duration)))
+    fields += [
         Field(_("Size"), size_text(_, item.size)),
-        Field(_("Received"), when_text(item.created_at, zone)),
+        received,
         Field("SHA-256", item.sha256 or _("not recorded"), mono=True),
-    )
-    return EvidenceEntry(item.id, item.sha256, image, item.mime, _("Evidence {position}").format(position=item.position), fields)
+    ]
+    return EvidenceEntry(item.id, item.sha256, image, item.mime, heading, tuple(fields))
 
 
 async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content | None:
@@ -282,6 +314,10 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
         return None
     show_identity = await identity_allowed(tx, order.audience, case)
     evidence = await cases.evidence_of(tx, case.id)
+    durations = {e.id: known.duration for e in evidence if e.kind in ("audio", "video") and e.sha256
+                 and (known := await cleaned_files.get(tx, e.sha256)) is not None}
+    show_held = order.audience.kind == SHELL or (order.audience.kind == PRIVATE
+                                                 and order.audience.role in (Role.ADMIN, Role.MODERATOR))
     events = await cases.events_of(tx, case.id)
     linked = [r for r in await case_links.of_case(tx, case.id)
               if (other := await cases.get(tx, r.case_id)) is not None and await may_see(tx, order.audience, other)]
@@ -330,7 +366,8 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
         Section(_("Chronology"), text=case.description),
         Section(_("Witnesses"), text=case.witnesses or "-"),
         Section(_("Reporter"), tuple(identity)),
-        Section(_("Evidence"), evidence=tuple(_evidence_entry(_, e, zone) for e in evidence),
+        Section(_("Evidence"), evidence=tuple(_evidence_entry(_, e, zone, show_held, durations.get(e.id))
+                                              for e in evidence),
                 empty=_("No evidence was sent.")),
         Section(_("Related reports"), tuple(Field(r.number, reasons_text(_, r.reasons)) for r in linked),
                 empty=_("None found.")),

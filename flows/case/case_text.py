@@ -7,9 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from flows import menus
-from flows.i18n import gettext_for, long_date
+from flows.case.evidence import counts_text
+from flows.case.evidence import lines as evidence_lines
+from flows.i18n import gettext_for, long_date, ngettext_for
 from flows.reporter.summary import agency_label, person_label, region_label
-from storage.cases import Case
+from storage.cases import Case, Evidence
 
 
 def identity_text(_: Callable[[str], str], case: Case, show: bool) -> str:
@@ -30,8 +32,11 @@ def status_label(_: Callable[[str], str], status_id: str) -> str:
 
 
 def case_fields(case: Case, locale: str, evidence_count: int, show_identity: bool,
-                related: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """`related`: the linked cases this reader may see, as they should be shown."""
+                related: Sequence[str] = (), items: Sequence[Evidence] = (), show_held: bool = False,
+                message_limit: int | None = None) -> list[tuple[str, str]]:
+    """`related`: the linked cases this reader may see, as they should be shown; `items`:
+    the evidence, so links and forwarded messages are listed as text (a link not yet cleaned
+    only where `show_held`); `message_limit`: characters of a forwarded message shown."""
     _ = gettext_for(locale)
     incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
 
@@ -50,9 +55,13 @@ def case_fields(case: Case, locale: str, evidence_count: int, show_identity: boo
             occurred=day(case.occurred_on), learned=day(case.learned_on))),
         (_("Place"), place),
         (_("Witnesses"), case.witnesses or "-"),
-        (_("Evidence"), _("{count} file(s)").format(count=evidence_count)),
-        (_("Reporter"), identity_text(_, case, show_identity)),
+        (_("Evidence"), counts_text(_, ngettext_for(locale), items) if items
+         else _("{count} file(s)").format(count=evidence_count)),
     ]
+    listed = evidence_lines(_, items, locale, show_held, message_limit)
+    if listed:
+        fields.append((_("Links and forwarded messages"), "\n".join(listed)))
+    fields.append((_("Reporter"), identity_text(_, case, show_identity)))
     if related:
         fields.append((_("Related reports"), ", ".join(related)))
     return fields

@@ -5,8 +5,10 @@ reporter chose to be named, which the case card already shows)."""
 from __future__ import annotations
 
 from flows.case import notify
-from flows.case.evidence import new_evidence
+from flows.case.evidence import counts_text, new_evidence
+from flows.case.evidence import lines as evidence_lines
 from flows.case.lifecycle import Actor, Outcome, check
+from flows.i18n import ngettext_for
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.policy import Policy
 from flows.replies import to_dict
@@ -72,8 +74,12 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
     if outcome.text:
         text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=outcome.text)
     else:
-        text = _("Case {number}: the reporter sent more evidence ({count} file(s)).").format(
-            number=case.number, count=len(outcome.evidence))
+        locale = policy.default_locale
+        text = _("Case {number}: the reporter sent more evidence ({items}).").format(
+            number=case.number, items=counts_text(_, ngettext_for(locale), outcome.evidence))
+        listed = evidence_lines(_, outcome.evidence, locale, show_held=False)
+        if listed:
+            text += "\n" + "\n".join(listed)
     for chat_id, reply_to in holders:
         await notify.group(tx, chat_id, text, outcome.at, case_id=case.id, reply_to=reply_to,
                            evidence=evidence, holder_only=True)

@@ -74,6 +74,10 @@ class Draft:
     identity_mode: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    link_asked: bool = False
+    """The reporter was asked (once per report) for the address a short link opens."""
+    cautions: list[str] = field(default_factory=list)
+    """One-line cautions already given in this report ("recording", "image")."""
 
 
 @dataclass(slots=True)
@@ -109,6 +113,7 @@ class Conversation:
         d = self.draft
         draft = Draft(*[getattr(d, name) for name in _DRAFT_FIELDS])
         draft.evidence = [dict(item) for item in d.evidence]
+        draft.cautions = list(d.cautions)
         return Conversation(
             state=self.state, locale=self.locale, draft=draft, history=list(self.history), token=self.token,
             page=self.page, matches=list(self.matches), editing=self.editing,

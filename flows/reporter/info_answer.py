@@ -12,11 +12,12 @@ import re
 from typing import Any
 
 from flows.capabilities import Capabilities
-from flows.events import Choice, Event, Media, Text
+from flows.events import Choice, Event, Forwarded, Media, Text
 from flows.i18n import gettext_for
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.replies import ChoicesReply, Option, Reply
 from flows.reporter.conversation import Conversation, State
+from flows.reporter.links import message_item
 from flows.reporter.turn import Turn
 from flows.reporter.wording import press
 
@@ -89,6 +90,11 @@ def handle(turn: Turn, event: Event) -> None:
         items = tuple({"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime,
                        "size": i.size, "sha256": i.sha256, "file_name": i.file_name} for i in event.items)
         turn.outcomes.append(InfoAnswered(info["request"], info["case"], None, items, turn.now.isoformat()))
+        info["answered"] = True
+        _more(turn)
+    elif isinstance(event, Forwarded):
+        turn.outcomes.append(InfoAnswered(info["request"], info["case"], None, (message_item(event, turn.now.tzinfo),),
+                                          turn.now.isoformat()))
         info["answered"] = True
         _more(turn)
     else:

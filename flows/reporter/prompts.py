@@ -276,7 +276,7 @@ def witnesses(turn: Turn) -> None:
 def evidence_options(turn: Turn) -> list[Option]:
     options = [_done(turn)]
     if turn.conv.draft.evidence:
-        options.append(Option("clear", turn._("Remove all files"), aliases=("hapus", "hapus semua", "clear")))
+        options.append(Option("clear", turn._("Remove all evidence"), aliases=("hapus", "hapus semua", "clear")))
     return options
 
 
@@ -286,18 +286,18 @@ def evidence(turn: Turn) -> None:
     options = evidence_options(turn)
     done = press(_, turn.caps, options, "done")
     if count >= MAX_EVIDENCE:
-        text = _("You have sent the most files we take ({max}). To go on, {done}; to choose other "
-                 "files, {clear}.").format(max=MAX_EVIDENCE, done=done,
-                                           clear=press(_, turn.caps, options, "clear"))
+        text = _("You have sent the most evidence we take ({max} items). To go on, {done}; to choose other "
+                 "evidence, {clear}.").format(max=MAX_EVIDENCE, done=done,
+                                              clear=press(_, turn.caps, options, "clear"))
     elif count:
         text = turn.ngettext(
-            "You have sent {n} file of at most {max}. Send more, or {done}.",
-            "You have sent {n} files of at most {max}. Send more, or {done}.",
+            "Your report now has {n} item of evidence (at most {max}). Send more, or {done}.",
+            "Your report now has {n} items of evidence (at most {max}). Send more, or {done}.",
             count,
         ).format(n=count, max=MAX_EVIDENCE, done=done)
     else:
         text = _(
-            "Send photos, videos or documents as evidence (at most {max}). "
+            "Send photos, videos, voice recordings, documents or links to posts as evidence (at most {max}). "
             "When you have sent them all, {done}."
         ).format(max=MAX_EVIDENCE, done=done)
     turn.ask(step_prefix(turn) + text, options)
@@ -359,7 +359,8 @@ def confirm_restart(turn: Turn) -> None:
 
 def confirm_clear(turn: Turn) -> None:
     count = len(turn.conv.draft.evidence)
-    turn.ask(turn.ngettext("Remove the {n} file you have sent?", "Remove all {n} files you have sent?", count)
+    turn.ask(turn.ngettext("Remove the {n} item of evidence you have sent?",
+                           "Remove all {n} items of evidence you have sent?", count)
              .format(n=count),
              [_yes("yes", turn._("Yes, remove them")), _no("no", turn._("No, keep them"))])
 

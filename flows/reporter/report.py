@@ -21,6 +21,7 @@ from flows.events import (
     Command,
     Contact,
     Event,
+    Forwarded,
     Inbound,
     Location,
     Media,
@@ -29,9 +30,17 @@ from flows.events import (
     Unsupported,
 )
 from flows.i18n import LOCALES, long_date, normalize_locale
-from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, LocaleChanged, Outcome
+from flows.outcomes import (
+    CaseSubmitted,
+    ConsentGiven,
+    ConsentRefused,
+    DataErased,
+    InfoAnswered,
+    LocaleChanged,
+    Outcome,
+)
 from flows.replies import Reply
-from flows.reporter import info_answer, prompts
+from flows.reporter import info_answer, links, prompts
 from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.reporter.turn import MODAL_STATES, SECTION_START, Facts, Turn
 from flows.reporter.wording import out_of_range, pick_hint, press
@@ -63,6 +72,8 @@ TEXT_STATES = frozenset({
 })
 """States whose answer may be any text: a number or a word there is an answer, not a pick."""
 SEARCH_STATES = frozenset({State.PROVINCE, State.REGENCY})
+EVIDENCE_STATES = frozenset({State.EVIDENCE, State.NO_EVIDENCE, State.INFO_ANSWER})
+"""States where a forwarded message is evidence in its own right."""
 """States where typed text is a region name to look up."""
 EXPLAIN = frozenset({"?", "??", "penjelasan", "jelaskan", "explain", "explanation"})
 
@@ -89,7 +100,10 @@ def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Con
 
 def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepResult:
     turn = Turn(conv.copy(), inbound, facts)
-    event = _as_choice(turn.conv, inbound.event)
+    event = links.sweep(turn, inbound.event)  # every link cleaned before any handler sees the text
+    if isinstance(event, Forwarded) and turn.conv.state not in EVIDENCE_STATES:
+        event = Text(event.text)  # elsewhere a forwarded message is what it says
+    event = _as_choice(turn.conv, event)
     if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
         turn.goto(State.RESUME)
     elif isinstance(event, Choice) and event.token is not None and event.token != turn.conv.token:
@@ -107,6 +121,7 @@ def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepRe
     else:
         if isinstance(event, Choice):
             event = Choice(event.id)  # the token has done its job; handlers compare ids
+        _hold(turn)
         HANDLERS.get(turn.conv.state, _idle)(turn, event)
     if turn.reprompt or not turn.replies:
         prompts.ask_current(turn)
@@ -150,6 +165,34 @@ def _expired(conv: Conversation, at: datetime) -> bool:
 
 def _is_command(event: Event | OutOfRange, *names: str) -> bool:
     return isinstance(event, Command) and COMMANDS.get(event.name.lower()) in names
+
+
+def _hold(turn: Turn) -> None:
+    """Short links the channel could not follow: kept with the report (or the answer to an
+    officer) for the moderators only, and the reporter asked once for the real address."""
+    held = list(dict.fromkeys(turn.held_links))
+    if not held:
+        return
+    info = turn.conv.info
+    if turn.conv.state == State.INFO_ANSWER and info is not None:
+        turn.outcomes.append(InfoAnswered(info["request"], info["case"], None,
+                                          tuple(links.link_item(url, held=True) for url in held), turn.now.isoformat()))
+        info["answered"] = True
+        if not info.get("link_asked"):
+            info["link_asked"] = True
+            links.ask_for_address(turn)
+        return
+    if turn.conv.state in links.NOT_IN_REPORT:
+        return
+    draft = turn.conv.draft
+    known = {item.get("url") for item in draft.evidence}
+    fresh = [url for url in held if url not in known][:max(prompts.MAX_EVIDENCE - len(draft.evidence), 0)]
+    draft.evidence.extend(links.link_item(url, held=True) for url in fresh)
+    if fresh:
+        draft.no_evidence_confirmed = False
+    if not draft.link_asked:
+        draft.link_asked = True
+        links.ask_for_address(turn)
 
 
 def _fold(text: str) -> str:
@@ -243,7 +286,8 @@ def _help_for(turn: Turn) -> str:
         State.IDENTITY: _("Anonymous is safest. Choose Open only if you agree that the officer sees your name and phone."),
     }.get(turn.conv.state)
     if turn.conv.state == State.EVIDENCE:
-        specific = _("Send photos, videos or documents one by one or as an album, then {done}.").format(
+        specific = _("Send photos, videos, recordings, documents or links to posts, one by one or as an album, "
+                     "then {done}.").format(
             done=press(_, turn.caps, prompts.evidence_options(turn), "done"))
     general = _(
         "Commands:\n"
@@ -287,14 +331,18 @@ def _idle(turn: Turn, event: Event) -> None:
 def _wrong_kind(turn: Turn, event: Event) -> None:
     """The event is not what this step takes: say what is expected and ask again."""
     _ = turn._
-    if isinstance(event, Media):
+    if isinstance(event, Media) and any(item.kind == "audio" for item in event.items):
+        turn.hint(_("I can't listen to recordings at this step. Please type your answer; you can send "
+                    "recordings with the evidence, at the evidence step."))
+    elif isinstance(event, Media):
         turn.hint(_("I can't use a file at this step. You can send evidence at the evidence step."))
     elif isinstance(event, Location):
         turn.hint(_("A location pin is only used at the step that asks where it happened."))
     elif isinstance(event, Contact):
         turn.hint(_("A contact is only used when we ask for your phone number."))
     elif isinstance(event, Unsupported) and event.what in ("voice", "audio", "video_note"):
-        turn.hint(_("Sorry, I can't listen to voice messages. Please type your answer."))
+        turn.hint(_("I can't listen to recordings at this step. Please type your answer; you can send "
+                    "recordings with the evidence, at the evidence step."))
     elif isinstance(event, Unsupported):
         turn.hint(_("Sorry, I can't use that here."))
     elif isinstance(event, Choice):
@@ -615,45 +663,32 @@ def _witnesses(turn: Turn, event: Event) -> None:
 
 
 def _file_key(item: MediaItem | dict[str, object]) -> object:
-    """The same file, however it arrived: its content hash where known."""
+    """The same item, however it arrived: a file by its content hash where known, a link
+    by its address, a forwarded message by its text and origin."""
     if isinstance(item, dict):
+        if item.get("kind") == "link":
+            return ("link", item.get("url"))
+        if item.get("kind") == "message":
+            return ("message", item.get("text"), item.get("origin"))
         return item.get("sha256") or item.get("unique_ref") or item.get("ref")
     return item.sha256 or item.unique_ref or item.ref
+
+
+def _media_items(event: Media) -> list[dict[str, object]]:
+    return [{"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime, "size": i.size,
+             "sha256": i.sha256, "file_name": i.file_name} for i in event.items]
 
 
 def _evidence(turn: Turn, event: Event) -> None:
     draft = turn.conv.draft
     if isinstance(event, Media):
-        seen = {_file_key(e) for e in draft.evidence}
-        fresh = []
-        for item in event.items:
-            if _file_key(item) not in seen:
-                seen.add(_file_key(item))
-                fresh.append(item)
-        repeated = len(event.items) - len(fresh)
-        room = prompts.MAX_EVIDENCE - len(draft.evidence)
-        accepted = fresh[:max(room, 0)]
-        draft.evidence.extend(
-            {"kind": i.kind, "ref": i.ref, "unique_ref": i.unique_ref, "mime": i.mime,
-             "size": i.size, "sha256": i.sha256, "file_name": i.file_name}
-            for i in accepted
-        )
-        if accepted:
-            draft.no_evidence_confirmed = False
-        refused = len(fresh) - len(accepted)
-        turn.reprompt = True
-        if repeated:
-            turn.say(turn.ngettext(
-                "{n} file was already there; it counts once.",
-                "{n} files were already there; each counts once.",
-                repeated,
-            ).format(n=repeated))
-        if refused:
-            turn.say(turn.ngettext(
-                "You can send at most {max} files; {n} file was not saved.",
-                "You can send at most {max} files; {n} files were not saved.",
-                refused,
-            ).format(max=prompts.MAX_EVIDENCE, n=refused))
+        _add_evidence(turn, _media_items(event))
+    elif isinstance(event, Forwarded):
+        _add_evidence(turn, [links.message_item(event, turn.now.tzinfo)])
+    elif isinstance(event, Text) and (found := links.links_in(event.text)):
+        _add_evidence(turn, found)
+    elif isinstance(event, Text) and turn.held_links:
+        turn.reprompt = True  # kept already (`_hold`); the question says how many items there are
     elif event == Choice("done"):
         turn.advance(State.IDENTITY if draft.evidence else State.NO_EVIDENCE)
     elif event == Choice("clear") and draft.evidence:
@@ -662,13 +697,61 @@ def _evidence(turn: Turn, event: Event) -> None:
         _wrong_kind(turn, event)
 
 
+def _add_evidence(turn: Turn, items: list[dict[str, object]]) -> None:
+    """Files, links and forwarded messages: each counts once, up to the report's limit."""
+    draft = turn.conv.draft
+    seen = {_file_key(e) for e in draft.evidence}
+    fresh = []
+    for item in items:
+        if _file_key(item) not in seen:
+            seen.add(_file_key(item))
+            fresh.append(item)
+    repeated = len(items) - len(fresh)
+    room = prompts.MAX_EVIDENCE - len(draft.evidence)
+    accepted = fresh[:max(room, 0)]
+    draft.evidence.extend(accepted)
+    if accepted:
+        draft.no_evidence_confirmed = False
+        _cautions(turn, accepted)
+    refused = len(fresh) - len(accepted)
+    turn.reprompt = True
+    if repeated:
+        turn.say(turn.ngettext(
+            "{n} item was already there; it counts once.",
+            "{n} items were already there; each counts once.",
+            repeated,
+        ).format(n=repeated))
+    if refused:
+        turn.say(turn.ngettext(
+            "You can send at most {max} items of evidence; {n} item was not saved.",
+            "You can send at most {max} items of evidence; {n} items were not saved.",
+            refused,
+        ).format(max=prompts.MAX_EVIDENCE, n=refused))
+
+
+def _cautions(turn: Turn, accepted: list[dict[str, object]]) -> None:
+    """One line each, once per report, unless the reporter has chosen to be named: a
+    recording may carry their own voice; a screenshot their own name or notifications."""
+    draft = turn.conv.draft
+    if draft.identity_mode == "terbuka":
+        return
+    kinds = {item.get("kind") for item in accepted}
+    if kinds & {"audio", "video"} and "recording" not in draft.cautions:
+        draft.cautions.append("recording")
+        turn.say(turn._("Note: a recording can carry your own voice. If you want to stay unknown, check that "
+                        "your voice cannot be heard in it."))
+    if "photo" in kinds and "image" not in draft.cautions:
+        draft.cautions.append("image")
+        turn.say(turn._("Note: check that your photo or screenshot shows no name, number or notification of your own."))
+
+
 def _confirm_clear(turn: Turn, event: Event) -> None:
     """Removing the files is asked first, and then said with their number."""
     if event == Choice("yes"):
         count = len(turn.conv.draft.evidence)
         turn.conv.draft.evidence = []
         turn.back()
-        turn.say(turn.ngettext("{n} file removed.", "{n} files removed.", count).format(n=count))
+        turn.say(turn.ngettext("{n} item removed.", "{n} items removed.", count).format(n=count))
     elif event == Choice("no"):
         turn.back()
     else:
@@ -681,7 +764,8 @@ def _no_evidence(turn: Turn, event: Event) -> None:
         turn.advance(State.IDENTITY)
     elif event == Choice("add"):
         turn.back()
-    elif isinstance(event, Media):
+    elif isinstance(event, (Media, Forwarded)) or (isinstance(event, Text) and (
+            turn.held_links or links.links_in(event.text))):
         turn.back()
         _evidence(turn, event)
     else:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flows import menus
 from flows.case import case_number
+from flows.case.evidence import lines as evidence_lines
 from flows.events import Choice, Command, Inbound
 from flows.i18n import gettext_for, long_date
 from flows.replies import Reply, TextReply
@@ -46,6 +47,8 @@ async def status_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[R
         since = long_date(datetime.fromisoformat(case.updated_at).astimezone(inbound.at.tzinfo).date(), conv.locale)
         lines.append(_("{number}: {status} (since {date})").format(
             number=case.number, status=_(status.label) if status else case.status, date=since))
+        lines += [f"  • {line}" for line in evidence_lines(_, await cases.evidence_of(tx, case.id), conv.locale,
+                                                           show_held=False, limit=120)]
     return [TextReply("\n".join(lines))]
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import date
 
 from flows import menus, regions
+from flows.case.evidence import counts_text
+from flows.case.evidence import lines as evidence_lines
 from flows.i18n import long_date
 from flows.reporter.turn import Turn
 
@@ -67,9 +69,10 @@ def render(turn: Turn) -> str:
     place = draft.place or "-"
     if draft.latitude is not None and draft.longitude is not None:
         place = f"{place} ({draft.latitude:.5f}, {draft.longitude:.5f})"
-    count = len(draft.evidence)
-    evidence = (turn.ngettext("{n} file", "{n} files", count).format(n=count)
-                if count else _("none"))
+    evidence = counts_text(_, turn.ngettext, draft.evidence)
+    listed = evidence_lines(_, draft.evidence, turn.conv.locale, show_held=False, limit=200)
+    if listed:
+        evidence += "".join(f"\n  • {line}" for line in listed)
     identity_text = _(identity.label) if identity else "-"
     if draft.identity_mode in ("rahasia", "terbuka"):
         identity_text = f"{identity_text}: {draft.reporter_name}, {draft.reporter_phone}"

@@ -60,6 +60,8 @@ class Turn:
     """The conversation moved to a state in this turn (its question is new, not a repeat)."""
     explain: bool = False
     """Show a menu's explanations even where menus are short (the reporter typed "?")."""
+    held_links: list[str] = field(default_factory=list)
+    """Short links in this message that the channel could not resolve (`flows.reporter.links`)."""
     _: Callable[[str], str] = field(init=False)
     ngettext: Callable[[str, str, int], str] = field(init=False)
 

@@ -237,9 +237,11 @@ class StaffCommands:
         lines = [_("Report {number}").format(number=case.number),
                  f"{_('Status')}: {status_label(_, case.status)}", ""]
         lines += [f"{label}: {value}" for label, value in
-                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked)]
+                  case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked,
+                              evidence, show_held=call.audience.gets_unsafe_files)]
         lines += ["", f"{_('What happened')}:", case.description]
-        return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
+        files = [e for e in evidence if e.is_file]
+        return StaffReply("\n".join(lines), evidence_of=case if files else None)
 
     async def _jejak(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
