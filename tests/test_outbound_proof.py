@@ -46,6 +46,13 @@ DESCRIPTION = "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsAp
 QUESTION = "Bisa kirim foto spanduknya? Contoh: https://contoh.id/spanduk"
 ANSWER = "Spanduknya di pagar depan, JAWABAN-PELAPOR."
 PUBLIC = "https://lapor.example.org"
+SHARED_LINKS = ("https://www.instagram.com/p/C9xYz12AbCd/?igsh=MWQ1ZGUxMzBkMA==&utm_source=ig_web_copy_link "
+                "https://www.facebook.com/story.php?story_fbid=pfbid02AbC&id=100012345678901&mibextid=Nif5oz"
+                "&fbclid=IwAR0abc https://youtu.be/dQw4w9WgXcQ?si=AbCdEfGhIjKlMnOp https://vm.tiktok.com/ZMsharerPath/")
+"""Issue 27: links as the Share buttons give them (the TikTok one cannot be followed here)."""
+SHARER_TRACES = ("igsh", "MWQ1ZGUxMzBkMA", "mibextid", "fbclid", "si=AbC")
+HELD_PATH = "ZMsharerPath"
+"""The short link nobody could follow: held for moderators, so shown only to them in private."""
 FILE_NAME = re.compile(r"^(LN-\d{2}-[0-9A-Z]{5}-bukti-\d+\.[a-z0-9]+|kasus-\d{8}-\d{4}\.(csv|xlsx)|statistik\.png)$")
 
 
@@ -189,6 +196,8 @@ class Lifecycle:
         await r.send(video_update(fake, r.chat_id, "VID_Siti_Aminah.mp4", hostile.mp4()))
         await r.send(tg.document(fake, r.chat_id, "Catatan_Siti_Aminah.docx", hostile.docx(),
                                  mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document"))
+        await r.send(tg.voice(fake, r.chat_id, "Rekaman_Siti_Aminah", hostile.opus_voice()))
+        await r.say(SHARED_LINKS)
         await r.press("done")
         await r.press(self.identity)
         if self.identity != "anonim":
@@ -211,6 +220,9 @@ class Lifecycle:
         for name, data, mime in (("wa-pdf", hostile.pdf(), "application/pdf"), ("wa-vid", hostile.mp4(), "video/mp4"),
                                  ("wa-docx", hostile.docx(), "application/vnd.openxmlformats-officedocument")):
             await user.send(user.form("", NumMedia="1", MediaUrl0=twilio.host(name, data, mime), MediaContentType0=mime))
+        await user.send(user.form("", NumMedia="1", MediaUrl0=twilio.host("wa-voice", hostile.opus_voice(), "audio/ogg"),
+                                  MediaContentType0="audio/ogg; codecs=opus"))
+        await user.say(SHARED_LINKS)
         await user.say("1")  # done with evidence
         await user.say({"anonim": "1", "rahasia": "2", "terbuka": "3"}[self.identity])
         if self.identity != "anonim":
@@ -275,7 +287,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
         fake, backend, admin_telegram_ids=[ADMIN], delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1,
         telegram_timeout=3.0, public_base_url=PUBLIC, host="127.0.0.1", port=unused_tcp_port,
         twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
-        log_level="DEBUG", **twilio.settings())
+        log_level="DEBUG", link_resolve=False, max_messages_per_minute=60, **twilio.settings())
     with captured_logs("DEBUG", settings) as logs:
         levels = [logging.getLogger().level]
         async with service(settings, twilio) as whatsapp:
@@ -348,6 +360,17 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
             assert DESCRIPTION not in r.text and ANSWER not in r.text, r.text[:300]
             assert all(number not in hostile.text_of(name, data) for name, data in r.files), "an empty export at most"
             assert not any(FILE_NAME.match(name) and "-bukti-" in name for name, _ in r.files), "no evidence"
+
+    # Issue 27: the recording reached the group, without its tags; no sharer's trace anywhere.
+    assert any(f.endswith(".ogg") for r in requests if r.to == f"telegram:{GROUP_A}" for f, _ in r.files)
+    assert any("Instagram: https://www.instagram.com/p/C9xYz12AbCd/" in r.text for r in requests
+               if r.to == f"telegram:{GROUP_A}")
+    for trace in SHARER_TRACES:
+        assert all(trace not in r.text for r in requests), trace
+        assert trace not in log_text, trace
+    assert all(HELD_PATH not in r.text or r.to in (f"telegram:{ADMIN}", f"telegram:{MODERATOR}") for r in requests)
+    assert any(HELD_PATH in r.text for r in requests if r.to == f"telegram:{MODERATOR}"), "moderators can see it"
+    assert HELD_PATH not in log_text
 
     # No token anywhere: not in a request body, not in a log line.
     for secret in (tg.TOKEN, tg.TOKEN.split(":")[1], tw.AUTH_TOKEN):
