@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from bot.plain_text import render as render_plain
 from flows.engine import Engine, Handled
@@ -63,7 +63,7 @@ def parse(line: str) -> Event:
         return Media((media("audio", rest),))
     if word == "#forward":
         origin, _, body = rest.partition("|")
-        return Forwarded(body, origin or None, datetime(2024, 11, 18, 2, 15, tzinfo=timezone.utc))
+        return Forwarded(body, origin or None, datetime(2024, 11, 18, 2, 15, tzinfo=UTC))
     if word == "#doc":
         return Media((media("document", rest),))
     if word == "#files":
