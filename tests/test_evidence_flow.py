@@ -151,3 +151,17 @@ async def test_a_forwarded_channel_message_is_an_item_with_its_origin(engine: En
         (row,) = await cases.evidence_of(tx, case.id)
     assert (row.kind, row.origin, row.text) == ("message", "Info ASN Kab (@infoasnkab)", "Ayo coblos paslon 2! https://youtu.be/x")
     assert row.origin_at is not None and row.origin_at.startswith("2024-11-18T09:15:00+07:00")
+
+
+async def test_status_and_the_export_list_the_clean_links_and_never_a_held_one(engine: Engine) -> None:
+    from bot.export import COLUMNS, rows
+    from storage.case_queries import CaseFilter
+
+    chat = Chat(engine)
+    await chat.run(*UNTIL_EVIDENCE, f"{IG} https://vm.tiktok.com/ZMheld/", "@done", "@anonim", "@send")
+    await chat.run("/status")
+    status = chat.text()
+    assert "Instagram: https://www.instagram.com/p/C9xYz12AbCd/" in status
+    assert "ZMheld" not in status and "belum bisa dibersihkan" in status
+    exported = [row async for row in rows(engine.db, CaseFilter(), identity=False)]
+    assert exported[0][COLUMNS.index("links")] == "Instagram: https://www.instagram.com/p/C9xYz12AbCd/"
