@@ -404,9 +404,9 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
         assert "Selamat datang" in welcome[-1], "the other number is answered while the download hangs"
         again = await other.say("1")
         assert "provinsi" in again[-1].lower(), "and its next message too, in order"
-        assert not any("file" in m for m in twilio.to(NUMBER)[-1:] if "Sudah 1" in m)
+        assert not any("berisi 1 bukti" in m for m in twilio.to(NUMBER)[-1:])
         twilio.holds["slow.jpg"].set()
-        await twilio.wait_for(lambda: any("Sudah 1 dari" in m for m in twilio.to(NUMBER)))
+        await twilio.wait_for(lambda: any("sekarang berisi 1 bukti" in m for m in twilio.to(NUMBER)))
 
 
 async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(backend: Backend) -> None:

@@ -72,7 +72,7 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
         replies = await r.settle(before)
         assert len(replies) == 1, "an album gets one answer, not one per photo"
         assert "sekarang berisi 3 bukti (paling banyak 10)" in replies[0]
-        assert "Sudah 4 dari" in (await r.send(tg.document(fake, CHAT, "surat.pdf", PDF)))[0]
+        assert "sekarang berisi 4 bukti" in (await r.send(tg.document(fake, CHAT, "surat.pdf", PDF)))[-1]
         await r.press("done")
         await r.press("terbuka")
         phone_prompt = fake.sent("sendMessage", CHAT)[-1]
@@ -143,7 +143,7 @@ async def test_restart_mid_flow_continues(fake: FakeTelegram, settings: Settings
         await walk_to_evidence(r)
     async with polling_bot(settings):  # a new Application on the same database
         reply = await r.send(tg.photo(fake, CHAT, "after-restart", JPEG[0]))
-        assert "Sudah 1 dari" in reply[0]
+        assert "sekarang berisi 1 bukti" in reply[-1]
         await r.press("done")
         await r.press("anonim")
         await r.press("send")
@@ -202,7 +202,7 @@ async def test_a_failure_apologises_and_keeps_the_state(fake: FakeTelegram, sett
         reply = await r.send(tg.photo(fake, CHAT, "flaky", JPEG[1]))
         assert reply[0].startswith("Maaf, terjadi kesalahan")
         reply = await r.send(tg.photo(fake, CHAT, "flaky2", JPEG[1]))
-        assert "Sudah 1 dari" in reply[0]
+        assert "sekarang berisi 1 bukti" in reply[-1]
 
 
 async def test_english_client_and_language_switch(fake: FakeTelegram, settings: Settings) -> None:

@@ -234,15 +234,18 @@ async def test_news_outside_the_24_hour_window_waits_for_the_person_or_uses_the_
 
 
 async def test_a_voice_note_gets_a_clear_hint_and_changes_nothing(settings: Settings, twilio: FakeTwilio) -> None:
+    """At a step that wants text, a voice note is not dropped: the hint says recordings go with
+    the evidence (issue 27), and nothing of it is downloaded."""
     voice = twilio.host("voice.ogg", b"OggS voice", content_type="audio/ogg")
     async with server(settings, twilio) as user:
         await user.say("halo")
         await user.say("1")
         hint = await user.send(user.form("", NumMedia="1", MediaUrl0=voice, MediaContentType0="audio/ogg",
                                          MessageType="audio"))
-        assert hint[-1].startswith("Maaf, saya tidak bisa mendengarkan pesan suara.")
-        assert "provinsi" in hint[-1].lower(), "the same question is asked again"
+        assert hint[-1].startswith("Saya tidak bisa mendengarkan rekaman di langkah ini.")
+        assert "sebagai bukti" in hint[-1] and "provinsi" in hint[-1].lower(), "the same question is asked again"
     assert rows(settings, "SELECT state FROM conversations") == [("province",)]
+    assert twilio.cdn_requests == [], "nothing was downloaded"
 
 
 async def test_a_kepala_desa_typed_in_words_goes_through_the_real_webhook(

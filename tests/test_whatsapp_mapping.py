@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from bot.plain_text import render, split_text
 from bot.whatsapp.payload import TwilioInbound, media_kind, to_event
 from bot.whatsapp.sender import LOCATION_HINT
-from flows.events import Command, Event, Location, Media, MediaItem, Text, Unsupported
+from flows.events import Command, Event, Forwarded, Location, Media, MediaItem, Text, Unsupported
 from flows.replies import ChoicesReply, Option, TextReply
 
 BASE = {"MessageSid": "SM1", "From": "whatsapp:+6281200000000", "NumMedia": "0"}
@@ -32,6 +32,9 @@ PHOTO = MediaItem("photo", "https://api.twilio.com/m/1", None, "image/jpeg", 10,
     ({"Body": "ini buktinya", "NumMedia": "1"}, [PHOTO], Media((PHOTO,))),
     ({"Body": "", "NumMedia": "1", "MessageType": "audio"}, [], Unsupported("voice")),
     ({"Body": "", "NumMedia": "1"}, [], Unsupported("media")),
+    ({"Body": "Ayo coblos paslon 2", "Forwarded": "true"}, [], Forwarded("Ayo coblos paslon 2")),
+    ({"Body": "Ayo coblos", "Forwarded": "true", "FrequentlyForwarded": "true"}, [],
+     Forwarded("Ayo coblos", frequently=True)),
 ])
 def test_inbound_mapping(form: dict[str, str], media: list[MediaItem], expected: Event) -> None:
     assert to_event(TwilioInbound.from_form({**BASE, **form}), media) == expected
@@ -39,7 +42,7 @@ def test_inbound_mapping(form: dict[str, str], media: list[MediaItem], expected:
 
 @pytest.mark.parametrize(("content_type", "kind"), [
     ("image/jpeg", "photo"), ("image/webp", "photo"), ("video/mp4", "video"),
-    ("application/pdf", "document"), ("audio/ogg; codecs=opus", None), ("text/vcard", None),
+    ("application/pdf", "document"), ("audio/ogg; codecs=opus", "audio"), ("audio/amr", "audio"), ("text/vcard", None),
 ])
 def test_media_kinds(content_type: str, kind: str | None) -> None:
     assert media_kind(content_type) == kind
