@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cleaning import links  # noqa: E402
-from cleaning.short_links import LinkResolver  # noqa: E402
-from tests.fake_platform import FakePlatform  # noqa: E402
-from tests.test_links import SHARED  # noqa: E402
+from cleaning import links
+from cleaning.short_links import LinkResolver
+from tests.fake_platform import FakePlatform
+from tests.test_links import SHARED
 
 MESSAGE = ("Kepala sekolah membagikan ajakan di https://www.instagram.com/p/C9xYz12AbCd/?igsh=MWQ1ZGUxMzBkMA== "
            "dan https://youtu.be/dQw4w9WgXcQ?si=AbCdEfGhIjKlMnOp, juga di grup Facebook "
