@@ -182,9 +182,10 @@ class TelegramSender:
             caption = None
         singles = visual if len(visual) == 1 else []
         for kind, data, name, own in singles + [r for r in ready if r[0] not in VISUAL]:
-            send: Callable[..., Awaitable[Any]] = {
+            methods: dict[str, Callable[..., Awaitable[Any]]] = {
                 "photo": self.bot.send_photo, "video": self.bot.send_video, "voice": self.bot.send_voice,
-                "audio": self.bot.send_audio}.get(kind, self.bot.send_document)
+                "audio": self.bot.send_audio}
+            send = methods.get(kind, self.bot.send_document)
             text = " · ".join(t for t in (caption, own) if t) or None
             await send(chat_id, InputFile(data, filename=name), caption=text, reply_parameters=reply)
             caption = None

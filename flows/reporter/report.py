@@ -100,10 +100,10 @@ def new_conversation(locale_hint: str | None, default_locale: str = "id") -> Con
 
 def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepResult:
     turn = Turn(conv.copy(), inbound, facts)
-    event = links.sweep(turn, inbound.event)  # every link cleaned before any handler sees the text
-    if isinstance(event, Forwarded) and turn.conv.state not in EVIDENCE_STATES:
-        event = Text(event.text)  # elsewhere a forwarded message is what it says
-    event = _as_choice(turn.conv, event)
+    swept = links.sweep(turn, inbound.event)  # every link cleaned before any handler sees the text
+    if isinstance(swept, Forwarded) and turn.conv.state not in EVIDENCE_STATES:
+        swept = Text(swept.text)  # elsewhere a forwarded message is what it says
+    event = _as_choice(turn.conv, swept)
     if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
         turn.goto(State.RESUME)
     elif isinstance(event, Choice) and event.token is not None and event.token != turn.conv.token:
