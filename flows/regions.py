@@ -20,7 +20,6 @@ from importlib import resources
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
-
 TYPO_CUTOFF = 79.0
 """The lowest closeness at which a misspelt name counts: 100 less the Damerau-Levenshtein
 distance (a missing, extra, wrong or swapped letter each cost one) per letter, in percent;

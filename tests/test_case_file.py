@@ -109,7 +109,7 @@ async def test_every_field_is_in_the_file_in_indonesian_and_its_hash_is_recorded
         "Tempat Ruang guru SMPN 1 Denpasar", "Koordinat pin -8.650000, 115.210000",
         "Kronologi Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.",
         "Saksi Dua guru honorer yang hadir di ruang guru",
-        "Pelapor Rahasia: Siti Aminah, +6281234567890",
+        "Pelapor Rahasia (Siti Aminah, +6281234567890)",
         "Bukti 1", "Jenis Foto (image/jpeg)", "Diterima Kamis, 21 November 2024",
         "Jejak audit", "Kamis, 21 November 2024 10.07 WIB · Pelapor · Laporan masuk",
         "Dibuat pada Jumat, 22 November 2024 09.30 WIB",
@@ -178,15 +178,15 @@ async def test_an_anonymous_reporters_file_holds_none_of_their_identifiers(desk:
 async def test_identity_follows_the_audience(desk: Desk) -> None:
     confidential = await desk.file(Report(identity="rahasia"), "reporter-1")
     group_copy = everything_in((await desk.make(confidential, Viewer.group(GROUP))).data)
-    assert "Rahasia: hanya diketahui moderator" in flat(group_copy)
+    assert "Rahasia (hanya diketahui moderator)" in flat(group_copy)
     assert "Siti" not in group_copy and "3456" not in group_copy, "a group's file never names a rahasia reporter"
     moderator_copy = flat(text_of((await desk.make(confidential, MODERATOR)).data))
-    assert "Pelapor Rahasia: Siti Aminah, +6281234567890" in moderator_copy
+    assert "Pelapor Rahasia (Siti Aminah, +6281234567890)" in moderator_copy
     shell_copy = text_of((await desk.make(confidential, Viewer.shell(identity=False))).data)
     assert "Siti" not in shell_copy
 
     open_case = await desk.file(Report(identity="terbuka", name="Wayan Open"), "reporter-2")
-    assert "Terbuka: Wayan Open, +6281234567890" in flat(text_of((await desk.make(open_case, Viewer.group(GROUP))).data))
+    assert "Terbuka (Wayan Open, +6281234567890)" in flat(text_of((await desk.make(open_case, Viewer.group(GROUP))).data))
     for outsider in (Viewer.group(OTHER_GROUP), Viewer(PRIVATE, Role.FOCAL, 3), Viewer(PRIVATE, Role.STRANGER, 5)):
         assert await desk.files.make(Order(open_case.id, outsider, "telegram:3")) is None, outsider
     async with desk.db.reading() as tx:

@@ -196,10 +196,10 @@ async def test_kasus_lihat_and_jejak_show_what_each_role_may_see(seeded: Seeded)
     assert (await seeded.run(MODERATOR, "kasus", "status=selesai")).text == "Tidak ada kasus yang cocok."
     assert (await seeded.run(MODERATOR, "kasus", "status=entah")).text.startswith("Status tidak dikenal.")
     as_moderator = await seeded.run(MODERATOR, "lihat", seeded.number.lower())
-    assert "Pelapor: Rahasia: Siti Aminah, +6281234567890" in as_moderator.text
+    assert "Pelapor: Rahasia (Siti Aminah, +6281234567890)" in as_moderator.text
     assert as_moderator.evidence_of is not None and as_moderator.evidence_of.number == seeded.number
     as_officer = await seeded.run(FOCAL, "lihat", seeded.number)
-    assert "Pelapor: Rahasia: hanya diketahui moderator" in as_officer.text and "Siti" not in as_officer.text
+    assert "Pelapor: Rahasia (hanya diketahui moderator)" in as_officer.text and "Siti" not in as_officer.text
     changed = await seeded.run(FOCAL, "setstatus", f"{seeded.number} diterima")
     assert changed.text == f"{seeded.number}: Baru → Diterima."
     trail = await seeded.run(MODERATOR, "jejak", seeded.number)
@@ -283,7 +283,7 @@ async def test_hapus_data_leaves_no_trace_of_the_identity_in_the_file(backend: B
     reporter = same_reporter(s)
     await reporter.send("/data_saya")
     shown = reporter.text()
-    assert "Yang kami simpan tentang Anda:" in shown and "111222333" in shown and "Siti Aminah" in shown
+    assert "Data Anda yang kami simpan:" in shown and "111222333" in shown and "Siti Aminah" in shown
     await reporter.send("/hapus_data")
     assert reporter.text().startswith("Hapus data Anda?")
     await reporter.send("@erase")

@@ -1,0 +1,170 @@
+"""Typed answers matched to the options of a question, forgiving of typos and of the words
+of an option's own explanation, and never silently wrong.
+
+A reporter on a phone types "setju", "kecamatn" or "mobil dinas" where a menu offers
+"agree", "district office" and "state facilities - official cars, offices…". The
+matcher answers with one option (taken, and echoed to the reporter), two or three close
+ones (offered as a short choice) or none (the question is asked again). It prefers asking
+to guessing:
+
+- the label, the id or an alias typed out (in any case, with stray punctuation) is exact;
+- typo tolerance (rapidfuzz's normalised Indel ratio) is used only for answers of four
+  characters or more, against labels and aliases of four or more, and only when one
+  option is clearly ahead of the others;
+- an answer matched by its words must have every meaningful word in the option's label,
+  aliases or explanation; words that carry no meaning alone ("yang", "aja", "tidak")
+  never make a match by themselves, and a word of denial must be in both or in neither,
+  so "tidak hapus" never picks "Ya, hapus", "tidak" never picks "Tidak tahu", and "setju"
+  never picks "Tidak setuju";
+- a number is never matched loosely (numbers are the channel's business: `flows.reporter`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+CUTOFF = 85.0
+"""The lowest score that counts as a match (100: the same text)."""
+MARGIN = 6.0
+"""How far ahead of the next option the best one must be to be taken without asking."""
+MAX_CHOICE = 3
+"""More close matches than this are no short choice: the whole question is asked again."""
+MIN_FUZZY = 4
+"""Answers (and labels, aliases) shorter than this are matched exactly or not at all."""
+MIN_FUZZY_WORD = 5
+"""A single word is matched with a typo only from this length on ("dinas" is exact)."""
+
+NEGATIONS = frozenset({
+    "tidak", "tdk", "gak", "ga", "gk", "nggak", "ngga", "enggak", "engga", "ndak", "tak", "bukan", "belum",
+    "jangan", "no", "not", "dont", "don't", "never",
+})
+"""Words of denial: they count only where the option has them too."""
+STOPWORDS = frozenset({
+    # Indonesian function words and the particles of chat ("aja", "deh", "dong")
+    "yang", "dan", "atau", "di", "ke", "dari", "untuk", "utk", "dengan", "dgn", "pada", "saat", "oleh",
+    "dalam", "ini", "itu", "ada", "sudah", "udah", "sdh", "juga", "jg", "lain", "para", "sebagai", "kepada",
+    "saya", "aku", "sy", "dia", "ia", "beliau", "nya", "mereka", "kami", "kita", "pak", "bu", "bapak", "ibu",
+    "aja", "saja", "deh", "dong", "sih", "kok", "lah", "nih", "tuh", "ya", "yg", "kak", "min", "mas", "mbak",
+    "mau", "ingin", "pengen", "lagi", "tolong", "mohon", "pilih", "semua", "soal", "tentang",
+    "asn", "pns", "orang", "oknum",  # the person reported: says nothing about which option
+    # English
+    "the", "a", "an", "of", "or", "and", "to", "in", "on", "for", "with", "at", "by", "is", "it", "my",
+    "i", "he", "she", "they", "please", "want", "again",
+})
+"""Words that carry no meaning on their own at a menu."""
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_RUN = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def fold(text: str) -> str:
+    """Lower case, underscores as spaces, one space between words, stray punctuation at the
+    ends removed, and a letter held down ("iyaaa", "okeee") counted once."""
+    text = " ".join(text.replace("_", " ").split()).casefold().strip(" .,!?;:'\"…«»")
+    return _RUN.sub(r"\1", text)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What an answer is matched against: one option of the question."""
+
+    id: str
+    label: str
+    aliases: tuple[str, ...] = ()
+    explanation: str = ""
+    """The option's explanation, shown or not: its words point to the option."""
+
+    def phrases(self) -> Iterable[str]:
+        yield fold(self.label)
+        yield fold(self.id)
+        yield from (fold(alias) for alias in self.aliases)
+
+    def vocabulary(self) -> set[str]:
+        found = set(words(self.label)) | set(words(self.id)) | set(words(self.explanation))
+        for alias in self.aliases:
+            found |= set(words(alias))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One id: the answer; two or three: ask which; none: the answer matched nothing."""
+
+    ids: tuple[str, ...] = ()
+    literal: bool = False
+    """The label itself typed out: nothing to confirm to the reporter."""
+
+    @property
+    def one(self) -> str | None:
+        return self.ids[0] if len(self.ids) == 1 else None
+
+
+NO_MATCH = Match()
+
+
+def match(typed: str, options: Sequence[Candidate]) -> Match:
+    """The option(s) a typed answer means; see the module's docstring for the rules."""
+    text = fold(typed)
+    if not text:
+        return NO_MATCH
+    for option in options:
+        if text == fold(option.label):
+            return Match((option.id,), literal=True)
+    for option in options:
+        if text in option.phrases():
+            return Match((option.id,))
+    if text.isdigit():
+        return NO_MATCH
+    scored = sorted(((_score(text, option), n, option.id) for n, option in enumerate(options)),
+                    key=lambda s: (-s[0], s[1]))
+    found = [(score, option_id) for score, _n, option_id in scored if score >= CUTOFF]
+    if not found:
+        return NO_MATCH
+    best = found[0][0]
+    close = [option_id for score, option_id in found if best - score < MARGIN]
+    if len(close) > MAX_CHOICE:
+        return NO_MATCH
+    return Match(tuple(close))
+
+
+def _score(text: str, option: Candidate) -> float:
+    return max(_whole(text, option), _by_words(text, option))
+
+
+def _whole(text: str, option: Candidate) -> float:
+    """The whole answer against the label and each alias, with typos."""
+    if len(text) < MIN_FUZZY:
+        return 0.0
+    return max((fuzz.ratio(text, phrase) for phrase in option.phrases() if len(phrase) >= MIN_FUZZY),
+               default=0.0)
+
+
+def _by_words(text: str, option: Candidate) -> float:
+    """Every meaningful word typed is a word of the option (or a typo of a long one); the
+    score is that of the weakest word. Denials must be in the option; particles are ignored."""
+    typed = [w for w in words(text) if w not in STOPWORDS]
+    meaningful = [w for w in typed if w not in NEGATIONS and not w.isdigit() and len(w) >= 3]
+    if not meaningful:
+        return 0.0
+    if NEGATIONS & set(words(option.label)) and not NEGATIONS & set(typed):
+        return 0.0  # "tahu" is not "Tidak tahu", nor "setuju" "Tidak setuju"
+    vocabulary = option.vocabulary()
+    weakest = 100.0
+    for word in typed:
+        if word in vocabulary:
+            continue
+        if word in NEGATIONS or word.isdigit() or len(word) < MIN_FUZZY_WORD:
+            return 0.0
+        best = max((fuzz.ratio(word, known) for known in vocabulary if len(known) >= MIN_FUZZY), default=0.0)
+        if best < CUTOFF:
+            return 0.0
+        weakest = min(weakest, best)
+    return weakest
