@@ -22,10 +22,11 @@ to guessing:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 CUTOFF = 85.0
 """The lowest score that counts as a match (100: the same text)."""
@@ -82,16 +83,30 @@ class Candidate:
     explanation: str = ""
     """The option's explanation, shown or not: its words point to the option."""
 
-    def phrases(self) -> Iterable[str]:
-        yield fold(self.label)
-        yield fold(self.id)
-        yield from (fold(alias) for alias in self.aliases)
+    def phrases(self) -> tuple[str, ...]:
+        """The label, the id and the aliases, folded: what may be typed out whole."""
+        return _prepared(self.id, self.label, self.aliases, self.explanation).phrases
 
-    def vocabulary(self) -> set[str]:
-        found = set(words(self.label)) | set(words(self.id)) | set(words(self.explanation))
-        for alias in self.aliases:
-            found |= set(words(alias))
-        return found
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    phrases: tuple[str, ...]
+    long_phrases: tuple[str, ...]
+    vocabulary: frozenset[str]
+    long_words: tuple[str, ...]
+    denies: bool
+    """The label has a word of denial ("Tidak tahu", "Tidak, simpan")."""
+
+
+@lru_cache(maxsize=4096)
+def _prepared(option_id: str, label: str, aliases: tuple[str, ...], explanation: str) -> _Prepared:
+    """An option folded and split once: menus are few and asked again and again."""
+    phrases = tuple(dict.fromkeys((fold(label), fold(option_id), *(fold(a) for a in aliases))))
+    vocabulary = frozenset(words(label)) | frozenset(words(option_id)) | frozenset(words(explanation))
+    for alias in aliases:
+        vocabulary |= frozenset(words(alias))
+    return _Prepared(phrases, tuple(p for p in phrases if len(p) >= MIN_FUZZY), vocabulary,
+                     tuple(w for w in vocabulary if len(w) >= MIN_FUZZY), bool(NEGATIONS & set(words(label))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +130,18 @@ def match(typed: str, options: Sequence[Candidate]) -> Match:
     text = fold(typed)
     if not text:
         return NO_MATCH
-    for option in options:
-        if text == fold(option.label):
-            return Match((option.id,), literal=True)
-    for option in options:
-        if text in option.phrases():
-            return Match((option.id,))
+    prepared = [(option.id, _prepared(option.id, option.label, option.aliases, option.explanation))
+                for option in options]
+    for option_id, ready in prepared:
+        if text == ready.phrases[0]:
+            return Match((option_id,), literal=True)
+    for option_id, ready in prepared:
+        if text in ready.phrases:
+            return Match((option_id,))
     if text.isdigit():
         return NO_MATCH
-    scored = sorted(((_score(text, option), n, option.id) for n, option in enumerate(options)),
+    typed_words = [w for w in words(text) if w not in STOPWORDS]
+    scored = sorted(((_score(text, typed_words, ready), n, option_id) for n, (option_id, ready) in enumerate(prepared)),
                     key=lambda s: (-s[0], s[1]))
     found = [(score, option_id) for score, _n, option_id in scored if score >= CUTOFF]
     if not found:
@@ -135,36 +153,34 @@ def match(typed: str, options: Sequence[Candidate]) -> Match:
     return Match(tuple(close))
 
 
-def _score(text: str, option: Candidate) -> float:
-    return max(_whole(text, option), _by_words(text, option))
+def _score(text: str, typed_words: list[str], option: _Prepared) -> float:
+    return max(_whole(text, option), _by_words(typed_words, option))
 
 
-def _whole(text: str, option: Candidate) -> float:
+def _whole(text: str, option: _Prepared) -> float:
     """The whole answer against the label and each alias, with typos."""
-    if len(text) < MIN_FUZZY:
+    if len(text) < MIN_FUZZY or not option.long_phrases:
         return 0.0
-    return max((fuzz.ratio(text, phrase) for phrase in option.phrases() if len(phrase) >= MIN_FUZZY),
-               default=0.0)
+    best = process.extractOne(text, option.long_phrases, scorer=fuzz.ratio)
+    return float(best[1]) if best else 0.0
 
 
-def _by_words(text: str, option: Candidate) -> float:
+def _by_words(typed: list[str], option: _Prepared) -> float:
     """Every meaningful word typed is a word of the option (or a typo of a long one); the
     score is that of the weakest word. Denials must be in the option; particles are ignored."""
-    typed = [w for w in words(text) if w not in STOPWORDS]
     meaningful = [w for w in typed if w not in NEGATIONS and not w.isdigit() and len(w) >= 3]
     if not meaningful:
         return 0.0
-    if NEGATIONS & set(words(option.label)) and not NEGATIONS & set(typed):
+    if option.denies and not NEGATIONS & set(typed):
         return 0.0  # "tahu" is not "Tidak tahu", nor "setuju" "Tidak setuju"
-    vocabulary = option.vocabulary()
     weakest = 100.0
     for word in typed:
-        if word in vocabulary:
+        if word in option.vocabulary:
             continue
-        if word in NEGATIONS or word.isdigit() or len(word) < MIN_FUZZY_WORD:
+        if word in NEGATIONS or word.isdigit() or len(word) < MIN_FUZZY_WORD or not option.long_words:
             return 0.0
-        best = max((fuzz.ratio(word, known) for known in vocabulary if len(known) >= MIN_FUZZY), default=0.0)
-        if best < CUTOFF:
+        best = process.extractOne(word, option.long_words, scorer=fuzz.ratio, score_cutoff=CUTOFF)
+        if best is None:
             return 0.0
-        weakest = min(weakest, best)
+        weakest = min(weakest, float(best[1]))
     return weakest
