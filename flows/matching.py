@@ -125,21 +125,19 @@ class Match:
 NO_MATCH = Match()
 
 
+def exact(typed: str, options: Sequence[Candidate]) -> Match:
+    """The option whose label, id or alias is what was typed (in any case, with stray
+    punctuation): all that counts where any text is an answer (a name, a place)."""
+    return _exact(fold(typed), _prepare(options))
+
+
 def match(typed: str, options: Sequence[Candidate]) -> Match:
     """The option(s) a typed answer means; see the module's docstring for the rules."""
     text = fold(typed)
-    if not text:
-        return NO_MATCH
-    prepared = [(option.id, _prepared(option.id, option.label, option.aliases, option.explanation))
-                for option in options]
-    for option_id, ready in prepared:
-        if text == ready.phrases[0]:
-            return Match((option_id,), literal=True)
-    for option_id, ready in prepared:
-        if text in ready.phrases:
-            return Match((option_id,))
-    if text.isdigit():
-        return NO_MATCH
+    prepared = _prepare(options)
+    found = _exact(text, prepared)
+    if found.ids or not text or text.isdigit():
+        return found
     typed_words = [w for w in words(text) if w not in STOPWORDS]
     scored = sorted(((_score(text, typed_words, ready), n, option_id) for n, (option_id, ready) in enumerate(prepared)),
                     key=lambda s: (-s[0], s[1]))
@@ -151,6 +149,22 @@ def match(typed: str, options: Sequence[Candidate]) -> Match:
     if len(close) > MAX_CHOICE:
         return NO_MATCH
     return Match(tuple(close))
+
+
+def _prepare(options: Sequence[Candidate]) -> list[tuple[str, _Prepared]]:
+    return [(o.id, _prepared(o.id, o.label, o.aliases, o.explanation)) for o in options]
+
+
+def _exact(text: str, prepared: list[tuple[str, _Prepared]]) -> Match:
+    if not text:
+        return NO_MATCH
+    for option_id, ready in prepared:
+        if text == ready.phrases[0]:
+            return Match((option_id,), literal=True)
+    for option_id, ready in prepared:
+        if text in ready.phrases:
+            return Match((option_id,))
+    return NO_MATCH
 
 
 def _score(text: str, typed_words: list[str], option: _Prepared) -> float:

@@ -209,10 +209,10 @@ def _as_choice(conv: Conversation, event: Event) -> tuple[Answer, str | None]:
     if not conv.offered:
         return event, None
     if conv.state in TEXT_STATES or conv.state in SEARCH_STATES:  # any text is an answer: exact words only
-        for option_id, label, *aliases in conv.offered:
-            if typed in (matching.fold(label), matching.fold(option_id), *(matching.fold(a) for a in aliases)):
-                return Choice(option_id), None if typed == matching.fold(label) else label
-        return event, None
+        found = matching.exact(event.text, _candidates(conv))
+        if found.one is None:
+            return event, None
+        return Choice(found.one), None if found.literal else _label_of(conv, found.one)
     found = matching.match(event.text, _candidates(conv))
     if found.one is not None:
         return Choice(found.one), None if found.literal else _label_of(conv, found.one)
