@@ -259,3 +259,13 @@ async def test_a_village_head_is_offered_no_civil_servants_breach(engine: Engine
     assert "Mengerahkan bawahan/warga" in first and "Bakal calon" not in everything
     assert "Kades/perangkat desa berpihak" not in everything
     assert re.search(r"Langkah 6 dari 14", first), first
+
+
+async def test_a_close_choice_that_opens_the_other_kinds_shows_them_all(engine: Engine) -> None:
+    """"lainya" is as close to "Lainnya…" (the other kinds) as to "Lainnya" (none fits):
+    asked, and picking the first shows the whole second page, not the short choice again."""
+    chat = await _chat(engine)
+    await chat.run(*HAPPY_PATH[:9], "lainya")
+    assert "1. Lainnya…\n" in chat.text() and "2. Lainnya - pelanggaran lain" in chat.text()
+    await chat.run("1")
+    assert "Jenis lainnya." in chat.text() and "9. « Jenis yang umum" in chat.text(), chat.text()

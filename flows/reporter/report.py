@@ -421,10 +421,9 @@ def _page(turn: Turn, event: Event) -> bool:
         turn.conv.page += 1
     elif event == Choice(prompts.NAV_PREV):
         turn.conv.page = max(0, turn.conv.page - 1)
-    elif event == Choice(prompts.NAV_LIST):
-        turn.conv.matches = []
-    else:
+    elif event != Choice(prompts.NAV_LIST):
         return False
+    turn.conv.matches = []  # a page of the whole list, not of the few close to a typed answer
     turn.reprompt = True
     return True
 
