@@ -21,8 +21,17 @@ from flows.case.case_text import status_label
 from flows.i18n import gettext_for
 from storage.case_queries import Counts
 
-WIDTH_PX, HEIGHT_PX, DPI = 1000, 1200, 100
+WIDTH_PX, DPI = 1000, 100
 TOP = 10
+ROW_PX, BAR = 34, 0.7
+"""Each bar's row, and the bar's share of it: 24 px thick at any count."""
+TITLE_PX, HEADING_PX, TICKS_PX = 60, 34, 46
+LEFT, RIGHT = 0.34, 0.95
+MAX_HEIGHT_PX = TITLE_PX + 3 * (HEADING_PX + TICKS_PX) + (2 * TOP + 8) * ROW_PX
+"""The tallest chart (ten regions, ten types, eight statuses): 1,252 px, within the 1,280 px
+Telegram keeps of a photo, so the PNG reaches the phone at the size it was drawn."""
+FONT_PT, HEADING_PT, TITLE_PT = 11, 12, 14
+"""Text sizes in points at DPI: 11 pt is 15 px in the PNG as sent."""
 LABEL_CHARS = 34
 CACHED = 32
 _cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
@@ -57,7 +66,13 @@ def render_png(found: Counts, title: str, locale: str) -> bytes:
         return png
 
 
-def _draw(found: Counts, title: str, locale: str) -> bytes:
+def figure(found: Counts, title: str, locale: str) -> Any:
+    """The chart as a matplotlib Figure: whole cases on every axis (never "0.2 of a case"),
+    every bar as thick as any other whatever their number (the image grows with the rows,
+    so one case is not a panel-wide slab), and text of at least FONT_PT points at the size
+    the PNG is sent."""
+    from matplotlib.ticker import MaxNLocator
+
     _ = gettext_for(locale)
 
     def incident(type_id: str) -> str:
@@ -69,21 +84,33 @@ def _draw(found: Counts, title: str, locale: str) -> bytes:
         (_("By type"), [(incident(code), n) for code, n in found.by_type[:TOP]]),
         (_("By status"), [(status_label(_, code), n) for code, n in found.by_status]),
     ]
-    figure = _figure_class()(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
-    figure.suptitle(f"{title} ({found.total})")
-    figure.subplots_adjust(left=0.3, right=0.95, top=0.94, bottom=0.03, hspace=0.3)
-    axes = figure.subplots(3, 1)
-    for ax, (heading, rows) in zip(axes, panels, strict=True):
-        labels = [_short(label) for label, _n in rows][::-1]
-        values = [n for _label, n in rows][::-1]
-        ax.barh(labels or ["-"], values or [0], color="#2f6f9f")
-        ax.set_title(heading, loc="left")
-        ax.tick_params(axis="y", labelsize=8)
-        ax.margins(x=0.12)  # room for the numbers at the end of the bars
-        for y, value in enumerate(values):
-            ax.annotate(str(value), (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    heights = [max(len(rows), 1) * ROW_PX for _heading, rows in panels]
+    height_px = TITLE_PX + sum(HEADING_PX + h + TICKS_PX for h in heights)
+    chart = _figure_class()(figsize=(WIDTH_PX / DPI, height_px / DPI), dpi=DPI)
+    chart.suptitle(f"{title} ({found.total})", fontsize=TITLE_PT, y=1 - 18 / height_px, va="top")
+    top = height_px - TITLE_PX
+    for (heading, rows), axis_px in zip(panels, heights, strict=True):
+        top -= HEADING_PX
+        ax = chart.add_axes((LEFT, (top - axis_px) / height_px, RIGHT - LEFT, axis_px / height_px))
+        top -= axis_px + TICKS_PX
+        labels = [_short(label) for label, _n in rows] or ["-"]
+        values = [n for _label, n in rows] or [0]
+        ax.barh(range(len(values)), values, height=BAR, color="#2f6f9f")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(len(values) - 0.5, -0.5)  # the largest on top
+        ax.set_title(heading, loc="left", fontsize=HEADING_PT)
+        ax.tick_params(axis="both", labelsize=FONT_PT)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.set_xlim(0, max(*values, 1) * 1.15)  # room for the numbers at the end of the bars
+        for y, value in enumerate(values if rows else []):
+            ax.annotate(str(value), (value, y), xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=FONT_PT)
+    return chart
+
+
+def _draw(found: Counts, title: str, locale: str) -> bytes:
     out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})  # flat colours: small anyway
+    figure(found, title, locale).savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})  # flat colours
     return out.getvalue()
 
 

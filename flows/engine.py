@@ -28,13 +28,14 @@ from flows.i18n import gettext_for, normalize_locale
 from flows.limits import FloodGate, SharedFloodGate, cases_today_reached
 from flows.outcomes import CaseSubmitted, ConsentGiven, ConsentRefused, DataErased, Outcome
 from flows.policy import Policy
-from flows.replies import Reply, TextReply, to_dict
+from flows.replies import Option, Reply, TextReply, to_dict
 from flows.reporter import consent, data_rights
 from flows.reporter.conversation import Conversation, State
 from flows.reporter.data_rights import is_data_query, my_data_replies
 from flows.reporter.report import file_room, new_conversation, step
 from flows.reporter.status import is_status_query, status_replies
 from flows.reporter.turn import Facts
+from flows.reporter.wording import press
 from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
@@ -405,7 +406,7 @@ class _Batch:
         if is_status_query(inbound):
             return Handled(await status_replies(tx, inbound, conv), conv.locale)
         if is_data_query(inbound):
-            return Handled(await my_data_replies(tx, inbound, conv), conv.locale)
+            return Handled(await my_data_replies(tx, inbound, conv, ZoneInfo(self.policy.timezone)), conv.locale)
         return None
 
     async def flush(self, tx: Tx) -> None:
@@ -484,9 +485,10 @@ async def _step_and_record(tx: Tx, policy: Policy, inbound: Inbound, conv: Conve
         if any(isinstance(o, CaseSubmitted) for o in result.outcomes) and await cases_today_reached(
                 tx, policy, inbound.channel, inbound.address, inbound.at):
             _ = gettext_for(conv.locale)  # the report stays in the conversation, ready to send later
+            send = press(_, inbound.caps, [Option("send", _("Send"))], "send")
             limited = Handled([TextReply(_(
                 "You have sent {limit} reports in the last 24 hours, the most we accept from one person. "
-                "Your report is kept: press Send again tomorrow.").format(limit=policy.max_cases_per_day))],
+                "Your report is kept: {send} again tomorrow.").format(limit=policy.max_cases_per_day, send=send))],
                 conv.locale)
             if queue is not None:
                 limited = replace(limited, delivery=await _queue_replies(tx, inbound, limited, queue))

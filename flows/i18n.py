@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from functools import cache
 from importlib import resources
 
@@ -70,8 +70,26 @@ def long_date(value: date, locale: str) -> str:
     return format_date(value, format=_full_date_pattern(locale), locale=locale)
 
 
-def long_datetime(value: datetime, locale: str) -> str:
-    """The date as `long_date`, then the time: 'Selasa, 1 Desember 2026 09.05'."""
-    pattern = Locale.parse(locale).datetime_formats["full"]
-    return str(pattern).replace("{1}", long_date(value.date(), locale)).replace(
-        "{0}", format_time(value, format="short", locale=locale))
+INDONESIAN_ZONES = {7: "WIB", 8: "WITA", 9: "WIT"}
+"""Indonesia's three zones by their UTC offset in hours: a time stored with its offset
+(`+07:00`) reads as WIB, not "UTC+07:00"."""
+
+
+def _zone_name(local: datetime) -> str | None:
+    if local.tzinfo is None:
+        return None
+    name = local.tzname()
+    offset = local.utcoffset()
+    if name and name.startswith("UTC") and offset is not None and offset.total_seconds() % 3600 == 0:
+        return INDONESIAN_ZONES.get(int(offset.total_seconds() // 3600), name)
+    return name
+
+
+def long_datetime(value: datetime, locale: str, zone: tzinfo | None = None) -> str:
+    """The date as `long_date`, then the time of day in `zone` with the zone's name:
+    'Selasa, 1 Desember 2026 pukul 16.06 WIB' ('Tuesday, December 1, 2026 at 4:06 PM WIB')."""
+    local = value.astimezone(zone) if zone is not None and value.tzinfo is not None else value
+    time = format_time(local, format="short", locale=locale)
+    name = _zone_name(local)
+    at = f"{time} {name}" if name and not name.startswith(("+", "-")) else time
+    return gettext_for(locale)(N_("{date} at {time}")).format(date=long_date(local.date(), locale), time=at)

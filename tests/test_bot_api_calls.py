@@ -46,7 +46,7 @@ async def test_in_polling_mode_a_press_costs_two_calls_and_the_question_moves_fo
         assert sorted(calls_to(fake, before)) == ["answerCallbackQuery", "editMessageText"]
         edit = fake.sent("editMessageText", CHAT)[-1]
         assert int(edit["message_id"]) == consent["result"]["message_id"], "the pressed question itself"
-        assert shown[0].startswith("» Setuju\n\nLangkah 1 dari 9") and "inline_keyboard" in edit["reply_markup"]
+        assert shown[0].startswith("» Setuju\n\nLangkah 1 dari 16") and "inline_keyboard" in edit["reply_markup"]
         before = len(fake.calls)
         await r.say("denpasar")
         assert calls_to(fake, before) == ["sendMessage"], "a typed answer: one message"
@@ -63,7 +63,8 @@ async def test_a_press_whose_answer_needs_the_phones_own_button_comes_as_a_new_m
         await r.say("/start", at_least=2)
         for step in (lambda: r.press("agree"), lambda: r.say("denpasar"), lambda: r.press("tni_polri"),
                      lambda: r.press("unknown"), lambda: r.press("unknown"), lambda: r.press("skip"),
-                     lambda: r.press("lainnya"), lambda: r.press("today"),  # TNI/Polri: no ASN status
+                     lambda: r.press("nav:next"), lambda: r.press("lainnya"),  # TNI/Polri: no ASN status
+                     lambda: r.press("today"),
                      lambda: r.press("same")):
             await step()
         await r.say("Ruang guru")  # the pin question: a reply keyboard with the location button

@@ -100,7 +100,7 @@ async def test_every_field_is_in_the_file_in_indonesian_and_its_hash_is_recorded
     expected = [
         f"Berkas Kasus {case.number}", f"Nomor kasus {case.number}", "Daerah Kota Denpasar, Bali",
         "Status Baru",
-        "Instansi Pemerintah Daerah · Sekolah negeri · SMPN 1 Denpasar", "Nama Budi Santoso",
+        "Instansi SMPN 1 Denpasar", "Jenis instansi Pemerintah Daerah · Sekolah negeri", "Nama Budi Santoso",
         "Jabatan Kepala Sekolah", "Status kepegawaian PNS (ASN)",
         "Jenis pelanggaran Kampanye di media sosial",
         "Dasar aturan SKB 2022 tentang Netralitas ASN (kode etik dan kode perilaku)",
@@ -109,10 +109,10 @@ async def test_every_field_is_in_the_file_in_indonesian_and_its_hash_is_recorded
         "Tempat Ruang guru SMPN 1 Denpasar", "Koordinat pin -8.650000, 115.210000",
         "Kronologi Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.",
         "Saksi Dua guru honorer yang hadir di ruang guru",
-        "Pelapor Rahasia: Siti Aminah, +6281234567890",
-        "Bukti 1", "Jenis Foto (image/jpeg)", "Diterima Kamis, 21 November 2024",
-        "Jejak audit", "Kamis, 21 November 2024 10.07 WIB · Pelapor · Laporan masuk",
-        "Dibuat pada Jumat, 22 November 2024 09.30 WIB",
+        "Pelapor Rahasia (Siti Aminah, +6281234567890)",
+        "Bukti 1", "Jenis Foto JPEG", "Diterima Kamis, 21 November 2024 pukul",
+        "Jejak audit", "Kamis, 21 November 2024 pukul 10.07 WIB · Pelapor · Laporan masuk",
+        "Dibuat pada Jumat, 22 November 2024 pukul 09.30 WIB",
         "Untuk Operator (baris perintah), dengan identitas pelapor",
         "Diminta oleh Moderator Made (telegram:2)", "Halaman 1 dari",
     ]
@@ -140,9 +140,9 @@ async def test_a_passed_bawaslu_deadline_is_flagged(desk: Desk) -> None:
 
 @pytest.mark.parametrize("group, unit, status, employment, rule", [
     ("pemda", "dinas", "pppk", "PPPK (ASN)", "SKB 2022 tentang Netralitas ASN"),
-    ("desa", "kepala_desa", "pns", "bukan ASN", "UU 6/2014 tentang Desa: jalur hukum desa"),
-    ("bumn_bumd", None, "tidak_tahu", "bukan ASN", "Bukan ASN: aturan perusahaan (BUMN/BUMD)"),
-    ("tni_polri", None, "pns", "bukan ASN", "Bukan ASN: aturan netralitas TNI/Polri"),
+    ("desa", "kepala_desa", "pns", "Bukan ASN", "UU 6/2014 tentang Desa: jalur hukum desa"),
+    ("bumn_bumd", None, "tidak_tahu", "Bukan ASN", "Bukan ASN: aturan perusahaan (BUMN/BUMD)"),
+    ("tni_polri", None, "pns", "Bukan ASN", "Bukan ASN: aturan netralitas TNI/Polri"),
 ])
 async def test_employment_status_and_the_rule_it_touches(desk: Desk, group: str, unit: str | None, status: str,
                                                         employment: str, rule: str) -> None:
@@ -178,15 +178,15 @@ async def test_an_anonymous_reporters_file_holds_none_of_their_identifiers(desk:
 async def test_identity_follows_the_audience(desk: Desk) -> None:
     confidential = await desk.file(Report(identity="rahasia"), "reporter-1")
     group_copy = everything_in((await desk.make(confidential, Viewer.group(GROUP))).data)
-    assert "Rahasia: hanya diketahui moderator" in flat(group_copy)
+    assert "Rahasia (hanya diketahui moderator)" in flat(group_copy)
     assert "Siti" not in group_copy and "3456" not in group_copy, "a group's file never names a rahasia reporter"
     moderator_copy = flat(text_of((await desk.make(confidential, MODERATOR)).data))
-    assert "Pelapor Rahasia: Siti Aminah, +6281234567890" in moderator_copy
+    assert "Pelapor Rahasia (Siti Aminah, +6281234567890)" in moderator_copy
     shell_copy = text_of((await desk.make(confidential, Viewer.shell(identity=False))).data)
     assert "Siti" not in shell_copy
 
     open_case = await desk.file(Report(identity="terbuka", name="Wayan Open"), "reporter-2")
-    assert "Terbuka: Wayan Open, +6281234567890" in flat(text_of((await desk.make(open_case, Viewer.group(GROUP))).data))
+    assert "Terbuka (Wayan Open, +6281234567890)" in flat(text_of((await desk.make(open_case, Viewer.group(GROUP))).data))
     for outsider in (Viewer.group(OTHER_GROUP), Viewer(PRIVATE, Role.FOCAL, 3), Viewer(PRIVATE, Role.STRANGER, 5)):
         assert await desk.files.make(Order(open_case.id, outsider, "telegram:3")) is None, outsider
     async with desk.db.reading() as tx:
@@ -210,7 +210,7 @@ async def test_evidence_hashes_equal_the_stored_ones_and_thumbnails_come_from_cl
     flat_text = flat(text)
     assert "Pratinjau Tanpa pratinjau: berkas tidak dapat dibuat aman untuk ditampilkan." in flat_text
     assert "Pratinjau Tidak ada pratinjau untuk jenis berkas ini." in flat_text
-    assert "Ukuran 1 KB (1.040 byte)" in flat_text and "Jenis Dokumen (application/pdf)" in flat_text
+    assert "Ukuran 1 KB (1.040 byte)" in flat_text and "Jenis Dokumen PDF" in flat_text
     megabytes = f"{len(big) / 1024 / 1024:.1f}".replace(".", ",")
     assert f"Ukuran {megabytes} MB ({len(big):,} byte)".replace(",", "X").replace("X", ".", 1) in flat_text or \
         f"({len(big):,} byte)".replace(",", ".") in flat_text
@@ -338,3 +338,71 @@ async def test_hostile_text_is_shown_safely_and_logs_nothing_of_it(desk: Desk, c
     assert "Nama <script>Budi</script>" in text and "Tempat Aula" in text
     assert not [r for r in caplog.records if r.name.startswith("fpdf")], "fpdf2 warned (it quotes missing glyphs)"
     assert not any("Amplop" in r.getMessage() or "Budi" in r.getMessage() for r in caplog.records)
+
+
+# --- issue 30: what an officer sees on the first page, and how pages break -----------------
+
+HEADINGS = {"Kasus", "Terlapor", "Dugaan pelanggaran", "Tempat", "Kronologi", "Saksi", "Pelapor", "Bukti",
+            "Laporan terkait", "Jejak audit", "Berkas ini", "Tanda terima"}
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def pages_of(data: bytes, number: str) -> list[list[str]]:
+    """Each page's lines as PDFium's text layer gives them (what `pdftotext` gives for a
+    one-column page: PDFium is the engine that renders the page in the tests above), the
+    footer left out."""
+    pdf = pdfium.PdfDocument(data)
+    pages = []
+    for index in range(len(pdf)):
+        text = pdf[index].get_textpage().get_text_range()
+        lines = [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
+        pages.append([line for line in lines if not line.startswith(f"{number} · dibuat")
+                      and not re.fullmatch(r"Halaman \d+ dari \d+", line)])
+    return pages
+
+
+async def test_file_kinds_in_words_sizes_read_at_a_glance_and_a_receipt_to_sign(desk: Desk) -> None:
+    files = [("document", b"hallo", DOCX), ("photo", jpeg_with_gps(), "image/jpeg"),
+             ("video", b"\x00\x00\x00\x18ftypmp42" + bytes(3000), "video/mp4"),
+             ("document", b"%PDF-1.4\n" + bytes(2_500_000), "application/pdf")]
+    case = await desk.file(Report(files=files), "reporter-1")
+    text = flat(text_of((await desk.make(case, MODERATOR)).data))
+    assert "Jenis Dokumen Word" in text and "Jenis Foto JPEG" in text and "Jenis Video MP4" in text
+    assert "Jenis Dokumen PDF" in text
+    assert not re.search(r"\b(application|image|video)/", text), "no raw MIME type"
+    assert "Ukuran 5 byte" in text and " 0 KB" not in text and "Ukuran 0," not in text
+    assert "Ukuran 2,4 MB (2.500.009 byte)" in text
+    assert "Instansi SMPN 1 Denpasar Jenis instansi Pemerintah Daerah · Sekolah negeri" in text
+    assert "Kelompok instansi" not in text
+    assert "Lapor Netral · laporan dugaan pelanggaran netralitas ASN" in text
+    assert re.search(r"Tanda terima Diterima oleh Jabatan dan kantor Tanggal Tanda tangan", text), text[-600:]
+
+
+@pytest.mark.parametrize("group, subtitle, employment", [
+    ("desa", "netralitas kepala desa atau perangkat desa", "Bukan ASN"),
+    ("bumn_bumd", "netralitas pegawai BUMN/BUMD", "Bukan ASN"),
+    ("tni_polri", "netralitas anggota TNI/Polri", "Bukan ASN"),
+])
+async def test_the_subtitle_follows_who_the_person_is(desk: Desk, group: str, subtitle: str, employment: str) -> None:
+    case = await desk.file(Report(agency_group=group, agency_unit=None, agency_name="Desa Dalung"), "reporter-1")
+    text = flat(text_of((await desk.make(case, MODERATOR)).data))
+    assert f"Lapor Netral · laporan dugaan pelanggaran {subtitle}" in text
+    assert "netralitas ASN" not in text
+    assert f"Status kepegawaian {employment}" in text
+
+
+async def test_no_heading_is_the_last_line_of_a_page(desk: Desk) -> None:
+    """A chronology a line longer each time moves every later heading (witnesses, reporter,
+    evidence, related reports, audit trail, this file) down past the foot of a page, 5 mm
+    at a time: none is ever left there without what it heads."""
+    moved = set()
+    for n in range(0, 44, 2):
+        chronology = "\n".join(f"{k}. Kepala dinas mengajak pegawai memilih paslon 2." for k in range(n + 1))
+        files = [("photo", jpeg_with_gps(shade=5 * n + k), "image/jpeg") for k in range(2)]
+        case = await desk.file(Report(description=chronology, files=files), f"reporter-{n}")
+        pages = pages_of((await desk.make(case, MODERATOR)).data, case.number)
+        for index, lines in enumerate(pages[:-1]):
+            last = lines[-1]
+            assert last not in HEADINGS and not re.fullmatch(r"Bukti \d+", last), (n, index + 1, lines[-3:])
+            moved.add(pages[index + 1][0])
+    assert len(moved & HEADINGS) >= 3, f"headings were not moved across page breaks: {moved}"

@@ -69,7 +69,7 @@ async def test_berkas_pdf_in_a_focal_group_delivers_the_file_there_without_a_con
     assert sent["caption"] == f"Berkas kasus {number} · SHA-256 {sha}"
     assert recorded_hashes(settings, number) == [sha], "generating is a case event with the file's hash"
     text = flat(text_of(data))
-    assert f"Berkas Kasus {number}" in text and "Pelapor Rahasia: hanya diketahui moderator" in text
+    assert f"Berkas Kasus {number}" in text and "Pelapor Rahasia (hanya diketahui moderator)" in text
     assert "Untuk Grup narahubung untuk Kota Denpasar" in text and "Diminta oleh User777 (telegram:777)" in text
     seen = everything_in(data)
     for leak in ("Siti", "Aminah", "6281234567890", "81234567890", str(REPORTER), "PhoneMaker"):
@@ -98,7 +98,7 @@ async def test_berkas_in_a_moderators_private_chat_delivers_the_full_file(fake: 
         fake.push(tg.text(REPORTER, f"/berkas {number}"))
         await fake.wait_for(lambda: "Maaf, perintah itu tidak tersedia untuk Anda." in fake.texts(REPORTER))
     text = flat(text_of(documents(fake, MODERATOR)[0]["document"]["data"]))
-    assert "Pelapor Rahasia: Siti Aminah, +6281234567890" in text
+    assert "Pelapor Rahasia (Siti Aminah, +6281234567890)" in text
     assert f"Untuk Moderator User{MODERATOR}, obrolan pribadi" in text
     assert documents(fake, OTHER_GROUP) == [] and documents(fake, REPORTER) == []
 

@@ -137,12 +137,12 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
             await r.say(DESCRIPTION)
             await r.press("skip")
             told = await r.say(f"Unggahannya {IG_SHARED} dan {TT_SHORT}?_r=1")
-            assert "sekarang berisi 2 bukti" in told[-1]
+            assert "2 bukti sudah masuk" in told[-1]
             told = await r.send(tg.voice(fake, REPORTER, "rekaman-rapat", hostile.opus_voice()))
             assert any("suara Anda sendiri" in t for t in told)
             told = await r.send(tg.forwarded(REPORTER, CAMPAIGN, tg.channel_origin("Info ASN Kab", "infoasnkab",
                                                                                   1731896100)))
-            assert "sekarang berisi 4 bukti" in told[-1]
+            assert "4 bukti sudah masuk" in told[-1]
             told = await r.say(GONE_SHORT)
             assert sum("alamat lengkap yang tampil di browser" in t for t in told) == 1
             await r.press("done")
@@ -153,7 +153,7 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
             card = _check_group(fake, number)
             assert "Info ASN Kab (@infoasnkab)" in card["text"] and "Senin, 18 November 2024" in card["text"]
             berkas = await _case_file(fake)
-    assert "Rekaman (audio/ogg)" in berkas and "Durasi 0:02" in berkas, berkas[:3000]
+    assert "Rekaman suara OGG" in berkas and "audio/ogg" not in berkas and "Durasi 0:02" in berkas, berkas[:3000]
     with inspect_db(settings) as db:
         (sha,), = db.execute("SELECT sha256 FROM evidence WHERE kind = 'audio'").fetchall()
     assert sha in berkas.replace(" ", ""), "the recording's SHA-256 in the case file"
@@ -187,13 +187,13 @@ async def test_whatsapp_report_with_links_a_voice_note_and_a_forwarded_message(
             await user.say(DESCRIPTION)
             await user.say("1")  # no witnesses
             told = await user.say(f"Unggahannya {IG_SHARED} dan {TT_SHORT}?_r=1")
-            assert "sekarang berisi 2 bukti" in told[-1]
+            assert "2 bukti sudah masuk" in told[-1]
             told = await user.send(user.form("", NumMedia="1", MediaUrl0=twilio.host("wa-voice", hostile.opus_voice(),
                                                                                      "audio/ogg"),
                                              MediaContentType0="audio/ogg; codecs=opus", MessageType="audio"))
             assert any("suara Anda sendiri" in t for t in told)
             told = await user.send(user.form(CAMPAIGN, Forwarded="true", FrequentlyForwarded="true"))
-            assert "sekarang berisi 4 bukti" in told[-1]
+            assert "4 bukti sudah masuk" in told[-1]
             told = await user.send(user.form(GONE_SHORT))
             assert sum("alamat lengkap yang tampil di browser" in t for t in told) == 1
             await user.say("1")  # done
@@ -204,7 +204,7 @@ async def test_whatsapp_report_with_links_a_voice_note_and_a_forwarded_message(
             card = _check_group(fake, number)
             assert "Pesan diteruskan: «Bapak/Ibu guru" in card["text"]
             berkas = await _case_file(fake)
-    assert "Rekaman (audio/ogg)" in berkas and "Durasi 0:02" in berkas
+    assert "Rekaman suara OGG" in berkas and "audio/ogg" not in berkas and "Durasi 0:02" in berkas
     texts = [call.text for call in telegram_requests(fake)] + [r.text for r in twilio_requests(twilio)]
     _no_traces(texts, logs.getvalue(), _stored(settings))
 
@@ -239,7 +239,7 @@ def test_console_report_with_links_and_a_recording(backend: Backend, threaded_pl
              f"Unggahannya {IG_SHARED} dan {TT_SHORT}?_r=1", str(voice), GONE_SHORT, "1", "1", "1"]
     out = subprocess.run([sys.executable, "-m", "bot", "console"], input="\n".join(lines) + "\n", capture_output=True,
                          text=True, env=env, cwd=backend.tmp_path, timeout=90, check=True).stdout
-    assert "sekarang berisi 2 bukti" in out and "suara Anda sendiri" in out
+    assert "2 bukti sudah masuk" in out and "suara Anda sendiri" in out
     assert out.count("alamat lengkap yang tampil di browser") == 1
     assert f"Instagram: {IG}" in out and f"TikTok: {TT}" in out, "the summary lists the clean links"
     number = re.search(r"LN-\d{2}-[0-9A-Z]{5}", out)

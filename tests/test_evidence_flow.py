@@ -39,7 +39,7 @@ async def test_links_at_the_evidence_step_are_items_each_cleaned_and_counted(eng
     assert "tangkapan layar" in reply, "the first image brings the screenshot caution"
     await chat.run(f"Ini unggahannya {IG} dan {FB}")
     reply = chat.text()
-    assert "sekarang berisi 3 bukti" in reply and "Selesai" in reply
+    assert "3 bukti sudah masuk" in reply and "Selesai" in reply
     assert "tangkapan layar" not in reply, "the caution comes once"
     await chat.run(IG)
     assert "1 bukti sudah ada sebelumnya" in chat.text()
@@ -85,7 +85,7 @@ async def test_a_short_link_nobody_followed_is_held_for_moderators_and_asked_abo
     await chat.run(*UNTIL_EVIDENCE, "https://vm.tiktok.com/ZMhAbCdEf/?_r=1&_t=8iAb")
     reply = chat.text()
     assert reply.count("alamat lengkap yang tampil di browser") == 1
-    assert "sekarang berisi 1 bukti" in reply
+    assert "1 bukti sudah masuk" in reply
     await chat.run("https://www.facebook.com/share/p/1AbCdEfGh/")
     assert "alamat lengkap" not in chat.text(), "asked once per report"
     evidence = (await _draft(chat))["evidence"]
@@ -125,7 +125,7 @@ async def test_recordings_are_evidence_with_one_caution_and_elsewhere_get_a_hint
     assert "bisa Anda kirim sebagai bukti" in chat.text()
     await chat.run(*UNTIL_EVIDENCE[14:], "#voice rekaman-rapat")
     reply = chat.text()
-    assert "suara Anda sendiri" in reply and "sekarang berisi 1 bukti" in reply
+    assert "suara Anda sendiri" in reply and "1 bukti sudah masuk" in reply
     await chat.run("#voice rekaman-kedua")
     assert "suara Anda sendiri" not in chat.text()
     assert [e["kind"] for e in (await _draft(chat))["evidence"]] == ["audio", "audio"]
@@ -142,9 +142,9 @@ async def test_a_forwarded_channel_message_is_an_item_with_its_origin(engine: En
     """Regression: a forwarded campaign message was taken as text at step 8, and refused."""
     chat = Chat(engine)
     await chat.run(*UNTIL_EVIDENCE, "#forward Info ASN Kab (@infoasnkab)|Ayo coblos paslon 2! https://youtu.be/x?si=Ab")
-    assert "sekarang berisi 1 bukti" in chat.text()
+    assert "1 bukti sudah masuk" in chat.text()
     await chat.run("@done", "@anonim")
-    assert "Pesan diteruskan dari Info ASN Kab (@infoasnkab), dikirim Senin, 18 November 2024 09.15" in chat.text()
+    assert "Pesan diteruskan dari Info ASN Kab (@infoasnkab), dikirim Senin, 18 November 2024 pukul 09.15 WIB" in chat.text()
     await chat.run("@send")
     async with engine.db.reading() as tx:
         case = (await cases.recent(tx, 1))[0]

@@ -357,8 +357,8 @@ async def test_an_open_reporter_is_named_and_a_confidential_one_is_not(fake: Fak
         await submit_report(Reporter(fake, REPORTER + 1), PHOTOS[:1], identity="rahasia")
         await card_in(fake, GROUP, 2)
     open_card, confidential = (c["text"] for c in cards(fake, GROUP))
-    assert "<b>Pelapor:</b> Terbuka: Siti Aminah, +6281234567890" in open_card
-    assert "<b>Pelapor:</b> Rahasia: hanya diketahui moderator" in confidential
+    assert "<b>Pelapor:</b> Terbuka (Siti Aminah, +6281234567890)" in open_card
+    assert "<b>Pelapor:</b> Rahasia (hanya diketahui moderator)" in confidential
     assert "Siti" not in confidential and "+62812" not in confidential
 
 

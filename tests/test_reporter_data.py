@@ -74,7 +74,7 @@ async def test_whatsapp_files_of_real_sizes_are_stored_whole_and_the_one_over_20
     async with server(settings, twilio) as user:
         await report_until_evidence(user)
         got = await media_message(user, urls)
-        assert "sekarang berisi 3 bukti (paling banyak 10)" in got[-1]
+        assert "3 bukti sudah masuk (paling banyak 10)" in got[-1]
         for url in (too_big, too_big_sized):
             refused = await media_message(user, [url], "video/mp4")
             assert "20 MB" in refused[-1], refused
@@ -286,7 +286,7 @@ async def test_hapus_data_while_running_leaves_no_identity_in_the_database_its_w
         ask = await user.say("hapus_data")
         assert "Hapus data Anda?" in ask[-1]
         confirm = await user.say("1")
-        assert confirm[-1].startswith("Selesai."), confirm
+        assert confirm[-1].startswith("» Ya, hapus data saya\n\nSelesai."), confirm
         assert "kabar" in confirm[-1], "it says that case news stops"
         for _ in range(100):  # the sent confirmation is recorded, then forgets its address
             traces = scan(settings)  # while the service runs: the WAL is live
@@ -404,9 +404,9 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
         assert "Selamat datang" in welcome[-1], "the other number is answered while the download hangs"
         again = await other.say("1")
         assert "provinsi" in again[-1].lower(), "and its next message too, in order"
-        assert not any("berisi 1 bukti" in m for m in twilio.to(NUMBER)[-1:])
+        assert not any("1 bukti sudah masuk" in m for m in twilio.to(NUMBER)[-1:])
         twilio.holds["slow.jpg"].set()
-        await twilio.wait_for(lambda: any("sekarang berisi 1 bukti" in m for m in twilio.to(NUMBER)))
+        await twilio.wait_for(lambda: any("1 bukti sudah masuk" in m for m in twilio.to(NUMBER)))
 
 
 async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(backend: Backend) -> None:

@@ -455,3 +455,29 @@ async def test_a_whatsapp_form_that_fails_validation_is_logged_without_its_text(
     finally:
         await server.close()
         await db.close()
+
+
+# --- issue 30: what a typed answer was taken to mean is said to the reporter only --------------
+
+async def test_the_echo_of_a_confidential_phone_reaches_only_the_reporter(backend: Backend) -> None:
+    """The phone number as stored is said back ("» +62…") in the reporter's own chat, at
+    the step that stored it: no other chat's message and no log line carries it."""
+    from flows.engine import Engine
+    from flows.policy import Policy
+
+    db = await backend.open()
+    try:
+        with captured_logs("DEBUG") as logs:
+            engine = Engine(db, policy=Policy(default_focal_chat_id=GROUP_A))
+            chat = Chat(engine, channel="whatsapp", address="+6281299990001")
+            await chat.run(*HAPPY_PATH)
+            assert chat.text().startswith("» +6281234567890\n\n"), chat.text()
+            await chat.send("kirim")
+        async with db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT channel, address, payload FROM outbox")
+    finally:
+        await db.close()
+    holding = {(row[0], row[1]) for row in rows if "+6281234567890" in str(row[2]) or PHONE_TAIL in str(row[2])}
+    assert holding <= {("whatsapp", "+6281299990001")}, holding
+    assert any(channel != "whatsapp" for channel, _a, _p in rows), "the case did go to the group"
+    assert "6281234567890" not in logs.getvalue() and PHONE_TAIL not in logs.getvalue()

@@ -214,7 +214,7 @@ async def test_every_summary_field_has_a_label(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run("halo", "@agree", "denpasar", "@pemda", "@dinas", "@unknown", "@unknown", "@skip",
                    "@tidak_tahu", *HAPPY_PATH[9:])
-    summary = plain(chat).split("\n\n")[1]
+    summary = plain(chat).split("Periksa kembali laporan Anda:\n\n")[1].split("\n\n")[0]
     assert "· Tidak tahu" not in summary
     for line in summary.splitlines():
         assert re.match(r"^[A-Z][^:]{2,40}: \S", line), line
@@ -269,7 +269,7 @@ async def test_removing_all_files_asks_then_says_how_many(engine: Engine) -> Non
 async def test_the_same_file_twice_counts_once(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:16], "#files a.jpg a.jpg")
-    assert "sekarang berisi 1 bukti (paling banyak 10)" in plain(chat)
+    assert "1 bukti sudah masuk (paling banyak 10)" in plain(chat)
     await chat.send("#photo a.jpg")
     assert len((await draft_of(engine, chat))["evidence"]) == 1  # type: ignore[arg-type]
 
@@ -316,16 +316,22 @@ async def test_a_changed_notice_is_asked_again(engine: Engine, monkeypatch: pyte
 
 
 async def test_a_long_menu_on_whatsapp_is_short_with_explanations_on_request(engine: Engine) -> None:
+    """Issue 30: the commonest kinds first, with what each means, and the rest behind
+    "Lainnya…", labels only on a small screen until "?" asks for the explanations."""
     chat = Chat(engine, channel="whatsapp", address="+6281200000010")
     await chat.run(*HAPPY_PATH[:9])
     menu = plain(chat)
-    assert "15. Lainnya" in menu and len(menu) < 700, (len(menu), menu)
-    assert "ketik ? untuk penjelasan" in menu
+    assert "1. Kampanye di media sosial - unggah" in menu and "7. Lainnya…" in menu and len(menu) < 700, menu
+    await chat.send("7")
+    rest = plain(chat)
+    assert "8. Lainnya\n" in rest and "9. « Jenis yang umum" in rest and len(rest) < 700, (len(rest), rest)
+    assert "ketik ? untuk penjelasan" in rest
     await chat.send("?")
     assert await chat.state() == "incident_type"
     assert "memasang spanduk, baliho atau stiker" in plain(chat)
     await chat.send("2")
     assert await chat.state() == "occurred_on"
+    assert (await draft_of(engine, chat))["incident_type"] == "atribut"
 
 
 # --- Privacy notice and help -----------------------------------------------------------

@@ -71,8 +71,8 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
             fake.push(tg.photo(fake, CHAT, f"album-{n}", data, group="album-1"))
         replies = await r.settle(before)
         assert len(replies) == 1, "an album gets one answer, not one per photo"
-        assert "sekarang berisi 3 bukti (paling banyak 10)" in replies[0]
-        assert "sekarang berisi 4 bukti" in (await r.send(tg.document(fake, CHAT, "surat.pdf", PDF)))[-1]
+        assert "3 bukti sudah masuk (paling banyak 10)" in replies[0]
+        assert "4 bukti sudah masuk" in (await r.send(tg.document(fake, CHAT, "surat.pdf", PDF)))[-1]
         await r.press("done")
         await r.press("terbuka")
         phone_prompt = fake.sent("sendMessage", CHAT)[-1]
@@ -123,13 +123,13 @@ async def test_sticker_at_a_date_step_back_and_cancel(fake: FakeTelegram, settin
         await r.say("/start", at_least=2)
         for step in (lambda: r.press("agree"), lambda: r.say("denpasar"), lambda: r.press("tni_polri"),
                      lambda: r.press("unknown"), lambda: r.press("unknown"), lambda: r.press("skip"),
-                     lambda: r.press("lainnya")):  # TNI/Polri are not ASN: no employment status
+                     lambda: r.press("nav:next"), lambda: r.press("lainnya")):  # TNI/Polri: no employment status
             await step()
         hint = await r.send(tg.sticker(CHAT), at_least=2)
         assert hint[0] == "Maaf, itu tidak bisa dipakai di sini."
         assert "Kapan kejadiannya?" in hint[1]
         back = await r.say("/kembali")
-        assert "Apa yang dilakukan?" in back[-1]
+        assert "Apa yang dilakukannya?" in back[-1]
         await r.say("/batal")
         assert "Batalkan laporan ini?" in fake.shown(CHAT)[-1]
         cancelled = await r.press("yes")
@@ -143,7 +143,7 @@ async def test_restart_mid_flow_continues(fake: FakeTelegram, settings: Settings
         await walk_to_evidence(r)
     async with polling_bot(settings):  # a new Application on the same database
         reply = await r.send(tg.photo(fake, CHAT, "after-restart", JPEG[0]))
-        assert "sekarang berisi 1 bukti" in reply[-1]
+        assert "1 bukti sudah masuk" in reply[-1]
         await r.press("done")
         await r.press("anonim")
         await r.press("send")
@@ -202,7 +202,7 @@ async def test_a_failure_apologises_and_keeps_the_state(fake: FakeTelegram, sett
         reply = await r.send(tg.photo(fake, CHAT, "flaky", JPEG[1]))
         assert reply[0].startswith("Maaf, terjadi kesalahan")
         reply = await r.send(tg.photo(fake, CHAT, "flaky2", JPEG[1]))
-        assert "sekarang berisi 1 bukti" in reply[-1]
+        assert "1 bukti sudah masuk" in reply[-1]
 
 
 async def test_english_client_and_language_switch(fake: FakeTelegram, settings: Settings) -> None:

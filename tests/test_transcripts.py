@@ -104,7 +104,8 @@ def _typed(line: str, case: str | None) -> str:
 
 def _mask(text: str) -> list[str]:
     for locale, today in itertools.product(("id", "en"), _todays()):
-        text = re.sub(re.escape(long_date(today, locale)) + r"(,? \d{1,2}[.:]\d{2}( [AP]M)?)?", "<today>", text)
+        text = re.sub(re.escape(long_date(today, locale)) + r"(,? (pukul |at )?\d{1,2}[.:]\d{2}( [AP]M)?( WIB)?)?",
+                      "<today>", text)
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
     return [f"  {line}" if line else "" for line in text.rstrip("\n").split("\n")]

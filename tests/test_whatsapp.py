@@ -121,7 +121,7 @@ async def test_a_complete_report_with_three_photos_reaches_the_focal_group(
     async with server(settings, twilio) as user:
         await report_until_evidence(user)
         got = await user.photos(*urls)
-        assert "sekarang berisi 3 bukti (paling banyak 10)" in got[-1]
+        assert "3 bukti sudah masuk (paling banyak 10)" in got[-1]
         await user.say("1")  # done with evidence
         await user.say("1")  # anonymous
         done = await user.say("1")  # send

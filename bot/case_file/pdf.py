@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from flows.case.case_file import Content, EvidenceEntry, Field
+from flows.case.case_file import Content, EvidenceEntry, Field, Section
 
 MARGIN = 18.0
 """Left, right and top margins in mm; the bottom one leaves room for the footer."""
@@ -22,6 +22,9 @@ BOTTOM = 20.0
 LABEL_W = 50.0
 THUMB_W = 40.0
 THUMB_H = 32.0
+EVIDENCE_LABEL_W = 24.0
+BLANKS_H = 11.0
+SIGNATURE_H = 24.0
 LINE = 4.6
 GREY = (110, 110, 110)
 ALERT = (176, 0, 32)
@@ -131,23 +134,28 @@ class _Layout:
         pdf.multi_cell(0, 5, self.text(content.subtitle), new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.ln(2)
 
-    def section(self, title: str) -> None:
+    def section(self, title: str, first: float) -> None:
+        """A heading never ends a page: it goes to the next one with the block that follows
+        it (`first`: that block's height)."""
         pdf = self.pdf
-        self.ensure(12 + 3 * LINE)  # a heading never ends a page alone
+        self.ensure(12 + first)
         pdf.ln(2)
         self.font(11, bold=True)
         pdf.set_fill_color(*FILL)
         pdf.multi_cell(0, 7, self.text(title), fill=True, new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.ln(1.5)
 
+    def field_height(self, field: Field, label_w: float, value_w: float) -> float:
+        self.font(8.5, bold=True)
+        label_lines = self.lines_of(label_w, self.text(field.label))
+        self.font(7.2 if field.mono else 9, bold=field.alert, mono=field.mono)
+        value_lines = self.lines_of(value_w, self.text(field.value) or "-")
+        return max(label_lines, value_lines) * LINE
+
     def field(self, field: Field, x: float, label_w: float, value_w: float) -> None:
         pdf = self.pdf
         label, value = self.text(field.label), self.text(field.value) or "-"
-        self.font(8.5, bold=True)
-        label_lines = self.lines_of(label_w, label)
-        self.font(7.2 if field.mono else 9, bold=field.alert, mono=field.mono)
-        value_lines = self.lines_of(value_w, value)
-        self.ensure(max(label_lines, value_lines) * LINE)
+        self.ensure(self.field_height(field, label_w, value_w))
         page, top = pdf.page, pdf.get_y()
         self.font(8.5, bold=True, color=GREY)
         pdf.set_xy(x, top)
@@ -174,17 +182,26 @@ class _Layout:
             self.pdf.multi_cell(0, 4.2, text, new_x="LMARGIN", new_y="NEXT", align="L")
             self.pdf.ln(0.6)
 
-    def evidence(self, entry: EvidenceEntry, preview: Preview | str | None) -> None:
-        pdf = self.pdf
+    def _evidence_fields(self, entry: EvidenceEntry, preview: Preview | str | None) -> list[Field]:
         fields = list(entry.fields)
         if isinstance(preview, str):
             fields.append(Field(self.content.preview_label, preview))
+        return fields
+
+    def evidence_height(self, entry: EvidenceEntry, preview: Preview | str | None) -> float:
+        width = self.width - THUMB_W - 4
+        self.font(9)
+        height = 6 + sum(max(self.lines_of(width - EVIDENCE_LABEL_W, self.text(f.value)), 1) * LINE + 0.8
+                         for f in self._evidence_fields(entry, preview))
+        return max(THUMB_H, height) + 4
+
+    def evidence(self, entry: EvidenceEntry, preview: Preview | str | None) -> None:
+        pdf = self.pdf
+        fields = self._evidence_fields(entry, preview)
         x = MARGIN + THUMB_W + 4
         width = self.width - THUMB_W - 4
-        label_w = 24.0
-        self.font(9)
-        height = 6 + sum(max(self.lines_of(width - label_w, self.text(f.value)), 1) * LINE + 0.8 for f in fields)
-        self.ensure(max(THUMB_H, height) + 4)
+        label_w = EVIDENCE_LABEL_W
+        self.ensure(self.evidence_height(entry, preview))
         top = pdf.get_y()
         if isinstance(preview, Preview):
             scale = min(THUMB_W / preview.width, THUMB_H / preview.height)
@@ -202,12 +219,43 @@ class _Layout:
         bottom = max(pdf.get_y(), top + (THUMB_H if isinstance(preview, Preview) else THUMB_H * 0.6))
         pdf.set_xy(MARGIN, bottom + 3)
 
+    def blanks(self, labels: tuple[str, ...]) -> None:
+        """Rows to fill in by hand, the last (the signature) taller: kept on one page."""
+        pdf = self.pdf
+        self.ensure(BLANKS_H * (len(labels) - 1) + SIGNATURE_H)
+        pdf.set_draw_color(120, 120, 120)
+        for n, label in enumerate(labels):
+            height = SIGNATURE_H if n == len(labels) - 1 else BLANKS_H
+            top = pdf.get_y()
+            self.font(8.5, bold=True, color=GREY)
+            pdf.set_xy(MARGIN, top + height - 6)
+            pdf.cell(LABEL_W, 5, self.text(label))
+            pdf.line(MARGIN + LABEL_W, top + height - 1.5, MARGIN + self.width, top + height - 1.5)
+            pdf.set_xy(MARGIN, top + height)
+
+    def first_height(self, section: Section, previews: dict[int, Preview | str]) -> float:
+        """The height of what follows a section's heading first: its first row, the start
+        of its text, its first piece of evidence, or its whole block of blanks."""
+        if section.fields:
+            return self.field_height(section.fields[0], LABEL_W, self.width - LABEL_W) + 0.8
+        if section.text is not None:
+            self.font(9.5)
+            return min(self.lines_of(self.width, self.text(section.text) or "-"), 3) * 5
+        if section.lines:
+            self.font(8)
+            return self.lines_of(self.width, self.text(section.lines[0])) * 4.2
+        if section.evidence:
+            return self.evidence_height(section.evidence[0], previews.get(section.evidence[0].evidence_id))
+        if section.blanks:
+            return BLANKS_H * (len(section.blanks) - 1) + SIGNATURE_H
+        return LINE
+
     def build(self, previews: dict[int, Preview | str]) -> bytes:
         pdf, content = self.pdf, self.content
         pdf.add_page()
         self.heading()
         for section in content.sections:
-            self.section(section.title)
+            self.section(section.title, self.first_height(section, previews))
             for f in section.fields:
                 self.field(f, MARGIN, LABEL_W, self.width - LABEL_W)
             if section.text is not None:
@@ -216,7 +264,10 @@ class _Layout:
                 self.small_lines(section.lines)
             for entry in section.evidence:
                 self.evidence(entry, previews.get(entry.evidence_id))
-            if section.empty and not (section.fields or section.text or section.lines or section.evidence):
+            if section.blanks:
+                self.blanks(section.blanks)
+            if section.empty and not (section.fields or section.text or section.lines or section.evidence
+                                      or section.blanks):
                 self.font(9, color=GREY)
                 pdf.multi_cell(0, LINE, self.text(section.empty), new_x="LMARGIN", new_y="NEXT", align="L")
         return bytes(pdf.output())

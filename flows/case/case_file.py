@@ -21,7 +21,7 @@ from cleaning import links
 from flows import menus
 from flows.case import notify
 from flows.case.case_text import identity_text, status_label
-from flows.i18n import N_, gettext_for, long_date
+from flows.i18n import N_, gettext_for, long_date, long_datetime
 from flows.reporter.summary import agency_label, region_label
 from flows.staff.roles import Role
 from flows.staff.visibility import GROUP, PRIVATE, SHELL, Viewer, identity_allowed, may_see
@@ -91,6 +91,8 @@ class Section:
     lines: tuple[str, ...] = ()
     evidence: tuple[EvidenceEntry, ...] = ()
     empty: str | None = None
+    blanks: tuple[str, ...] = ()
+    """Labels with room to write by hand (who received the file, a signature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +133,27 @@ def rule_text(_: Any, case: Case) -> str:
 
 def employment_text(_: Any, case: Case) -> str:
     if case.agency_group in NOT_ASN_GROUPS:
-        return _("not ASN")
+        return _(menus.NOT_ASN.label)
     status = menus.find(menus.PERSON_STATUSES, case.person_status)
     label = _(status.label) if status else case.person_status
     return f"{label} (ASN)" if case.person_status in ASN_STATUSES else label
+
+
+def subtitle_text(_: Any, case: Case) -> str:
+    """What kind of breach the file is about, by who the person reported is: a village head
+    answers to the village law, not to the ASN rules."""
+    if case.agency_group == "desa":
+        return _("Lapor Netral · report of a possible breach of neutrality by a village head or village official")
+    if case.agency_group == "bumn_bumd":
+        return _("Lapor Netral · report of a possible breach of neutrality by a state-owned company's employee")
+    if case.agency_group == "tni_polri":
+        return _("Lapor Netral · report of a possible breach of neutrality by a member of the TNI/Polri")
+    if case.person_status == "honorer":
+        return _("Lapor Netral · report of a possible breach of neutrality by a non-ASN government employee "
+                 "(honorer)")
+    if case.agency_group == "lainnya" and case.person_status not in ASN_STATUSES:
+        return _("Lapor Netral · report of a possible breach of political neutrality")
+    return _("Lapor Netral · report of a possible breach of ASN neutrality")
 
 
 def _local(at: str | datetime, zone: ZoneInfo) -> datetime:
@@ -145,19 +164,64 @@ def _local(at: str | datetime, zone: ZoneInfo) -> datetime:
 
 
 def when_text(at: str | datetime, zone: ZoneInfo) -> str:
-    moment = _local(at, zone)
-    return f"{long_date(moment.date(), LOCALE)} {moment:%H.%M} {moment.tzname() or ''}".strip()
+    """'Kamis, 21 November 2024 pukul 10.07 WIB'."""
+    return long_datetime(_local(at, zone), LOCALE, zone)
 
 
 def size_text(_: Any, size: int | None) -> str:
+    """"5 bytes", "12,3 KB (12.595 bytes)", "4,2 MB (4.404.019 bytes)": a unit one reads at a
+    glance, with the exact count beside it where the unit rounds."""
     if size is None:
         return "-"
     whole = format_decimal(size, locale=LOCALE)
-    if size < 1024 * 1024:
+    if size < 1024:
+        return _("{bytes} bytes").format(bytes=whole)
+    if round(size / 1024, 1) < 1024:
         return _("{kb} KB ({bytes} bytes)").format(kb=format_decimal(round(size / 1024, 1), locale=LOCALE),
                                                    bytes=whole)
     return _("{mb} MB ({bytes} bytes)").format(mb=format_decimal(round(size / 1024 / 1024, 1), locale=LOCALE),
                                                bytes=whole)
+
+
+FORMATS = {
+    "image/jpeg": ("photo", "JPEG"), "image/jpg": ("photo", "JPEG"), "image/heic": ("photo", "HEIC"),
+    "image/heif": ("photo", "HEIF"), "image/png": ("image", "PNG"), "image/webp": ("image", "WebP"),
+    "image/gif": ("image", "GIF"), "image/tiff": ("image", "TIFF"), "image/bmp": ("image", "BMP"),
+    "video/mp4": ("video", "MP4"), "video/quicktime": ("video", "MOV"), "video/3gpp": ("video", "3GP"),
+    "video/webm": ("video", "WebM"), "video/x-matroska": ("video", "MKV"), "video/x-msvideo": ("video", "AVI"),
+    "audio/ogg": ("audio", "OGG"), "audio/opus": ("audio", "Opus"), "audio/mpeg": ("audio", "MP3"),
+    "audio/mp4": ("audio", "M4A"), "audio/aac": ("audio", "AAC"), "audio/amr": ("audio", "AMR"),
+    "audio/wav": ("audio", "WAV"), "audio/x-wav": ("audio", "WAV"), "audio/flac": ("audio", "FLAC"),
+    "application/pdf": ("pdf", ""), "application/msword": ("word", ""),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("word", ""),
+    "application/vnd.oasis.opendocument.text": ("text_document", ""),
+    "application/vnd.ms-excel": ("excel", ""),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("excel", ""),
+    "application/vnd.ms-powerpoint": ("powerpoint", ""),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("powerpoint", ""),
+    "text/plain": ("text", ""), "application/zip": ("archive", "ZIP"), "application/x-zip-compressed": ("archive", "ZIP"),
+    "application/vnd.rar": ("archive", "RAR"), "application/x-rar-compressed": ("archive", "RAR"),
+}
+"""A file's claimed type as an officer names it; the raw type is never shown."""
+
+
+def kind_text(_: Any, kind: str, mime: str | None) -> str:
+    """"Foto JPEG", "Dokumen Word", "Video MP4": the kind of file in words."""
+    family, name = FORMATS.get((mime or "").split(";")[0].strip().lower(), ("", ""))
+    if not family and mime:
+        major, _slash, minor = mime.lower().partition("/")
+        family = {"image": "image", "video": "video", "audio": "audio"}.get(major, "")
+        name = minor.removeprefix("x-").upper() if family and minor.isalnum() and len(minor) <= 5 else ""
+    words = {
+        "photo": _("{format} photo"), "image": _("{format} image"), "video": _("{format} video"),
+        "audio": _("{format} audio recording"), "archive": _("{format} archive"),
+        "pdf": _("PDF document"), "word": _("Word document"), "excel": _("Excel spreadsheet"),
+        "powerpoint": _("PowerPoint presentation"), "text_document": _("Text document"), "text": _("Text file"),
+    }
+    if family in words and ("{format}" not in words[family] or name):
+        return words[family].format(format=name)
+    fallback = {"photo": _("Photo"), "image": _("Image"), "video": _("Video"), "audio": _("Audio recording")}
+    return fallback.get(family) or fallback.get(kind) or _("Document")
 
 
 def deadline_field(_: Any, case: Case, today: date) -> Field:
@@ -291,10 +355,8 @@ def _evidence_entry(_: Any, item: Evidence, zone: ZoneInfo, show_held: bool = Fa
             Field(_("First sent"), origin_at),
             Field(_("Text"), item.text or "-"),
             received), file=False)
-    kinds = {"photo": _("Photo"), "video": _("Video"), "document": _("Document"), "audio": _("Recording")}
     image = item.kind == "photo" or (item.mime or "").startswith("image/")
-    kind = kinds.get(item.kind, item.kind)
-    fields = [Field(_("Type"), f"{kind} ({item.mime})" if item.mime else kind)]
+    fields = [Field(_("Type"), kind_text(_, item.kind, item.mime))]
     if item.kind in ("audio", "video"):
         fields.append(Field(_("Duration"), duration_text(duration)))
     fields += [
@@ -323,8 +385,7 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
               if (other := await cases.get(tx, r.case_id)) is not None and await may_see(tx, order.audience, other)]
     label = await audience_label(tx, order.audience, order.requester_name)
     local_now = _local(now, zone)
-    incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
-    group = menus.agency_group(case.agency_group)
+    incident = menus.incident(case.incident_type, case.agency_group)
 
     def day(iso: str) -> str:
         return long_date(date.fromisoformat(iso), LOCALE)
@@ -346,8 +407,8 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
             Field(_("Received on"), when_text(case.created_at, zone)),
         )),
         Section(_("Person reported"), (
-            Field(_("Agency"), agency_label(_, case.agency_group, case.agency_unit, case.agency_name)),
-            Field(_("Agency group"), _(group.label) if group else case.agency_group),
+            Field(_("Agency"), case.agency_name or _("name unknown")),
+            Field(_("Kind of agency"), agency_label(_, case.agency_group, case.agency_unit, None)),
             Field(_("Name"), case.person_name or _("name unknown")),
             Field(_("Position"), case.person_position or "-"),
             Field(_("Employment status"), employment_text(_, case)),
@@ -379,11 +440,12 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
             Field(_("Integrity"), _("The SHA-256 of this PDF is recorded in the case's audit trail (/jejak "
                                     "{number}), so a copy can be checked against it.").format(number=case.number)),
         )),
+        Section(_("Receipt"), blanks=(_("Received by"), _("Position and office"), _("Date"), _("Signature"))),
     )
     return Content(
         case_id=case.id, number=case.number,
         title=_("Case file {number}").format(number=case.number),
-        subtitle=_("Lapor Netral · report of a possible breach of ASN neutrality"),
+        subtitle=subtitle_text(_, case),
         sections=sections,
         footer=_("{number} · generated {when} for {audience}").format(
             number=case.number, when=when_text(local_now, zone), audience=label),

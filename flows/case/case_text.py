@@ -21,8 +21,8 @@ def identity_text(_: Callable[[str], str], case: Case, show: bool) -> str:
     if case.identity_mode == "anonim":
         return _("Anonymous")
     if not show:
-        return _("Confidential: known to the moderators only")
-    label = _("Open: {name}, {phone}") if case.identity_mode == "terbuka" else _("Confidential: {name}, {phone}")
+        return _("Confidential (known to the moderators only)")
+    label = _("Open ({name}, {phone})") if case.identity_mode == "terbuka" else _("Confidential ({name}, {phone})")
     return label.format(name=case.reporter_name or "-", phone=case.reporter_phone or "-")
 
 
@@ -38,7 +38,7 @@ def case_fields(case: Case, locale: str, evidence_count: int, show_identity: boo
     the evidence, so links and forwarded messages are listed as text (a link not yet cleaned
     only where `show_held`); `message_limit`: characters of a forwarded message shown."""
     _ = gettext_for(locale)
-    incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
+    incident = menus.incident(case.incident_type, case.agency_group)
 
     def day(iso: str) -> str:
         return long_date(date.fromisoformat(iso), locale)

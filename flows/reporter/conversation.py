@@ -91,6 +91,10 @@ class Conversation:
     matches: list[str] = field(default_factory=list)
     editing: str | None = None
     offered: list[list[str]] = field(default_factory=list)
+    """The options of the question asked, in their numbered order: [id, label, *aliases]."""
+    matchable: list[list[str]] = field(default_factory=list)
+    """Every option a typed answer may pick by its words, shown or not (the rest of a short
+    menu): [id, label, explanation, *aliases]. Empty: those offered, without explanations."""
     resume_to: str | None = None
     last_case: str | None = None
     info: dict[str, Any] | None = None
@@ -117,7 +121,8 @@ class Conversation:
         return Conversation(
             state=self.state, locale=self.locale, draft=draft, history=list(self.history), token=self.token,
             page=self.page, matches=list(self.matches), editing=self.editing,
-            offered=[list(option) for option in self.offered], resume_to=self.resume_to, last_case=self.last_case,
+            offered=[list(option) for option in self.offered],
+            matchable=[list(option) for option in self.matchable], resume_to=self.resume_to, last_case=self.last_case,
             info=json.loads(json.dumps(self.info)) if self.info is not None else None,
             abilities=list(self.abilities), updated_at=self.updated_at)
 

@@ -6,7 +6,7 @@ kept only as cleaned copies."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from flows.case import forwarding
 from flows.case.case_text import identity_text, status_label
@@ -34,22 +34,23 @@ DECISIONS = {"given": N_("Consent given on {date}"), "refused": N_("Consent refu
 LANGUAGES = {"id": N_("Indonesian"), "en": N_("English")}
 
 
-async def my_data_replies(tx: Tx, inbound: Inbound, conv: Conversation) -> list[Reply]:
+async def my_data_replies(tx: Tx, inbound: Inbound, conv: Conversation, zone: tzinfo | None = None) -> list[Reply]:
     """Every value in the reporter's language: the channel by the name it gives itself,
-    decisions and statuses by their labels, dates in the one long style."""
+    decisions and statuses by their labels, dates in the one long style, times in `zone`
+    (the service's) with its name."""
     _ = gettext_for(conv.locale)
     person = await reporters.find(tx, inbound.channel, inbound.address)
     if person is None:
         return [TextReply(_("We store nothing about you: you have not agreed to the terms or sent a report."))]
     channel = _(inbound.caps.name) if inbound.caps.name else person.channel
     lines = [_("What we store about you:"),
-             _("Channel: {channel}, address {address}").format(channel=channel, address=person.address),
+             _("You write to us on {channel} ({address}).").format(channel=channel, address=person.address),
              _("Language: {locale}").format(locale=_(LANGUAGES.get(person.locale, person.locale))),
              _("First contact: {date}").format(date=long_date(datetime.fromisoformat(person.created_at).date(),
                                                                 conv.locale))]
     for decision, at in await reporters.consents_of(tx, person.id):
         lines.append(_(DECISIONS.get(decision, decision)).format(
-            date=long_datetime(datetime.fromisoformat(at), conv.locale)))
+            date=long_datetime(datetime.fromisoformat(at), conv.locale, zone)))
     for case in await cases.by_reporter(tx, person.id):
         lines.append(_("Report {number} ({status}): identity {identity}").format(
             number=case.number, status=status_label(_, case.status), identity=identity_text(_, case, True)))

@@ -38,6 +38,7 @@ def open_question(conv: Conversation, request_id: int, case_number: str, questio
     conv.matches = []
     reply = _question(conv)
     conv.offered = [[o.id, o.label, *o.aliases] for o in reply.options]
+    conv.matchable = []
     return conv, [reply]
 
 

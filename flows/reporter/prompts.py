@@ -11,16 +11,15 @@ from babel import Locale
 
 from flows import menus, regions
 from flows.i18n import LOCALES, long_date
-from flows.replies import Option
+from flows.replies import ChoicesReply, Option
 from flows.reporter import info_answer, summary
 from flows.reporter.conversation import State
 from flows.reporter.info_answer import DONE_WORDS
-from flows.reporter.turn import SECTION_ORDER, SECTIONS, Turn
+from flows.reporter.turn import SAME_STEP, SECTION_ORDER, Turn, steps
 from flows.reporter.wording import by_controls, press
 
 PAGE_SIZE = 8
 MAX_EVIDENCE = 10
-TOTAL_STEPS = len(SECTION_ORDER)
 SHORT_MENU_LIMIT = 700
 """Characters above which a menu on a small screen shows labels only (explanations on "?")."""
 EXPLAINED_STATES = frozenset({State.INCIDENT_TYPE, State.AGENCY_UNIT, State.IDENTITY})
@@ -28,14 +27,17 @@ EXPLAINED_STATES = frozenset({State.INCIDENT_TYPE, State.AGENCY_UNIT, State.IDEN
 NAV_PREV = "nav:prev"
 NAV_NEXT = "nav:next"
 NAV_LIST = "nav:list"
+MORE_WORDS = ("lainnya", "yang lain", "jenis lain", "jenis lainnya", "lebih banyak", "lihat semua", "more")
 
 
 def step_prefix(turn: Turn) -> str:
-    section = SECTIONS.get(turn.conv.state)
-    if section is None:
+    """"Step 5 of 16": every question is a step, and the total is that of this report's
+    path as its answers have set it so far (a village has no office kind to ask)."""
+    path = steps(turn.conv)
+    state = SAME_STEP.get(turn.conv.state, turn.conv.state)
+    if state not in path:
         return ""
-    number = SECTION_ORDER.index(section) + 1
-    return turn._("Step {n} of {total}").format(n=number, total=TOTAL_STEPS) + "\n"
+    return turn._("Step {n} of {total}").format(n=path.index(state) + 1, total=len(path)) + "\n"
 
 
 def paged(turn: Turn, items: Sequence[Option]) -> list[Option]:
@@ -59,14 +61,16 @@ def menu_options(turn: Turn, items: Sequence[menus.MenuItem]) -> list[Option]:
     return [Option(i.id, _(i.label), _(i.explanation) if i.explanation else None, i.aliases) for i in items]
 
 
-def ask_menu(turn: Turn, text: str, options: list[Option]) -> None:
-    """A menu; on a small screen a long one shows its labels only, and "?" shows the rest."""
+def ask_menu(turn: Turn, text: str, options: list[Option], matchable: list[Option] | None = None) -> None:
+    """A menu; on a small screen a long one shows its labels only, and "?" shows the rest.
+    The explanations are matched all the same."""
     length = len(text) + sum(len(o.label) + len(o.description or "") + 8 for o in options)
+    shown = options
     if turn.caps.short_menus and not turn.explain and length > SHORT_MENU_LIMIT \
             and any(o.description for o in options):
         text = text + " " + turn._("(type ? for explanations)")
-        options = [replace(o, description=None) for o in options]
-    turn.ask(text, options)
+        shown = [replace(o, description=None) for o in options]
+    turn.ask(text, shown, matchable=matchable if matchable is not None else options)
 
 
 def _yes(option_id: str, label: str) -> Option:
@@ -104,10 +108,11 @@ def _consent_options(turn: Turn) -> list[Option]:
 
 def welcome(turn: Turn) -> None:
     """The welcome and the privacy notice when consent is first asked; asked again in the
-    same place (a wrong answer, /bantuan), only the question."""
+    same place (a wrong answer, /bantuan), only the question, in the same words."""
     _ = turn._
+    question = _("Do you agree to this privacy notice?")
     if not turn.entered:
-        turn.ask(_("Do you agree to how we use your data, as described above?"), _consent_options(turn))
+        turn.ask(question, _consent_options(turn))
         return
     turn.say(_(
         "Welcome to Lapor Netral.\n\n"
@@ -116,13 +121,12 @@ def welcome(turn: Turn) -> None:
         "using office cars or budgets for a campaign, or pressuring staff to vote."
     ))
     turn.ask(_(
-        "Privacy: Lapor Netral is run by {operator}. We use what you tell us only to pass your "
+        "Privacy: this service is run by {operator}. We use what you tell us only to pass your "
         "report to the oversight officers (Bawaslu, BKN, Inspektorat, Ombudsman) for the region "
         "concerned. You decide whether you stay anonymous, confidential (only our moderators see "
         "your name) or open. Your identity is kept at most one year after the case is closed. "
-        "Send /data_saya at any time to see what we store about you, and /hapus_data to delete it.\n\n"
-        "Do you agree to this?"
-    ).format(operator=turn.facts.operator), _consent_options(turn))
+        "Send /data_saya at any time to see what we store about you, and /hapus_data to delete it."
+    ).format(operator=turn.facts.operator) + "\n\n" + question, _consent_options(turn))
 
 
 def welcome_back(turn: Turn) -> None:
@@ -205,8 +209,19 @@ def person_status(turn: Turn) -> None:
 
 
 def incident_type(turn: Turn) -> None:
-    ask_menu(turn, step_prefix(turn) + turn._("What did they do? Pick the closest type."),
-             menu_options(turn, menus.INCIDENT_TYPES))
+    """The kinds that fit the person reported; the commonest first, the rest behind "More…"
+    (a typed word still finds any of them)."""
+    items = menus.incident_types(turn.conv.draft.agency_group)
+    every = menu_options(turn, items)
+    common = sorted((o for o in every if o.id in menus.COMMON_INCIDENTS), key=lambda o: menus.COMMON_INCIDENTS.index(o.id))
+    if turn.conv.page == 0:
+        options = [*common, Option(NAV_NEXT, turn._("More…"), aliases=MORE_WORDS)]
+        text = turn._("What did they do? Pick the closest kind, or More… for other kinds.")
+    else:
+        options = [o for o in every if o.id not in menus.COMMON_INCIDENTS]
+        options.append(Option(NAV_PREV, turn._("« Common kinds"), aliases=("kembali", "back")))
+        text = turn._("Other kinds. Pick the closest one, or Other if none fits.")
+    ask_menu(turn, step_prefix(turn) + text, options, matchable=[*options, *(o for o in every if o not in options)])
 
 
 def _date_options(turn: Turn) -> list[Option]:
@@ -310,7 +325,7 @@ def no_evidence(turn: Turn) -> None:
 
 
 def identity(turn: Turn) -> None:
-    turn.ask(step_prefix(turn) + turn._("How should we treat your identity?"),
+    turn.ask(step_prefix(turn) + turn._("Who may know who you are?"),
              menu_options(turn, menus.IDENTITY_MODES))
 
 
@@ -383,7 +398,7 @@ def done(turn: Turn) -> None:
     turn.ask(turn._(
         "Your report {number} has been received. Check it with /status {number}, or make "
         "a new report."
-    ).format(number=turn.conv.last_case or "-"), [Option("new", turn._("New report"))])
+    ).format(number=turn.conv.last_case or "-"), [Option("new", turn._("New report"), aliases=menus.NEW_REPORT)])
 
 
 def confirm_erase(turn: Turn) -> None:
@@ -432,3 +447,20 @@ def ask_current(turn: Turn) -> None:
     prompt = PROMPTS.get(turn.conv.state)
     if prompt is not None:
         prompt(turn)
+    if turn.conv.matches and turn.conv.state not in (State.PROVINCE, State.REGENCY):
+        _narrowed(turn)
+
+
+def _narrowed(turn: Turn) -> None:
+    """The question just asked, narrowed to the two or three options a typed answer was
+    close to, with a way back to all of them; a typed answer may still pick any option."""
+    asked = turn.replies[-1] if turn.replies else None
+    if not isinstance(asked, ChoicesReply):
+        return
+    pool = [Option(o[0], o[1], o[2] or None, tuple(o[3:])) for o in turn.conv.matchable] or list(asked.options)
+    close = [o for o in pool if o.id in turn.conv.matches]
+    if not close:
+        return
+    turn.replies.pop()
+    turn.ask(turn._("Which one do you mean?"), [*close, Option(NAV_LIST, turn._("None of these: show all"))],
+             matchable=pool)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from flows import menus, regions
+from flows import matching, menus, regions
 from flows.capabilities import Capabilities
 from flows.case import case_number
 from flows.dates import read_date
@@ -39,11 +39,11 @@ from flows.outcomes import (
     LocaleChanged,
     Outcome,
 )
-from flows.replies import Reply
-from flows.reporter import info_answer, links, prompts
+from flows.replies import Option, Reply
+from flows.reporter import info_answer, links, prompts, summary
 from flows.reporter.conversation import IDLE_STATES, Conversation, Draft, State
 from flows.reporter.turn import MODAL_STATES, SECTION_START, Facts, Turn
-from flows.reporter.wording import out_of_range, pick_hint, press
+from flows.reporter.wording import bare_number, out_of_range, pick_hint, press
 
 TTL = timedelta(hours=24)
 LATE_AFTER_DAYS = 7
@@ -72,10 +72,16 @@ TEXT_STATES = frozenset({
 })
 """States whose answer may be any text: a number or a word there is an answer, not a pick."""
 SEARCH_STATES = frozenset({State.PROVINCE, State.REGENCY})
+"""States where typed text is a region name to look up."""
 EVIDENCE_STATES = frozenset({State.EVIDENCE, State.NO_EVIDENCE, State.INFO_ANSWER})
 """States where a forwarded message is evidence in its own right."""
-"""States where typed text is a region name to look up."""
+WORDS_WANTED = TEXT_STATES - {State.INFO_ANSWER, State.REPORTER_PHONE}
+"""Text states where a number alone is no answer (a name, a place, a date): it is asked
+about, never stored. An officer's question may well be answered with a number."""
 EXPLAIN = frozenset({"?", "??", "penjelasan", "jelaskan", "explain", "explanation"})
+DECLINED_BY_CANCEL = {State.CONFIRM_ERASE: "keep", State.CONFIRM_CLEAR: "no", State.CONFIRM_RESTART: "no"}
+"""Questions where /batal (or "batal" typed alone) answers no: it cancels the erasure, the
+removal or the restart, not the report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,23 @@ class OutOfRange:
 
     number: int
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloseMatches:
+    """Typed text close to two or three options: the reporter is asked which."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BareNumber:
+    """A number alone where words are wanted, and no option has that number."""
+
+    number: int
+
+
+Answer = Event | OutOfRange | CloseMatches | BareNumber
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +126,7 @@ def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepRe
     swept = links.sweep(turn, inbound.event)  # every link cleaned before any handler sees the text
     if isinstance(swept, Forwarded) and turn.conv.state not in EVIDENCE_STATES:
         swept = Text(swept.text)  # elsewhere a forwarded message is what it says
-    event = _as_choice(turn.conv, swept)
+    event, picked = _as_choice(turn.conv, swept)
     if _expired(turn.conv, inbound.at) and not _is_command(event, "start", "cancel"):
         turn.goto(State.RESUME)
     elif isinstance(event, Choice) and event.token is not None and event.token != turn.conv.token:
@@ -113,6 +136,14 @@ def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepRe
         _command(turn, event)
     elif isinstance(event, OutOfRange):
         turn.hint(out_of_range(turn._, turn.caps, event.number, event.count))
+    elif isinstance(event, BareNumber):
+        turn.hint(bare_number(turn._, turn.caps, event.number, _offered_options(turn.conv)))
+    elif isinstance(event, CloseMatches):
+        turn.conv.matches = list(event.ids)  # the question again, narrowed to them
+        turn.reprompt = True
+    elif event == Choice(prompts.NAV_LIST) and turn.conv.matches and turn.conv.state not in SEARCH_STATES:
+        turn.conv.matches = []  # none of those: the whole question again
+        turn.reprompt = True
     elif isinstance(event, Text) and event.text.strip().casefold() in EXPLAIN \
             and turn.conv.state in prompts.EXPLAINED_STATES:
         turn.explain = turn.reprompt = True  # the menu again, with what each option means
@@ -123,11 +154,14 @@ def step(conv: Conversation, inbound: Inbound, facts: Facts = Facts()) -> StepRe
             event = Choice(event.id)  # the token has done its job; handlers compare ids
         _hold(turn)
         HANDLERS.get(turn.conv.state, _idle)(turn, event)
+        if picked is not None and turn.entered:  # a typed pick was taken: say which
+            turn.echoes.insert(0, picked)
     if turn.reprompt or not turn.replies:
         prompts.ask_current(turn)
     if not turn.replies:  # only START has no question of its own: every message gets an answer
         _start_over(turn)
         prompts.ask_current(turn)
+    turn.echo_first()
     turn.conv.updated_at = inbound.at.isoformat()
     return StepResult(turn.conv, turn.replies, turn.outcomes)
 
@@ -195,35 +229,54 @@ def _hold(turn: Turn) -> None:
         links.ask_for_address(turn)
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.replace("_", " ").split()).casefold().strip(" .,!;:'\"")
-
-
-def _as_choice(conv: Conversation, event: Event) -> Event | OutOfRange:
+def _as_choice(conv: Conversation, event: Event) -> tuple[Answer, str | None]:
     """Text that answers the offered list is a choice: "2", "2.", the label in any case, the
-    option's id, one of its aliases ("ya", "pemda"); where only a pick makes sense, also a
-    word that only one label contains ("ajakan"), and a number no option has is out of range."""
-    if not isinstance(event, Text) or not conv.offered:
-        return event
-    typed = _fold(event.text)
-    picking = conv.state not in TEXT_STATES
+    option's id or one of its aliases ("ya", "pemda"); where only a pick makes sense, also a
+    typo of them or the words of an option's explanation (`flows.matching`). Returns the
+    answer and, for a pick that was not the label typed out, the label to echo. A number no
+    option has is out of range where options are picked, and asked about where words are
+    wanted; two or three close matches are offered to choose from, never guessed."""
+    if not isinstance(event, Text):
+        return event, None
+    typed = matching.fold(event.text)
     number = re.fullmatch(r"(\d{1,3})\.?", typed)
     if number:
         index = int(number.group(1)) - 1
         if 0 <= index < len(conv.offered):
-            return Choice(conv.offered[index][0])
-        if picking:
-            return OutOfRange(index + 1, len(conv.offered))
-        return event
-    for option_id, label, *aliases in conv.offered:
-        if typed in (_fold(label), _fold(option_id), *(_fold(a) for a in aliases)):
-            return Choice(option_id)
-    if picking and conv.state not in SEARCH_STATES and len(typed) >= 3:
-        words = re.compile(rf"(?<!\w){re.escape(typed)}(?!\w)")
-        found = [option_id for option_id, label, *_aliases in conv.offered if words.search(_fold(label))]
-        if len(found) == 1:
-            return Choice(found[0])
-    return event
+            return Choice(conv.offered[index][0]), conv.offered[index][1]
+        if conv.state in WORDS_WANTED:
+            return BareNumber(index + 1), None
+        if conv.offered and conv.state not in TEXT_STATES:
+            return OutOfRange(index + 1, len(conv.offered)), None
+        return event, None
+    if not conv.offered:
+        return event, None
+    if conv.state in TEXT_STATES or conv.state in SEARCH_STATES:  # any text is an answer: exact words only
+        found = matching.exact(event.text, _candidates(conv))
+        if found.one is None:
+            return event, None
+        return Choice(found.one), None if found.literal else _label_of(conv, found.one)
+    found = matching.match(event.text, _candidates(conv))
+    if found.one is not None:
+        return Choice(found.one), None if found.literal else _label_of(conv, found.one)
+    if found.ids:
+        return CloseMatches(found.ids), None
+    return event, None
+
+
+def _candidates(conv: Conversation) -> list[matching.Candidate]:
+    if conv.matchable:
+        return [matching.Candidate(option_id, label, tuple(aliases), explanation)
+                for option_id, label, explanation, *aliases in conv.matchable]
+    return [matching.Candidate(option_id, label, tuple(aliases)) for option_id, label, *aliases in conv.offered]
+
+
+def _label_of(conv: Conversation, option_id: str) -> str:
+    return next((c.label for c in _candidates(conv) if c.id == option_id), option_id)
+
+
+def _offered_options(conv: Conversation) -> list[Option]:
+    return [Option(option_id, label) for option_id, label, *_aliases in conv.offered]
 
 
 # --- commands -------------------------------------------------------------------------
@@ -244,6 +297,10 @@ def _command(turn: Turn, event: Command) -> None:
             turn.goto(State.CONFIRM_RESTART)
         else:
             _start_over(turn)
+    elif action == "cancel" and turn.conv.state in DECLINED_BY_CANCEL:  # "batal": no, don't
+        declined = DECLINED_BY_CANCEL[turn.conv.state]
+        turn.echoes.extend(label for option_id, label, *_aliases in turn.conv.offered if option_id == declined)
+        HANDLERS[turn.conv.state](turn, Choice(declined))
     elif action == "cancel":
         if in_progress and turn.conv.state != State.CONSENT:
             if turn.conv.state != State.CONFIRM_CANCEL:
@@ -412,10 +469,9 @@ def _page(turn: Turn, event: Event) -> bool:
         turn.conv.page += 1
     elif event == Choice(prompts.NAV_PREV):
         turn.conv.page = max(0, turn.conv.page - 1)
-    elif event == Choice(prompts.NAV_LIST):
-        turn.conv.matches = []
-    else:
+    elif event != Choice(prompts.NAV_LIST):
         return False
+    turn.conv.matches = []  # a page of the whole list, not of the few close to a typed answer
     turn.reprompt = True
     return True
 
@@ -428,6 +484,8 @@ def _region_search(turn: Turn, event: Text, within: str | None) -> None:
                   .format(query=query))
     elif len(found) == 1:
         _pick_region(turn, found[0])
+        region = found[0]
+        turn.echo(summary.region_label(region.province_code, region.code) if not region.is_province else region.name)
     else:
         turn.conv.matches = [r.code for r in found]
         turn.reprompt = True
@@ -477,6 +535,8 @@ def _agency_group(turn: Turn, event: Event) -> None:
     if draft.agency_group != group.id:
         draft.agency_unit = None
     draft.agency_group = group.id
+    if draft.incident_type and not menus.find(menus.incident_types(group.id), draft.incident_type):
+        draft.incident_type = None  # a civil servant's breach, and the person is not one: asked again
     if not group.asn:
         draft.person_status = menus.NOT_ASN.id
     elif draft.person_status == menus.NOT_ASN.id:
@@ -511,6 +571,9 @@ def _agency_name(turn: Turn, event: Event) -> None:
     if turn.conv.state == State.SUMMARY and turn.conv.draft.person_status is None:
         turn.conv.editing = "person"  # the agency changed to one where the status is asked
         turn.goto(State.PERSON_STATUS)
+    elif turn.conv.state == State.SUMMARY and turn.conv.draft.incident_type is None:
+        turn.conv.editing = "incident"  # the agency changed to one where that kind is not offered
+        turn.goto(State.INCIDENT_TYPE)
 
 
 def _person_name(turn: Turn, event: Event) -> None:
@@ -548,7 +611,9 @@ def _person_status(turn: Turn, event: Event) -> None:
 
 
 def _incident_type(turn: Turn, event: Event) -> None:
-    _menu_answer(turn, event, menus.INCIDENT_TYPES, "incident_type", State.OCCURRED_ON)
+    if _page(turn, event):
+        return
+    _menu_answer(turn, event, menus.incident_types(turn.conv.draft.agency_group), "incident_type", State.OCCURRED_ON)
 
 
 def _typed_date(turn: Turn, event: Event, extra: dict[str, date]) -> date | None:
@@ -583,7 +648,14 @@ def _occurred_on(turn: Turn, event: Event) -> None:
     value = _typed_date(turn, event, {})
     if value is not None:
         turn.conv.draft.occurred_on = value.isoformat()
+        _echo_date(turn, event, value)
         turn.advance(State.LEARNED_ON)
+
+
+def _echo_date(turn: Turn, event: Event, value: date) -> None:
+    """A typed date ("3 hari lalu", "28 nov") is said back as the day it was read as."""
+    if isinstance(event, Text):
+        turn.echo(long_date(value, turn.conv.locale))
 
 
 def _learned_on(turn: Turn, event: Event) -> None:
@@ -597,6 +669,7 @@ def _learned_on(turn: Turn, event: Event) -> None:
                   .format(date=long_date(occurred, turn.conv.locale)))
         return
     draft.learned_on = value.isoformat()
+    _echo_date(turn, event, value)
     if (turn.now.date() - value).days > LATE_AFTER_DAYS:
         turn.say(turn._(
             "Note: you found out more than 7 days ago. Bawaslu takes reports within 7 days of "
@@ -820,6 +893,7 @@ def _reporter_phone(turn: Turn, event: Event) -> None:
         turn.hint(turn._("That doesn't look like a phone number. Type it like 081234567890."))
         return
     turn.conv.draft.reporter_phone = phone
+    turn.echo(phone)  # as stored: a number read wrongly shows here, not in an officer's hands
     turn.goto(State.SUMMARY)
 
 
@@ -967,8 +1041,14 @@ def _language(turn: Turn, event: Event) -> None:
 
 
 def _done(turn: Turn, event: Event) -> None:
-    if event == Choice("new"):
+    """After a report is sent: "lapor lagi", "laporan baru", "mau lapor" start another, as
+    /mulai does (right after the receipt no option is on screen, so the words are read here)."""
+    asked = isinstance(event, Text) and matching.match(
+        event.text, [matching.Candidate("new", turn._("New report"), menus.NEW_REPORT)]).one is not None
+    if event == Choice("new") or asked:
         _start_over(turn)
+        if asked:
+            turn.echo(turn._("New report"))
     else:
         turn.reprompt = True
 

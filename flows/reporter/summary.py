@@ -64,7 +64,7 @@ def date_label(turn: Turn, iso: str | None) -> str:
 def render(turn: Turn) -> str:
     _ = turn._
     draft = turn.conv.draft
-    incident = menus.find(menus.INCIDENT_TYPES, draft.incident_type)
+    incident = menus.incident(draft.incident_type, draft.agency_group)
     identity = menus.find(menus.IDENTITY_MODES, draft.identity_mode)
     place = draft.place or "-"
     if draft.latitude is not None and draft.longitude is not None:
@@ -75,7 +75,7 @@ def render(turn: Turn) -> str:
         evidence += "".join(f"\n  • {line}" for line in listed)
     identity_text = _(identity.label) if identity else "-"
     if draft.identity_mode in ("rahasia", "terbuka"):
-        identity_text = f"{identity_text}: {draft.reporter_name}, {draft.reporter_phone}"
+        identity_text = f"{identity_text} ({draft.reporter_name}, {draft.reporter_phone})"
     lines = [
         (_("Region"), region_label(draft.province_code, draft.region_code)),
         (_("Agency"), agency_label(_, draft.agency_group, draft.agency_unit, draft.agency_name)),

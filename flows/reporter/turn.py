@@ -3,10 +3,11 @@ and the navigation rules every handler shares (advance, back, edit, hints)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from flows import menus
 from flows.capabilities import Capabilities
 from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
@@ -30,6 +31,34 @@ SECTION_START: dict[str, State] = {}
 for _state, _section in SECTIONS.items():
     SECTION_START.setdefault(_section, _state)
 SECTION_ORDER: tuple[str, ...] = tuple(SECTION_START)
+QUESTIONS: tuple[State, ...] = (
+    State.PROVINCE, State.AGENCY_GROUP, State.AGENCY_UNIT, State.AGENCY_NAME, State.PERSON_NAME,
+    State.PERSON_POSITION, State.PERSON_STATUS, State.INCIDENT_TYPE, State.OCCURRED_ON, State.LEARNED_ON,
+    State.PLACE, State.PLACE_PIN, State.DESCRIPTION, State.WITNESSES, State.EVIDENCE, State.IDENTITY,
+    State.REPORTER_NAME, State.REPORTER_PHONE,
+)
+"""Each question of a report, as the reporter counts steps: one message, one answer. The
+kabupaten/kota narrows the province's question, and "send it without evidence?" confirms
+the evidence step: neither is a step of its own."""
+SAME_STEP = {State.REGENCY: State.PROVINCE, State.NO_EVIDENCE: State.EVIDENCE}
+
+
+def steps(conv: Conversation) -> list[State]:
+    """The questions of this report as far as its answers tell: no office kind or employment
+    status for a village, no name and phone for an anonymous reporter."""
+    draft = conv.draft
+    group = menus.agency_group(draft.agency_group)
+    skipped: set[State] = set()
+    if group is not None and not group.units:
+        skipped.add(State.AGENCY_UNIT)
+    if group is not None and not group.asn:
+        skipped.add(State.PERSON_STATUS)
+    if draft.identity_mode not in ("rahasia", "terbuka") and conv.state not in (State.REPORTER_NAME,
+                                                                                 State.REPORTER_PHONE):
+        skipped |= {State.REPORTER_NAME, State.REPORTER_PHONE}
+    return [state for state in QUESTIONS if state not in skipped]
+
+
 MODAL_STATES = frozenset({State.CONFIRM_CANCEL, State.CONFIRM_RESTART, State.CONFIRM_CLEAR, State.CONFIRM_ERASE,
                           State.LANGUAGE, State.RESUME, State.INFO_ANSWER})
 
@@ -62,6 +91,9 @@ class Turn:
     """Show a menu's explanations even where menus are short (the reporter typed "?")."""
     held_links: list[str] = field(default_factory=list)
     """Short links in this message that the channel could not resolve (`flows.reporter.links`)."""
+    echoes: list[str] = field(default_factory=list)
+    """What a typed answer was taken to mean ("Kabupaten Badung, Bali"), said in one line
+    on top of the answer (`echo_first`), so a wrong match shows at once."""
     _: Callable[[str], str] = field(init=False)
     ngettext: Callable[[str, str, int], str] = field(init=False)
 
@@ -85,10 +117,29 @@ class Turn:
     def say(self, text: str) -> None:
         self.replies.append(TextReply(text))
 
-    def ask(self, text: str, options: list[Option] | tuple[Option, ...] = (),
-            request: str | None = None) -> None:
+    def ask(self, text: str, options: Sequence[Option] = (), request: str | None = None, *,
+            matchable: Sequence[Option] | None = None) -> None:
+        """`matchable`: the options a typed answer may pick by its words, when they are more
+        than those shown (a short menu), or carry explanations that are not shown."""
         self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))  # type: ignore[arg-type]
         self.conv.offered = [[o.id, o.label, *o.aliases] for o in options]
+        words = options if matchable is None else matchable
+        explained = matchable is not None or any(o.description for o in options)
+        self.conv.matchable = [[o.id, o.label, o.description or "", *o.aliases] for o in words] if explained else []
+
+    def echo(self, text: str) -> None:
+        self.echoes.append(text)
+
+    def echo_first(self) -> None:
+        """The echoes as the first line of the answer: "» Pakai fasilitas negara", as a
+        pressed button's label is shown where buttons are (one message, not two)."""
+        if not self.echoes or not self.replies:
+            return
+        marked = "\n".join(f"» {line}" for line in self.echoes)
+        first = self.replies[0]
+        if isinstance(first, (TextReply, ChoicesReply)):
+            self.replies[0] = replace(first, text=f"{marked}\n\n{first.text}")
+        self.echoes = []
 
     def hint(self, text: str) -> None:
         """Explain what went wrong and ask the same question again; nothing else changes."""
@@ -135,4 +186,5 @@ class Turn:
         self.conv.page = 0
         self.conv.matches = []
         self.conv.offered = []  # until the new state asks: a number must not pick the old question's option
+        self.conv.matchable = []
         self.reprompt = True

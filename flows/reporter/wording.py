@@ -47,3 +47,17 @@ def by_controls(caps: Capabilities, buttons: str, numbers: str) -> str:
     """A sentence built around the control ("Press a button or type the date"): each form
     is its own message, translated whole."""
     return buttons if caps.buttons else numbers
+
+
+def bare_number(_: Gettext, caps: Capabilities, number: int, options: Sequence[Option]) -> str:
+    """A number alone where words are wanted (a name, a place, a date), and no option has
+    it: asked about rather than stored."""
+    asked = _("Did you mean option {number}? There is no such option here.").format(number=number)
+    if not options:
+        return asked + " " + _("Please type your answer in words.")
+    if caps.buttons:
+        return asked + " " + _("Please type your answer, or press a button.")
+    if len(options) == 1:
+        return asked + " " + _("Please type your answer, or {press}.").format(press=press(_, caps, options, options[0].id))
+    return asked + " " + _("Please type your answer, or reply with a number from 1 to {count}.").format(
+        count=len(options))

@@ -192,7 +192,7 @@ class StaffCommands:
     def _line(self, case: Case) -> str:
         _ = self._
         region = regions.get(case.region_code)
-        incident = menus.find(menus.INCIDENT_TYPES, case.incident_type)
+        incident = menus.incident(case.incident_type, case.agency_group)
         created = datetime.fromisoformat(case.created_at).astimezone(self.tz)  # stored in UTC
         return (f"{case.number} · {region.name if region else case.region_code} · "
                 f"{_(incident.label) if incident else case.incident_type} · {status_label(_, case.status)} · "
