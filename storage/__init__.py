@@ -6,6 +6,7 @@ in `storage/dialect.py`.
 """
 
 from storage import cases, conversations, reporters, updates
-from storage.database import Database, Tx
+from storage.database import Tx
+from storage.sqlite import Database
 
 __all__ = ["Database", "Tx", "cases", "conversations", "reporters", "updates"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.database import Database
+from storage.sqlite import Database
 
 
 async def hit(db: Database, channel: str, address: str, at: datetime, keep: int) -> int:

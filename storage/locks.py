@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from storage import dialect
-from storage.database import Database, Tx
+from storage.database import Tx
+from storage.sqlite import Database
 
 
 async def conversations(tx: Tx, keys: list[tuple[str, str]]) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,7 +25,9 @@ from typing import Any
 import asyncpg
 
 from storage import dialect
-from storage.database import Database, LockHeld, Rows, Statement, migrations
+from storage.database import LockHeld, Rows, Statement, migrations
+from storage.evidence_files import CHUNK_BYTES
+from storage.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +189,120 @@ class PostgresDatabase(Database):
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+class PostgresBlobs:
+    """Chunks in PostgreSQL: each chunk its own short insert (no transaction held open
+    while a file arrives), named in `evidence_blobs` once the whole file is there."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def exists(self, sha256: str) -> bool:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", (sha256,))
+        return bool(rows)
+
+    def writer(self) -> _PostgresWriter:
+        return _PostgresWriter(self.db)
+
+    async def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall(
+                "SELECT b.upload, count(c.seq) FROM evidence_blobs AS b LEFT JOIN evidence_chunks AS c"
+                " ON c.upload = b.upload WHERE b.sha256 = ? GROUP BY b.upload", (sha256,))
+        if not rows:
+            return
+        upload, count = rows[0][0], int(rows[0][1])
+        for seq in range(count):  # one chunk in memory at a time
+            async with self.db.reading() as tx:
+                part = await tx.execute_fetchall("SELECT data FROM evidence_chunks WHERE upload = ? AND seq = ?",
+                                                 (upload, seq))
+            if part:
+                yield bytes(part[0][0])
+
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        async with self.db.transaction() as tx:
+            if written_before is None:
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload",
+                                                 (sha256,))
+            else:  # not if another worker stored it again meanwhile
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? AND created_at < ?"
+                                                 " RETURNING upload", (sha256, _iso(written_before)))
+            if rows:
+                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (rows[0][0],))
+        return bool(rows)
+
+    async def written_before(self, before: datetime) -> list[str]:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall("SELECT sha256 FROM evidence_blobs WHERE created_at < ?",
+                                             (_iso(before),))
+        return [str(r[0]) for r in rows]
+
+    async def listing(self) -> AsyncIterator[tuple[str, int]]:
+        last = ""
+        while True:
+            async with self.db.reading() as tx:
+                rows = await tx.execute_fetchall(
+                    "SELECT sha256, size FROM evidence_blobs WHERE sha256 > ? ORDER BY sha256 LIMIT 1000", (last,))
+            if not rows:
+                return
+            for row in rows:
+                yield str(row[0]), int(row[1])
+            last = str(rows[-1][0])
+
+    async def sweep_incomplete(self, before: datetime) -> int:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+            rows = await tx.execute_fetchall(
+                "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
+                " SELECT count(DISTINCT upload) FROM gone", (_iso(before),))
+        return int(rows[0][0])
+
+
+class _PostgresWriter:
+    """Rows of CHUNK_BYTES each (the last one shorter), whatever sizes the pieces come in."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.upload = uuid.uuid4()
+        self.seq = 0
+        self._buffer = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        while len(self._buffer) >= CHUNK_BYTES:
+            await self._insert(bytes(self._buffer[:CHUNK_BYTES]))
+            del self._buffer[:CHUNK_BYTES]
+
+    async def _insert(self, data: bytes) -> None:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
+            await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
+                             (self.upload, self.seq, data, _now()))
+        self.seq += 1
+
+    async def commit(self, sha256: str, size: int) -> None:
+        """Name the chunks; if the file is there already (another worker stored it), ours go
+        and the stored one is fresh again."""
+        if self._buffer:
+            await self._insert(bytes(self._buffer))
+            self._buffer.clear()
+        async with self.db.transaction() as tx:
+            async with tx.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, upload, size, created_at)"
+                                  " VALUES (?, ?, ?, ?)", (sha256, self.upload, size, _now())) as cur:
+                named = cur.rowcount == 1
+            if not named:
+                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
+
+    async def abort(self) -> None:
+        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+            await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

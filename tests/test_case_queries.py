@@ -22,7 +22,8 @@ from flows.policy import Policy
 from storage import Database, cases, outbox
 from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, same_evidence, search
 from storage.cases import NewCase, NewEvidence
-from storage.database import _split_sql, migrations
+from storage.database import migrations
+from storage.sqlite import _split_sql
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
