@@ -16,7 +16,7 @@ import hashlib
 import re
 import sqlite3
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from storage.database import Tx
@@ -176,9 +176,9 @@ SQLITE = Dialect()
 POSTGRES = Postgres()
 
 
-def of(tx: Any) -> Dialect:
-    """The dialect of a transaction: PostgreSQL's carry it; a bare aiosqlite connection is SQLite."""
-    return getattr(tx, "dialect", SQLITE)
+def of(tx: Tx) -> Dialect:
+    """The dialect of a transaction (`tx.dialect`)."""
+    return tx.dialect
 
 
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)

@@ -26,12 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from storage.database import Blobs
-
-if TYPE_CHECKING:
-    from storage.sqlite import Database
+from storage.database import Blobs, Database
 
 CHUNK_BYTES = 512 * 1024
 WRITE_CHUNK = 256 * 1024
@@ -99,12 +95,9 @@ class EvidenceStore:
 
     @classmethod
     def for_database(cls, db: Database, root: Path) -> EvidenceStore:
-        """In the database when it is shared by workers (PostgreSQL), else under `root`."""
-        if db.dialect.shared_counters:
-            from storage.postgres import PostgresBlobs
-
-            return cls(PostgresBlobs(db))
-        return cls(FileBlobs(root))
+        """Where `db` keeps evidence: in the database when it is shared by workers
+        (PostgreSQL), else files under `root`."""
+        return cls(db.blobs(root))
 
     @property
     def root(self) -> Path:

@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from storage import dialect
-from storage.database import Tx
-from storage.sqlite import Database
+from storage.database import Database, Tx
 
 
 async def conversations(tx: Tx, keys: list[tuple[str, str]]) -> None:

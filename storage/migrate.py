@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storage.database import Database
 from storage.evidence_files import EvidenceStore, FileBlobs
-from storage.sqlite import Database
 
 BATCH = 1000
 DERIVED = ("case_counts",)

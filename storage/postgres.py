@@ -1,4 +1,6 @@
-"""The PostgreSQL backend (asyncpg): the same `Database` and `Tx` contract as SQLite.
+"""The PostgreSQL implementation of the storage contract (`storage/database.py`), with
+asyncpg, for several workers on one database; evidence bytes live in it too
+(`PostgresBlobs`).
 
 Write transactions take a connection from one pool, reads from another, so a long read
 (`/statistik`, an export) never waits behind the write path and never holds it. Every
@@ -20,24 +22,21 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from storage import dialect
-from storage.database import LockHeld, Rows, Statement, migrations
+from storage.database import Database, LockHeld, Row, Rows, Statement, migrations
 from storage.evidence_files import CHUNK_BYTES
-from storage.sqlite import Database
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 10
 SERVER_SETTINGS = {"timezone": "UTC", "application_name": "lapor-netral"}
 _ROWS = re.compile(r"^\s*(?:SELECT|WITH|VALUES|SHOW|TABLE)\b|\bRETURNING\b", re.IGNORECASE | re.DOTALL)
-
-
-def is_postgres_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 @lru_cache(maxsize=4096)
@@ -52,10 +51,10 @@ class PgTx:
     dialect = dialect.POSTGRES
     __slots__ = ("conn",)
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Statement:
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, params))
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> Rows:
@@ -67,12 +66,12 @@ class PgTx:
         last = status.rsplit(" ", 1)[-1]
         return Rows([], int(last) if last.isdigit() else -1)
 
-    async def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> None:
         rows = list(params)
         if rows:
             await self.conn.executemany(_prepared(sql)[0], rows)
 
-    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = (), /) -> Sequence[Row]:
         return await self.conn.fetch(_prepared(sql)[0], *params)
 
 
@@ -82,17 +81,14 @@ class PostgresDatabase(Database):
     dialect = dialect.POSTGRES
 
     def __init__(self, url: str, writes: asyncpg.Pool, reads: asyncpg.Pool) -> None:
-        super().__init__(None, None)  # type: ignore[arg-type]
+        super().__init__()
         self.url = url
-        self.path = url  # type: ignore[assignment]  # what `Database.open` takes to open it again
         self._writes = writes
         self._reads = reads
 
     @classmethod
-    async def open(cls, path: Any, checkpoint_every: float | None = None,  # type: ignore[override]
-                   pool_size: int = POOL_SIZE) -> PostgresDatabase:
-        """Connect and migrate. `checkpoint_every` is SQLite's and means nothing here."""
-        url = str(path)
+    async def connect(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresDatabase:
+        """Connect and migrate; callers use `Database.open`."""
         writes = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, server_settings=SERVER_SETTINGS,
                                            statement_cache_size=1024)
         try:
@@ -130,11 +126,10 @@ class PostgresDatabase(Database):
             return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
     @asynccontextmanager
-    async def transaction(self, quiet: bool = False) -> AsyncIterator[PgTx]:  # type: ignore[override]
+    async def transaction(self, quiet: bool = False) -> AsyncIterator[PgTx]:
         """A write transaction (READ COMMITTED) on a connection of its own: transactions of
         one process run side by side, as those of different workers do. What must not
-        interleave takes a lock (`storage.locks`). `quiet`: bookkeeping (a flood counter,
-        a chunk of a file) that queues nothing, so the loops waiting for commits sleep on."""
+        interleave takes a lock (`storage.locks`)."""
         async with self._writes.acquire() as conn:
             tr = conn.transaction()
             await tr.start()
@@ -145,12 +140,10 @@ class PostgresDatabase(Database):
                     await tr.rollback()
                 raise
             await tr.commit()
-        if not quiet:
-            for callback in self._on_commit:
-                callback()
+        self._committed(quiet)
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PgTx]:  # type: ignore[override]
+    async def reading(self) -> AsyncIterator[PgTx]:
         """A consistent read-only snapshot on the read pool: it waits for no writer."""
         async with self._reads.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PgTx(conn)
@@ -160,8 +153,12 @@ class PostgresDatabase(Database):
         erased rows are gone from what any connection can read at COMMIT."""
         return True
 
+    def blobs(self, root: Path) -> PostgresBlobs:
+        """In the database itself, so every worker reaches every file (`root` is not used)."""
+        return PostgresBlobs(self)
+
     @asynccontextmanager
-    async def job_lock(self, name: str) -> AsyncIterator[bool]:  # type: ignore[override]
+    async def job_lock(self, name: str) -> AsyncIterator[bool]:
         """A session advisory lock on a pool connection for the whole job, the same key as
         `locks.job`'s transaction lock: a job runs in one worker at a time."""
         async with self._writes.acquire() as conn:
@@ -195,7 +192,7 @@ class PostgresBlobs:
     """Chunks in PostgreSQL: each chunk its own short insert (no transaction held open
     while a file arrives), named in `evidence_blobs` once the whole file is there."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
     async def exists(self, sha256: str) -> bool:
@@ -252,7 +249,7 @@ class PostgresBlobs:
             last = str(rows[-1][0])
 
     async def sweep_incomplete(self, before: datetime) -> int:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+        async with self.db.transaction(quiet=True) as tx:
             rows = await tx.execute_fetchall(
                 "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
@@ -263,7 +260,7 @@ class PostgresBlobs:
 class _PostgresWriter:
     """Rows of CHUNK_BYTES each (the last one shorter), whatever sizes the pieces come in."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
         self.upload = uuid.uuid4()
         self.seq = 0
@@ -276,7 +273,7 @@ class _PostgresWriter:
             del self._buffer[:CHUNK_BYTES]
 
     async def _insert(self, data: bytes) -> None:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
+        async with self.db.transaction(quiet=True) as tx:
             await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
                              (self.upload, self.seq, data, _now()))
         self.seq += 1
@@ -296,7 +293,7 @@ class _PostgresWriter:
                 await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
 
     async def abort(self) -> None:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
+        async with self.db.transaction(quiet=True) as tx:
             await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
 
 

@@ -1,5 +1,6 @@
-"""One writing SQLite connection per process, a few reading ones beside it, numbered
-migrations, and explicit transactions.
+"""The SQLite implementation of the storage contract (`storage/database.py`): one writing
+connection per process, a few reading ones beside it, numbered migrations, and explicit
+transactions.
 
 The writer runs in autocommit mode so that every write happens inside a
 `BEGIN IMMEDIATE` we open ourselves: the write lock is taken up front, which is
@@ -13,10 +14,6 @@ hand-off to a database thread costs a wake-up on both sides: handing them off ma
 step's hand-offs cost several times its SQL. Waiting is what must not happen on the
 loop, and a writer holding the write lock of a WAL database does not wait: only the
 `BEGIN IMMEDIATE` can meet another process's lock, and it is retried asynchronously.
-
-`Database.open` given a `postgresql://` URL opens the PostgreSQL backend instead
-(`storage/postgres.py`), which keeps the same contract: `transaction()`, `reading()`,
-`on_commit`, `exclusive()`, `checkpoint_truncate()`, and a `Tx` the repositories use alike.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import functools
 import itertools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,8 @@ from typing import Any
 import aiosqlite
 
 from storage import dialect
-from storage.database import LockHeld, Rows, Statement, Tx, migrations
+from storage.database import Database, LockHeld, Row, Rows, Statement, migrations
+from storage.evidence_files import FileBlobs
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +47,20 @@ class InlineTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, parameters: Any = ()) -> Statement:
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, parameters))
 
-    async def _rows(self, sql: str, parameters: Any) -> Rows:
+    async def _rows(self, sql: str, parameters: Sequence[Any]) -> Rows:
         cur = self.conn.execute(sql, parameters)
         try:
             return Rows(cur.fetchall(), cur.rowcount)
         finally:
             cur.close()
 
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         self.conn.executemany(sql, parameters).close()
 
-    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[Any]:
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> Sequence[Row]:
         return await (await self._rows(sql, parameters)).fetchall()
 
 
@@ -76,17 +74,18 @@ class ReadTx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
-    def execute(self, sql: str, parameters: Any = ()) -> Statement:
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, parameters))
 
-    async def _rows(self, sql: str, parameters: Any) -> Rows:
-        return Rows(list(await self.conn.execute_fetchall(sql, parameters)), -1)
+    async def _rows(self, sql: str, parameters: Sequence[Any]) -> Rows:
+        return Rows(await self.execute_fetchall(sql, parameters), -1)
 
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         await self.conn.executemany(sql, parameters)
 
-    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> Iterable[Any]:
-        return await self.conn.execute_fetchall(sql, parameters)
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> Sequence[Row]:
+        rows = await self.conn.execute_fetchall(sql, parameters)
+        return rows if isinstance(rows, list) else list(rows)  # a list, though aiosqlite promises an Iterable
 
 
 BUSY_TIMEOUT_MS = 5000
@@ -98,7 +97,6 @@ _BEGIN_RETRY_SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 READERS = 4
 """Reading connections at most (each has its own thread): a slow read holds up only reads,
 and only when this many are running at once."""
-CHECKPOINT_EVERY_SECONDS = 1.0
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
@@ -109,7 +107,7 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 def _connect_writer(path: Path) -> sqlite3.Connection:
-    """Its busy timeout is set by `Database._prepare_writer`."""
+    """Its busy timeout is set by `SqliteDatabase._prepare_writer`."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
@@ -120,7 +118,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
-class Database:
+class SqliteDatabase(Database):
     """The process's handle on the SQLite file.
 
     Write transactions on the shared connection are serialised by an asyncio lock; across
@@ -128,9 +126,10 @@ class Database:
     a connection of their own from a small pool and never wait for that lock.
     """
 
-    dialect: dialect.Dialect = dialect.SQLITE
+    dialect = dialect.SQLITE
 
     def __init__(self, writer: sqlite3.Connection, path: Path, readers: int = READERS) -> None:
+        super().__init__()
         self._writer = writer
         self._lock = asyncio.Lock()
         self._idle_readers: list[aiosqlite.Connection] = []
@@ -139,34 +138,18 @@ class Database:
         self._settings: list[str] = []
         """Per-connection PRAGMAs, for the readers too (they report the same settings)."""
         self._checkpointer: asyncio.Task[None] | None = None
-        self._on_commit: list[Callable[[], None]] = []
         self.checkpoints = 0
         self.path = path
         self.url = str(path)
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every committed write transaction (the delivery worker
-        wakes up this way instead of polling the outbox)."""
-        self._on_commit.append(callback)
-
-    def remove_on_commit(self, callback: Callable[[], None]) -> None:
-        if callback in self._on_commit:
-            self._on_commit.remove(callback)
-
     @classmethod
-    async def open(cls, path: Path | str,
-                   checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
-        """Open (creating it if needed) and migrate the database.
+    async def connect(cls, path: Path, checkpoint_every: float | None) -> SqliteDatabase:
+        """Open (creating it if needed) and migrate the file; callers use `Database.open`.
 
         With `checkpoint_every`, WAL checkpoints run on a second connection in the
         background instead of inside whichever COMMIT crosses SQLite's threshold: that
         COMMIT would otherwise stall for tens of milliseconds copying the WAL back.
         """
-        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-            from storage.postgres import PostgresDatabase
-
-            return await PostgresDatabase.open(path)
-        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await asyncio.to_thread(_connect_writer, path)  # may wait for another process's lock
         db = cls(writer, path)
@@ -237,7 +220,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, quiet: bool = False) -> AsyncIterator[InlineTx]:
         """A write transaction: committed when the block ends, rolled back if it raises
         (or is cancelled: no statement of it is ever left half-way on another thread)."""
         await asyncio.sleep(0)  # statements run on the loop: transactions in a row still let others run between
@@ -254,11 +237,10 @@ class Database:
                 with contextlib.suppress(Exception):
                     self._end("ROLLBACK")
                 raise
-        for callback in self._on_commit:
-            callback()
+        self._committed(quiet)
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
+    async def reading(self) -> AsyncIterator[ReadTx]:
         """A consistent read (a deferred transaction that never writes) on a reading
         connection: it sees what was committed when it began and takes no write lock."""
         async with self._reader_slots:
@@ -334,6 +316,10 @@ class Database:
         self._readers.remove(reader)
         with contextlib.suppress(Exception):
             await asyncio.shield(reader.close())
+
+    def blobs(self, root: Path) -> FileBlobs:
+        """Files under `root`, beside the database file."""
+        return FileBlobs(root)
 
     @asynccontextmanager
     async def job_lock(self, name: str) -> AsyncIterator[bool]:

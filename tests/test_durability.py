@@ -73,7 +73,7 @@ async def test_a_failing_step_leaves_state_and_update_untouched(engine: Engine) 
     await engine.db.close()
     with pytest.raises(Exception):
         await chat.send("@pemda", update_id="u-fail")
-    engine.db = await Database.open(engine.db.path)
+    engine.db = await Database.open(engine.db.url)
     assert await chat.state() == "agency_group"
     handled = await chat.send("@pemda", update_id="u-fail")
     assert not handled.duplicate and await chat.state() == "agency_unit"
