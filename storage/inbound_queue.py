@@ -41,8 +41,8 @@ def _row(row: Any) -> QueuedInbound:
 async def add(tx: Tx, channel: str, address: str, external_id: str, payload: dict[str, Any], at: str) -> bool:
     """Queue a message; False when this id was queued before (a webhook retry)."""
     async with tx.execute(
-        "INSERT OR IGNORE INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, external_id) DO NOTHING",
         (channel, address, external_id, json.dumps(payload, ensure_ascii=False), utc(at), utc(at)),
     ) as cur:
         return cur.rowcount == 1
