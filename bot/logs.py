@@ -56,9 +56,6 @@ def address_ref(address: object) -> str:
     return "#" + hmac.new(_key, str(address).encode(), hashlib.sha256).hexdigest()[:8]
 
 
-chat_ref = address_ref
-
-
 def redact(text: str) -> str:
     for secret in _secrets:
         text = text.replace(secret, "<secret>")
