@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from storage.database import Blobs, Database
 
@@ -274,23 +275,23 @@ class _FileWriter:
     def __init__(self, blobs: FileBlobs) -> None:
         self.blobs = blobs
         self.tmp = blobs.root / TMP_DIR / f"{uuid.uuid4().hex}.part"
-        self._file: object | None = None
+        self._file: BinaryIO | None = None
 
-    def _handle(self) -> object:
+    def _handle(self) -> BinaryIO:
         if self._file is None:
             self.tmp.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.tmp.open("wb")
         return self._file
 
     async def write(self, chunk: bytes) -> None:
-        await asyncio.to_thread(lambda: self._handle().write(chunk))  # type: ignore[attr-defined]
+        await asyncio.to_thread(lambda: self._handle().write(chunk))
 
     async def commit(self, sha256: str, size: int) -> None:
         def name() -> None:
             handle = self._handle()
-            handle.flush()  # type: ignore[attr-defined]
-            os.fsync(handle.fileno())  # type: ignore[attr-defined]
-            handle.close()  # type: ignore[attr-defined]
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
             target = self.blobs.path_for(sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
@@ -303,6 +304,6 @@ class _FileWriter:
     async def abort(self) -> None:
         def drop() -> None:
             if self._file is not None:
-                self._file.close()  # type: ignore[attr-defined]
+                self._file.close()
             self.tmp.unlink(missing_ok=True)
         await asyncio.to_thread(drop)

@@ -108,7 +108,7 @@ class Content:
     """Why an image has no thumbnail, by reason ("unsafe", "missing", "other")."""
 
 
-def rule_text(_: Any, case: Case) -> str:
+def rule_text(_: notify.Gettext, case: Case) -> str:
     """The rule an incident touches: the village-law track, the disciplinary rule, the
     ethics rule, or another track for people who are not ASN."""
     if case.agency_group == "desa" or case.incident_type == "desa_berpihak":
@@ -126,7 +126,7 @@ def rule_text(_: Any, case: Case) -> str:
     return text
 
 
-def employment_text(_: Any, case: Case) -> str:
+def employment_text(_: notify.Gettext, case: Case) -> str:
     if case.agency_group in NOT_ASN_GROUPS:
         return _("not ASN")
     status = menus.find(menus.PERSON_STATUSES, case.person_status)
@@ -146,7 +146,7 @@ def when_text(at: str | datetime, zone: ZoneInfo) -> str:
     return f"{long_date(moment.date(), LOCALE)} {moment:%H.%M} {moment.tzname() or ''}".strip()
 
 
-def size_text(_: Any, size: int | None) -> str:
+def size_text(_: notify.Gettext, size: int | None) -> str:
     if size is None:
         return "-"
     whole = format_decimal(size, locale=LOCALE)
@@ -157,7 +157,7 @@ def size_text(_: Any, size: int | None) -> str:
                                                bytes=whole)
 
 
-def deadline_field(_: Any, case: Case, today: date) -> Field:
+def deadline_field(_: notify.Gettext, case: Case, today: date) -> Field:
     """Known + 7 days: the last day to report to Bawaslu, flagged once it has passed."""
     last = date.fromisoformat(case.learned_on) + timedelta(days=BAWASLU_DAYS)
     shown = long_date(last, LOCALE)
@@ -196,11 +196,11 @@ REASON_LABELS = {
 }
 
 
-def reasons_text(_: Any, reasons: tuple[str, ...] | list[str]) -> str:
+def reasons_text(_: notify.Gettext, reasons: tuple[str, ...] | list[str]) -> str:
     return ", ".join(_(REASON_LABELS[r]) if r in REASON_LABELS else r for r in reasons)
 
 
-def actor_text(_: Any, ref: str, name: str | None = None) -> str:
+def actor_text(_: notify.Gettext, ref: str, name: str | None = None) -> str:
     if ref == "reporter":
         return _("Reporter")
     if ref == "system":
@@ -260,7 +260,7 @@ async def audience_label(tx: Tx, audience: Viewer, requester_name: str | None) -
         "Operator (command line), without the reporter's identity")
 
 
-def _evidence_entry(_: Any, item: Evidence, zone: ZoneInfo) -> EvidenceEntry:
+def _evidence_entry(_: notify.Gettext, item: Evidence, zone: ZoneInfo) -> EvidenceEntry:
     kinds = {"photo": _("Photo"), "video": _("Video"), "document": _("Document")}
     image = item.kind == "photo" or (item.mime or "").startswith("image/")
     kind = kinds.get(item.kind, item.kind)

@@ -12,7 +12,7 @@ from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome
 from flows.policy import DEFAULT_OPERATOR
-from flows.replies import ChoicesReply, Option, Reply, TextReply
+from flows.replies import ChoicesReply, Option, Reply, Request, TextReply
 from flows.reporter.conversation import Conversation, Draft, State
 
 SECTIONS: dict[State, str] = {
@@ -84,8 +84,8 @@ class Turn:
         self.replies.append(TextReply(text))
 
     def ask(self, text: str, options: list[Option] | tuple[Option, ...] = (),
-            request: str | None = None) -> None:
-        self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))  # type: ignore[arg-type]
+            request: Request | None = None) -> None:
+        self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))
         self.conv.offered = [[o.id, o.label, *o.aliases] for o in options]
 
     def hint(self, text: str) -> None:
