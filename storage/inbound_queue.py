@@ -55,7 +55,8 @@ async def has_due(tx: Tx, channel: str, now: str) -> bool:
 async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int) -> list[QueuedInbound]:
     async with tx.execute(
         f"UPDATE inbound_queue SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}", (utc(lease_until), channel, utc(now), utc(now), limit)
+        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
+        (utc(lease_until), channel, utc(now), utc(now), limit)
     ) as cur:
         return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
 

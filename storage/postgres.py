@@ -285,8 +285,8 @@ class _PostgresWriter:
             await self._insert(bytes(self._buffer))
             self._buffer.clear()
         async with self.db.transaction() as tx:
-            async with tx.execute("INSERT INTO evidence_blobs (sha256, upload, size, created_at)"
-                                  " VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING", (sha256, self.upload, size, _now())) as cur:
+            async with tx.execute("INSERT INTO evidence_blobs (sha256, upload, size, created_at) VALUES (?, ?, ?, ?)"
+                                  " ON CONFLICT (sha256) DO NOTHING", (sha256, self.upload, size, _now())) as cur:
                 named = cur.rowcount == 1
             if not named:
                 await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))

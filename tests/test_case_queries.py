@@ -206,8 +206,9 @@ async def test_every_staff_query_reads_an_index_not_the_whole_table(tmp_path: Pa
             if where.chat_id is None:
                 assert not any("TEMP B-TREE FOR ORDER BY" in step for step in page_plan), (where, page_plan)
         for column, index in (("reminded_at", "cases_due_reminder"), ("escalated_at", "cases_due_escalation")):
-            plan = _plan(conn, f"SELECT id FROM cases INDEXED BY {index} WHERE {column} IS NULL AND status IN ('baru', 'menunggu_rute',"
-                         " 'diteruskan', 'bukan_kewenangan') AND routed_at <= ? ORDER BY routed_at LIMIT 100", ("x",))
+            plan = _plan(conn, f"SELECT id FROM cases INDEXED BY {index} WHERE {column} IS NULL"
+                         " AND status IN ('baru', 'menunggu_rute', 'diteruskan', 'bukan_kewenangan')"
+                         " AND routed_at <= ? ORDER BY routed_at LIMIT 100", ("x",))
             assert any(index in step for step in plan) and not _reads_whole_table(plan), plan
         plan = _plan(conn, "SELECT id FROM cases INDEXED BY cases_retention WHERE status IN ('selesai', 'ditolak')"
                      " AND updated_at < ?"
