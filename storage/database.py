@@ -11,9 +11,10 @@ differs between the dialects is the `Dialect` the transaction carries
 the end (`fetch_one`, `among`, `utc`, `savepoint`) are what repositories share.
 
 Values that must not be readable on disk (issue 24: sealing identifiers) belong beside
-this module, in `storage/` alone: a module that seals and opens values, used by the
-repositories where each table's columns are described, so that `flows/` and `bot/` keep
-handling plain values.
+this module, in `storage/` alone: a module that seals and opens values, whose key
+`Database.open` would take and each `Tx` carry as it carries its dialect, applied where a
+repository describes its table (its column list and row dataclass), so that `flows/` and
+`bot/` keep handling plain values.
 """
 
 from __future__ import annotations
