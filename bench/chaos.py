@@ -158,7 +158,8 @@ def bot_process(fake: FakeTelegram, tmp: Path, database_url: str | None = None, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env.update(
         TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL=fake.api_url, TELEGRAM_BASE_FILE_URL=fake.file_url,
-        DATABASE_PATH=str(tmp / "lapor.db"), EVIDENCE_DIR=str(tmp / "evidence"), TELEGRAM_MAX_RATE="0", TELEGRAM_GROUP_MAX_PER_MINUTE="0",
+        DATABASE_PATH=str(tmp / "lapor.db"), EVIDENCE_DIR=str(tmp / "evidence"), TELEGRAM_MAX_RATE="0",
+        TELEGRAM_GROUP_MAX_PER_MINUTE="0",
         MAX_MESSAGES_PER_MINUTE="0", MAX_CASES_PER_DAY="0", DELIVERY_POLL_SECONDS="0.2",
         DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_SECONDS="0.2", LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
     if database_url:
@@ -213,7 +214,7 @@ class RoundRobin:
                     return web.Response(status=answer.status, body=await answer.read())
             except aiohttp.ClientConnectorError:
                 continue  # that worker is down: the next one
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return web.Response(status=502)  # died with the request: Telegram will send it again
         return web.Response(status=503)
 
@@ -259,7 +260,7 @@ class WebhookFeed:
                 async with self._http.post(self.url, json=queue[0], headers={
                         "X-Telegram-Bot-Api-Secret-Token": SECRET}) as answer:
                     ok = answer.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 ok = False
             if ok:
                 queue.popleft()

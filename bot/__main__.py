@@ -207,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "routes":
         return asyncio.run(_routes(settings, args))
     elif command == "migrate-db":
-        if not args.to.startswith(("postgresql://", "postgres://")):
+        from storage.database import is_postgres_url
+
+        if not is_postgres_url(args.to):
             print("--to must be a postgresql:// URL", file=sys.stderr)
             return 2
         return asyncio.run(_migrate_db(settings, args))

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from flows.policy import DEFAULT_OPERATOR, Policy
+from storage.database import is_postgres_url
 
 if TYPE_CHECKING:
     from cleaning.short_links import LinkResolver
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if raw in (None, ""):
             return None
-        if not isinstance(raw, str) or not raw.startswith(("postgresql://", "postgres://")):
+        if not is_postgres_url(raw):
             raise ValueError("DATABASE_URL must start with postgresql:// (unset it to use the SQLite file)")
         return value
 

@@ -56,9 +56,6 @@ def address_ref(address: object) -> str:
     return "#" + hmac.new(_key, str(address).encode(), hashlib.sha256).hexdigest()[:8]
 
 
-chat_ref = address_ref
-
-
 def redact(text: str) -> str:
     for secret in _secrets:
         text = text.replace(secret, "<secret>")
@@ -105,8 +102,12 @@ class Redacting(logging.Filter):
         return True
 
 
+class _OurHandler(logging.StreamHandler[IO[str]]):
+    """The handler `configure_logging` installs, told apart from others' when it replaces itself."""
+
+
 def _handler_of_ours(handler: logging.Handler) -> bool:
-    return getattr(handler, "lapor_netral", False)
+    return isinstance(handler, _OurHandler)
 
 
 def configure_logging(level: str | int = "INFO", settings: Settings | None = None,
@@ -124,8 +125,7 @@ def configure_logging(level: str | int = "INFO", settings: Settings | None = Non
     root = logging.getLogger()
     for old in [h for h in root.handlers if _handler_of_ours(h)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.lapor_netral = True  # type: ignore[attr-defined]
+    handler = _OurHandler(stream or sys.stderr)
     handler.addFilter(Redacting())
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)

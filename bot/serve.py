@@ -9,10 +9,9 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
-from telegram.ext import Application
-
 from bot.config import Settings
 from bot.runtime import Runtime, close_runtime, open_runtime
+from bot.telegram import TelegramApp
 from bot.web import make_web_app, start_site
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _telegram(settings: Settings) -> AsyncIterator[tuple[Application | None, Runtime]]:  # type: ignore[type-arg]
+async def _telegram(settings: Settings) -> AsyncIterator[tuple[TelegramApp | None, Runtime]]:
     """The PTB application in webhook mode when Telegram is configured, and the runtime."""
     if not settings.telegram_bot_token:
         runtime = Runtime(settings)

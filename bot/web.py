@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
 
 from bot import metrics
 from bot.config import Settings
+from bot.telegram import TelegramApp
 from storage import Database, outbox
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ MAX_BODY_BYTES = 256 * 1024
 """Telegram updates and Twilio forms are a few kilobytes (files come by URL): more is refused (413)."""
 
 
-def make_web_app(settings: Settings, db: Database, application: Application | None) -> web.Application:  # type: ignore[type-arg]
+def make_web_app(settings: Settings, db: Database, application: TelegramApp | None) -> web.Application:
     """The routes of the configured channels: Telegram's when `application` is given,
     WhatsApp's when the Twilio settings are."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -84,7 +84,7 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
     return app
 
 
-def _telegram_handler(application: Application, secret: str) -> Handler:  # type: ignore[type-arg]
+def _telegram_handler(application: TelegramApp, secret: str) -> Handler:
     async def telegram_webhook(request: web.Request) -> web.Response:
         """Checked first: the secret Telegram echoes back. The update is processed before
         we answer, so if we die midway Telegram delivers it again (and it is then
@@ -100,8 +100,6 @@ def _telegram_handler(application: Application, secret: str) -> Handler:  # type
             update = Update.de_json(data, application.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400, text="bad update")
-        if update is None:
-            return web.Response(text="ok")
         from bot.telegram.channel import WEBHOOK_ANSWER
 
         answer: dict[str, object] = {}

@@ -44,7 +44,7 @@ def clean_media(data: bytes) -> Cleaned | Unsafe:
                     packet.stream = mapping[packet.stream.index]
                     out.mux(packet)
         data_out = buffer.getvalue()
-        with av.open(io.BytesIO(data_out)) as check:
+        with av.open(io.BytesIO(data_out), mode="r") as check:
             if {tag.lower() for tag in check.metadata} - ALLOWED_TAGS or not check.streams:  # Matroska: ENCODER
                 return Unsafe("unparseable")
             duration = check.duration / 1_000_000 if check.duration and check.duration > 0 else None

@@ -50,7 +50,7 @@ def _scrub(obj: object, seen: set[tuple[int, int]]) -> None:
     if isinstance(obj, pikepdf.Array):
         keep = [item for item in obj if not _dangerous(item)]
         if len(keep) != len(obj):
-            obj[:] = keep  # type: ignore[index]
+            obj[:] = keep
         for item in obj:
             _scrub(item, seen)
         return

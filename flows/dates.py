@@ -101,11 +101,6 @@ def read_date(text: str, today: date) -> TypedDate:
     return TypedDate(found) if found else TypedDate(None, "unreadable")
 
 
-def parse_date(text: str, today: date | None = None) -> date | None:
-    """The date meant, or None (unreadable or impossible)."""
-    return read_date(text, today or date.today()).value
-
-
 def _weekday(today: date, weekday: int, strictly_before: bool) -> date:
     back = (today.weekday() - weekday) % 7
     if back == 0 and strictly_before:

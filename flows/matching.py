@@ -141,11 +141,11 @@ def match(typed: str, options: Sequence[Candidate]) -> Match:
     typed_words = [w for w in words(text) if w not in STOPWORDS]
     scored = sorted(((_score(text, typed_words, ready), n, option_id) for n, (option_id, ready) in enumerate(prepared)),
                     key=lambda s: (-s[0], s[1]))
-    found = [(score, option_id) for score, _n, option_id in scored if score >= CUTOFF]
-    if not found:
+    kept = [(score, option_id) for score, _n, option_id in scored if score >= CUTOFF]
+    if not kept:
         return NO_MATCH
-    best = found[0][0]
-    close = [option_id for score, option_id in found if best - score < MARGIN]
+    best = kept[0][0]
+    close = [option_id for score, option_id in kept if best - score < MARGIN]
     if len(close) > MAX_CHOICE:
         return NO_MATCH
     return Match(tuple(close))

@@ -111,7 +111,8 @@ YES = ("ya", "iya", "iyaa", "yaa", "y", "yes", "ok", "oke", "okay", "okey", "bai
        "ya mau", "iya mau", "yoi", "yap", "ayo", "yuk", "gas", "lanjutkan")
 NO = ("tidak", "tdk", "gak", "ga", "gk", "nggak", "ngga", "enggak", "engga", "tak", "ndak", "no", "n", "nope",
       "jangan", "tidak mau", "gak mau", "ga mau", "gak setuju", "ga setuju", "nggak setuju", "tidak setuju",
-      "gak jadi", "ga jadi", "gk jadi", "gak jd", "ga jd", "gk jd", "tdk jd", "nggak jadi", "enggak jadi", "tidak jadi", "tdk jadi", "batal",
+      "gak jadi", "ga jadi", "gk jadi", "gak jd", "ga jd", "gk jd", "tdk jd", "nggak jadi", "enggak jadi",
+      "tidak jadi", "tdk jadi", "batal",
       "gak usah", "ga usah", "gk usah", "nggak usah", "enggak usah", "tidak usah", "tdk usah", "tak usah",
       "jangan deh", "gak deh", "nggak deh", "enggak deh", "tidak deh", "nanti saja", "nanti aja", "ogah")
 NEW_REPORT = ("lapor", "lapor lagi", "laporan baru", "laporan lagi", "mau lapor", "mau lapor lagi",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,10 @@ class TextReply:
     text: str
 
 
+Request = Literal["contact", "location"]
+MediaKind = Literal["photo", "video", "document"]
+
+
 @dataclass(frozen=True, slots=True)
 class ChoicesReply:
     """A question with options. `token` identifies this prompt for stale-button checks;
@@ -28,12 +32,12 @@ class ChoicesReply:
     text: str
     options: tuple[Option, ...]
     token: int
-    request: Literal["contact", "location"] | None = None
+    request: Request | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MediaReply:
-    kind: Literal["photo", "video", "document"]
+    kind: MediaKind
     ref: str
     caption: str | None = None
 
@@ -51,12 +55,18 @@ def to_dict(reply: Reply) -> dict[str, object]:
             "options": [[o.id, o.label, o.description] for o in reply.options]}
 
 
-def from_dict(data: dict[str, object]) -> Reply:
+def from_dict(data: dict[str, Any]) -> Reply:
+    """`to_dict`'s output read back (it was JSON in the outbox meanwhile)."""
     kind = data["type"]
     if kind == "text":
         return TextReply(str(data["text"]))
     if kind == "media":
         caption = data.get("caption")
-        return MediaReply(data["kind"], str(data["ref"]), str(caption) if caption is not None else None)  # type: ignore[arg-type]
-    options = tuple(Option(str(o[0]), str(o[1]), o[2]) for o in data["options"])  # type: ignore[attr-defined]
-    return ChoicesReply(str(data["text"]), options, int(data["token"]), data.get("request"))  # type: ignore[arg-type, call-overload]
+        return MediaReply(_MEDIA_KINDS[data["kind"]], str(data["ref"]), str(caption) if caption is not None else None)
+    options = tuple(Option(str(o[0]), str(o[1]), o[2]) for o in data["options"])
+    request = data.get("request")
+    return ChoicesReply(str(data["text"]), options, int(data["token"]), None if request is None else _REQUESTS[request])
+
+
+_MEDIA_KINDS: dict[object, MediaKind] = {kind: kind for kind in get_args(MediaKind)}
+_REQUESTS: dict[object, Request] = {request: request for request in get_args(Request)}

@@ -10,7 +10,7 @@ start, then every hour) with the worker's clock, so tests move `now` instead of 
 | a WhatsApp number's last-message time (not an opt-out) | 30 days after its last message |
 | a sender's flood-gate window (PostgreSQL, shared by workers) | an hour after its last message |
 | a reporter's identity on a closed case | `RETENTION_DAYS` (365) after it closed |
-| a reporter's address and identity everywhere | `RETENTION_DAYS` after their last case closed; 30 days for one with no case and no conversation |
+| a reporter's address and identity | `RETENTION_DAYS` after their last case closed; 30 days with no case and no conversation |
 | original evidence files of a case without identity | replaced by a cleaned copy (the SHA-256 stays) |
 | evidence files nothing refers to | deleted after an hour's grace |
 """
@@ -18,12 +18,13 @@ start, then every hour) with the worker's clock, so tests move `now` instead of 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flows.policy import Policy
 from flows.reporter import data_rights
-from storage import Database, inbound_queue, locks, retention
+from storage import Database, Tx, inbound_queue, locks, retention
 from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,10 @@ async def _run(db: Database, policy: Policy, now: datetime, store: EvidenceStore
     return done
 
 
-async def _chunked(db: Database, done: RetentionRun, what: str, work: object) -> None:
+async def _chunked(db: Database, done: RetentionRun, what: str, work: Callable[[Tx], Awaitable[int]]) -> None:
     for _ in range(MAX_CHUNKS):
         async with db.transaction() as tx:
-            n = await work(tx)  # type: ignore[operator]
+            n = await work(tx)
         done.add(what, n)
         if n < retention.CHUNK:
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Tx, fetch_one
+from storage.database import Row, Tx, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +21,8 @@ class CasePost:
 _COLUMNS = "id, case_id, chat_id, route_id, message_id, active, created_at"
 
 
-def _post(row: object) -> CasePost:
-    values = list(row)  # type: ignore[call-overload]
+def _post(row: Row) -> CasePost:
+    values = list(row)
     values[5] = bool(values[5])
     return CasePost(*values)
 

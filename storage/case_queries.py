@@ -183,7 +183,8 @@ async def closed_with_identity(tx: Tx, closed_before: str, limit: int = 500) -> 
     """Closed cases (done, rejected) whose reporter identity is still stored: the partial
     index `cases_retention` holds just those, oldest first."""
     async with tx.execute(
-        f"SELECT id FROM cases{dialect.of(tx).indexed_by('cases_retention')} WHERE status IN ('selesai', 'ditolak') AND updated_at < ?"
+        f"SELECT id FROM cases{dialect.of(tx).indexed_by('cases_retention')}"
+        " WHERE status IN ('selesai', 'ditolak') AND updated_at < ?"
         " AND (reporter_name IS NOT NULL OR reporter_phone IS NOT NULL) ORDER BY updated_at LIMIT ?",
         (utc(closed_before), limit)
     ) as cur:

@@ -220,7 +220,8 @@ async def _unaccepted_since(tx: Tx, routed_before: str, not_yet: str, limit: int
     the check every minute does not read the cases reminded long ago."""
     index = {"reminded_at": "cases_due_reminder", "escalated_at": "cases_due_escalation"}[not_yet]
     async with tx.execute(  # named: without statistics the planner would take the wider status index
-        f"SELECT {_CASE_COLUMNS} FROM cases{dialect.of(tx).indexed_by(index)} WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
+        f"SELECT {_CASE_COLUMNS} FROM cases{dialect.of(tx).indexed_by(index)}"
+        f" WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
         " AND routed_at <= ? ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
         return [Case(*row) for row in await cur.fetchall()]

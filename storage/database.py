@@ -1,58 +1,60 @@
-"""One writing SQLite connection per process, a few reading ones beside it, numbered
-migrations, and explicit transactions.
+"""THE STORAGE CONTRACT: what the rest of the service may ask of a database, whichever
+backend holds it.
 
-The writer runs in autocommit mode so that every write happens inside a
-`BEGIN IMMEDIATE` we open ourselves: the write lock is taken up front, which is
-what lets two processes share the file without losing or repeating a step. Reads run
-on their own aiosqlite connections (WAL lets readers work beside the writer), so a long
-`/statistik` never holds up a reporter's step.
+Two implementations stand side by side, neither built on the other: `storage/sqlite.py`
+(the SQLite file, one process) and `storage/postgres.py` (PostgreSQL, any number of
+workers). `Database.open(target)` is the one way in; it picks the implementation from the
+target. A `Tx` is a connection inside an open transaction: repository functions take one
+and write one SQL text for both (how: README, "Two dialects, one set of SQL"); what
+differs between the dialects is the `Dialect` the transaction carries
+(`storage/dialect.py`). `Blobs` is where a database keeps evidence bytes. The helpers at
+the end (`fetch_one`, `among`, `utc`, `savepoint`) are what repositories share.
 
-The writer's statements run on the event loop's own thread (`InlineTx`). A step's
-statements are small indexed lookups and appends that take microseconds, while each
-hand-off to a database thread costs a wake-up on both sides: handing them off made a
-step's hand-offs cost several times its SQL. Waiting is what must not happen on the
-loop, and a writer holding the write lock of a WAL database does not wait: only the
-`BEGIN IMMEDIATE` can meet another process's lock, and it is retried asynchronously.
-
-`Database.open` given a `postgresql://` URL opens the PostgreSQL backend instead
-(`storage/postgres.py`), which keeps the same contract: `transaction()`, `reading()`,
-`on_commit`, `exclusive()`, `checkpoint_truncate()`, and a `Tx` the repositories use alike.
+Values that must not be readable on disk (issue 24: sealing identifiers) belong beside
+this module, in `storage/` alone: a module that seals and opens values, whose key
+`Database.open` would take and each `Tx` carry as it carries its dialect, applied where a
+repository describes its table (its column list and row dataclass), so that `flows/` and
+`bot/` keep handling plain values.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import itertools
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
 
-import aiosqlite
+if TYPE_CHECKING:
+    from storage.dialect import Dialect
 
-from storage import dialect
-
-log = logging.getLogger(__name__)
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-class Tx(Protocol):
-    """A connection inside an open transaction; repository functions take one. An
-    aiosqlite connection is one as it is; PostgreSQL's is `storage.postgres.PgTx`.
-    `execute` is awaited, or used as `async with tx.execute(...) as cur` (`cur.fetchone()`,
-    `cur.fetchall()`, `cur.rowcount`)."""
+def is_postgres_url(target: object) -> bool:
+    """Whether `target` names a PostgreSQL database (anything else is the SQLite file)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
-    def execute(self, sql: str, parameters: Any = ...) -> Any: ...
 
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> Any: ...
+class Row(Protocol):
+    """A result row, by position or by column name (`sqlite3.Row`, `asyncpg.Record`)."""
 
-    async def execute_fetchall(self, sql: str, parameters: Any = ...) -> Iterable[Any]: ...
+    @overload
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: int, /) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
 class Rows:
@@ -60,18 +62,18 @@ class Rows:
 
     __slots__ = ("_rows", "rowcount")
 
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
+    def __init__(self, rows: Sequence[Row], rowcount: int) -> None:
         self._rows = rows
         self.rowcount = rowcount
 
-    async def fetchone(self) -> Any:
+    async def fetchone(self) -> Row | None:
         return self._rows[0] if self._rows else None
 
-    async def fetchall(self) -> list[Any]:
+    async def fetchall(self) -> Sequence[Row]:
         return self._rows
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        async def rows() -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[Row]:
+        async def rows() -> AsyncIterator[Row]:
             for row in self._rows:
                 yield row
         return rows()
@@ -86,7 +88,7 @@ class Statement:
     def __init__(self, run: Callable[[], Awaitable[Rows]]) -> None:
         self._run = run
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, Rows]:
         return self._run().__await__()
 
     async def __aenter__(self) -> Rows:
@@ -96,92 +98,159 @@ class Statement:
         return None
 
 
-class InlineTx:
-    """The writer inside an open transaction, its statements run where they are awaited."""
+class Tx(Protocol):
+    """A connection inside an open transaction; repository functions take one.
+    `execute` is awaited, or used as `async with tx.execute(...) as cur` (`cur.fetchone()`,
+    `cur.fetchall()`, `cur.rowcount`). Placeholders are `?`, whatever the backend."""
 
-    dialect = dialect.SQLITE
-    __slots__ = ("conn",)
+    @property
+    def dialect(self) -> Dialect: ...
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Statement: ...
 
-    def execute(self, sql: str, parameters: Any = ()) -> Statement:
-        return Statement(functools.partial(self._rows, sql, parameters))
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None: ...
 
-    async def _rows(self, sql: str, parameters: Any) -> Rows:
-        cur = self.conn.execute(sql, parameters)
-        try:
-            return Rows(cur.fetchall(), cur.rowcount)
-        finally:
-            cur.close()
-
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
-        self.conn.executemany(sql, parameters).close()
-
-    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[Any]:
-        return await (await self._rows(sql, parameters)).fetchall()
-
-
-class ReadTx:
-    """A reading connection inside its read transaction: each statement is one hand-off
-    to the connection's thread (aiosqlite's cursor made three: run, fetch, close)."""
-
-    dialect = dialect.SQLITE
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, parameters: Any = ()) -> Statement:
-        return Statement(functools.partial(self._rows, sql, parameters))
-
-    async def _rows(self, sql: str, parameters: Any) -> Rows:
-        return Rows(list(await self.conn.execute_fetchall(sql, parameters)), -1)
-
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> None:
-        await self.conn.executemany(sql, parameters)
-
-    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> Iterable[Any]:
-        return await self.conn.execute_fetchall(sql, parameters)
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ..., /) -> Sequence[Row]: ...
 
 
 class LockHeld(Exception):
     """Another process holds this exclusive lock (a second poller, for instance)."""
 
 
-BUSY_TIMEOUT_MS = 5000
-WRITER_BUSY_TIMEOUT_MS = 100
-"""Inside a transaction the writer holds the lock and does not wait; should SQLite still
-ask it to (a WAL being recovered), it waits this long at most on the loop."""
-_BEGIN_RETRY_SECONDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
-"""Pauses between tries of `BEGIN IMMEDIATE` while another process writes."""
-READERS = 4
-"""Reading connections at most (each has its own thread): a slow read holds up only reads,
-and only when this many are running at once."""
-CHECKPOINT_EVERY_SECONDS = 1.0
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+class BlobWriter(Protocol):
+    """Bytes written in pieces, then named by their SHA-256 (or thrown away)."""
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self, sha256: str, size: int) -> None:
+        """Name the bytes; if the file is already there, it is marked fresh again (the
+        orphan sweep's grace period starts over) and these bytes go."""
+        ...
+
+    async def abort(self) -> None: ...
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
+class Blobs(Protocol):
+    """Where a database keeps evidence bytes, named by SHA-256 (`storage.evidence_files`
+    builds the store on it)."""
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    def writer(self) -> BlobWriter: ...
+
+    def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+        """The bytes in pieces (nothing if the file is not here)."""
+        ...
+
+    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+        """Delete the file (only if last written before `written_before`, when given)."""
+        ...
+
+    async def written_before(self, before: datetime) -> list[str]:
+        """The files last written before `before`: candidates for the orphan sweep."""
+        ...
+
+    def listing(self) -> AsyncIterator[tuple[str, int]]:
+        """Every stored (sha256, size): for moving an installation and checking it."""
+        ...
+
+    async def sweep_incomplete(self, before: datetime) -> int:
+        """Remove what writers that died left before `before` (never named); returns how many."""
+        ...
 
 
-def _connect_writer(path: Path) -> sqlite3.Connection:
-    """Its busy timeout is set by `Database._prepare_writer`."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    return conn
+class Database(ABC):
+    """The process's handle on its database: write transactions, consistent reads beside
+    them, and what several processes on one database need (locks, commit wake-ups)."""
+
+    dialect: ClassVar[Dialect]
+    url: str
+    """What `Database.open` takes to open this database again."""
+
+    def __init__(self) -> None:
+        self._on_commit: list[Callable[[], None]] = []
+
+    @staticmethod
+    async def open(target: Path | str, *, checkpoint_every: float | None = 1.0) -> Database:
+        """Open (creating and migrating it if needed) the database `target` names: a
+        `postgresql://` URL is PostgreSQL, anything else the SQLite file at that path.
+        `checkpoint_every`: SQLite's WAL checkpoints run in the background every so many
+        seconds (None: inside the COMMIT that crosses SQLite's threshold, for short-lived
+        tools); PostgreSQL's server checkpoints on its own."""
+        if is_postgres_url(target):
+            from storage.postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(str(target))
+        from storage.sqlite import SqliteDatabase
+
+        return await SqliteDatabase.connect(Path(target), checkpoint_every)
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self, quiet: bool = False) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back if it raises (or
+        is cancelled). `quiet`: bookkeeping (a flood counter, a chunk of a file) that queues
+        nothing, so the loops waiting for commits (`on_commit`) sleep on."""
+
+    @abstractmethod
+    def reading(self) -> AbstractAsyncContextManager[Tx]:
+        """A consistent read that never writes: it sees what was committed when it began,
+        and never waits behind a write transaction or holds one up."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every committed write transaction (the delivery worker
+        wakes up this way instead of polling the outbox)."""
+        self._on_commit.append(callback)
+
+    def remove_on_commit(self, callback: Callable[[], None]) -> None:
+        if callback in self._on_commit:
+            self._on_commit.remove(callback)
+
+    def _committed(self, quiet: bool) -> None:
+        if not quiet:
+            for callback in self._on_commit:
+                callback()
+
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+
+    @abstractmethod
+    async def checkpoint_truncate(self, tries: int = 20) -> bool:
+        """After an erasure: make sure erased values are gone from files beside the database
+        too (SQLite's `-wal`). False if it could not finish (the next erasure or clean-up will)."""
+
+    @abstractmethod
+    def job_lock(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Whether this process runs the periodic job `name` now, for the whole block
+        (`storage.locks.job_held`)."""
+
+    @abstractmethod
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """Hold a lock no other process on this database can take while the block runs (one
+        poller per database), dropped the moment this process dies. Raises `LockHeld` if
+        another process has it. Yields an event set if the lock is lost."""
+
+    @abstractmethod
+    def blobs(self, root: Path) -> Blobs:
+        """Where this database keeps evidence bytes: files under `root`, or the database itself."""
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+@overload
+def migrations(folder: str | None = None, with_names: Literal[False] = False) -> list[tuple[int, str]]: ...
 
 
-def migrations(folder: str | None = None, with_names: bool = False) -> list[Any]:
+@overload
+def migrations(folder: str | None, with_names: Literal[True]) -> list[tuple[int, str, str]]: ...
+
+
+@overload
+def migrations(*, with_names: Literal[True]) -> list[tuple[int, str, str]]: ...
+
+
+def migrations(folder: str | None = None, with_names: bool = False) -> list[tuple[int, str]] | list[tuple[int, str, str]]:
     """The numbered SQL files shipped in `storage/migrations` (SQLite's) or in one of its
     folders (`postgresql`), in order: (number, sql), or (number, file name, sql)."""
     found: list[tuple[int, str, str]] = []
@@ -195,249 +264,6 @@ def migrations(folder: str | None = None, with_names: bool = False) -> list[Any]
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migration numbers must be 1..N without gaps, got {numbers}")
     return found if with_names else [(n, sql) for n, _, sql in found]
-
-
-class Database:
-    """The process's handle on the SQLite file.
-
-    Write transactions on the shared connection are serialised by an asyncio lock; across
-    processes SQLite's own write lock (with a busy timeout) does the same job. Reads take
-    a connection of their own from a small pool and never wait for that lock.
-    """
-
-    dialect: dialect.Dialect = dialect.SQLITE
-
-    def __init__(self, writer: sqlite3.Connection, path: Path, readers: int = READERS) -> None:
-        self._writer = writer
-        self._lock = asyncio.Lock()
-        self._idle_readers: list[aiosqlite.Connection] = []
-        self._reader_slots = asyncio.Semaphore(readers)
-        self._readers: list[aiosqlite.Connection] = []
-        self._settings: list[str] = []
-        """Per-connection PRAGMAs, for the readers too (they report the same settings)."""
-        self._checkpointer: asyncio.Task[None] | None = None
-        self._on_commit: list[Callable[[], None]] = []
-        self.checkpoints = 0
-        self.path = path
-        self.url = str(path)
-
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every committed write transaction (the delivery worker
-        wakes up this way instead of polling the outbox)."""
-        self._on_commit.append(callback)
-
-    def remove_on_commit(self, callback: Callable[[], None]) -> None:
-        if callback in self._on_commit:
-            self._on_commit.remove(callback)
-
-    @classmethod
-    async def open(cls, path: Path | str,
-                   checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
-        """Open (creating it if needed) and migrate the database.
-
-        With `checkpoint_every`, WAL checkpoints run on a second connection in the
-        background instead of inside whichever COMMIT crosses SQLite's threshold: that
-        COMMIT would otherwise stall for tens of milliseconds copying the WAL back.
-        """
-        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-            from storage.postgres import PostgresDatabase
-
-            return await PostgresDatabase.open(path)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await asyncio.to_thread(_connect_writer, path)  # may wait for another process's lock
-        db = cls(writer, path)
-        db._settings = ["PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
-                        "PRAGMA secure_delete = ON"]  # erased personal data must not linger in free pages
-        if checkpoint_every:
-            db._settings.append("PRAGMA wal_autocheckpoint = 0")
-        try:
-            await asyncio.to_thread(db._prepare_writer)
-        except BaseException:
-            writer.close()
-            raise
-        if checkpoint_every:
-            db._checkpointer = asyncio.create_task(db._checkpoint_loop(checkpoint_every))
-        return db
-
-    async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-        for reader in self._readers:
-            await reader.close()
-        self._readers.clear()
-        self._idle_readers.clear()
-        await asyncio.to_thread(self._writer.close)  # the last connection to close checkpoints what is left
-
-    async def _checkpoint_loop(self, every: float) -> None:
-        """PASSIVE checkpoints never block writers; a failure is logged and retried."""
-        conn = await _connect(self.path)
-        try:
-            while True:
-                await asyncio.sleep(every)
-                try:
-                    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    self.checkpoints += 1
-                except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed: %s", type(exc).__name__)
-        finally:
-            await conn.close()
-
-    async def schema_version(self) -> int:
-        row = self._writer.execute("PRAGMA user_version").fetchone()
-        return int(row[0]) if row else 0
-
-    def _prepare_writer(self) -> None:
-        """WAL, the settings, and the migrations: at start, off the loop (another process
-        may hold the lock a while, and a migration may take a while)."""
-        conn = self._writer
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        for setting in self._settings:
-            conn.execute(setting)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("PRAGMA user_version").fetchone()
-            current = int(row[0]) if row else 0
-            for number, sql in migrations():
-                if number > current:
-                    for statement in _split_sql(sql):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back if it raises
-        (or is cancelled: no statement of it is ever left half-way on another thread)."""
-        await asyncio.sleep(0)  # statements run on the loop: transactions in a row still let others run between
-        async with self._lock:
-            await self._begin()
-            try:
-                yield InlineTx(self._writer)
-            except BaseException:
-                self._end("ROLLBACK")
-                raise
-            try:
-                self._end("COMMIT")
-            except Exception:  # a failed COMMIT leaves the transaction open: close it
-                with contextlib.suppress(Exception):
-                    self._end("ROLLBACK")
-                raise
-        for callback in self._on_commit:
-            callback()
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
-        """A consistent read (a deferred transaction that never writes) on a reading
-        connection: it sees what was committed when it began and takes no write lock."""
-        async with self._reader_slots:
-            reader = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
-            ended = False
-            try:
-                await reader.execute("BEGIN")
-                try:
-                    yield ReadTx(reader)
-                finally:
-                    await reader.execute("ROLLBACK")
-                    ended = True
-            finally:
-                if ended:
-                    self._idle_readers.append(reader)
-                else:  # cut off midway: its state is unknown
-                    await self._discard_reader(reader)
-
-    async def _begin(self) -> None:
-        """BEGIN IMMEDIATE without waiting on the loop: while another process holds the
-        write lock, try again after a pause, for as long as the busy timeout allows."""
-        conn = self._writer
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            waited = 0.0
-            for attempt in itertools.count():
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if not _is_busy(exc) or waited * 1000 >= BUSY_TIMEOUT_MS:
-                        raise
-                pause = _BEGIN_RETRY_SECONDS[min(attempt, len(_BEGIN_RETRY_SECONDS) - 1)]
-                await asyncio.sleep(pause)
-                waited += pause
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
-
-    def _end(self, sql: str) -> None:
-        if sql == "ROLLBACK" and not self._writer.in_transaction:
-            return  # SQLite already rolled it back (a full disk, an interrupted statement)
-        self._writer.execute(sql)
-
-    async def checkpoint_truncate(self, tries: int = 20) -> bool:
-        """Copy the WAL into the database and truncate it to zero bytes, so that erased
-        values are gone from the `-wal` file too (PASSIVE checkpoints never truncate it).
-        Waits for readers of other processes a little; False if it could not finish."""
-        conn = await aiosqlite.connect(self.path, isolation_level=None)  # steps go on meanwhile
-        try:
-            await conn.execute("PRAGMA busy_timeout = 200")
-            for attempt in range(tries):
-                try:
-                    rows = await conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
-                    busy = next(iter(rows))[0] if rows else 1
-                except sqlite3.OperationalError:
-                    busy = 1
-                if not busy:
-                    return True
-                await asyncio.sleep(0.05 * (attempt + 1))
-        finally:
-            await conn.close()
-        log.warning("WAL could not be truncated after an erasure; the next erasure or clean-up will")
-        return False
-
-    async def _open_reader(self) -> aiosqlite.Connection:
-        reader = await _connect(self.path)
-        for setting in [*self._settings, "PRAGMA query_only = ON"]:
-            await reader.execute(setting)
-        self._readers.append(reader)
-        return reader
-
-    async def _discard_reader(self, reader: aiosqlite.Connection) -> None:
-        self._readers.remove(reader)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(reader.close())
-
-    @asynccontextmanager
-    async def job_lock(self, name: str) -> AsyncIterator[bool]:
-        """Whether this process runs the periodic job `name` now (see `storage.locks.job_held`).
-        SQLite: always, one process serves the file."""
-        yield True
-
-    @asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[asyncio.Event]:
-        """Hold a lock no other process can take while the block runs (one poller per
-        database): an advisory file lock beside the database, which the system drops
-        the moment this process dies. Raises `LockHeld` if another process has it.
-        Yields an event that would say the lock was lost (a file lock is not)."""
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory file locks; one process per file is up to you
-            yield asyncio.Event()
-            return
-        handle = open(f"{self.path}.{name}.lock", "a+b")  # noqa: SIM115 - held while the block runs
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LockHeld(name) from None
-            yield asyncio.Event()
-        finally:
-            handle.close()
 
 
 @asynccontextmanager
@@ -465,30 +291,13 @@ def utc(at: str) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-async def fetch_one(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
-    """One row in a single round trip to the database thread (execute, fetch and close)."""
+async def fetch_one(tx: Tx, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    """One row in a single round trip (execute, fetch and close)."""
     rows = await tx.execute_fetchall(sql, params)
-    return next(iter(rows), None)  # type: ignore[return-value]
+    return rows[0] if rows else None
 
 
 def among(tx: Tx, columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
     """The condition that `columns` is one of these key pairs (`Dialect.among`), and its parameters."""
     keys = list(keys)
-    return dialect.of(tx).among(columns, len(keys)), [v for key in keys for v in key]
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements; `sqlite3.complete_statement` knows where each ends."""
-    statements: list[str] = []
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        if not buffer and line.strip().startswith("--"):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        raise RuntimeError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
-    return statements
+    return tx.dialect.among(columns, len(keys)), [v for key in keys for v in key]

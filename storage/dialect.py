@@ -1,10 +1,12 @@
 """Every difference between the two SQL dialects, in one place.
 
-Repositories write one SQL text, in SQLite's dialect with qmark (`?`) placeholders. On
-PostgreSQL the adapter passes it through `translate` (placeholders become `$1, $2, ...`,
-`INSERT OR IGNORE` becomes `ON CONFLICT DO NOTHING`); what no text rewrite can express
-(row locks, advisory locks, how an error says "unique violation") is a method or an
-attribute of the `Dialect` a transaction belongs to: `of(tx)`.
+Repositories write one SQL text that both dialects accept, with qmark (`?`) placeholders
+(an upsert is `INSERT ... ON CONFLICT (...) DO NOTHING` or `DO UPDATE SET ...`, which SQLite
+has had since 3.24). On PostgreSQL `translate` numbers the placeholders (`$1, $2, ...`) and
+changes nothing else; it refuses SQLite-only syntax (`UnsupportedSql`). What differs in
+text (JSON functions, index hints, `LIKE` ignoring case) or cannot be written as text at
+all (row locks, advisory locks, how an error says "unique violation") is a method or an
+attribute of the `Dialect` a transaction carries: `tx.dialect`.
 
 What PostgreSQL lacks but the SQL uses is defined in its first migration instead
 (`datetime(text)`), so that the text stays the same on both backends.
@@ -16,14 +18,14 @@ import hashlib
 import re
 import sqlite3
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from storage.database import Tx
 
 
 class UnsupportedSql(ValueError):
-    """SQLite-only syntax that has no mechanical PostgreSQL twin: write it portably."""
+    """SQLite-only syntax: write SQL both dialects accept, or a method of the `Dialect`."""
 
 
 def lock_key(*parts: str) -> int:
@@ -176,35 +178,31 @@ SQLITE = Dialect()
 POSTGRES = Postgres()
 
 
-def of(tx: Any) -> Dialect:
-    """The dialect of a transaction: PostgreSQL's carry it; a bare aiosqlite connection is SQLite."""
-    return getattr(tx, "dialect", SQLITE)
+def of(tx: Tx) -> Dialect:
+    """The dialect of a transaction (`tx.dialect`)."""
+    return tx.dialect
 
 
-_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
-_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
-_UNSUPPORTED = re.compile(r"\b(?:INSERT|UPDATE)\s+OR\s+(?:REPLACE|IGNORE|ABORT|FAIL|ROLLBACK)\b|\bPRAGMA\b"
+SQLITE_ONLY_CONFLICTS = re.compile(r"\b(?:INSERT|UPDATE)\s+OR\s+(?:REPLACE|IGNORE|ABORT|FAIL|ROLLBACK)\b"
+                                   r"|^\s*REPLACE\s+INTO\b", re.IGNORECASE | re.MULTILINE)
+"""SQLite's conflict clauses, which PostgreSQL has not: `ON CONFLICT (...) DO NOTHING` or
+`DO UPDATE SET ...` say the same in both dialects."""
+_UNSUPPORTED = re.compile(SQLITE_ONLY_CONFLICTS.pattern + r"|\bPRAGMA\b"
                           r"|\bWITHOUT\s+ROWID\b|\bGLOB\b|\bjulianday\s*\(|\bstrftime\s*\(|\bifnull\s*\("
                           r"|\bINDEXED\s+BY\b|\bjson_extract\s*\(|\bjson_each\s*\(",
-                          re.IGNORECASE)
+                          re.IGNORECASE | re.MULTILINE)
 
 
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
-    """SQLite's SQL as PostgreSQL's: `?` placeholders numbered (outside string literals,
-    quoted names and comments) and `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`. Raises
-    `UnsupportedSql` for SQLite-only syntax, so a forgotten difference fails loudly in the
-    PostgreSQL half of the tests instead of doing something else."""
+    """The SQL text for PostgreSQL: `?` placeholders numbered (outside string literals,
+    quoted names and comments), nothing else. Raises `UnsupportedSql` for SQLite-only
+    syntax, so a forgotten difference fails loudly in the PostgreSQL half of the tests
+    instead of doing something else."""
     text = _number_placeholders(sql)
-    if _INSERT_OR_IGNORE.match(text):
-        text = _INSERT_OR_IGNORE.sub("INSERT INTO", text, count=1)
-        returning = _RETURNING.search(text)
-        if returning:
-            text = f"{text[:returning.start()]}ON CONFLICT DO NOTHING {text[returning.start():]}"
-        else:
-            text = f"{text.rstrip().rstrip(';')} ON CONFLICT DO NOTHING"
     if _UNSUPPORTED.search(_strip_literals(text)):
-        raise UnsupportedSql(f"SQLite-only SQL, write it portably or add it to storage/dialect.py: {sql[:120]!r}")
+        raise UnsupportedSql(f"SQLite-only SQL: write what both dialects accept (README, \"Two dialects, one set of"
+                             f" SQL\") or a method of storage/dialect.py: {sql[:120]!r}")
     return text
 
 

@@ -26,10 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import BinaryIO
 
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.database import Blobs, Database
 
 CHUNK_BYTES = 512 * 1024
 WRITE_CHUNK = 256 * 1024
@@ -46,45 +45,6 @@ class StoredFile:
     size: int
     path: Path | None = None
     """Only for files on disk."""
-
-
-class BlobWriter(Protocol):
-    """Bytes written in pieces, then named by their SHA-256 (or thrown away)."""
-
-    async def write(self, chunk: bytes) -> None: ...
-
-    async def commit(self, sha256: str, size: int) -> None:
-        """Name the bytes; if the file is already there, it is marked fresh again (the
-        orphan sweep's grace period starts over) and these bytes go."""
-        ...
-
-    async def abort(self) -> None: ...
-
-
-class Blobs(Protocol):
-    async def exists(self, sha256: str) -> bool: ...
-
-    def writer(self) -> BlobWriter: ...
-
-    def chunks(self, sha256: str) -> AsyncIterator[bytes]:
-        """The bytes in pieces (nothing if the file is not here)."""
-        ...
-
-    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
-        """Delete the file (only if last written before `written_before`, when given)."""
-        ...
-
-    async def written_before(self, before: datetime) -> list[str]:
-        """The files last written before `before`: candidates for the orphan sweep."""
-        ...
-
-    def listing(self) -> AsyncIterator[tuple[str, int]]:
-        """Every stored (sha256, size): for moving an installation and checking it."""
-        ...
-
-    async def sweep_incomplete(self, before: datetime) -> int:
-        """Remove what writers that died left before `before` (never named); returns how many."""
-        ...
 
 
 class Incoming:
@@ -136,10 +96,9 @@ class EvidenceStore:
 
     @classmethod
     def for_database(cls, db: Database, root: Path) -> EvidenceStore:
-        """In the database when it is shared by workers (PostgreSQL), else under `root`."""
-        if db.dialect.shared_counters:
-            return cls(PostgresBlobs(db))
-        return cls(FileBlobs(root))
+        """Where `db` keeps evidence: in the database when it is shared by workers
+        (PostgreSQL), else files under `root`."""
+        return cls(db.blobs(root))
 
     @property
     def root(self) -> Path:
@@ -316,23 +275,23 @@ class _FileWriter:
     def __init__(self, blobs: FileBlobs) -> None:
         self.blobs = blobs
         self.tmp = blobs.root / TMP_DIR / f"{uuid.uuid4().hex}.part"
-        self._file: object | None = None
+        self._file: BinaryIO | None = None
 
-    def _handle(self) -> object:
+    def _handle(self) -> BinaryIO:
         if self._file is None:
             self.tmp.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.tmp.open("wb")
         return self._file
 
     async def write(self, chunk: bytes) -> None:
-        await asyncio.to_thread(lambda: self._handle().write(chunk))  # type: ignore[attr-defined]
+        await asyncio.to_thread(lambda: self._handle().write(chunk))
 
     async def commit(self, sha256: str, size: int) -> None:
         def name() -> None:
             handle = self._handle()
-            handle.flush()  # type: ignore[attr-defined]
-            os.fsync(handle.fileno())  # type: ignore[attr-defined]
-            handle.close()  # type: ignore[attr-defined]
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
             target = self.blobs.path_for(sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
@@ -345,123 +304,6 @@ class _FileWriter:
     async def abort(self) -> None:
         def drop() -> None:
             if self._file is not None:
-                self._file.close()  # type: ignore[attr-defined]
+                self._file.close()
             self.tmp.unlink(missing_ok=True)
         await asyncio.to_thread(drop)
-
-
-class PostgresBlobs:
-    """Chunks in PostgreSQL: each chunk its own short insert (no transaction held open
-    while a file arrives), named in `evidence_blobs` once the whole file is there."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def exists(self, sha256: str) -> bool:
-        async with self.db.reading() as tx:
-            rows = await tx.execute_fetchall("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", (sha256,))
-        return bool(rows)
-
-    def writer(self) -> _PostgresWriter:
-        return _PostgresWriter(self.db)
-
-    async def chunks(self, sha256: str) -> AsyncIterator[bytes]:
-        async with self.db.reading() as tx:
-            rows = await tx.execute_fetchall(
-                "SELECT b.upload, count(c.seq) FROM evidence_blobs AS b LEFT JOIN evidence_chunks AS c"
-                " ON c.upload = b.upload WHERE b.sha256 = ? GROUP BY b.upload", (sha256,))
-        if not rows:
-            return
-        upload, count = rows[0][0], int(rows[0][1])
-        for seq in range(count):  # one chunk in memory at a time
-            async with self.db.reading() as tx:
-                part = await tx.execute_fetchall("SELECT data FROM evidence_chunks WHERE upload = ? AND seq = ?",
-                                                 (upload, seq))
-            if part:
-                yield bytes(part[0][0])
-
-    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
-        async with self.db.transaction() as tx:
-            if written_before is None:
-                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload",
-                                                 (sha256,))
-            else:  # not if another worker stored it again meanwhile
-                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? AND created_at < ?"
-                                                 " RETURNING upload", (sha256, _iso(written_before)))
-            if rows:
-                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (rows[0][0],))
-        return bool(rows)
-
-    async def written_before(self, before: datetime) -> list[str]:
-        async with self.db.reading() as tx:
-            rows = await tx.execute_fetchall("SELECT sha256 FROM evidence_blobs WHERE created_at < ?",
-                                             (_iso(before),))
-        return [str(r[0]) for r in rows]
-
-    async def listing(self) -> AsyncIterator[tuple[str, int]]:
-        last = ""
-        while True:
-            async with self.db.reading() as tx:
-                rows = await tx.execute_fetchall(
-                    "SELECT sha256, size FROM evidence_blobs WHERE sha256 > ? ORDER BY sha256 LIMIT 1000", (last,))
-            if not rows:
-                return
-            for row in rows:
-                yield str(row[0]), int(row[1])
-            last = str(rows[-1][0])
-
-    async def sweep_incomplete(self, before: datetime) -> int:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
-            rows = await tx.execute_fetchall(
-                "WITH gone AS (DELETE FROM evidence_chunks AS c WHERE c.written_at < ? AND NOT EXISTS"
-                " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
-                " SELECT count(DISTINCT upload) FROM gone", (_iso(before),))
-        return int(rows[0][0])
-
-
-class _PostgresWriter:
-    """Rows of CHUNK_BYTES each (the last one shorter), whatever sizes the pieces come in."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.upload = uuid.uuid4()
-        self.seq = 0
-        self._buffer = bytearray()
-
-    async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while len(self._buffer) >= CHUNK_BYTES:
-            await self._insert(bytes(self._buffer[:CHUNK_BYTES]))
-            del self._buffer[:CHUNK_BYTES]
-
-    async def _insert(self, data: bytes) -> None:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL's
-            await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
-                             (self.upload, self.seq, data, _now()))
-        self.seq += 1
-
-    async def commit(self, sha256: str, size: int) -> None:
-        """Name the chunks; if the file is there already (another worker stored it), ours go
-        and the stored one is fresh again."""
-        if self._buffer:
-            await self._insert(bytes(self._buffer))
-            self._buffer.clear()
-        async with self.db.transaction() as tx:
-            async with tx.execute("INSERT OR IGNORE INTO evidence_blobs (sha256, upload, size, created_at)"
-                                  " VALUES (?, ?, ?, ?)", (sha256, self.upload, size, _now())) as cur:
-                named = cur.rowcount == 1
-            if not named:
-                await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
-                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
-
-    async def abort(self) -> None:
-        async with self.db.transaction(quiet=True) as tx:  # type: ignore[call-arg]
-            await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

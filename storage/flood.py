@@ -12,7 +12,7 @@ from storage.database import Database
 async def hit(db: Database, channel: str, address: str, at: datetime, keep: int) -> int:
     """Record a message at `at`; returns how many this sender sent in the minute up to it,
     counting at most `keep` (the gate needs to tell "at the limit", "one over", "more")."""
-    async with db.transaction(quiet=True) as tx:  # type: ignore[call-arg]  # PostgreSQL only (its table)
+    async with db.transaction(quiet=True) as tx:  # PostgreSQL only (its table)
         async with tx.execute(
             "INSERT INTO flood_windows AS f (channel, address, times) VALUES (?, ?, ARRAY[?::timestamptz])"
             " ON CONFLICT (channel, address) DO UPDATE SET times = (SELECT coalesce(array_agg(t ORDER BY t), '{}')"

@@ -24,8 +24,8 @@ _COLUMNS = "id, case_id, chat_id, message_id, action, created_by, created_at, us
 
 async def add(tx: Tx, case_id: int, chat_id: int, message_id: int, action: str, by: str, at: str) -> None:
     await tx.execute(
-        "INSERT OR IGNORE INTO group_prompts (case_id, chat_id, message_id, action, created_by, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)", (case_id, chat_id, message_id, action, by, at))
+        "INSERT INTO group_prompts (case_id, chat_id, message_id, action, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING", (case_id, chat_id, message_id, action, by, at))
 
 
 async def find(tx: Tx, chat_id: int, message_id: int) -> GroupPrompt | None:

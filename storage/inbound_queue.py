@@ -41,8 +41,8 @@ def _row(row: Any) -> QueuedInbound:
 async def add(tx: Tx, channel: str, address: str, external_id: str, payload: dict[str, Any], at: str) -> bool:
     """Queue a message; False when this id was queued before (a webhook retry)."""
     async with tx.execute(
-        "INSERT OR IGNORE INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, external_id) DO NOTHING",
         (channel, address, external_id, json.dumps(payload, ensure_ascii=False), utc(at), utc(at)),
     ) as cur:
         return cur.rowcount == 1
@@ -55,7 +55,8 @@ async def has_due(tx: Tx, channel: str, now: str) -> bool:
 async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int) -> list[QueuedInbound]:
     async with tx.execute(
         f"UPDATE inbound_queue SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}", (utc(lease_until), channel, utc(now), utc(now), limit)
+        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
+        (utc(lease_until), channel, utc(now), utc(now), limit)
     ) as cur:
         return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
 

@@ -72,7 +72,8 @@ async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[
     body = json.dumps(payload, ensure_ascii=False)
     row = await fetch_one(
         tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts)"
-        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END FROM (SELECT EXISTS ("
+        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END"
+        " FROM (SELECT EXISTS ("
         "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting) AS chat"
         " RETURNING id, leased_until, attempts",
         (channel, address, body, utc(at), utc(at), utc(lease_until), channel, address))

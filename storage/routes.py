@@ -51,11 +51,12 @@ async def get(tx: Tx, route_id: int) -> Route | None:
 
 async def remove(tx: Tx, chat_id: int, region_code: str | None = None) -> list[Route]:
     """Remove a group's routes (all of them, or one region's); returns what was removed."""
+    params: tuple[object, ...]
     if region_code is None:
         sql, params = f"DELETE FROM routes WHERE chat_id = ? RETURNING {_COLUMNS}", (chat_id,)
     else:
         sql = f"DELETE FROM routes WHERE chat_id = ? AND region_code = ? RETURNING {_COLUMNS}"
-        params = (chat_id, region_code)  # type: ignore[assignment]
+        params = (chat_id, region_code)
     async with tx.execute(sql, params) as cur:
         return [Route(*row) for row in await cur.fetchall()]
 

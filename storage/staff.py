@@ -10,8 +10,8 @@ async def is_moderator(tx: Tx, user_id: int) -> bool:
 
 
 async def add_moderator(tx: Tx, user_id: int, by: str, at: str) -> bool:
-    async with tx.execute("INSERT OR IGNORE INTO moderators (user_id, added_by, added_at) VALUES (?, ?, ?)",
-                          (user_id, by, at)) as cur:
+    async with tx.execute("INSERT INTO moderators (user_id, added_by, added_at) VALUES (?, ?, ?)"
+                          " ON CONFLICT (user_id) DO NOTHING", (user_id, by, at)) as cur:
         return cur.rowcount == 1
 
 

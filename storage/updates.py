@@ -23,8 +23,8 @@ async def processed_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str,
 async def claim(tx: Tx, channel: str, update_id: str, at: str) -> bool:
     """Record one update as processed; False if it already was. On PostgreSQL a second
     worker claiming the same update waits for the first one's commit, then gets False."""
-    async with tx.execute("INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at)"
-                          " VALUES (?, ?, ?)", (channel, update_id, at)) as cur:
+    async with tx.execute("INSERT INTO processed_updates (channel, update_id, processed_at)"
+                          " VALUES (?, ?, ?) ON CONFLICT (channel, update_id) DO NOTHING", (channel, update_id, at)) as cur:
         return cur.rowcount == 1
 
 
@@ -34,7 +34,8 @@ async def claim_many(tx: Tx, rows: list[tuple[str, str, str]]) -> None:
     if not rows:
         return
     await tx.executemany(
-        "INSERT OR IGNORE INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)",
+        "INSERT INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (channel, update_id) DO NOTHING",
         [(channel, update_id, _utc_or_as_is(at)) for channel, update_id, at in rows]
     )
 

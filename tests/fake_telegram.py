@@ -192,7 +192,7 @@ class FakeTelegram:
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), min(float(params.get("timeout") or 0), 1.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return []
         return [u for u in self.updates if u["update_id"] >= offset][:100]
 

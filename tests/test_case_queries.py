@@ -22,7 +22,8 @@ from flows.policy import Policy
 from storage import Database, cases, outbox
 from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, same_evidence, search
 from storage.cases import NewCase, NewEvidence
-from storage.database import _split_sql, migrations
+from storage.database import migrations
+from storage.sqlite import _split_sql
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
@@ -205,8 +206,9 @@ async def test_every_staff_query_reads_an_index_not_the_whole_table(tmp_path: Pa
             if where.chat_id is None:
                 assert not any("TEMP B-TREE FOR ORDER BY" in step for step in page_plan), (where, page_plan)
         for column, index in (("reminded_at", "cases_due_reminder"), ("escalated_at", "cases_due_escalation")):
-            plan = _plan(conn, f"SELECT id FROM cases INDEXED BY {index} WHERE {column} IS NULL AND status IN ('baru', 'menunggu_rute',"
-                         " 'diteruskan', 'bukan_kewenangan') AND routed_at <= ? ORDER BY routed_at LIMIT 100", ("x",))
+            plan = _plan(conn, f"SELECT id FROM cases INDEXED BY {index} WHERE {column} IS NULL"
+                         " AND status IN ('baru', 'menunggu_rute', 'diteruskan', 'bukan_kewenangan')"
+                         " AND routed_at <= ? ORDER BY routed_at LIMIT 100", ("x",))
             assert any(index in step for step in plan) and not _reads_whole_table(plan), plan
         plan = _plan(conn, "SELECT id FROM cases INDEXED BY cases_retention WHERE status IN ('selesai', 'ditolak')"
                      " AND updated_at < ?"

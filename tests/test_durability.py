@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
+import asyncpg
 import pytest
 
 from flows.engine import Engine
@@ -71,9 +73,9 @@ async def test_a_failing_step_leaves_state_and_update_untouched(engine: Engine) 
     chat = Chat(engine)
     await chat.run(*HAPPY_PATH[:3])
     await engine.db.close()
-    with pytest.raises(Exception):
+    with pytest.raises((sqlite3.ProgrammingError, asyncpg.InterfaceError)):  # the database is closed
         await chat.send("@pemda", update_id="u-fail")
-    engine.db = await Database.open(engine.db.path)
+    engine.db = await Database.open(engine.db.url)
     assert await chat.state() == "agency_group"
     handled = await chat.send("@pemda", update_id="u-fail")
     assert not handled.duplicate and await chat.state() == "agency_unit"

@@ -80,7 +80,8 @@ async def test_migrate_db_copies_everything_checks_it_and_the_service_goes_on(
     assert "evidence files: 4 (4 copied now), 0 failing their SHA-256" in first.stdout
     again = migrate_db(sqlite, empty_postgres)  # idempotent: the same result, nothing doubled
     assert again.returncode == 0 and "evidence files: 4 (0 copied now)" in again.stdout, again.stdout
-    counts = [line.split() for line in again.stdout.splitlines() if line.split()[:1] in (["cases"], ["evidence"]) and len(line.split()) == 3]
+    counts = [line.split() for line in again.stdout.splitlines()
+              if line.split()[:1] in (["cases"], ["evidence"]) and len(line.split()) == 3]
     assert counts == [["cases", "1", "1"], ["evidence", "2", "2"]]
     query = "SELECT day, dimension, value, n FROM case_counts ORDER BY day, dimension, value"
     with sqlite.connect() as a, Backend("postgresql", tmp_path, empty_postgres).connect() as b:

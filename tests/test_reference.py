@@ -9,7 +9,7 @@ import pytest
 
 from flows import regions
 from flows.case import case_number
-from flows.dates import parse_date
+from flows.dates import read_date
 from flows.reporter.report import normalize_phone
 
 
@@ -38,7 +38,7 @@ def test_region_catalog_is_complete() -> None:
     ("28 nov", date(2023, 11, 28)), ("2 hari lalu", date(2024, 11, 19)),
 ])
 def test_dates(typed: str, expected: date | None) -> None:
-    assert parse_date(typed, date(2024, 11, 21)) == expected
+    assert read_date(typed, date(2024, 11, 21)).value == expected
 
 
 @pytest.mark.parametrize("typed, expected", [

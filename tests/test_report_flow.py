@@ -215,7 +215,8 @@ async def test_bad_input_keeps_the_step_and_what_was_entered(engine: Engine, pos
     async with engine.db.reading() as tx:
         after = await conversations.load(tx, "test", "reporter-1")
     assert before is not None and after is not None
-    if bad.startswith("#photo") and state == "evidence" or bad == "#long 10000" and state in ("description", "witnesses", "place"):
+    if (bad.startswith("#photo") and state == "evidence"
+            or bad == "#long 10000" and state in ("description", "witnesses", "place")):
         return  # a file at the evidence step is evidence; long text is judged below
     if bad == "#loc 1,1" and state in ("place", "place_pin"):
         return  # a pin is the answer there
@@ -369,7 +370,7 @@ async def test_ambiguous_region_name_offers_the_matches(engine: Engine) -> None:
 
 
 async def test_region_typed_names_found_tolerantly(engine: Engine) -> None:
-    for typed, expected in [("baubau", "74.72"), ("fakfak", "92.03"), ("kab badung", "51.03")]:
+    for typed, _code in [("baubau", "74.72"), ("fakfak", "92.03"), ("kab badung", "51.03")]:
         chat = Chat(engine, address=typed)
         await chat.run("halo", "@agree", typed, *HAPPY_PATH[3:], "@send")
     async with engine.db.reading() as tx:

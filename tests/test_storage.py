@@ -131,9 +131,9 @@ async def test_the_writer_waits_for_another_process_without_holding_up_the_loop(
 
 async def test_a_lock_held_past_the_busy_timeout_fails_the_transaction_and_nothing_else(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage import database
+    from storage import sqlite
 
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT_MS", 100)
     db = await Database.open(tmp_path / "lapor.db", checkpoint_every=None)
     other = sqlite3.connect(tmp_path / "lapor.db", isolation_level=None)
     try:
@@ -203,7 +203,7 @@ async def test_a_steps_look_ups_search_an_index_however_large_the_tables(tmp_pat
     update, every reporter and every conversation on every batch of steps, so a step cost
     more the longer the service ran (15% of the engine's CPU after 23,000 steps)."""
     from storage import conversations, reporters
-    from storage.database import InlineTx
+    from storage.sqlite import InlineTx
 
     path = tmp_path / "lapor.db"
     await (await Database.open(path, checkpoint_every=None)).close()

@@ -5,6 +5,7 @@ PostgreSQL database or one SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -359,7 +360,7 @@ async def test_group_commit_keeps_working_in_each_worker(workers: tuple[Database
     policy = Policy(max_messages_per_minute=0)
     for n, db in enumerate(workers):
         commits: list[int] = []
-        db.on_commit(lambda: commits.append(1))
+        db.on_commit(functools.partial(commits.append, 1))
         engine = Engine(db, policy=policy)
         chats = [Chat(engine, address=f"w{n}-r{i}") for i in range(20)]
         results = await asyncio.gather(*(chat.send("halo") for chat in chats))

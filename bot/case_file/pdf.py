@@ -71,11 +71,12 @@ def _printable(text: str, cmap: dict[int, str]) -> str:
 class _Layout:
     def __init__(self, content: Content) -> None:
         from fpdf import FPDF
+        from fpdf.fonts import TTFFont
 
         self.content = content
         layout = self
 
-        class _Document(FPDF):  # type: ignore[misc]
+        class _Document(FPDF):
             def footer(self) -> None:
                 layout.footer()
 
@@ -84,7 +85,9 @@ class _Layout:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
-        self.cmap: dict[int, str] = getattr(pdf.fonts["dejavu"], "cmap")
+        font = pdf.fonts["dejavu"]
+        assert isinstance(font, TTFFont), "added from its TrueType file just above"
+        self.cmap: dict[int, str] = font.cmap
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
         pdf.set_auto_page_break(True, BOTTOM)
         pdf.set_title(content.title)

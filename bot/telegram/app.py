@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, Ty
 from bot import runtime as runtime_module
 from bot.config import Settings
 from bot.runtime import Runtime, close_runtime
+from bot.telegram import TelegramApp
 from bot.telegram.request import AiohttpRequest
 from flows.i18n import LOCALES, N_, gettext_for
 
@@ -32,7 +33,7 @@ def _transport(settings: Settings, connections: int) -> AiohttpRequest:
                           pool_timeout=timeout, media_write_timeout=max(timeout, 20.0))
 
 
-def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Application, Runtime]:  # type: ignore[type-arg]
+def build_application(settings: Settings, *, webhook: bool = False) -> tuple[TelegramApp, Runtime]:
     """`webhook=True` leaves out PTB's Updater: updates come from the webhook or from
     `bot/telegram/polling.py`, which confirms them only once handled."""
     assert settings.telegram_bot_token is not None
@@ -69,14 +70,14 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[App
     return application, runtime
 
 
-async def open_runtime(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
+async def open_runtime(application: TelegramApp, runtime: Runtime) -> None:
     """The shared runtime with this bot, and the command menu; called after the
     application is initialised (`run`, `serve`, the tests)."""
     await runtime_module.open_runtime(runtime, application.bot)
     await register_commands(application)
 
 
-async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def register_commands(application: TelegramApp) -> None:
     """The command menu in Indonesian by default and in English for English clients."""
     scope = BotCommandScopeAllPrivateChats()
     for locale in LOCALES:

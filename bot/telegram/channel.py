@@ -33,6 +33,7 @@ from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
 from flows.i18n import N_, gettext_for, normalize_locale
+from flows.replies import ChoicesReply, TextReply
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
@@ -82,7 +83,7 @@ class TelegramChannel:
             async with lock:
                 await self._private(update, context.bot, chat.id)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+            if not lock.locked() and not lock._waiters:  # nobody waits for this chat: forget its lock
                 self._locks.pop(chat.id, None)
 
     def _locale(self, update: Update) -> str:
@@ -123,7 +124,8 @@ class TelegramChannel:
         if handled.duplicate:
             await _answer(query)
             return
-        stale_text = handled.replies[0].text if handled.stale and handled.replies else None  # type: ignore[union-attr]
+        first = handled.replies[0] if handled.stale and handled.replies else None
+        stale_text = first.text if isinstance(first, (TextReply, ChoicesReply)) else None
         sending = self._send_now(handled)
         if query is None:
             await sending

@@ -18,15 +18,15 @@ import logging
 import signal
 
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application
 
 from bot.config import Settings
+from bot.telegram import TelegramApp
 from storage.database import LockHeld
 
 log = logging.getLogger(__name__)
 
 
-async def poll(application: Application, stop: asyncio.Event, allowed_updates: list[str],  # type: ignore[type-arg]
+async def poll(application: TelegramApp, stop: asyncio.Event, allowed_updates: list[str],
                timeout: int = 10, retry_pause: float = 1.0) -> None:
     bot = application.bot
     await bot.delete_webhook()  # getUpdates refuses to work while a webhook is set

@@ -178,7 +178,7 @@ class TelegramSender:
         if len(visual) > 1:
             media = [_input_media(kind, data, name, caption if n == 0 else None)
                      for n, (kind, data, name, _own) in enumerate(visual)]
-            await self.bot.send_media_group(chat_id, media, reply_parameters=reply)  # type: ignore[arg-type]
+            await self.bot.send_media_group(chat_id, media, reply_parameters=reply)
             caption = None
         singles = visual if len(visual) == 1 else []
         for kind, data, name, own in singles + [r for r in ready if r[0] not in VISUAL]:

@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 
 from bot.charts import render_png_async
 from bot.export import write_files
-from bot.logs import chat_ref
+from bot.logs import address_ref
 from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
 from bot.telegram.sender import TelegramSender
@@ -66,7 +66,7 @@ class StaffChat:
             if reply.evidence_of is not None and self.sender is not None and reply.audience is not None:
                 await self.sender.send_case_evidence(chat_id, reply.evidence_of, reply.audience)
         except TelegramError as exc:
-            log.warning("could not answer a staff command in chat %s: %s", chat_ref(chat_id), type(exc).__name__)
+            log.warning("could not answer a staff command in chat %s: %s", address_ref(chat_id), type(exc).__name__)
 
     async def _export(self, bot: Bot, chat_id: int, reply: StaffReply) -> None:
         assert reply.export is not None

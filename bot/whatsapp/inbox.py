@@ -17,6 +17,7 @@ limit, and is at a step that keeps files, and no more than the draft has room fo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import mimetypes
 from collections.abc import Callable
@@ -98,13 +99,13 @@ class WhatsAppInbox(BackgroundLoop):
                     continue  # still being handled after its lease ran out: the lease is renewed
                 task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
                 self._in_flight[item.id] = task
-                task.add_done_callback(lambda _t, key=item.id: self._done(key))
+                task.add_done_callback(functools.partial(self._done, item.id))
             return taken
 
         due = await self.taking(lease())
         return 0 if len(due) < room else len(due)
 
-    def _done(self, item_id: int) -> None:
+    def _done(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
         self.wake()
 

@@ -73,7 +73,7 @@ class WhatsAppSender:
     async def _send(self, delivery: Delivery, **content: str) -> None:
         to = f"whatsapp:{delivery.address}"
         try:
-            await self.client.messages.create_async(from_=self.from_number, to=to, **content)  # type: ignore[arg-type]
+            await self.client.messages.create_async(from_=self.from_number, to=to, **content)
         except RetryAfter as exc:  # as Telegram's retry_after: wait as long as told
             raise Retry(str(exc), exc.seconds) from exc
         except TwilioRestException as exc:

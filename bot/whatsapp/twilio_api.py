@@ -38,7 +38,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-class _RebasedHttpClient(AsyncTwilioHttpClient):
+class _RebasedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio has no type information: its classes are Any
     def __init__(self, base_url: str | None, timeout: float) -> None:
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/") if base_url else None

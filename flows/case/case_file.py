@@ -113,7 +113,7 @@ class Content:
     """Why an image has no thumbnail, by reason ("unsafe", "missing", "other")."""
 
 
-def rule_text(_: Any, case: Case) -> str:
+def rule_text(_: notify.Gettext, case: Case) -> str:
     """The rule an incident touches: the village-law track, the disciplinary rule, the
     ethics rule, or another track for people who are not ASN."""
     if case.agency_group == "desa" or case.incident_type == "desa_berpihak":
@@ -131,7 +131,7 @@ def rule_text(_: Any, case: Case) -> str:
     return text
 
 
-def employment_text(_: Any, case: Case) -> str:
+def employment_text(_: notify.Gettext, case: Case) -> str:
     if case.agency_group in NOT_ASN_GROUPS:
         return _(menus.NOT_ASN.label)
     status = menus.find(menus.PERSON_STATUSES, case.person_status)
@@ -139,7 +139,7 @@ def employment_text(_: Any, case: Case) -> str:
     return f"{label} (ASN)" if case.person_status in ASN_STATUSES else label
 
 
-def subtitle_text(_: Any, case: Case) -> str:
+def subtitle_text(_: notify.Gettext, case: Case) -> str:
     """What kind of breach the file is about, by who the person reported is: a village head
     answers to the village law, not to the ASN rules."""
     if case.agency_group == "desa":
@@ -168,7 +168,7 @@ def when_text(at: str | datetime, zone: ZoneInfo) -> str:
     return long_datetime(_local(at, zone), LOCALE, zone)
 
 
-def size_text(_: Any, size: int | None) -> str:
+def size_text(_: notify.Gettext, size: int | None) -> str:
     """"5 bytes", "12,3 KB (12.595 bytes)", "4,2 MB (4.404.019 bytes)": a unit one reads at a
     glance, with the exact count beside it where the unit rounds."""
     if size is None:
@@ -205,7 +205,7 @@ FORMATS = {
 """A file's claimed type as an officer names it; the raw type is never shown."""
 
 
-def kind_text(_: Any, kind: str, mime: str | None) -> str:
+def kind_text(_: notify.Gettext, kind: str, mime: str | None) -> str:
     """"Foto JPEG", "Dokumen Word", "Video MP4": the kind of file in words."""
     family, name = FORMATS.get((mime or "").split(";")[0].strip().lower(), ("", ""))
     if not family and mime:
@@ -224,7 +224,7 @@ def kind_text(_: Any, kind: str, mime: str | None) -> str:
     return fallback.get(family) or fallback.get(kind) or _("Document")
 
 
-def deadline_field(_: Any, case: Case, today: date) -> Field:
+def deadline_field(_: notify.Gettext, case: Case, today: date) -> Field:
     """Known + 7 days: the last day to report to Bawaslu, flagged once it has passed."""
     last = date.fromisoformat(case.learned_on) + timedelta(days=BAWASLU_DAYS)
     shown = long_date(last, LOCALE)
@@ -263,11 +263,11 @@ REASON_LABELS = {
 }
 
 
-def reasons_text(_: Any, reasons: tuple[str, ...] | list[str]) -> str:
+def reasons_text(_: notify.Gettext, reasons: tuple[str, ...] | list[str]) -> str:
     return ", ".join(_(REASON_LABELS[r]) if r in REASON_LABELS else r for r in reasons)
 
 
-def actor_text(_: Any, ref: str, name: str | None = None) -> str:
+def actor_text(_: notify.Gettext, ref: str, name: str | None = None) -> str:
     if ref == "reporter":
         return _("Reporter")
     if ref == "system":
@@ -334,7 +334,7 @@ def duration_text(seconds: float | None) -> str:
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60}:{whole % 60:02d}"
 
 
-def _evidence_entry(_: Any, item: Evidence, zone: ZoneInfo, show_held: bool = False,
+def _evidence_entry(_: notify.Gettext, item: Evidence, zone: ZoneInfo, show_held: bool = False,
                     duration: float | None = None) -> EvidenceEntry:
     heading = _("Evidence {position}").format(position=item.position)
     received = Field(_("Received"), when_text(item.created_at, zone))

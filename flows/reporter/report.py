@@ -197,7 +197,7 @@ def _expired(conv: Conversation, at: datetime) -> bool:
     return at - datetime.fromisoformat(conv.updated_at) > TTL
 
 
-def _is_command(event: Event | OutOfRange, *names: str) -> bool:
+def _is_command(event: Answer, *names: str) -> bool:
     return isinstance(event, Command) and COMMANDS.get(event.name.lower()) in names
 
 

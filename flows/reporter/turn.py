@@ -13,7 +13,7 @@ from flows.events import Inbound
 from flows.i18n import gettext_for, ngettext_for
 from flows.outcomes import Outcome
 from flows.policy import DEFAULT_OPERATOR
-from flows.replies import ChoicesReply, Option, Reply, TextReply
+from flows.replies import ChoicesReply, Option, Reply, Request, TextReply
 from flows.reporter.conversation import Conversation, Draft, State
 
 SECTIONS: dict[State, str] = {
@@ -117,11 +117,11 @@ class Turn:
     def say(self, text: str) -> None:
         self.replies.append(TextReply(text))
 
-    def ask(self, text: str, options: Sequence[Option] = (), request: str | None = None, *,
+    def ask(self, text: str, options: Sequence[Option] = (), request: Request | None = None, *,
             matchable: Sequence[Option] | None = None) -> None:
         """`matchable`: the options a typed answer may pick by its words, when they are more
         than those shown (a short menu), or carry explanations that are not shown."""
-        self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))  # type: ignore[arg-type]
+        self.replies.append(ChoicesReply(text, tuple(options), self.conv.token, request))
         self.conv.offered = [[o.id, o.label, *o.aliases] for o in options]
         words = options if matchable is None else matchable
         explained = matchable is not None or any(o.description for o in options)

@@ -48,46 +48,6 @@ class StaffReply:
     audience: Audience | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
-    name: str
-    alias: str
-    roles: frozenset[Role]
-    usage: str
-    changes: bool = False
-
-
-SPECS: tuple[Spec, ...] = (
-    Spec("kasus", "cases", EVERYONE_IN_GROUPS, N_("/kasus [status=..] [wilayah=..] [jenis=..] [dari=YYYY-MM-DD] "
-                                                   "[sampai=YYYY-MM-DD] [halaman=N]: list cases")),
-    Spec("lihat", "view", EVERYONE_IN_GROUPS, N_("/lihat <number>: the whole case with its evidence")),
-    Spec("jejak", "trail", EVERYONE_IN_GROUPS, N_("/jejak <number>: the case's audit trail")),
-    Spec("berkas", "case_file", EVERYONE_IN_GROUPS,
-         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True),
-    Spec("setstatus", "set_status", EVERYONE_IN_GROUPS,
-         N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
-    Spec("alihkan", "reroute", EVERYONE_IN_GROUPS,
-         N_("/alihkan <number> <region>: send a case to another region"), changes=True),
-    Spec("statistik", "stats", EVERYONE_IN_GROUPS, N_("/statistik [7|30|90|YYYY-MM]: chart and summary")),
-    Spec("ekspor", "export", EVERYONE_IN_GROUPS, N_("/ekspor [filters as for /kasus]: CSV and XLSX files")),
-    Spec("rute", "routes", EVERYONE_IN_GROUPS, N_("/rute [semua]: routes, broken ones flagged")),
-    Spec("daftar_fokus", "register_focal", MODERATION,
-         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True),
-    Spec("hapus_fokus", "remove_focal", MODERATION, N_("/hapus_fokus [region]: stop receiving cases"),
-         changes=True),
-    Spec("blokir", "block", MODERATION, N_("/blokir <number>: block the reporter of a case"), changes=True),
-    Spec("buka_blokir", "unblock", MODERATION, N_("/buka_blokir <number>: unblock them"), changes=True),
-    Spec("kaitkan", "link", MODERATION, N_("/kaitkan <number> <number>: mark two cases as related"),
-         changes=True),
-    Spec("lepas_kaitan", "unlink", MODERATION, N_("/lepas_kaitan <number> <number>: remove that link"),
-         changes=True),
-    Spec("tambah_moderator", "add_moderator", ADMINS, N_("/tambah_moderator <Telegram user id>: add a moderator"),
-         changes=True),
-    Spec("hapus_moderator", "remove_moderator", ADMINS, N_("/hapus_moderator <Telegram user id>: remove one"),
-         changes=True),
-    Spec("bantuan", "help", EVERYONE_IN_GROUPS, N_("/bantuan: what you can use")),
-)
-BY_NAME: dict[str, Spec] = {n: s for s in SPECS for n in (s.name, s.alias)}
 _FILTER = re.compile(r"(\w+)=(\S+)")
 
 
@@ -120,6 +80,19 @@ class _Call:
         return visibility.Viewer.of(self.caller, self.role)
 
 
+Handler = Callable[["StaffCommands", Tx, _Call], Awaitable[StaffReply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    alias: str
+    roles: frozenset[Role]
+    run: Handler
+    usage: str
+    changes: bool = False
+
+
 class StaffCommands:
     def __init__(self, db: Database, policy: Policy, desk: Desk) -> None:
         self.db = db
@@ -144,16 +117,15 @@ class StaffCommands:
         if role not in spec.roles:
             return StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
         call = _Call(caller, role, audience, args.strip(), at)
-        handler: Callable[[Tx, _Call], Awaitable[StaffReply]] = getattr(self, f"_{spec.name}")
         if spec.changes:
             async with self.db.transaction() as tx:
                 done = await self.desk.claim(tx, update_id, at)
                 if not done:
                     return StaffReply(self._("Already done."), audience=audience)
-                reply = await handler(tx, call)
+                reply = await spec.run(self, tx, call)
         else:
             async with self.db.reading() as tx:
-                reply = await handler(tx, call)
+                reply = await spec.run(self, tx, call)
         return replace(reply, audience=audience)
 
     # --- reading --------------------------------------------------------------------
@@ -467,3 +439,43 @@ class StaffCommands:
             return StaffReply(self._("Send this in the focal point's group."))
         return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at))
 
+
+SPECS: tuple[Spec, ...] = (
+    Spec("kasus", "cases", EVERYONE_IN_GROUPS, StaffCommands._kasus,
+         N_("/kasus [status=..] [wilayah=..] [jenis=..] [dari=YYYY-MM-DD] [sampai=YYYY-MM-DD] [halaman=N]: list cases")),
+    Spec("lihat", "view", EVERYONE_IN_GROUPS, StaffCommands._lihat,
+         N_("/lihat <number>: the whole case with its evidence")),
+    Spec("jejak", "trail", EVERYONE_IN_GROUPS, StaffCommands._jejak, N_("/jejak <number>: the case's audit trail")),
+    Spec("berkas", "case_file", EVERYONE_IN_GROUPS, StaffCommands._berkas,
+         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True),
+    Spec("setstatus", "set_status", EVERYONE_IN_GROUPS, StaffCommands._setstatus,
+         N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
+    Spec("alihkan", "reroute", EVERYONE_IN_GROUPS, StaffCommands._alihkan,
+         N_("/alihkan <number> <region>: send a case to another region"), changes=True),
+    Spec("statistik", "stats", EVERYONE_IN_GROUPS, StaffCommands._statistik,
+         N_("/statistik [7|30|90|YYYY-MM]: chart and summary")),
+    Spec("ekspor", "export", EVERYONE_IN_GROUPS, StaffCommands._ekspor,
+         N_("/ekspor [filters as for /kasus]: CSV and XLSX files")),
+    Spec("rute", "routes", EVERYONE_IN_GROUPS, StaffCommands._rute, N_("/rute [semua]: routes, broken ones flagged")),
+    Spec("daftar_fokus", "register_focal", MODERATION, StaffCommands._daftar_fokus,
+         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True),
+    Spec("hapus_fokus", "remove_focal", MODERATION, StaffCommands._hapus_fokus,
+         N_("/hapus_fokus [region]: stop receiving cases"), changes=True),
+    Spec("blokir", "block", MODERATION, StaffCommands._blokir,
+         N_("/blokir <number>: block the reporter of a case"), changes=True),
+    Spec("buka_blokir", "unblock", MODERATION, StaffCommands._buka_blokir,
+         N_("/buka_blokir <number>: unblock them"), changes=True),
+    Spec("kaitkan", "link", MODERATION, StaffCommands._kaitkan,
+         N_("/kaitkan <number> <number>: mark two cases as related"), changes=True),
+    Spec("lepas_kaitan", "unlink", MODERATION, StaffCommands._lepas_kaitan,
+         N_("/lepas_kaitan <number> <number>: remove that link"), changes=True),
+    Spec("tambah_moderator", "add_moderator", ADMINS, StaffCommands._tambah_moderator,
+         N_("/tambah_moderator <Telegram user id>: add a moderator"), changes=True),
+    Spec("hapus_moderator", "remove_moderator", ADMINS, StaffCommands._hapus_moderator,
+         N_("/hapus_moderator <Telegram user id>: remove one"), changes=True),
+    Spec("bantuan", "help", EVERYONE_IN_GROUPS, StaffCommands._bantuan, N_("/bantuan: what you can use")),
+)
+"""Every staff command: its names, who may use it, the method that runs it, its line in
+/bantuan, and whether it changes something (then it runs in a write transaction, claimed
+as processed like every other update)."""
+BY_NAME: dict[str, Spec] = {n: s for s in SPECS for n in (s.name, s.alias)}

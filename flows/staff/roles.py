@@ -41,8 +41,3 @@ async def role_of(tx: Tx, policy: Policy, caller: Caller) -> Role:
                             or await case_posts.chat_has_cases(tx, caller.chat_id)):  # holds one now
         return Role.FOCAL
     return Role.STRANGER
-
-
-def sees_everything(role: Role) -> bool:
-    """May ask about any case (what the answer shows is the audience's affair: `audience.py`)."""
-    return role in (Role.ADMIN, Role.MODERATOR)
