@@ -108,3 +108,28 @@ async def test_metrics_are_off_without_a_token(fake: FakeTelegram, backend: Back
     finally:
         stop.set()
         await wait_stopped(task)
+
+
+async def test_bad_json_is_a_400_with_the_right_secret_never_a_traceback(
+        base: tuple[str, Settings], caplog: pytest.LogCaptureFixture) -> None:
+    """The attack round's 50,000-deep body got a 500 and a RecursionError traceback."""
+    url, _settings = base
+    deep = b'{"update_id": 1, "message": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    bodies = [
+        deep,
+        b"[" * 50_000 + b"]" * 50_000,  # an array, not an update
+        b'{"update_id": 2, "message": {"text": "\xff\xfe"}}',  # not UTF-8
+        b'{"update_id": 3, "message": ',  # cut off
+        b"[1, 2, 3]",
+        b'"just a string"',
+        b'{"update_id": 4, "message": {"chat": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}}",
+    ]
+    async with aiohttp.ClientSession() as http:
+        for body in bodies:
+            async with http.post(f"{url}/telegram/webhook", data=body,
+                                 headers={**SECRET, "Content-Type": "application/json"}) as response:
+                assert response.status == 400, body[:60]
+                assert "Traceback" not in await response.text()
+        async with http.get(f"{url}/healthz") as response:
+            assert response.status == 200, "the server still serves"
+    assert not [r for r in caplog.records if r.exc_info], "nothing was logged as a crash"

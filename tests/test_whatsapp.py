@@ -168,6 +168,23 @@ async def test_a_forged_or_missing_signature_is_refused_and_nothing_is_stored(
     assert twilio.messages == []
 
 
+async def test_malformed_or_oversized_bodies_are_a_400_or_413_never_a_traceback(
+        settings: Settings, twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with server(settings, twilio) as user, aiohttp.ClientSession() as http:
+        for body in (b"Body=\xff\xfe&From=whatsapp%3A%2B62812", b"Body=%ZZ%" + b"\xc3" * 10,
+                     b"\x00" * 1000):
+            async with http.post(user.webhook_url, data=body, headers=form_type) as response:
+                assert response.status in (400, 403), body[:20]
+                assert "Traceback" not in await response.text()
+        async with http.post(user.webhook_url, data=b"Body=" + b"a" * 400_000, headers=form_type) as response:
+            assert response.status == 413
+        async with http.get(user.webhook_url.removesuffix(PATH) + "/healthz") as response:
+            assert response.status == 200
+    assert not [r for r in caplog.records if r.exc_info], "nothing was logged as a crash"
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)]
+
+
 async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twilio: FakeTwilio) -> None:
     async with server(settings, twilio) as user:
         form = user.form("halo")

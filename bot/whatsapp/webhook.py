@@ -30,7 +30,11 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
     async def whatsapp_webhook(request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return web.Response(status=415, text="form expected")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError as exc:  # not UTF-8, or not a form: input, logged without content
+            log.info("WhatsApp webhook body refused: %s", type(exc).__name__)
+            return web.Response(status=400, text="bad request")
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not validator.validate(base + request.path_qs, form, signature):
             log.warning("WhatsApp webhook with a missing or wrong signature refused")
