@@ -7,7 +7,9 @@
   (`api.twilio.com`). Redirects are followed by hand and never carry them.
 - Every hop's address is checked: loopback, private, link-local, multicast and reserved
   addresses are refused, whether the URL names them or a host name resolves to them (the
-  check is in the resolver, so what is checked is what is connected to).
+  check is in the resolver, so what is checked is what is connected to); an IPv6 address
+  that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that one too
+  (`public_address`).
 """
 
 from __future__ import annotations
@@ -65,11 +67,33 @@ class MediaRules:
 
     def address_allowed(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in network for network in self.allow_networks):
+        plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+        if any(plain.version == network.version and plain in network for network in self.allow_networks):
             return True
-        return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+        return public_address(ip)
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a media download may connect to `ip`: a global unicast address, and for an
+    IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64), that IPv4 address
+    is global too. Site-local and IPv4-compatible addresses, which Python 3.11 still calls
+    global, are refused outright, as is local-use NAT64."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return public_address(ip.ipv4_mapped)
+        if ip.is_site_local or ip in IPV4_COMPATIBLE or ip in LOCAL_NAT64 or ip.teredo is not None:
+            return False
+        if ip in NAT64:
+            return public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None:
+            return public_address(ip.sixtofour)
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local
+                                 or ip.is_loopback or ip.is_private)
 
 
 class _CheckedResolver(AbstractResolver):
