@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cleaning.pool import Limits
 from flows.policy import DEFAULT_OPERATOR, Policy
 
 
@@ -70,6 +71,13 @@ class Settings(BaseSettings):
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
                                               "waiting delivery is older")
 
+    cleaning_workers: int = Field(default=0, ge=0, le=64, description="worker processes that clean files; "
+                                  "0 = sized to the machine (cores - 1, at most 4, within a quarter of the memory)")
+    cleaning_memory_mb: int = Field(default=512, ge=192, description="each cleaning worker's address space in MB "
+                                    "(RLIMIT_AS, its libraries included); a file that needs more is unsafe")
+    cleaning_seconds: float = Field(default=30.0, gt=0, description="time a file may take to clean; then its "
+                                    "worker is killed and the file is unsafe")
+
     operator_name: str = Field(default=DEFAULT_OPERATOR, min_length=1, max_length=200,
                                description="who runs the service, named in the privacy notice")
 
@@ -115,6 +123,9 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
+
+    def cleaning_limits(self) -> Limits:
+        return Limits(self.cleaning_workers, self.cleaning_memory_mb, self.cleaning_seconds)
 
     def policy(self) -> Policy:
         return Policy(

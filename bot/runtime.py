@@ -4,12 +4,14 @@ by `run` (Telegram polling), `serve` (webhooks) or a test."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
+from cleaning import pool as cleaning_pool
 from flows.engine import Engine
 from flows.staff.commands import StaffCommands
 from flows.staff.desk import Desk
@@ -33,6 +35,7 @@ class Runtime:
     worker: DeliveryWorker | None = None
     inbox: WhatsAppInbox | None = None
     twilio: Client | None = None
+    warming: asyncio.Task[None] | None = None
 
 
 async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
@@ -42,6 +45,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         return
     settings = runtime.settings
     policy = settings.policy()
+    pool = cleaning_pool.configure(settings.cleaning_limits())
+    runtime.warming = asyncio.create_task(asyncio.to_thread(pool.start))  # warm before the first file
     db = runtime.db = await Database.open(settings.database)
     store = EvidenceStore.for_database(db, settings.evidence_dir)
     whatsapp = settings.whatsapp_enabled
@@ -119,6 +124,9 @@ async def close_runtime(runtime: Runtime) -> None:
                     twilio, runtime.twilio = runtime.twilio, None
                     await close_client(twilio)
             finally:
+                if runtime.warming is not None:
+                    warming, runtime.warming = runtime.warming, None
+                    await asyncio.gather(warming, return_exceptions=True)
                 if runtime.db is not None:
                     db, runtime.db = runtime.db, None
                     await db.close()
