@@ -29,6 +29,7 @@ from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.inbound import FileTooLarge, has_file, to_event
 from bot.telegram.staff import StaffChat
+from bot.telegram.text_limits import MAX_ALERT, cut
 from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
@@ -198,9 +199,9 @@ async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
     in_response = WEBHOOK_ANSWER.get()
     if in_response is not None and not in_response:
         in_response.update({"method": "answerCallbackQuery", "callback_query_id": query.id,
-                            **({"text": text} if text else {})})
+                            **({"text": cut(text, MAX_ALERT)} if text else {})})
         return
     try:
-        await query.answer(text)
+        await query.answer(cut(text, MAX_ALERT) if text else None)
     except TelegramError as exc:
         log.info("could not answer callback query: %s", type(exc).__name__)

@@ -15,14 +15,13 @@ from telegram.error import TelegramError
 from bot.charts import render_png_async
 from bot.export import write_files
 from bot.logs import chat_ref
-from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
 from bot.telegram.sender import TelegramSender
+from bot.telegram.text_limits import MAX_TEXT, split
 from flows.staff.commands import StaffCommands, StaffReply, is_staff_command
 from flows.staff.roles import Caller, Role
 
 log = logging.getLogger(__name__)
-MAX_TEXT = 4096
 
 
 class StaffChat:
@@ -56,7 +55,7 @@ class StaffChat:
     async def send(self, bot: Bot, message: Message, reply: StaffReply) -> None:
         chat_id = message.chat.id
         try:
-            for part in split_text(reply.text, MAX_TEXT):
+            for part in split(reply.text, MAX_TEXT):
                 await message.reply_text(part)
             if reply.chart is not None:
                 png = await render_png_async(reply.chart, reply.chart_title or "", self.commands.locale)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flows.case import notify
 from flows.case.evidence import new_evidence
 from flows.case.lifecycle import Actor, Outcome, check
+from flows.inert import inert
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.policy import Policy
 from flows.replies import to_dict
@@ -70,7 +71,7 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
     await cases.add_event(tx, case.id, outcome.at, "reporter", "info_answer", None, None,
                           outcome.text or f"{len(outcome.evidence)} file(s)")
     if outcome.text:
-        text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=outcome.text)
+        text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=inert(outcome.text))
     else:
         text = _("Case {number}: the reporter sent more evidence ({count} file(s)).").format(
             number=case.number, count=len(outcome.evidence))

@@ -19,6 +19,7 @@ from flows.case.case_file import reasons_text
 from flows.case.case_text import case_fields, status_label
 from flows.case.lifecycle import Actor
 from flows.i18n import N_
+from flows.inert import inert
 from flows.policy import Policy
 from flows.staff import route_admin, visibility
 from flows.staff.audience import Audience, audience_of
@@ -238,7 +239,7 @@ class StaffCommands:
                  f"{_('Status')}: {status_label(_, case.status)}", ""]
         lines += [f"{label}: {value}" for label, value in
                   case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked)]
-        lines += ["", f"{_('What happened')}:", case.description]
+        lines += ["", f"{_('What happened')}:", inert(case.description)]
         return StaffReply("\n".join(lines), evidence_of=case if evidence else None)
 
     async def _jejak(self, tx: Tx, call: _Call) -> StaffReply:
@@ -253,7 +254,7 @@ class StaffCommands:
             local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
             who = await self._actor_label(tx, event.actor, event.actor_name)
             change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
-            note = f" · {event.note}" if event.note else ""
+            note = f" · {inert(event.note)}" if event.note else ""
             lines.append(f"{local:%Y-%m-%d %H:%M} {local.tzname()} · {who} · {event.kind}{change}{note}")
         return StaffReply("\n".join(lines))
 
