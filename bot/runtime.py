@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
+from bot.downloads import Downloads
 from cleaning import pool as cleaning_pool
 from flows.engine import Engine
 from flows.staff.commands import StaffCommands
@@ -72,6 +73,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         staff = StaffChat(StaffCommands(db, policy, desk), sender)
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)
+        runtime.channel.downloads = Downloads(settings.download_limits())
         senders["telegram"] = sender
     if whatsapp:
         from bot.whatsapp.inbox import WhatsAppInbox
@@ -88,7 +90,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         rules = MediaRules.from_settings(settings.twilio_media_auth_hosts, settings.twilio_media_allow_networks,
                                          settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
-                                      poll_seconds=settings.delivery_poll_seconds, rules=rules)
+                                      poll_seconds=settings.delivery_poll_seconds, rules=rules,
+                                      limits=settings.download_limits(), concurrency=settings.whatsapp_concurrency)
         db.on_commit(runtime.inbox.wake)
         runtime.inbox.start()
     runtime.worker = DeliveryWorker(
@@ -110,6 +113,8 @@ async def close_runtime(runtime: Runtime) -> None:
             await inbox.stop()
     finally:
         try:
+            if runtime.channel is not None:
+                await runtime.channel.downloads.close()
             if runtime.worker is not None:
                 worker, runtime.worker = runtime.worker, None
                 await worker.stop()

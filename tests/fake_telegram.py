@@ -63,6 +63,9 @@ class FakeTelegram:
     slow_seconds: float = 12.0
     injected: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    trickles: dict[str, float] = field(default_factory=dict)
+    """File paths served one byte every so many seconds."""
+    downloads: list[str] = field(default_factory=list)
     next_update_id: int = 1000
     next_message_id: int = 1
     base: str = ""
@@ -214,11 +217,23 @@ class FakeTelegram:
                 return []
         return [u for u in self.updates if u["update_id"] >= offset][:100]
 
-    async def _file(self, request: web.Request) -> web.Response:
-        data = self.files.get(request.match_info["path"])
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """A file in chunks, as a network delivers it; one byte every `trickles[path]`
+        seconds for a stalled file server."""
+        path = request.match_info["path"]
+        data = self.files.get(path)
         if data is None:
             return web.Response(status=404)
-        return web.Response(body=data)
+        self.downloads.append(path)
+        response = web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        step = 1 if path in self.trickles else 64 * 1024
+        for start in range(0, len(data), step):
+            await response.write(data[start:start + step])
+            await asyncio.sleep(self.trickles.get(path, 0))
+        await response.write_eof()
+        return response
 
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         message_id = self.next_message_id

@@ -25,6 +25,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.downloads import Downloads, NotReceived
 from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.inbound import FileTooLarge, has_file, to_event
@@ -54,6 +55,8 @@ class TelegramChannel:
         self.store = store
         self.default_locale = default_locale
         self._locks: dict[int, asyncio.Lock] = {}
+        self.downloads = Downloads()
+        """Reporters' files, under the download deadlines (set from the settings at start)."""
         self.deliver_now: Callable[[Delivery], Awaitable[None]] | None = None
         """Sends a step's replies right after the commit (the delivery worker's
         `deliver_now`); None leaves them to the worker's next round."""
@@ -101,7 +104,7 @@ class TelegramChannel:
         try:
             now = datetime.now(UTC)
             room = await self.engine.file_room(CHANNEL, str(chat_id), now) if has_file(update) else 0
-            event = await to_event(update, bot, self.store, room)
+            event = await to_event(update, bot, self.store, room, self.downloads)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
                               now, user.language_code if user else None,
                               reply_key=f"album:{album}" if album else None, caps=CAPABILITIES,
@@ -112,6 +115,11 @@ class TelegramChannel:
             await _notice(bot, chat_id, query, _(
                 "That file is larger than 20 MB, which Telegram does not let us receive. "
                 "Please send a smaller file or a link to it."))
+            return
+        except NotReceived:  # nothing of this update was stored
+            log.info("a file of update %s did not arrive within the download limits", update.update_id)
+            _ = gettext_for(self._locale(update))
+            await _notice(bot, chat_id, query, _("Sorry, your file did not reach us. Please send it again."))
             return
         except Exception:
             # Nothing of this update was stored, so the conversation is as it was.

@@ -1,11 +1,13 @@
 """A Telegram update as a flow event. Files are downloaded here (up to the Bot API's
-20 MB) into the evidence store, so the case keeps the bytes and their SHA-256."""
+20 MB, within `bot/downloads.py`'s deadlines) into the evidence store, so the case keeps the
+bytes and their SHA-256."""
 
 from __future__ import annotations
 
 from telegram import Bot, Document, Message, PhotoSize, Update, Video
 from telegram.error import BadRequest
 
+from bot.downloads import Downloads, NotReceived, TooLargeFile
 from flows.events import (
     Choice,
     Command,
@@ -48,9 +50,11 @@ def parse_command(text: str) -> Command:
     return Command(head.split("@")[0].lower(), args.strip())
 
 
-async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: int = 1) -> Event:
+async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: int = 1,
+                   downloads: Downloads | None = None) -> Event:
     """`may_store`: how many files of this update may be kept (`Engine.file_room`); a file
-    beyond it is passed on unread, so the flow can say it was not kept."""
+    beyond it is passed on unread, so the flow can say it was not kept. `downloads`: the
+    deadlines a file download keeps (`NotReceived` past them)."""
     if update.callback_query is not None:
         return parse_callback(update.callback_query.data)
     message = update.effective_message
@@ -58,7 +62,7 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: in
         return Unsupported("update")
     if message.text is not None:
         return parse_command(message.text) if message.text.startswith("/") else Text(message.text)
-    media = await _media(message, bot, store, may_store)
+    media = await _media(message, bot, store, may_store, downloads or Downloads())
     if media is not None:
         return media
     if message.venue is not None:
@@ -80,7 +84,8 @@ def has_file(update: Update) -> bool:
     return message is not None and bool(message.photo or message.video or message.document)
 
 
-async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int) -> Media | None:
+async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int,
+                 downloads: Downloads) -> Media | None:
     kind: MediaKind
     attachment: PhotoSize | Video | Document
     mime: str | None
@@ -105,8 +110,12 @@ async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: in
         if "too big" in str(exc).lower():
             raise FileTooLarge() from exc
         raise
-    data = bytes(await file.download_as_bytearray())
-    stored = await store.put(data)
+    if not file.file_path:
+        raise NotReceived("no file path")
+    try:  # streamed into the store under the deadlines, never whole in memory
+        stored = await downloads.fetch(file.file_path, store, MAX_DOWNLOAD_BYTES)
+    except TooLargeFile as exc:
+        raise FileTooLarge() from exc
     item = MediaItem(kind, attachment.file_id, attachment.file_unique_id, mime, stored.size,
                      stored.sha256, name)
     return Media((item,), message.caption)

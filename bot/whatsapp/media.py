@@ -3,6 +3,7 @@
 - The file is streamed into the evidence store in chunks, hashed as it comes; the cap is
   enforced while reading (a Content-Length over it is refused before reading), and the file
   is renamed into place only when complete.
+- Each file has a deadline, a minimum rate and a bounded number of tries (`bot/downloads.py`).
 - The account's credentials go only over https, and only to the configured API host
   (`api.twilio.com`). Redirects are followed by hand and never carry them.
 - Every hop's address is checked: loopback, private, link-local, multicast and reserved
@@ -20,6 +21,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +33,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from bot.downloads import DownloadLimits, Stalled, stream
 from storage.evidence_files import EvidenceStore, StoredFile, TooLarge
 
 log = logging.getLogger(__name__)
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 MAX_REDIRECTS = 5
-CHUNK = 64 * 1024
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -116,15 +118,14 @@ class _CheckedResolver(AbstractResolver):
 
 class MediaFetcher:
     def __init__(self, store: EvidenceStore, account_sid: str, auth_token: str, rules: MediaRules, *,
-                 tries: int = 4, retry_pause: float = 0.5, timeout: float = 300.0,
+                 limits: DownloadLimits | None = None, retry_pause: float = 0.5,
                  max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         self.store = store
         self.rules = rules
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._auth = {"Authorization": f"Basic {credentials}"}
-        self.tries = tries
+        self.limits = limits or DownloadLimits()
         self.retry_pause = retry_pause
-        self.timeout = timeout
         self.max_bytes = max_bytes
         self._session: aiohttp.ClientSession | None = None
 
@@ -135,9 +136,8 @@ class MediaFetcher:
                 tls = ssl.create_default_context()
                 tls.load_verify_locations(str(self.rules.ca_file))
             connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.rules), ssl=tls, limit=64)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=15,
-                                                                                sock_read=30))
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=min(15.0, self.limits.window), sock_read=self.limits.window))
         return self._session
 
     async def close(self) -> None:
@@ -146,18 +146,26 @@ class MediaFetcher:
             self._session = None
 
     async def fetch(self, url: str) -> StoredFile:
-        """The file, stored whole. A 404 right after the message is Twilio not having the
-        file ready yet, so it is retried like a 5xx; `Refused` is never retried."""
+        """The file, stored whole, within the limits' deadline (every try included). A 404
+        right after the message is Twilio not having the file ready yet, so it is retried
+        like a 5xx or a stall; `Refused` is never retried."""
         last = ""
-        for attempt in range(self.tries):
+        started = time.monotonic()
+        for attempt in range(self.limits.tries):
+            remaining = self.limits.remaining(started)
+            if remaining <= 0:
+                break
             try:
-                return await self._once(url)
-            except (DownloadFailed, aiohttp.ClientError, TimeoutError) as exc:
+                async with asyncio.timeout(remaining):
+                    return await self._once(url, started)
+            except (DownloadFailed, aiohttp.ClientError, TimeoutError, Stalled) as exc:
                 last = str(exc) if isinstance(exc, DownloadFailed) else type(exc).__name__
-            await asyncio.sleep(self.retry_pause * 2 ** attempt)
-        raise DownloadFailed(last)
+            pause = min(self.retry_pause * 2 ** attempt, self.limits.remaining(started))
+            if pause > 0 and attempt + 1 < self.limits.tries:
+                await asyncio.sleep(pause)
+        raise DownloadFailed(last or "deadline")
 
-    async def _once(self, url: str) -> StoredFile:
+    async def _once(self, url: str, started: float) -> StoredFile:
         for _hop in range(MAX_REDIRECTS + 1):
             target = self._checked(url)
             headers = self._auth if self._gets_credentials(target) else {}
@@ -173,7 +181,7 @@ class MediaFetcher:
                     if response.status in (404, 408, 429) or response.status >= 500:
                         raise DownloadFailed(f"HTTP {response.status}")
                     raise Refused(f"HTTP {response.status}")
-                return await self._store(response)
+                return await self._store(response, started)
         raise Refused("too many redirects")
 
     def _checked(self, url: str) -> URL:
@@ -192,13 +200,12 @@ class MediaFetcher:
     def _gets_credentials(self, target: URL) -> bool:
         return target.scheme == "https" and (target.host or "").lower() in self.rules.auth_hosts
 
-    async def _store(self, response: aiohttp.ClientResponse) -> StoredFile:
+    async def _store(self, response: aiohttp.ClientResponse, started: float) -> StoredFile:
         if (response.content_length or 0) > self.max_bytes:
             raise FileTooLarge("file too large")
         try:
             async with self.store.receive(self.max_bytes) as incoming:
-                async for chunk in response.content.iter_chunked(CHUNK):
-                    await incoming.write(chunk)
+                await stream(response.content, incoming, self.limits, started)
                 return await incoming.finish()
         except TooLarge as exc:
             raise FileTooLarge("file too large") from exc
