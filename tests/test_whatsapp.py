@@ -9,6 +9,7 @@ import hashlib
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.serve import serve
+from flows import retention
 from flows.policy import Policy
 from flows.staff import route_admin
 from storage import Database, outbox
@@ -197,6 +199,31 @@ async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twil
     assert len(twilio.to(NUMBER)) == 1
     assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "processed messages leave the queue"
     assert rows(settings, "SELECT count(*) FROM processed_updates WHERE channel = 'whatsapp'") == [(1,)]
+
+
+async def test_a_replay_long_after_the_processed_row_was_pruned_gets_200_and_no_effect(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Twilio's signature has no timestamp: a captured request replayed after the 7-day
+    retention of processed-update rows used to get a fresh answer."""
+    async with server(settings, twilio) as user:
+        form = user.form("halo")
+        assert (await user.post(form)).status == 200
+        await twilio.wait_for(lambda: len(twilio.to(NUMBER)) >= 1)
+        db = await Database.open(settings.database)
+        try:
+            done = await retention.run(db, Policy(), datetime.now(UTC) + timedelta(days=200))
+        finally:
+            await db.close()
+        assert done.counts.get("processed-update records pruned") == 1
+        assert rows(settings, "SELECT count(*) FROM processed_updates") == [(0,)]
+        replay = await user.post(form)
+        assert replay.status == 200 and replay.content_type == "text/xml"
+        await asyncio.sleep(0.8)
+    assert len(twilio.to(NUMBER)) == 1, "no second answer"
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "nothing was even queued"
+    digests = rows(settings, "SELECT digest FROM message_digests")
+    assert len(digests) == 1 and len(digests[0][0]) == 16, "16 bytes a message"
+    assert NUMBER.encode() not in digests[0][0] and b"SM" not in digests[0][0]
 
 
 async def test_stop_silences_everything_until_mulai(settings: Settings, twilio: FakeTwilio) -> None:

@@ -40,7 +40,7 @@ from flows.engine import Engine
 from flows.events import Inbound, MediaItem
 from flows.i18n import N_, gettext_for
 from flows.replies import TextReply, to_dict
-from storage import contacts, conversations, inbound_queue, outbox, updates
+from storage import contacts, conversations, inbound_queue, keys, outbox, updates
 from storage.evidence_files import EvidenceStore
 from storage.inbound_queue import QueuedInbound
 
@@ -185,8 +185,11 @@ class WhatsAppInbox(BackgroundLoop):
     async def _tell(self, item: QueuedInbound, at: datetime, message_id: str, opt: str | None = None) -> None:
         """A channel-level answer (`message_id` marked with N_), outside the report flow;
         claimed like any update, in the person's language when we know it."""
+        key = await keys.message_digest_key(self.db)
+        remembered = updates.digest(key, CHANNEL, item.address, item.external_id)
         async with self.db.transaction() as tx:
-            if await updates.processed_among(tx, [(CHANNEL, item.external_id)]):
+            if await updates.processed_among(tx, [(CHANNEL, item.external_id)]) or await updates.seen_among(
+                    tx, [remembered]):
                 return
             if opt == "out":
                 await contacts.opt_out(tx, CHANNEL, item.address, at.isoformat())
@@ -199,7 +202,7 @@ class WhatsAppInbox(BackgroundLoop):
             await outbox.enqueue(tx, CHANNEL, item.address, "send",
                                  {"replies": [to_dict(TextReply(text))], "locale": locale,
                                   "even_if_opted_out": True}, at.isoformat())
-            await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat())])
+            await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat(), remembered)])
 
     async def _download(self, item: QueuedInbound, refs: list[MediaRef], at: datetime,
                         give_up: bool) -> list[MediaItem]:

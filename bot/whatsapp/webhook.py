@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.web import Handler
 from bot.whatsapp.payload import CHANNEL, MAX_BODY, MAX_MEDIA, REFUSED_FIELD, TwilioInbound
-from storage import Database, inbound_queue
+from storage import Database, inbound_queue, keys, updates
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -53,7 +53,11 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
             log.info("WhatsApp message refused (%s; fields: %s)", reason,
                      ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})))
             fields = {"MessageSid": message.message_sid, "From": message.sender, REFUSED_FIELD: reason}
+        key = await keys.message_digest_key(db)
         async with db.transaction() as tx:
+            if await updates.processed_among(tx, [(CHANNEL, message.message_sid)]) or await updates.seen_among(
+                    tx, [updates.digest(key, CHANNEL, message.address, message.message_sid)]):
+                return web.Response(text=EMPTY_TWIML, content_type="text/xml")  # a replay, at any age: no effect
             await inbound_queue.add(tx, CHANNEL, message.address, message.message_sid, fields,
                                     datetime.now(UTC).isoformat())
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")

@@ -147,8 +147,9 @@ class StaffCommands:
         call = _Call(caller, role, audience, args.strip(), at)
         handler: Callable[[Tx, _Call], Awaitable[StaffReply]] = getattr(self, f"_{spec.name}")
         if spec.changes:
+            key = await self.desk.digest_key()
             async with self.db.transaction() as tx:
-                done = await self.desk.claim(tx, update_id, at)
+                done = await self.desk.claim(tx, caller.chat_id, update_id, at, key)
                 if not done:
                     return StaffReply(self._("Already done."), audience=audience)
                 reply = await handler(tx, call)
