@@ -81,6 +81,11 @@ class TelegramChannel:
             return  # an edit of an old answer, or the user blocking the bot: not input
         if self.staff is not None and await self.staff.handle(update, context.bot, private=True):
             return
+        if self.staff is not None and update.callback_query is not None:
+            toast = await self.staff.decide_route(update)
+            if toast is not None:  # an admin deciding a route, not a reporter's step
+                await _answer(update.callback_query, toast)
+                return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         try:
             async with lock:

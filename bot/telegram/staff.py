@@ -52,6 +52,16 @@ class StaffChat:
             await self.send(bot, message, reply)
         return reply is not None
 
+    async def decide_route(self, update: Update) -> str | None:
+        """A press on the buttons under a route waiting for an admin (in the admin's private
+        chat): the toast to answer it with; None when the press is something else."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or query.message is None:
+            return None
+        option = (query.data or "").partition(":")[2]
+        caller = Caller(user.id, user.full_name, query.message.chat.id, in_group=False)
+        return await self.commands.decide_route(caller, option, str(update.update_id), datetime.now(UTC).isoformat())
+
     async def send(self, bot: Bot, message: Message, reply: StaffReply) -> None:
         chat_id = message.chat.id
         try:

@@ -158,6 +158,28 @@ class StaffCommands:
                 reply = await handler(tx, call)
         return replace(reply, audience=audience)
 
+    async def decide_route(self, caller: Caller, option: str, update_id: str, at: str) -> str | None:
+        """An admin's press under the announcement of a route waiting for them; None when
+        `option` is not such a press."""
+        action, _sep, raw = option.rpartition(":")
+        if action not in (route_admin.CONFIRM, route_admin.REFUSE) or not raw.isdigit():
+            return None
+        _ = self._
+        if caller.user_id not in self.policy.admin_ids:
+            return _("Only an admin can decide this.")
+        key = await self.desk.digest_key()
+        async with self.db.transaction() as tx:
+            if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+                return _("Already done.")
+            if action == route_admin.CONFIRM:
+                done = await route_admin.confirm(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
+            else:
+                done = await route_admin.refuse(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
+        if done is None:
+            return _("That route was already decided.")
+        return _("Confirmed: the group receives its reports from now on.") if action == route_admin.CONFIRM \
+            else _("Refused: the group receives nothing.")
+
     # --- reading --------------------------------------------------------------------
 
     async def _bantuan(self, tx: Tx, call: _Call) -> StaffReply:
@@ -460,10 +482,11 @@ class StaffCommands:
     async def _daftar_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at))
+        return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at,
+                                                      confirmed=call.role == Role.ADMIN))
 
     async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at))
+        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at, call.actor))
 

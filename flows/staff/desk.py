@@ -153,18 +153,22 @@ class Desk:
 
     # --- routes ---------------------------------------------------------------------------
 
-    async def register_in(self, tx: Tx, chat_id: int, title: str | None, args: str, actor: Actor, at: str) -> str:
+    async def register_in(self, tx: Tx, chat_id: int, title: str | None, args: str, actor: Actor, at: str,
+                          confirmed: bool = True) -> str:
+        """`confirmed`: an admin's registration takes effect at once; a moderator's waits."""
         if not args.strip():
             return self._("Send /daftar_fokus followed by the region, for example /daftar_fokus 51.71 or "
                           "/daftar_fokus Kota Denpasar. Add an agency group at the end to narrow it "
                           "(for example: pusat).")
         query, scope = route_admin.split_scope(args)
-        added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at)
+        added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at,
+                                      by_name=actor.name, confirmed=confirmed)
         return route_admin.describe_added(added, self.policy.default_locale)
 
-    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str) -> str:
+    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str, actor: Actor | None = None) -> str:
         _ = self._
-        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at)
+        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at,
+                                                  by=actor.ref if actor else "shell", by_name=actor.name if actor else None)
         if not known:
             return _("I don't know that region. Use a Kemendagri code such as 51.71.")
         if not removed:
