@@ -89,16 +89,33 @@ class Chat:
         self.fake.push(update)
         await self.fake.wait_for(lambda: self.shown() >= before + answers, timeout)
         self.latencies.append(time.monotonic() - started)
+        await self.settle(0.15)  # an answer in several messages is one answer
+
+    async def settle(self, quiet: float = 0.5) -> None:
+        """Until this chat has had no new message for `quiet` seconds (an answer in parts)."""
+        while True:
+            seen = self.shown()
+            await asyncio.sleep(quiet)
+            if self.shown() == seen:
+                return
 
     async def say(self, text: str, answers: int = 1) -> None:
         await self.send(tg.text(self.chat_id, text), answers)
 
     async def press(self, option: str) -> None:
-        await self.send(self.reporter.press_update(option))
+        try:
+            update = self.reporter.press_update(option)
+        except StopIteration:
+            raise AssertionError(f"no {option!r} button; last: {self.fake.shown(self.chat_id)[-2:]}") from None
+        await self.send(update)
 
-    async def report_until_evidence(self) -> None:
-        await self.say("/start", answers=2)
-        await self.press("agree")
+    async def report_until_evidence(self, first: bool = True) -> None:
+        if first:
+            await self.say("/start", answers=2)
+            await self.press("agree")
+        else:  # a returning reporter is not asked to agree again
+            await self.say("/start")
+            await self.settle(0.2)
         await self.say("denpasar")
         await self.press("pemda")
         await self.press("sekolah")
@@ -118,6 +135,8 @@ class Chat:
         await self.press("done")
         if not files:
             await self.press("none")
+        else:
+            await self.settle()
         await self.press("anonim")
         await self.press("send")
 
@@ -125,7 +144,7 @@ class Chat:
 async def keep_reporting(chat: Chat, stop: asyncio.Event) -> int:
     reports = 0
     while not stop.is_set():
-        await chat.report_until_evidence()
+        await chat.report_until_evidence(first=reports == 0)
         await chat.finish(files=False)
         reports += 1
     return reports
@@ -178,6 +197,7 @@ async def main(pngs: int, pdf_objects: int) -> None:
             started = time.monotonic()
             for n in range(pngs):
                 await hostile_chat.send(tg.document(fake, HOSTILE, f"layar-{n}.png", png, mime="image/png"))
+                await hostile_chat.settle()
             await hostile_chat.finish(files=True)
             number = next(w for t in fake.shown(HOSTILE) for w in t.split() if w.startswith("LN-")).rstrip(".")
             card = await card_message(fake, number)
@@ -196,6 +216,7 @@ async def main(pngs: int, pdf_objects: int) -> None:
             await fake.wait_for(lambda: sum("disimpan untuk moderator" in t and number in t
                                             for t in fake.texts(GROUP)) >= 2, 300)
             elapsed = time.monotonic() - started
+            notices = [t for t in fake.texts(GROUP) if "disimpan untuk moderator" in t and number in t]
             stop_other.set()
             reports = await other_task
         finally:
@@ -216,6 +237,8 @@ async def main(pngs: int, pdf_objects: int) -> None:
           f"p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms (target p95 < 500 ms)")
     hostile_case = next((status for case_number, status in cases if case_number == number), None)
     print(f"the hostile report {number}: {hostile_case}; unsafe files by reason: {dict(unsafe)}")
+    for text in notices:
+        print("  group:", text.split(" File itu")[0])
 
 
 async def card_message(fake: FakeTelegram, number: str) -> dict[str, Any]:
