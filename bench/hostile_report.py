@@ -169,9 +169,9 @@ def case_rows(db: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
 
 async def main(pngs: int, pdf_objects: int) -> None:
     print(f"building the files: {pngs} PNGs of 6300x6300 RGBA, a PDF of {pdf_objects:,} objects ...", flush=True)
-    png = hostile.flat_png(6300, "RGBA")
+    images = [hostile.flat_png(6300, "RGBA", shade=200 + n) for n in range(pngs)]  # ten different files
     pdf = hostile.many_objects_pdf(pdf_objects)
-    print(f"PNG {len(png) / 1e3:.0f} KB each, PDF {len(pdf) / 1e6:.1f} MB", flush=True)
+    print(f"PNG {len(images[0]) / 1e3:.0f} KB each, PDF {len(pdf) / 1e6:.1f} MB", flush=True)
     fake = FakeTelegram()
     await fake.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,7 +196,7 @@ async def main(pngs: int, pdf_objects: int) -> None:
             other_task = asyncio.create_task(keep_reporting(other, stop_other))
             started = time.monotonic()
             for n in range(pngs):
-                await hostile_chat.send(tg.document(fake, HOSTILE, f"layar-{n}.png", png, mime="image/png"))
+                await hostile_chat.send(tg.document(fake, HOSTILE, f"layar-{n}.png", images[n], mime="image/png"))
                 await hostile_chat.settle()
             await hostile_chat.finish(files=True)
             number = next(w for t in fake.shown(HOSTILE) for w in t.split() if w.startswith("LN-")).rstrip(".")

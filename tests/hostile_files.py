@@ -188,11 +188,11 @@ def huge_png(side: int = 13_300) -> bytes:
 
 
 @cache
-def flat_png(side: int = 6300, mode: str = "RGBA") -> bytes:
+def flat_png(side: int = 6300, mode: str = "RGBA", shade: int = 200) -> bytes:
     """The attack round's small image: one colour, 170 KB, that decodes to 160 MB (RGBA) and
-    cost 635 MB to clean."""
+    cost 635 MB to clean. A different `shade` makes a different file."""
     out = io.BytesIO()
-    colour = {"RGBA": (200, 30, 30, 255), "RGB": (200, 30, 30), "L": 90, "P": 3}[mode]
+    colour = {"RGBA": (shade, 30, 30, 255), "RGB": (shade, 30, 30), "L": shade % 256, "P": 3}[mode]
     Image.new(mode, (side, side), colour).save(out, "PNG")
     return out.getvalue()
 
