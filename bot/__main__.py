@@ -143,6 +143,12 @@ async def _routes(settings: Settings, args: argparse.Namespace) -> int:
         return await routes_cli.remove(settings, args.chat_id, args.region)
     if args.routes_command == "import":
         return await routes_cli.import_csv(settings, args.file)
+    if args.routes_command in ("approve", "refuse"):
+        return await routes_cli.decide(settings, args.route_id, approve=args.routes_command == "approve")
+    if args.routes_command == "pending":
+        return await routes_cli.pending(settings)
+    if args.routes_command == "log":
+        return await routes_cli.log(settings)
     return await routes_cli.listing(settings)
 
 
@@ -164,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     remove_parser = routes_sub.add_parser("remove", help="stop sending to a group (one region or all)")
     remove_parser.add_argument("chat_id", type=int)
     remove_parser.add_argument("region", nargs="?")
-    routes_sub.add_parser("list", help="every route, broken ones flagged")
+    routes_sub.add_parser("list", help="every route, broken and waiting ones flagged")
+    routes_sub.add_parser("pending", help="routes a moderator asked for, waiting for an admin")
+    for verb, what in (("approve", "confirm a waiting route: it receives cases from now on"),
+                       ("refuse", "refuse a waiting route: it goes")):
+        decide_parser = routes_sub.add_parser(verb, help=what)
+        decide_parser.add_argument("route_id", type=int, help="the id `routes pending` shows")
+    routes_sub.add_parser("log", help="the latest route changes, who made them and when")
     import_parser = routes_sub.add_parser("import", help="add routes from a CSV: region,chat_id[,agency,title]")
     import_parser.add_argument("file", type=Path)
     export_parser = sub.add_parser("export", help="all cases (or a selection) as CSV and XLSX, streamed")

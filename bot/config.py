@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.downloads import DownloadLimits
+from cleaning.pool import Limits
 from flows.policy import DEFAULT_OPERATOR, Policy
 from storage.database import is_postgres_url
 
@@ -85,6 +87,20 @@ class Settings(BaseSettings):
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
                                               "waiting delivery is older")
 
+    download_deadline_seconds: float = Field(default=60.0, gt=0, description="time one file's download may "
+                                             "take, every try included")
+    download_min_bytes_per_second: int = Field(default=16 * 1024, ge=0, description="a download slower than "
+                                               "this (measured over 10 s, or a quarter of the deadline) is given up")
+    download_tries: int = Field(default=3, ge=1, le=10, description="tries per file within the deadline")
+    whatsapp_concurrency: int = Field(default=64, ge=1, description="WhatsApp messages handled at once (messages "
+                                      "waiting for a download do not count)")
+    cleaning_workers: int = Field(default=0, ge=0, le=64, description="worker processes that clean files; "
+                                  "0 = sized to the machine (cores - 1, at most 4, within a quarter of the memory)")
+    cleaning_memory_mb: int = Field(default=512, ge=192, description="each cleaning worker's address space in MB "
+                                    "(RLIMIT_AS, its libraries included); a file that needs more is unsafe")
+    cleaning_seconds: float = Field(default=30.0, gt=0, description="time a file may take to clean; then its "
+                                    "worker is killed and the file is unsafe")
+
     operator_name: str = Field(default=DEFAULT_OPERATOR, min_length=1, max_length=200,
                                description="who runs the service, named in the privacy notice")
 
@@ -139,6 +155,12 @@ class Settings(BaseSettings):
 
         return LinkResolver(ResolveRules.from_settings(self.link_allow_networks, self.link_addresses,
                                                        self.link_ca_file, self.link_timeout))
+
+    def download_limits(self) -> DownloadLimits:
+        return DownloadLimits(self.download_deadline_seconds, self.download_min_bytes_per_second, self.download_tries)
+
+    def cleaning_limits(self) -> Limits:
+        return Limits(self.cleaning_workers, self.cleaning_memory_mb, self.cleaning_seconds)
 
     def policy(self) -> Policy:
         return Policy(

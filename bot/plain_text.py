@@ -4,6 +4,7 @@ become a numbered list, and the flow accepts the number, "1." or the label typed
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flows.case import case_number
 from flows.case.notify import STATUS_TOKEN
@@ -34,22 +35,38 @@ def command_of(text: str) -> Command | None:
     return None
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces within a channel's length limit, cut at a paragraph end, else a line end,
-    else a space, and only inside a word when a word is longer than the limit."""
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Pieces within a channel's length limit (as `measure` counts it: Telegram counts UTF-16
+    code units), cut at a paragraph end, else a line end, else a space, and only inside a
+    word when a word is longer than the limit."""
     parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n\n", 0, limit)
+    while measure(text) > limit:
+        fits = _fitting(text, limit, measure)
+        cut = text.rfind("\n\n", 0, fits)
         if cut <= 0:
-            cut = text.rfind("\n", 0, limit)
+            cut = text.rfind("\n", 0, fits)
         if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
+            cut = text.rfind(" ", 0, fits)
         if cut <= 0:
-            cut = limit
+            cut = max(1, fits)
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n ")
     parts.append(text)
     return parts
+
+
+def _fitting(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """How many characters of `text` fit in `limit` (`len`: `limit` itself)."""
+    if measure is len:
+        return limit
+    low, high = 0, min(len(text), limit)
+    while low < high:  # the largest prefix within the limit
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def render(reply: Reply, locale: str, location_hint: str = CONSOLE_LOCATION) -> str:

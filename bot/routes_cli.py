@@ -42,6 +42,60 @@ async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
     return 0
 
 
+async def decide(settings: Settings, route_id: int, approve: bool) -> int:
+    """`routes approve|refuse ID`: the shell decides as an admin does with the buttons."""
+    db = await Database.open(settings.database)
+    try:
+        async with db.transaction() as tx:
+            at = datetime.now(UTC).isoformat()
+            if approve:
+                done = await route_admin.confirm(tx, settings.policy(), route_id, by=ACTOR, by_name=None, at=at)
+                route = done.route if done else None
+            else:
+                route = await route_admin.refuse(tx, settings.policy(), route_id, by=ACTOR, by_name=None, at=at)
+    finally:
+        await db.close()
+    if route is None:
+        print(f"no route {route_id} is waiting for an admin")
+        return 1
+    print(("confirmed: " if approve else "refused: ") + route_admin.describe(route, settings.default_locale,
+                                                                          with_chat=True))
+    if approve and done is not None and done.forwarded:
+        print("forwarded waiting cases:", ", ".join(done.forwarded))
+    return 0
+
+
+async def pending(settings: Settings) -> int:
+    db = await Database.open(settings.database)
+    try:
+        async with db.reading() as tx:
+            found = await routes.pending(tx)
+    finally:
+        await db.close()
+    for route in found:
+        print(f"{route.id}: " + route_admin.describe(route, settings.default_locale, with_chat=True)
+              + f" (asked by {route.created_by} at {route.created_at})")
+    if not found:
+        print("no route is waiting")
+    return 0
+
+
+async def log(settings: Settings) -> int:
+    db = await Database.open(settings.database)
+    try:
+        async with db.reading() as tx:
+            found = await routes.events(tx)
+    finally:
+        await db.close()
+    for event in found:
+        scope = f" {event.agency_scope}" if event.agency_scope else ""
+        print(f"{event.at} {event.action} {event.region_code}{scope} → {event.chat_id} by {event.actor}"
+              + (f" ({event.actor_name})" if event.actor_name else ""))
+    if not found:
+        print("no route changes yet")
+    return 0
+
+
 async def listing(settings: Settings) -> int:
     db = await Database.open(settings.database)
     try:

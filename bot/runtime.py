@@ -4,12 +4,15 @@ by `run` (Telegram polling), `serve` (webhooks) or a test."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.config import Settings
 from bot.delivery import DeliveryWorker, Sender
+from bot.downloads import Downloads
+from cleaning import pool as cleaning_pool
 from flows.engine import Engine
 from flows.staff.commands import StaffCommands
 from flows.staff.desk import Desk
@@ -33,6 +36,7 @@ class Runtime:
     worker: DeliveryWorker | None = None
     inbox: WhatsAppInbox | None = None
     twilio: Client | None = None
+    warming: asyncio.Task[None] | None = None
 
 
 async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
@@ -42,6 +46,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         return
     settings = runtime.settings
     policy = settings.policy()
+    pool = cleaning_pool.configure(settings.cleaning_limits())
+    runtime.warming = asyncio.create_task(asyncio.to_thread(pool.start))  # warm before the first file
     db = runtime.db = await Database.open(settings.database)
     store = EvidenceStore.for_database(db, settings.evidence_dir)
     whatsapp = settings.whatsapp_enabled
@@ -68,6 +74,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         staff = StaffChat(StaffCommands(db, policy, desk), sender)
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)
+        runtime.channel.downloads = Downloads(settings.download_limits())
         senders["telegram"] = sender
     if whatsapp:
         from bot.whatsapp.inbox import WhatsAppInbox
@@ -84,7 +91,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         rules = MediaRules.from_settings(settings.twilio_media_auth_hosts, settings.twilio_media_allow_networks,
                                          settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
-                                      poll_seconds=settings.delivery_poll_seconds, rules=rules)
+                                      poll_seconds=settings.delivery_poll_seconds, rules=rules,
+                                      limits=settings.download_limits(), concurrency=settings.whatsapp_concurrency)
         db.on_commit(runtime.inbox.wake)
         runtime.inbox.start()
     runtime.worker = DeliveryWorker(
@@ -106,6 +114,8 @@ async def close_runtime(runtime: Runtime) -> None:
             await inbox.stop()
     finally:
         try:
+            if runtime.channel is not None:
+                await runtime.channel.downloads.close()
             if runtime.worker is not None:
                 worker, runtime.worker = runtime.worker, None
                 await worker.stop()
@@ -121,6 +131,9 @@ async def close_runtime(runtime: Runtime) -> None:
                     twilio, runtime.twilio = runtime.twilio, None
                     await close_client(twilio)
             finally:
+                if runtime.warming is not None:
+                    warming, runtime.warming = runtime.warming, None
+                    await asyncio.gather(warming, return_exceptions=True)
                 if runtime.db is not None:
                     db, runtime.db = runtime.db, None
                     await db.close()

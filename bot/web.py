@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -95,10 +97,8 @@ def _telegram_handler(application: TelegramApp, secret: str) -> Handler:
             return web.Response(status=403, text="forbidden")
         if request.content_type != "application/json":
             return web.Response(status=415, text="json expected")
-        try:
-            data = json.loads(await request.text())
-            update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        update = await _update_of(request, application)
+        if update is False:
             return web.Response(status=400, text="bad update")
         from bot.telegram.channel import WEBHOOK_ANSWER
 
@@ -113,6 +113,40 @@ def _telegram_handler(application: TelegramApp, secret: str) -> Handler:
         return web.json_response(answer) if answer else web.Response(text="ok")
 
     return telegram_webhook
+
+
+MAX_JSON_DEPTH = 32
+"""A Telegram update nests about ten levels deep; a body nested deeper is not an update."""
+
+
+async def _update_of(request: web.Request, application: TelegramApp) -> Update | None | bool:
+    """The update in a webhook body; False when the body is not one (malformed, not UTF-8,
+    nested too deep, or not an update's shape). Its content is never logged."""
+    try:
+        raw = await request.read()
+        if _nesting(raw) > MAX_JSON_DEPTH:
+            return False
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return False
+        return Update.de_json(data, application.bot)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        # input, not our fault: one line, never the body
+        log.info("webhook body refused: %s", type(exc).__name__)
+        return False
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep brackets nest outside strings, found before any parser recurses into them
+    (regular expressions in C; an ordinary update has too few brackets to look further)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    brackets = _BRACKET.findall(_STRING.sub(b"", raw))
+    return max(itertools.accumulate(1 if b in (b"[", b"{") else -1 for b in brackets), default=0)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 async def backlog(db: Database) -> tuple[int, float | None]:

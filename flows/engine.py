@@ -36,7 +36,7 @@ from flows.reporter.report import file_room, new_conversation, step
 from flows.reporter.status import is_status_query, status_replies
 from flows.reporter.turn import Facts
 from flows.reporter.wording import press
-from storage import Database, Tx, contacts, conversations, locks, outbox, reporters, retention, updates
+from storage import Database, Tx, contacts, conversations, keys, locks, outbox, reporters, retention, updates
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 from storage.evidence_files import EvidenceStore
@@ -264,6 +264,13 @@ class Engine:
     async def _run_batch(self, batch: list[tuple[Inbound, asyncio.Future[Handled]]]) -> None:
         results: list[tuple[asyncio.Future[Handled], Handled | Exception]] = []
         sent, self._sent = self._sent, []
+        try:
+            key = await keys.message_digest_key(self.db)  # read once, then kept in memory
+        except Exception as exc:  # noqa: BLE001 - the batch's callers get the error, as for a failed transaction
+            self._sent[:0] = sent
+            for _inbound, future in batch:
+                future.set_exception(exc)
+            return
         for attempt in range(1, MAX_BATCH_ATTEMPTS + 1):
             results = []
             try:
@@ -271,7 +278,7 @@ class Engine:
                     if sent:  # first: a chat whose last reply went out may have this step's sent at once too
                         await outbox.mark_sent_many(tx, sent, datetime.now(UTC).isoformat())
                     work = await _Batch.load(tx, [inbound for inbound, _ in batch], self.default_locale, self.policy,
-                                             self._reply_queues())
+                                             self._reply_queues(), key)
                     isolate = len(batch) > 1 and self.db.dialect.failed_statement_aborts
                     for inbound, future in batch:
                         try:
@@ -322,7 +329,7 @@ class _Batch:
 
     def __init__(self, default_locale: str, policy: Policy, queues: dict[str, ReplyQueue], processed: set[Key],
                  stored: dict[Key, conversations.StoredConversation], blocked: set[Key],
-                 standing: dict[Key, consent.Standing]) -> None:
+                 standing: dict[Key, consent.Standing], key: bytes = b"", seen: set[bytes] | None = None) -> None:
         self.default_locale = default_locale
         self.policy = policy
         self.queues = queues
@@ -332,7 +339,10 @@ class _Batch:
         self.current: dict[Key, Conversation | None] = {
             key: Conversation.from_json(row.state, row.data, row.updated_at) for key, row in stored.items()
         }
-        self.claims: list[tuple[str, str, str]] = []
+        self.claims: list[tuple[str, str, str, bytes | None]] = []
+        self.key = key
+        self.seen = seen or set()
+        """Digests of the messages processed before, at any age (`updates.digest`)."""
         self.changed: set[Key] = set()
         self.dropped: set[str] = set()
         """Files the batch's steps let go (a cleared or cancelled draft, a file sent at a step
@@ -341,19 +351,21 @@ class _Batch:
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy,
-                   queues: dict[str, ReplyQueue]) -> _Batch:
+                   queues: dict[str, ReplyQueue], key: bytes) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
         await locks.conversations(tx, conv_keys)  # first: what follows must see other workers' last step
+        digests = list({updates.digest(key, i.channel, i.address, i.update_id) for i in inbounds})
         return cls(default_locale, policy, queues, await updates.processed_among(tx, update_keys),
                    await conversations.load_many(tx, conv_keys), await reporters.blocked_among(tx, conv_keys),
-                   await consent.standing_among(tx, conv_keys))
+                   await consent.standing_among(tx, conv_keys), key, await updates.seen_among(tx, digests))
 
     async def apply(self, tx: Tx, inbound: Inbound) -> Handled:
         update_key = (inbound.channel, inbound.update_id)
         conv_key = (inbound.channel, inbound.address)
         conv = self.current.get(conv_key) or new_conversation(inbound.locale_hint, self.default_locale)
-        if update_key in self.processed:
+        remembered = updates.digest(self.key, inbound.channel, inbound.address, inbound.update_id)
+        if update_key in self.processed or remembered in self.seen:
             return Handled([], conv.locale, duplicate=True)
         queue = self.queues.get(inbound.channel)
         handled = await self._read_only(tx, inbound, conv_key, conv)
@@ -369,7 +381,8 @@ class _Batch:
             self.erased |= handled.erased
             self._note(conv_key, outcomes)
         self.processed.add(update_key)
-        self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat()))
+        self.seen.add(remembered)
+        self.claims.append((inbound.channel, inbound.update_id, inbound.at.isoformat(), remembered))
         return handled
 
     async def _facts(self, tx: Tx, key: Key, conv: Conversation) -> Facts:

@@ -24,11 +24,14 @@ from datetime import datetime, timedelta
 
 from flows.policy import Policy
 from flows.reporter import data_rights
-from storage import Database, Tx, inbound_queue, locks, retention
+from storage import Database, Tx, inbound_queue, locks, retention, updates
 from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 PROCESSED_UPDATES_KEEP = timedelta(days=7)
+DIGESTS_KEEP = timedelta(days=400)
+"""A keyed hash of every processed message outlives its processed-update row by more than a
+year (`storage/updates.py`): a replay at any age in that time changes nothing."""
 DRAFT_IDLE = timedelta(days=30)
 ORPHAN_GRACE = timedelta(hours=1)
 FLOOD_WINDOW_KEEP = timedelta(hours=1)
@@ -85,6 +88,8 @@ async def _run(db: Database, policy: Policy, now: datetime, store: EvidenceStore
                    lambda tx: retention.prune_outbox(tx, (now - policy.outbox_keep).isoformat()))
     await _chunked(db, done, "processed-update records pruned",
                    lambda tx: retention.prune_processed_updates(tx, (now - PROCESSED_UPDATES_KEEP).isoformat()))
+    await _chunked(db, done, "message digests pruned",
+                   lambda tx: retention.prune_message_digests(tx, updates.day_of((now - DIGESTS_KEEP).isoformat())))
     async with db.transaction() as tx:
         done.add("processed inbound messages purged", await inbound_queue.purge_done(tx))
         done.add("contact records pruned", await retention.prune_contacts(tx, (now - DRAFT_IDLE).isoformat()))

@@ -20,10 +20,10 @@ async def prune_outbox(tx: Tx, done_before: str) -> int:
 
 
 async def prune_processed_updates(tx: Tx, before: str) -> int:
-    async with tx.execute(
-        "DELETE FROM processed_updates WHERE (channel, update_id) IN (SELECT channel, update_id"
-        " FROM processed_updates WHERE processed_at < ? LIMIT ?)", (utc(before), CHUNK)) as cur:
-        return cur.rowcount
+    """The rows go; what identifies their messages stays only as digests (`updates.move_to_digests`)."""
+    from storage import updates
+
+    return await updates.move_to_digests(tx, before, CHUNK)
 
 
 async def idle_conversations(tx: Tx, before: str) -> list[tuple[str, str, list[str]]]:
@@ -93,3 +93,11 @@ async def referenced_files(tx: Tx, shas: list[str]) -> set[str]:
         f" WHERE f.clean_sha256 IN ({placeholders})",
         [*shas, *shas, *shas])
     return {str(r[0]) for r in rows}
+
+
+async def prune_message_digests(tx: Tx, before_day: int) -> int:
+    """Digests of messages processed before that day (days since 1970-01-01) go."""
+    async with tx.execute(
+        "DELETE FROM message_digests WHERE digest IN (SELECT digest FROM message_digests WHERE day < ? LIMIT ?)",
+        (before_day, CHUNK)) as cur:
+        return cur.rowcount

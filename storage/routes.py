@@ -18,30 +18,90 @@ class Route:
     broken_reason: str | None
     created_by: str
     created_at: str
+    confirmed_at: str | None = None
+    """None: waiting for an admin (a moderator's request); such a route receives no case."""
+    confirmed_by: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.confirmed_at is None
 
 
-_COLUMNS = "id, region_code, agency_scope, chat_id, chat_title, status, broken_reason, created_by, created_at"
+_COLUMNS = ("id, region_code, agency_scope, chat_id, chat_title, status, broken_reason, created_by, created_at,"
+            " confirmed_at, confirmed_by")
 
 
 async def add(tx: Tx, region_code: str, chat_id: int, *, scope: str = "", title: str | None = None,
-              by: str, at: str) -> tuple[Route, bool]:
+              by: str, at: str, confirmed: bool = True) -> tuple[Route, bool]:
     """Register (or repair) a destination. Returns the route and whether it is new;
-    adding a broken route again marks it active, which is how a group is fixed."""
+    adding a broken route again marks it active, which is how a group is fixed.
+    `confirmed` False: a new route waits for an admin (`confirm`); a pending one is
+    confirmed when added again with `confirmed`."""
     existing = await fetch_one(
         tx, f"SELECT {_COLUMNS} FROM routes WHERE region_code = ? AND agency_scope = ? AND chat_id = ?",
         (region_code, scope, chat_id))
     if existing is not None:
         await tx.execute(
-            "UPDATE routes SET status = 'active', broken_reason = NULL, chat_title = coalesce(?, chat_title)"
-            " WHERE id = ?", (title, existing["id"]))
+            "UPDATE routes SET status = 'active', broken_reason = NULL, chat_title = coalesce(?, chat_title),"
+            " confirmed_by = CASE WHEN confirmed_at IS NULL AND ? THEN ? ELSE confirmed_by END,"
+            " confirmed_at = CASE WHEN confirmed_at IS NULL AND ? THEN ? ELSE confirmed_at END WHERE id = ?",
+            (title, confirmed, by, confirmed, at, existing["id"]))
         route = await get(tx, int(existing["id"]))
         assert route is not None
         return route, False
     row = await fetch_one(
-        tx, "INSERT INTO routes (region_code, agency_scope, chat_id, chat_title, created_by, created_at)"
-        f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}", (region_code, scope, chat_id, title, by, at))
+        tx, "INSERT INTO routes (region_code, agency_scope, chat_id, chat_title, created_by, created_at,"
+        f" confirmed_at, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+        (region_code, scope, chat_id, title, by, at, at if confirmed else None, by if confirmed else None))
     assert row is not None
     return Route(*row), True
+
+
+async def confirm(tx: Tx, route_id: int, by: str, at: str) -> Route | None:
+    """An admin confirms a pending route; None when there is no such pending route."""
+    row = await fetch_one(tx, f"UPDATE routes SET confirmed_at = ?, confirmed_by = ? WHERE id = ?"
+                              f" AND confirmed_at IS NULL RETURNING {_COLUMNS}", (at, by, route_id))
+    return Route(*row) if row else None
+
+
+async def refuse(tx: Tx, route_id: int) -> Route | None:
+    """An admin refuses a pending route: it goes. None when there is no such pending route."""
+    row = await fetch_one(tx, f"DELETE FROM routes WHERE id = ? AND confirmed_at IS NULL RETURNING {_COLUMNS}",
+                          (route_id,))
+    return Route(*row) if row else None
+
+
+async def pending(tx: Tx) -> list[Route]:
+    async with tx.execute(f"SELECT {_COLUMNS} FROM routes WHERE confirmed_at IS NULL ORDER BY id") as cur:
+        return [Route(*row) for row in await cur.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEvent:
+    at: str
+    actor: str
+    actor_name: str | None
+    action: str
+    route_id: int | None
+    region_code: str
+    agency_scope: str
+    chat_id: int
+
+
+async def record(tx: Tx, route: Route, action: str, actor: str, actor_name: str | None, at: str) -> None:
+    """The audit trail of routes: every change, with who made it."""
+    await tx.execute(
+        "INSERT INTO route_events (at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, actor_name, action, route.id, route.region_code, route.agency_scope, route.chat_id))
+
+
+async def events(tx: Tx, limit: int = 100) -> list[RouteEvent]:
+    """The latest changes, newest first."""
+    async with tx.execute(
+        "SELECT at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id FROM route_events"
+        " ORDER BY id DESC LIMIT ?", (limit,)) as cur:
+        return [RouteEvent(*row) for row in await cur.fetchall()]
 
 
 async def get(tx: Tx, route_id: int) -> Route | None:
@@ -75,9 +135,9 @@ async def all_routes(tx: Tx) -> list[Route]:
 
 async def active_for(tx: Tx, region_code: str, agency_group: str) -> list[Route]:
     """The working destinations of one region for one agency group: routes narrowed to
-    that group win over the region's general ones."""
+    that group win over the region's general ones. A route waiting for an admin is none."""
     async with tx.execute(
-        f"SELECT {_COLUMNS} FROM routes WHERE region_code = ? AND status = 'active'"
+        f"SELECT {_COLUMNS} FROM routes WHERE region_code = ? AND status = 'active' AND confirmed_at IS NOT NULL"
         " AND agency_scope IN (?, '') ORDER BY agency_scope DESC, id", (region_code, agency_group)
     ) as cur:
         found = [Route(*row) for row in await cur.fetchall()]

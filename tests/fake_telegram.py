@@ -20,7 +20,12 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from tests.telegram_entities import auto_entities, utf16_units, visible_text
+
 TOKEN = "123456:TEST-TOKEN"
+MAX_TEXT_UNITS = 4096
+MAX_CAPTION_UNITS = 1024
+"""The Bot API's limits, in UTF-16 code units of the text as shown (after HTML parsing)."""
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Lapor Netral", "username": "lapor_netral_bot",
             "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
@@ -58,6 +63,9 @@ class FakeTelegram:
     slow_seconds: float = 12.0
     injected: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    trickles: dict[str, float] = field(default_factory=dict)
+    """File paths served one byte every so many seconds."""
+    downloads: list[str] = field(default_factory=list)
     next_update_id: int = 1000
     next_message_id: int = 1
     base: str = ""
@@ -123,6 +131,16 @@ class FakeTelegram:
         return [c.params for c in self.calls if c.method == method
                 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
 
+    def tappable(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Every command, mention, hashtag and cashtag Telegram would have made of the texts
+        the bot sent or edited (to `chat_id`), with the message's text."""
+        found = []
+        for call in self.calls:
+            if call.method in ("sendMessage", "editMessageText") and isinstance(call.result, dict) \
+                    and (chat_id is None or str(call.params.get("chat_id")) == str(chat_id)):
+                found += [{**entity, "message": call.result.get("text", "")} for entity in call.result.get("entities", [])]
+        return found
+
     def texts(self, chat_id: int) -> list[str]:
         return [p.get("text", "") for p in self.sent("sendMessage", chat_id)]
 
@@ -174,6 +192,9 @@ class FakeTelegram:
             return web.json_response(failure.body, status=failure.status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        too_long = _too_long(method, params)
+        if too_long is not None:
+            return web.json_response({"ok": False, "error_code": 400, "description": too_long}, status=400)
         handler = getattr(self, f"_m_{method}", None)
         call.result = handler(params) if handler else True
         held = next((h for h in self.holds if h[0] == method and str(h[1]) == str(params.get("chat_id"))), None)
@@ -196,11 +217,23 @@ class FakeTelegram:
                 return []
         return [u for u in self.updates if u["update_id"] >= offset][:100]
 
-    async def _file(self, request: web.Request) -> web.Response:
-        data = self.files.get(request.match_info["path"])
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """A file in chunks, as a network delivers it; one byte every `trickles[path]`
+        seconds for a stalled file server."""
+        path = request.match_info["path"]
+        data = self.files.get(path)
         if data is None:
             return web.Response(status=404)
-        return web.Response(body=data)
+        self.downloads.append(path)
+        response = web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        step = 1 if path in self.trickles else 64 * 1024
+        for start in range(0, len(data), step):
+            await response.write(data[start:start + step])
+            await asyncio.sleep(self.trickles.get(path, 0))
+        await response.write_eof()
+        return response
 
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         message_id = self.next_message_id
@@ -217,11 +250,11 @@ class FakeTelegram:
         return BOT_USER
 
     def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._message(params, text=params.get("text", ""))
+        return self._message(params, **_shown(params))
 
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         """The edited message keeps its id, as in the Bot API."""
-        message = self._message(params, text=params.get("text", ""))
+        message = self._message(params, **_shown(params))
         self.next_message_id -= 1
         message["message_id"] = int(params.get("message_id") or message["message_id"])
         return message
@@ -272,6 +305,30 @@ def _upload(value: Any) -> bytes:
 def _mp3_or_m4a(data: bytes) -> bool:
     return data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2") \
         or (data[4:8] == b"ftyp" and data[8:11] == b"M4A")
+
+
+def _shown(params: dict[str, Any]) -> dict[str, Any]:
+    """`text` as the chat has it (`params["text"]` stays what was sent), with the entities
+    Telegram adds by itself."""
+    text = str(params.get("text", ""))
+    shown = visible_text(text, params.get("parse_mode"))
+    entities = auto_entities(shown)
+    return {"text": text, "entities": entities} if entities else {"text": text}
+
+
+def _too_long(method: str, params: dict[str, Any]) -> str | None:
+    """The Bot API's answer to a text or caption over its limit (in UTF-16 code units)."""
+    if method in ("sendMessage", "editMessageText"):
+        if utf16_units(visible_text(str(params.get("text", "")), params.get("parse_mode"))) > MAX_TEXT_UNITS:
+            return "Bad Request: message is too long"
+        return None
+    captions = [params.get("caption")]
+    if method == "sendMediaGroup":
+        captions = [m.get("caption") for m in params.get("media") or [] if isinstance(m, dict)]
+    for caption in captions:
+        if caption and utf16_units(visible_text(str(caption), params.get("parse_mode"))) > MAX_CAPTION_UNITS:
+            return "Bad Request: message caption is too long"
+    return None
 
 
 async def _params(request: web.Request, raw: bytes) -> dict[str, Any]:

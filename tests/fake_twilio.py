@@ -60,6 +60,7 @@ class FakeTwilio:
     redirects: dict[str, str] = field(default_factory=dict)
     """Media names that redirect somewhere else than the file host (an attack)."""
     cdn_requests: list[tuple[str, str | None]] = field(default_factory=list)
+    trickles: dict[str, float] = field(default_factory=dict)
     media_base: str = ""
     cdn_base: str = ""
     ca_file: Path | None = None
@@ -113,8 +114,11 @@ class FakeTwilio:
         self.failures.extend(statuses)
 
     def host(self, name: str, data: bytes, content_type: str = "image/jpeg", missing_once: bool = False,
-             chunked: bool = False, delay: float = 0.0) -> str:
+             chunked: bool = False, delay: float = 0.0, trickle: float = 0.0) -> str:
+        """`trickle`: the file host sends one byte every `trickle` seconds (a stalled server)."""
         self.media[name] = (data, content_type)
+        if trickle:
+            self.trickles[name] = trickle
         if missing_once:
             self.missing_once.add(name)
         if chunked:
@@ -197,9 +201,10 @@ class FakeTwilio:
         if name not in self.no_length:
             response.content_length = len(data)
         await response.prepare(request)
-        for start in range(0, len(data), self.chunk_size):
-            await response.write(data[start:start + self.chunk_size])
-            await asyncio.sleep(0)
+        step = 1 if name in self.trickles else self.chunk_size
+        for start in range(0, len(data), step):
+            await response.write(data[start:start + step])
+            await asyncio.sleep(self.trickles.get(name, 0))
         await response.write_eof()
         return response
 

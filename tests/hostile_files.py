@@ -248,6 +248,31 @@ def huge_png(side: int = 13_300) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
 
 
+@cache
+def flat_png(side: int = 6300, mode: str = "RGBA", shade: int = 200) -> bytes:
+    """The attack round's small image: one colour, 170 KB, that decodes to 160 MB (RGBA) and
+    cost 635 MB to clean. A different `shade` makes a different file."""
+    out = io.BytesIO()
+    colour = {"RGBA": (shade, 30, 30, 255), "RGB": (shade, 30, 30), "L": shade % 256, "P": 3}[mode]
+    Image.new(mode, (side, side), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+@cache
+def many_objects_pdf(count: int) -> bytes:
+    """A valid one-page PDF carrying `count` small objects in object streams (the attack
+    round's had 1.15 million in 19.5 MB): every object is reachable, so a cleaner walks them all."""
+    document = pikepdf.new()
+    document.add_blank_page(page_size=(200, 200))
+    junk = pikepdf.Array()
+    for n in range(count):
+        junk.append(document.make_indirect(pikepdf.Dictionary(N=n)))
+    document.Root.Junk = document.make_indirect(junk)
+    out = io.BytesIO()
+    document.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    return out.getvalue()
+
+
 def markers_in(data: bytes) -> list[str]:
     """Every planted marker (or GPS/EXIF trace) found in these bytes."""
     found = [name for name, marker in MARKERS.items() if marker.encode() in data]

@@ -79,7 +79,7 @@ def _check_group(fake: FakeTelegram, number: str) -> dict[str, Any]:
     text = card.params["text"]
     assert f"Instagram: {IG}" in text and f"TikTok: {TT}" in text, text
     assert YT in text, "the description's link, cleaned"
-    assert "Info ASN Kab (@infoasnkab)" in text or "Pesan diteruskan" in text
+    assert "Info ASN Kab (@\u2060infoasnkab)" in text or "Pesan diteruskan" in text
     assert card.params.get("link_preview_options") == {"is_disabled": True}
     assert "ZSgone" not in text and "belum bisa dibersihkan" in text, "the unresolved link is not forwarded"
     voices = [c for c in fake.calls if c.method == "sendVoice" and str(c.params.get("chat_id")) == str(GROUP)]
@@ -151,7 +151,7 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
             number = next(w for w in done[0].split() if w.startswith("LN-")).rstrip(".")
             await fake.wait_for(lambda: bool(fake.sent("sendVoice", GROUP)), timeout=20)
             card = _check_group(fake, number)
-            assert "Info ASN Kab (@infoasnkab)" in card["text"] and "Senin, 18 November 2024" in card["text"]
+            assert "Info ASN Kab (@\u2060infoasnkab)" in card["text"] and "Senin, 18 November 2024" in card["text"]
             berkas = await _case_file(fake)
     assert "Rekaman suara OGG" in berkas and "audio/ogg" not in berkas and "Durasi 0:02" in berkas, berkas[:3000]
     with inspect_db(settings) as db:

@@ -481,3 +481,22 @@ async def test_the_echo_of_a_confidential_phone_reaches_only_the_reporter(backen
     assert holding <= {("whatsapp", "+6281299990001")}, holding
     assert any(channel != "whatsapp" for channel, _a, _p in rows), "the case did go to the group"
     assert "6281234567890" not in logs.getvalue() and PHONE_TAIL not in logs.getvalue()
+
+
+async def test_a_cleaning_worker_writes_no_core_dump_and_dies_first() -> None:
+    """A worker crashing on a reporter's file must not write the file to disk in a core dump,
+    and under memory pressure the kernel kills it, not the service (`cleaning/worker.py`)."""
+    from cleaning.pool import CleaningPool, Limits
+
+    pool = CleaningPool(Limits(workers=1, memory_mb=512, seconds=30))
+    try:
+        assert isinstance(await pool.clean(hostile.jpeg(), "image/jpeg"), cleaning.Cleaned)
+        (pid,) = pool.worker_pids()
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+        address = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+        assert core.split()[4:6] == ["0", "0"], core
+        assert address.split()[3:5] == [str(512 * 1024 * 1024)] * 2, address
+        assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "1000"
+    finally:
+        pool.close()

@@ -9,6 +9,7 @@ import hashlib
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,7 @@ from bot.config import Settings
 from bot.serve import serve
 from flows.policy import Policy
 from flows.staff import route_admin
-from storage import Database, outbox
+from storage import Database, outbox, updates
 from tests import fake_twilio as tw
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
@@ -168,6 +169,23 @@ async def test_a_forged_or_missing_signature_is_refused_and_nothing_is_stored(
     assert twilio.messages == []
 
 
+async def test_malformed_or_oversized_bodies_are_a_400_or_413_never_a_traceback(
+        settings: Settings, twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with server(settings, twilio) as user, aiohttp.ClientSession() as http:
+        for body in (b"Body=\xff\xfe&From=whatsapp%3A%2B62812", b"Body=%ZZ%" + b"\xc3" * 10,
+                     b"\x00" * 1000):
+            async with http.post(user.webhook_url, data=body, headers=form_type) as response:
+                assert response.status in (400, 403), body[:20]
+                assert "Traceback" not in await response.text()
+        async with http.post(user.webhook_url, data=b"Body=" + b"a" * 400_000, headers=form_type) as response:
+            assert response.status == 413
+        async with http.get(user.webhook_url.removesuffix(PATH) + "/healthz") as response:
+            assert response.status == 200
+    assert not [r for r in caplog.records if r.exc_info], "nothing was logged as a crash"
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)]
+
+
 async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twilio: FakeTwilio) -> None:
     async with server(settings, twilio) as user:
         form = user.form("halo")
@@ -180,6 +198,31 @@ async def test_a_replayed_message_sid_is_processed_once(settings: Settings, twil
     assert len(twilio.to(NUMBER)) == 1
     assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "processed messages leave the queue"
     assert rows(settings, "SELECT count(*) FROM processed_updates WHERE channel = 'whatsapp'") == [(1,)]
+
+
+async def test_a_replay_long_after_the_processed_row_was_pruned_gets_200_and_no_effect(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Twilio's signature has no timestamp: a captured request replayed after the 7-day
+    retention of processed-update rows used to get a fresh answer."""
+    async with server(settings, twilio) as user:
+        form = user.form("halo")
+        assert (await user.post(form)).status == 200
+        await twilio.wait_for(lambda: len(twilio.to(NUMBER)) >= 1)
+        db = await Database.open(settings.database)
+        try:  # what the clean-up does after 7 days (its job lock may be the running service's now)
+            async with db.transaction() as tx:
+                assert await updates.move_to_digests(tx, (datetime.now(UTC) + timedelta(days=200)).isoformat(), 100) == 1
+        finally:
+            await db.close()
+        assert rows(settings, "SELECT count(*) FROM processed_updates") == [(0,)]
+        replay = await user.post(form)
+        assert replay.status == 200 and replay.content_type == "text/xml"
+        await asyncio.sleep(0.8)
+    assert len(twilio.to(NUMBER)) == 1, "no second answer"
+    assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)], "nothing was even queued"
+    digests = rows(settings, "SELECT digest FROM message_digests")
+    assert len(digests) == 1 and len(digests[0][0]) == 16, "16 bytes a message"
+    assert NUMBER.encode() not in digests[0][0] and b"SM" not in digests[0][0]
 
 
 async def test_stop_silences_everything_until_mulai(settings: Settings, twilio: FakeTwilio) -> None:

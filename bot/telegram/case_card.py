@@ -3,19 +3,22 @@ escaped) with the current status, who acted last, and the buttons its status all
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.telegram.text_limits import MAX_TEXT, cut, units
 from flows.case import case_file, lifecycle
 from flows.case.case_text import case_fields, status_label
 from flows.i18n import N_, gettext_for, long_date
+from flows.inert import inert
 from flows.staff.audience import Audience
 from storage.cases import Case, CaseEvent, Evidence
 
-MAX_CARD = 4096
+MAX_CARD = MAX_TEXT
 MESSAGE_ON_CARD = 300
 """Characters of a forwarded message on the card (all of it in `/lihat` and the case file)."""
 BUTTONS = (
@@ -51,7 +54,9 @@ class CardData:
 
 def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
     """The card as the group reads it (`Audience.group`): an open reporter's name and phone,
-    never a confidential one's. A group the case has left sees only that it moved."""
+    never a confidential one's. A group the case has left sees only that it moved. Every
+    value a reporter typed is escaped and made inert (`flows.inert`); a card too long for one
+    message is cut, in Telegram's units, and says where the rest is."""
     _ = gettext_for(locale)
     case = data.case
     if not data.active_here:
@@ -61,28 +66,54 @@ def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKe
     if data.last is not None and data.last.actor_name:
         at = datetime.fromisoformat(data.last.at)
         status_line += " · " + escape(_("last action by {name}, {when}").format(
-            name=data.last.actor_name, when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
-    lines = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
-             f"{escape(_('Status'))}: {status_line}", ""]
-    for label, value in case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case),
-                                    data.related, data.items, message_limit=MESSAGE_ON_CARD):
+            name=inert(data.last.actor_name), when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
+    top = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
+           f"{escape(_('Status'))}: {status_line}", ""]
+    fields = case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case), data.related,
+                         data.items, message_limit=MESSAGE_ON_CARD)
+    description = inert(case.description)
+    text = _compose(top, fields, description, case, locale)
+    if shown_units(text) <= MAX_CARD:
+        return text, _keyboard(data, locale)
+    more = "\n\n" + escape(_("The text continues: /lihat {number} or the Case file (PDF) button.").format(
+        number=case.number))
+    room = MAX_CARD - shown_units(more)
+    while shown_units(_compose(top, fields, "", case, locale)) > room - MIN_DESCRIPTION:
+        fields = _shorter(fields)
+    head = _compose(top, fields, "", case, locale)
+    return head + escape(cut(description, room - shown_units(head))) + more, _keyboard(data, locale)
+
+
+MIN_DESCRIPTION = 600
+"""Units of the description a cut card keeps, however long the other fields are."""
+
+
+def _compose(top: list[str], fields: list[tuple[str, str]], description: str, case: Case, locale: str) -> str:
+    _ = gettext_for(locale)
+    lines = list(top)
+    for label, value in fields:
         shown = escape(value)
         if label == _("Place") and case.latitude is not None and case.longitude is not None:
             url = f"https://maps.google.com/?q={case.latitude:.6f},{case.longitude:.6f}"
             shown = f'<a href="{escape(url)}">{shown}</a>'
         lines.append(f"<b>{escape(label)}:</b> {shown}")
     lines += ["", f"<b>{escape(_('What happened'))}:</b>"]
-    text = "\n".join(lines) + "\n"
-    return text + _fit(case.description, MAX_CARD - len(text)), _keyboard(data, locale)
+    return "\n".join(lines) + "\n" + escape(description)
 
 
-def _fit(raw: str, room: int) -> str:
-    """The escaped text, cut (before escaping, so no entity is split) to fit `room`."""
-    escaped = escape(raw)
-    while len(escaped) > room:
-        raw = raw[: max(0, len(raw) - (len(escaped) - room) - 1)]
-        escaped = escape(raw) + "…"
-    return escaped
+def _shorter(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The longest value (the reporter's free text: witnesses, place) cut to half its length."""
+    longest = max(range(len(fields)), key=lambda n: units(fields[n][1]))
+    label, value = fields[longest]
+    return [*fields[:longest], (label, cut(value, max(1, units(value) // 2))), *fields[longest + 1:]]
+
+
+def shown_units(html: str) -> int:
+    """What Telegram counts of an HTML message: its text without the tags, entities decoded."""
+    return units(unescape(_TAG.sub("", html)))
+
+
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _keyboard(data: CardData, locale: str) -> InlineKeyboardMarkup | None:

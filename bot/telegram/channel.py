@@ -25,10 +25,12 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.downloads import Downloads, NotReceived
 from bot.logs import address_ref
 from bot.telegram.focal import FocalGroups
 from bot.telegram.inbound import FileTooLarge, has_file, to_event
 from bot.telegram.staff import StaffChat
+from bot.telegram.text_limits import MAX_ALERT, cut
 from flows.capabilities import Capabilities
 from flows.engine import Engine, Handled
 from flows.events import Inbound
@@ -54,6 +56,8 @@ class TelegramChannel:
         self.store = store
         self.default_locale = default_locale
         self._locks: dict[int, asyncio.Lock] = {}
+        self.downloads = Downloads()
+        """Reporters' files, under the download deadlines (set from the settings at start)."""
         self.deliver_now: Callable[[Delivery], Awaitable[None]] | None = None
         """Sends a step's replies right after the commit (the delivery worker's
         `deliver_now`); None leaves them to the worker's next round."""
@@ -78,6 +82,11 @@ class TelegramChannel:
             return  # an edit of an old answer, or the user blocking the bot: not input
         if self.staff is not None and await self.staff.handle(update, context.bot, private=True):
             return
+        if self.staff is not None and update.callback_query is not None:
+            toast = await self.staff.decide_route(update)
+            if toast is not None:  # an admin deciding a route, not a reporter's step
+                await _answer(update.callback_query, toast)
+                return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         try:
             async with lock:
@@ -101,7 +110,7 @@ class TelegramChannel:
         try:
             now = datetime.now(UTC)
             room = await self.engine.file_room(CHANNEL, str(chat_id), now) if has_file(update) else 0
-            event = await to_event(update, bot, self.store, room)
+            event = await to_event(update, bot, self.store, room, self.downloads)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
                               now, user.language_code if user else None,
                               reply_key=f"album:{album}" if album else None, caps=CAPABILITIES,
@@ -112,6 +121,11 @@ class TelegramChannel:
             await _notice(bot, chat_id, query, _(
                 "That file is larger than 20 MB, which Telegram does not let us receive. "
                 "Please send a smaller file or a link to it."))
+            return
+        except NotReceived:  # nothing of this update was stored
+            log.info("a file of update %s did not arrive within the download limits", update.update_id)
+            _ = gettext_for(self._locale(update))
+            await _notice(bot, chat_id, query, _("Sorry, your file did not reach us. Please send it again."))
             return
         except Exception:
             # Nothing of this update was stored, so the conversation is as it was.
@@ -200,9 +214,9 @@ async def _answer(query: CallbackQuery | None, text: str | None = None) -> None:
     in_response = WEBHOOK_ANSWER.get()
     if in_response is not None and not in_response:
         in_response.update({"method": "answerCallbackQuery", "callback_query_id": query.id,
-                            **({"text": text} if text else {})})
+                            **({"text": cut(text, MAX_ALERT)} if text else {})})
         return
     try:
-        await query.answer(text)
+        await query.answer(cut(text, MAX_ALERT) if text else None)
     except TelegramError as exc:
         log.info("could not answer callback query: %s", type(exc).__name__)

@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 from bot.logs import address_ref
 from bot.telegram.case_card import parse_callback
 from bot.telegram.staff import StaffChat
+from bot.telegram.text_limits import MAX_ALERT, MAX_TEXT, cut
 from flows.case.lifecycle import Actor
 from flows.staff.desk import Desk
 
@@ -80,13 +81,13 @@ class FocalGroups:
 
 async def _reply(message: Message, text: str) -> None:
     try:
-        await message.reply_text(text[:4096])
+        await message.reply_text(cut(text, MAX_TEXT))
     except TelegramError as exc:
         log.warning("could not reply in chat %s: %s", address_ref(message.chat.id), type(exc).__name__)
 
 
 async def _answer(query: CallbackQuery, text: str | None) -> None:
     try:
-        await query.answer(text[:200] if text else None)
+        await query.answer(cut(text, MAX_ALERT) if text else None)
     except TelegramError as exc:
         log.info("could not answer callback query: %s", type(exc).__name__)

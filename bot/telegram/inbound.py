@@ -1,5 +1,6 @@
 """A Telegram update as a flow event. Files are downloaded here (up to the Bot API's
-20 MB) into the evidence store, so the case keeps the bytes and their SHA-256."""
+20 MB, within `bot/downloads.py`'s deadlines) into the evidence store, so the case keeps the
+bytes and their SHA-256."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
+from bot.downloads import Downloads, NotReceived, TooLargeFile
 from flows.events import (
     Choice,
     Command,
@@ -65,9 +67,11 @@ def parse_command(text: str) -> Command:
     return Command(head.split("@")[0].lower(), args.strip())
 
 
-async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: int = 1) -> Event:
+async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: int = 1,
+                   downloads: Downloads | None = None) -> Event:
     """`may_store`: how many files of this update may be kept (`Engine.file_room`); a file
-    beyond it is passed on unread, so the flow can say it was not kept."""
+    beyond it is passed on unread, so the flow can say it was not kept. `downloads`: the
+    deadlines a file download keeps (`NotReceived` past them)."""
     if update.callback_query is not None:
         return parse_callback(update.callback_query.data)
     message = update.effective_message
@@ -78,7 +82,7 @@ async def to_event(update: Update, bot: Bot, store: EvidenceStore, may_store: in
         return forwarded(message)
     if message.text is not None:
         return parse_command(message.text) if message.text.startswith("/") else Text(message.text)
-    media = await _media(message, bot, store, may_store)
+    media = await _media(message, bot, store, may_store, downloads or Downloads())
     if media is not None:
         return media
     if message.venue is not None:
@@ -132,7 +136,8 @@ def _titled(title: str, username: str | None) -> str:
     return f"{title} (@{username})" if username else title
 
 
-async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int) -> Media | None:
+async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: int,
+                 downloads: Downloads) -> Media | None:
     kind: MediaKind
     attachment: PhotoSize | Video | Document | Voice | Audio | VideoNote
     mime: str | None
@@ -164,8 +169,12 @@ async def _media(message: Message, bot: Bot, store: EvidenceStore, may_store: in
         if "too big" in str(exc).lower():
             raise FileTooLarge() from exc
         raise
-    data = bytes(await file.download_as_bytearray())
-    stored = await store.put(data)
+    if not file.file_path:
+        raise NotReceived("no file path")
+    try:  # streamed into the store under the deadlines, never whole in memory
+        stored = await downloads.fetch(file.file_path, store, MAX_DOWNLOAD_BYTES)
+    except TooLargeFile as exc:
+        raise FileTooLarge() from exc
     item = MediaItem(kind, attachment.file_id, attachment.file_unique_id, mime, stored.size,
                      stored.sha256, name)
     return Media((item,), message.caption)

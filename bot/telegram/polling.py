@@ -4,10 +4,12 @@ One poller per database: a second `run` on the same database refuses to start (i
 `Database.exclusive`), instead of competing for the same updates.
 
 PTB's own Updater confirms a batch (by asking for the next offset) as soon as it has
-fetched it, before the handlers ran; a crash in between loses those updates. Here each
-batch is handled first (chats concurrently, each chat in order: the channel holds a lock
-per chat), and only then is the next offset requested. A crash means the batch is
-fetched again, and the engine recognises what it had already stored.
+fetched it, before the handlers ran; a crash in between loses those updates. Here an update
+is confirmed only once it has been handled (chats concurrently, each chat in order: the
+channel holds a lock per chat). A crash means the unconfirmed updates are fetched again, and
+the engine recognises what it had already stored. An update that takes long (a file still
+downloading, within its deadline) does not hold up the others: after `HOLD_SECONDS` the
+poller asks for newer updates beside it, confirming only what comes before it.
 """
 
 from __future__ import annotations
@@ -26,34 +28,63 @@ from storage.database import LockHeld
 log = logging.getLogger(__name__)
 
 
+HOLD_SECONDS = 0.5
+"""How long the poller waits for a batch before it asks for newer updates beside the ones
+still being handled (a file downloading)."""
+
+
 async def poll(application: TelegramApp, stop: asyncio.Event, allowed_updates: list[str],
                timeout: int = 10, retry_pause: float = 1.0) -> None:
     bot = application.bot
     await bot.delete_webhook()  # getUpdates refuses to work while a webhook is set
     offset: int | None = None
-    while not stop.is_set():
-        fetch = asyncio.ensure_future(bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed_updates,
-                                                      read_timeout=timeout + 10))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not fetch.done():
-            fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TelegramError):
-                await fetch
-            break
-        try:
-            updates = fetch.result()
-        except InvalidToken:
-            raise
-        except TelegramError as exc:
-            log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
-            await asyncio.sleep(retry_pause)
-            continue
-        if not updates:
-            continue
-        await asyncio.gather(*(application.process_update(update) for update in updates))
-        offset = updates[-1].update_id + 1
+    running: dict[int, asyncio.Task[None]] = {}
+    finished: set[int] = set()
+    """Handled, but not confirmed yet: an older update is still running."""
+    try:
+        while not stop.is_set():
+            fetch = asyncio.ensure_future(bot.get_updates(offset=offset, timeout=timeout,
+                                                          allowed_updates=allowed_updates, read_timeout=timeout + 10))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+                break
+            try:
+                updates = fetch.result()
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(retry_pause)
+                continue
+            fresh = [u for u in updates if u.update_id not in running and u.update_id not in finished]
+            for update in fresh:  # in order: a chat's later update waits on its lock behind the earlier one
+                running[update.update_id] = asyncio.create_task(application.process_update(update))
+            if not running:
+                if updates:
+                    offset = updates[-1].update_id + 1
+                continue
+            await asyncio.wait(running.values(), timeout=HOLD_SECONDS)
+            for update_id, task in list(running.items()):
+                if task.done():
+                    del running[update_id]
+                    finished.add(update_id)
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("update %s failed: %s", update_id, type(task.exception()).__name__)
+            highest = max([*finished, *(u.update_id for u in updates)], default=None)
+            if running:  # confirm only what is before the oldest update still running
+                offset = min(running)
+                finished = {i for i in finished if i > offset}
+            elif highest is not None:
+                offset = highest + 1
+                finished.clear()
+    finally:
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
 
 
 def run(settings: Settings) -> None:

@@ -14,12 +14,11 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.plain_text import split_text
 from bot.telegram.inbound import callback_data
+from bot.telegram.text_limits import MAX_TEXT, split
 from flows.i18n import gettext_for
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply
 
-MAX_TEXT = 4096
 SHORT_LABEL = 16
 
 
@@ -56,8 +55,8 @@ def messages(reply: Reply, locale: str) -> list[dict[str, Any]]:
         return [{"_method": method, reply.kind if reply.kind == "photo" else "document": reply.ref,
                  "caption": reply.caption}]
     if isinstance(reply, TextReply):
-        return [{"text": part} for part in split_text(reply.text, MAX_TEXT)]
-    parts = split_text(_text_of(reply), MAX_TEXT)
+        return [{"text": part} for part in split(reply.text, MAX_TEXT)]
+    parts = split(_text_of(reply), MAX_TEXT)
     if reply.request:
         markup: Any = _request_keyboard(reply, locale)
     elif reply.options:

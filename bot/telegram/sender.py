@@ -34,7 +34,8 @@ from telegram.error import (
 from bot.case_file import ALREADY_SENT, CaseFiles
 from bot.delivery import Dropped, Gone, Migrated, Progress, Rejected, Retry
 from bot.telegram.case_card import CardData, render
-from bot.telegram.render import MAX_TEXT, messages
+from bot.telegram.render import messages
+from bot.telegram.text_limits import MAX_TEXT, units
 from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
 from flows.case import related
@@ -323,7 +324,7 @@ def _input_media(kind: str, data: bytes, name: str, caption: str | None) -> Any:
 
 def _with_pick(pick: str, text: str) -> str:
     marked = f"» {pick}\n\n{text}"
-    return marked if len(marked) <= MAX_TEXT else text
+    return marked if units(marked) <= MAX_TEXT else text
 
 
 def _batches(evidence: list[Evidence]) -> list[list[Evidence]]:

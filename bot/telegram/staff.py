@@ -15,14 +15,13 @@ from telegram.error import TelegramError
 from bot.charts import render_png_async
 from bot.export import write_files
 from bot.logs import address_ref
-from bot.plain_text import split_text
 from bot.telegram.inbound import parse_command
 from bot.telegram.sender import TelegramSender
+from bot.telegram.text_limits import MAX_TEXT, split
 from flows.staff.commands import StaffCommands, StaffReply, is_staff_command
 from flows.staff.roles import Caller, Role
 
 log = logging.getLogger(__name__)
-MAX_TEXT = 4096
 
 
 class StaffChat:
@@ -53,10 +52,20 @@ class StaffChat:
             await self.send(bot, message, reply)
         return reply is not None
 
+    async def decide_route(self, update: Update) -> str | None:
+        """A press on the buttons under a route waiting for an admin (in the admin's private
+        chat): the toast to answer it with; None when the press is something else."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or query.message is None:
+            return None
+        option = (query.data or "").partition(":")[2]
+        caller = Caller(user.id, user.full_name, query.message.chat.id, in_group=False)
+        return await self.commands.decide_route(caller, option, str(update.update_id), datetime.now(UTC).isoformat())
+
     async def send(self, bot: Bot, message: Message, reply: StaffReply) -> None:
         chat_id = message.chat.id
         try:
-            for part in split_text(reply.text, MAX_TEXT):
+            for part in split(reply.text, MAX_TEXT):
                 await message.reply_text(part)
             if reply.chart is not None:
                 png = await render_png_async(reply.chart, reply.chart_title or "", self.commands.locale)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.background import BackgroundLoop
+from bot.downloads import DownloadLimits
 from bot.whatsapp.media import DownloadFailed, FileTooLarge, MediaFetcher, MediaRules, Refused
 from bot.whatsapp.payload import (
     CAPABILITIES,
@@ -40,7 +41,7 @@ from flows.engine import Engine
 from flows.events import Inbound, MediaItem
 from flows.i18n import N_, gettext_for
 from flows.replies import TextReply, to_dict
-from storage import contacts, conversations, inbound_queue, outbox, updates
+from storage import contacts, conversations, inbound_queue, keys, outbox, updates
 from storage.evidence_files import EvidenceStore
 from storage.inbound_queue import QueuedInbound
 
@@ -65,24 +66,29 @@ class WhatsAppInbox(BackgroundLoop):
 
     def __init__(self, engine: Engine, store: EvidenceStore, account_sid: str, auth_token: str, *,
                  poll_seconds: float = 1.0, lease_seconds: float = 120.0, concurrency: int = 64,
-                 retry_pause: float = 0.5, rules: MediaRules | None = None,
+                 retry_pause: float = 0.5, rules: MediaRules | None = None, limits: DownloadLimits | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__(poll_seconds)
         self.engine = engine
         self.db = engine.db
         self.store = store
-        self.fetcher = MediaFetcher(store, account_sid, auth_token, rules or MediaRules(), retry_pause=retry_pause)
+        self.fetcher = MediaFetcher(store, account_sid, auth_token, rules or MediaRules(), limits=limits,
+                                    retry_pause=retry_pause)
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self.retry_pause = retry_pause
         self.clock = clock
         self.processed = 0
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._downloading: set[int] = set()
+        """Messages waiting for their files: they do not take the slots the others are
+        handled in (at most `concurrency` of them more)."""
 
     async def run_once(self) -> int:
         """Lease what is due for senders not already in flight, and start each at once;
         a finished message wakes the loop for its sender's next one."""
-        room = self.concurrency - len(self._in_flight)
+        room = min(self.concurrency - (len(self._in_flight) - len(self._downloading)),
+                   2 * self.concurrency - len(self._in_flight))
         if room <= 0:
             return 0
         now = self.clock()
@@ -180,8 +186,11 @@ class WhatsAppInbox(BackgroundLoop):
     async def _tell(self, item: QueuedInbound, at: datetime, message_id: str, opt: str | None = None) -> None:
         """A channel-level answer (`message_id` marked with N_), outside the report flow;
         claimed like any update, in the person's language when we know it."""
+        key = await keys.message_digest_key(self.db)
+        remembered = updates.digest(key, CHANNEL, item.address, item.external_id)
         async with self.db.transaction() as tx:
-            if await updates.processed_among(tx, [(CHANNEL, item.external_id)]):
+            if await updates.processed_among(tx, [(CHANNEL, item.external_id)]) or await updates.seen_among(
+                    tx, [remembered]):
                 return
             if opt == "out":
                 await contacts.opt_out(tx, CHANNEL, item.address, at.isoformat())
@@ -194,7 +203,7 @@ class WhatsAppInbox(BackgroundLoop):
             await outbox.enqueue(tx, CHANNEL, item.address, "send",
                                  {"replies": [to_dict(TextReply(text))], "locale": locale,
                                   "even_if_opted_out": True}, at.isoformat())
-            await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat())])
+            await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat(), remembered)])
 
     async def _download(self, item: QueuedInbound, refs: list[MediaRef], at: datetime,
                         give_up: bool) -> list[MediaItem]:
@@ -213,6 +222,8 @@ class WhatsAppInbox(BackgroundLoop):
                 if len(stored_shas) >= room:
                     items.append(MediaItem(kind, ref.url, None, mime))
                     continue
+                self._downloading.add(item.id)
+                self.wake()  # a slot is free for another number meanwhile
                 try:
                     stored = await self.fetcher.fetch(ref.url)
                 except FileTooLarge as exc:
@@ -225,6 +236,8 @@ class WhatsAppInbox(BackgroundLoop):
                         log.error("giving up on a file of whatsapp message %s", item.id)
                         continue
                     raise
+                finally:
+                    self._downloading.discard(item.id)
                 stored_shas.append(stored.sha256)
                 extension = mimetypes.guess_extension(mime or "") or ""
                 items.append(MediaItem(kind, ref.url, None, mime, stored.size, stored.sha256,

@@ -3,11 +3,14 @@
 - The file is streamed into the evidence store in chunks, hashed as it comes; the cap is
   enforced while reading (a Content-Length over it is refused before reading), and the file
   is renamed into place only when complete.
+- Each file has a deadline, a minimum rate and a bounded number of tries (`bot/downloads.py`).
 - The account's credentials go only over https, and only to the configured API host
   (`api.twilio.com`). Redirects are followed by hand and never carry them.
 - Every hop's address is checked: loopback, private, link-local, multicast and reserved
   addresses are refused, whether the URL names them or a host name resolves to them (the
-  check is in the resolver, so what is checked is what is connected to).
+  check is in the resolver, so what is checked is what is connected to); an IPv6 address
+  that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that one too
+  (`public_address`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +33,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from bot.downloads import DownloadLimits, Stalled, stream
 from storage.evidence_files import EvidenceStore, StoredFile, TooLarge
 
 log = logging.getLogger(__name__)
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 MAX_REDIRECTS = 5
-CHUNK = 64 * 1024
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -65,11 +69,33 @@ class MediaRules:
 
     def address_allowed(self, address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in network for network in self.allow_networks):
+        plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+        if any(plain.version == network.version and plain in network for network in self.allow_networks):
             return True
-        return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+        return public_address(ip)
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether a media download may connect to `ip`: a global unicast address, and for an
+    IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64), that IPv4 address
+    is global too. Site-local and IPv4-compatible addresses, which Python 3.11 still calls
+    global, are refused outright, as is local-use NAT64."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return public_address(ip.ipv4_mapped)
+        if ip.is_site_local or ip in IPV4_COMPATIBLE or ip in LOCAL_NAT64 or ip.teredo is not None:
+            return False
+        if ip in NAT64:
+            return public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None:
+            return public_address(ip.sixtofour)
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local
+                                 or ip.is_loopback or ip.is_private)
 
 
 class _CheckedResolver(AbstractResolver):
@@ -92,15 +118,14 @@ class _CheckedResolver(AbstractResolver):
 
 class MediaFetcher:
     def __init__(self, store: EvidenceStore, account_sid: str, auth_token: str, rules: MediaRules, *,
-                 tries: int = 4, retry_pause: float = 0.5, timeout: float = 300.0,
+                 limits: DownloadLimits | None = None, retry_pause: float = 0.5,
                  max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         self.store = store
         self.rules = rules
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._auth = {"Authorization": f"Basic {credentials}"}
-        self.tries = tries
+        self.limits = limits or DownloadLimits()
         self.retry_pause = retry_pause
-        self.timeout = timeout
         self.max_bytes = max_bytes
         self._session: aiohttp.ClientSession | None = None
 
@@ -111,9 +136,8 @@ class MediaFetcher:
                 tls = ssl.create_default_context()
                 tls.load_verify_locations(str(self.rules.ca_file))
             connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.rules), ssl=tls, limit=64)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=15,
-                                                                                sock_read=30))
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=min(15.0, self.limits.window), sock_read=self.limits.window))
         return self._session
 
     async def close(self) -> None:
@@ -122,18 +146,26 @@ class MediaFetcher:
             self._session = None
 
     async def fetch(self, url: str) -> StoredFile:
-        """The file, stored whole. A 404 right after the message is Twilio not having the
-        file ready yet, so it is retried like a 5xx; `Refused` is never retried."""
+        """The file, stored whole, within the limits' deadline (every try included). A 404
+        right after the message is Twilio not having the file ready yet, so it is retried
+        like a 5xx or a stall; `Refused` is never retried."""
         last = ""
-        for attempt in range(self.tries):
+        started = time.monotonic()
+        for attempt in range(self.limits.tries):
+            remaining = self.limits.remaining(started)
+            if remaining <= 0:
+                break
             try:
-                return await self._once(url)
-            except (DownloadFailed, aiohttp.ClientError, TimeoutError) as exc:
+                async with asyncio.timeout(remaining):
+                    return await self._once(url, started)
+            except (DownloadFailed, aiohttp.ClientError, TimeoutError, Stalled) as exc:
                 last = str(exc) if isinstance(exc, DownloadFailed) else type(exc).__name__
-            await asyncio.sleep(self.retry_pause * 2 ** attempt)
-        raise DownloadFailed(last)
+            pause = min(self.retry_pause * 2 ** attempt, self.limits.remaining(started))
+            if pause > 0 and attempt + 1 < self.limits.tries:
+                await asyncio.sleep(pause)
+        raise DownloadFailed(last or "deadline")
 
-    async def _once(self, url: str) -> StoredFile:
+    async def _once(self, url: str, started: float) -> StoredFile:
         for _hop in range(MAX_REDIRECTS + 1):
             target = self._checked(url)
             headers = self._auth if self._gets_credentials(target) else {}
@@ -149,7 +181,7 @@ class MediaFetcher:
                     if response.status in (404, 408, 429) or response.status >= 500:
                         raise DownloadFailed(f"HTTP {response.status}")
                     raise Refused(f"HTTP {response.status}")
-                return await self._store(response)
+                return await self._store(response, started)
         raise Refused("too many redirects")
 
     def _checked(self, url: str) -> URL:
@@ -168,13 +200,12 @@ class MediaFetcher:
     def _gets_credentials(self, target: URL) -> bool:
         return target.scheme == "https" and (target.host or "").lower() in self.rules.auth_hosts
 
-    async def _store(self, response: aiohttp.ClientResponse) -> StoredFile:
+    async def _store(self, response: aiohttp.ClientResponse, started: float) -> StoredFile:
         if (response.content_length or 0) > self.max_bytes:
             raise FileTooLarge("file too large")
         try:
             async with self.store.receive(self.max_bytes) as incoming:
-                async for chunk in response.content.iter_chunked(CHUNK):
-                    await incoming.write(chunk)
+                await stream(response.content, incoming, self.limits, started)
                 return await incoming.finish()
         except TooLarge as exc:
             raise FileTooLarge("file too large") from exc

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from bot.web import Handler
 from bot.whatsapp.payload import CHANNEL, MAX_BODY, MAX_MEDIA, REFUSED_FIELD, TwilioInbound
 from cleaning import links
-from storage import Database, inbound_queue
+from storage import Database, inbound_queue, keys, updates
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -34,7 +34,11 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
     async def whatsapp_webhook(request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return web.Response(status=415, text="form expected")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError as exc:  # not UTF-8, or not a form: input, logged without content
+            log.info("WhatsApp webhook body refused: %s", type(exc).__name__)
+            return web.Response(status=400, text="bad request")
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not validator.validate(base + request.path_qs, form, signature):
             log.warning("WhatsApp webhook with a missing or wrong signature refused")
@@ -55,7 +59,11 @@ def handler(db: Database, auth_token: str, public_base_url: str) -> Handler:
             log.info("WhatsApp message refused (%s; fields: %s)", reason,
                      ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})))
             fields = {"MessageSid": message.message_sid, "From": message.sender, REFUSED_FIELD: reason}
+        key = await keys.message_digest_key(db)
         async with db.transaction() as tx:
+            if await updates.processed_among(tx, [(CHANNEL, message.message_sid)]) or await updates.seen_among(
+                    tx, [updates.digest(key, CHANNEL, message.address, message.message_sid)]):
+                return web.Response(text=EMPTY_TWIML, content_type="text/xml")  # a replay, at any age: no effect
             await inbound_queue.add(tx, CHANNEL, message.address, message.message_sid, fields,
                                     datetime.now(UTC).isoformat())
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")

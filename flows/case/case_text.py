@@ -1,5 +1,6 @@
 """A submitted case as label/value pairs, for officers and moderators: the group card
-(HTML) and `/lihat` (plain text) show the same fields in the same order."""
+(HTML) and `/lihat` (plain text) show the same fields in the same order, each value inert
+(`flows.inert`: a command or mention a reporter typed does not act in a group)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flows import menus
 from flows.case.evidence import counts_text
 from flows.case.evidence import lines as evidence_lines
 from flows.i18n import gettext_for, long_date, ngettext_for
+from flows.inert import inert
 from flows.reporter.summary import agency_label, person_label, region_label
 from storage.cases import Case, Evidence
 
@@ -64,4 +66,4 @@ def case_fields(case: Case, locale: str, evidence_count: int, show_identity: boo
     fields.append((_("Reporter"), identity_text(_, case, show_identity)))
     if related:
         fields.append((_("Related reports"), ", ".join(related)))
-    return fields
+    return [(label, inert(value)) for label, value in fields]

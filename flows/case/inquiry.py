@@ -9,6 +9,7 @@ from flows.case.evidence import counts_text, new_evidence
 from flows.case.evidence import lines as evidence_lines
 from flows.case.lifecycle import Actor, Outcome, check
 from flows.i18n import ngettext_for
+from flows.inert import inert
 from flows.outcomes import InfoAnswered, InfoClosed
 from flows.policy import Policy
 from flows.replies import to_dict
@@ -72,7 +73,7 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
     await cases.add_event(tx, case.id, outcome.at, "reporter", "info_answer", None, None,
                           outcome.text or f"{len(outcome.evidence)} file(s)")
     if outcome.text:
-        text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=outcome.text)
+        text = _("Case {number}: the reporter answers:\n\n{answer}").format(number=case.number, answer=inert(outcome.text))
     else:
         locale = policy.default_locale
         text = _("Case {number}: the reporter sent more evidence ({items}).").format(

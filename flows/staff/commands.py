@@ -19,6 +19,7 @@ from flows.case.case_file import reasons_text
 from flows.case.case_text import case_fields, status_label
 from flows.case.lifecycle import Actor
 from flows.i18n import N_
+from flows.inert import inert
 from flows.policy import Policy
 from flows.staff import route_admin, visibility
 from flows.staff.audience import Audience, audience_of
@@ -118,8 +119,9 @@ class StaffCommands:
             return StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
         call = _Call(caller, role, audience, args.strip(), at)
         if spec.changes:
+            key = await self.desk.digest_key()
             async with self.db.transaction() as tx:
-                done = await self.desk.claim(tx, update_id, at)
+                done = await self.desk.claim(tx, caller.chat_id, update_id, at, key)
                 if not done:
                     return StaffReply(self._("Already done."), audience=audience)
                 reply = await spec.run(self, tx, call)
@@ -127,6 +129,29 @@ class StaffCommands:
             async with self.db.reading() as tx:
                 reply = await spec.run(self, tx, call)
         return replace(reply, audience=audience)
+
+    async def decide_route(self, caller: Caller, option: str, update_id: str, at: str) -> str | None:
+        """An admin's press under the announcement of a route waiting for them; None when
+        `option` is not such a press."""
+        action, _sep, raw = option.rpartition(":")
+        if action not in (route_admin.CONFIRM, route_admin.REFUSE) or not raw.isdigit():
+            return None
+        _ = self._
+        if caller.user_id not in self.policy.admin_ids:
+            return _("Only an admin can decide this.")
+        key = await self.desk.digest_key()
+        async with self.db.transaction() as tx:
+            if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+                return _("Already done.")
+            done: object | None
+            if action == route_admin.CONFIRM:
+                done = await route_admin.confirm(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
+            else:
+                done = await route_admin.refuse(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
+        if done is None:
+            return _("That route was already decided.")
+        return _("Confirmed: the group receives its reports from now on.") if action == route_admin.CONFIRM \
+            else _("Refused: the group receives nothing.")
 
     # --- reading --------------------------------------------------------------------
 
@@ -211,7 +236,7 @@ class StaffCommands:
         lines += [f"{label}: {value}" for label, value in
                   case_fields(case, self.locale, len(evidence), call.audience.sees_identity(case), linked,
                               evidence, show_held=call.audience.gets_unsafe_files)]
-        lines += ["", f"{_('What happened')}:", case.description]
+        lines += ["", f"{_('What happened')}:", inert(case.description)]
         files = [e for e in evidence if e.is_file]
         return StaffReply("\n".join(lines), evidence_of=case if files else None)
 
@@ -227,7 +252,7 @@ class StaffCommands:
             local = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
             who = await self._actor_label(tx, event.actor, event.actor_name)
             change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
-            note = f" · {event.note}" if event.note else ""
+            note = f" · {inert(event.note)}" if event.note else ""
             lines.append(f"{local:%Y-%m-%d %H:%M} {local.tzname()} · {who} · {event.kind}{change}{note}")
         return StaffReply("\n".join(lines))
 
@@ -432,12 +457,13 @@ class StaffCommands:
     async def _daftar_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at))
+        return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at,
+                                                      confirmed=call.role == Role.ADMIN))
 
     async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
-        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at))
+        return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at, call.actor))
 
 
 SPECS: tuple[Spec, ...] = (

@@ -16,7 +16,7 @@ from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
 from flows.staff import route_admin
 from flows.staff.visibility import Viewer, may_see
-from storage import Database, Tx, case_posts, cases, group_prompts, updates
+from storage import Database, Tx, case_posts, cases, group_prompts, keys, updates
 
 T = TypeVar("T")
 CHANNEL = "telegram"
@@ -38,18 +38,22 @@ class Desk:
         self.policy = policy
         self._ = notify.staff_gettext(policy)
 
-    async def _once(self, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
+    async def _once(self, chat_id: int, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
         """Run `work` unless this update was processed before; claim it in the same transaction."""
+        key = await keys.message_digest_key(self.db)
         async with self.db.transaction() as tx:
-            if not await self.claim(tx, update_id, at):
+            if not await self.claim(tx, chat_id, update_id, at, key):
                 return None
             return await work(tx)
 
+    async def digest_key(self) -> bytes:
+        return await keys.message_digest_key(self.db)
+
     @staticmethod
-    async def claim(tx: Tx, update_id: str, at: str) -> bool:
-        """Record the update as processed; False if it already was (a redelivery), also
-        when another worker is handling the same update at this moment."""
-        return await updates.claim(tx, CHANNEL, update_id, at)
+    async def claim(tx: Tx, chat_id: int, update_id: str, at: str, key: bytes) -> bool:
+        """Record the update as processed; False if it already was (a redelivery, or a
+        replay at any age), also when another worker is handling the same update now."""
+        return await updates.claim(tx, CHANNEL, update_id, at, updates.digest(key, CHANNEL, str(chat_id), update_id))
 
     # --- buttons on a case --------------------------------------------------------------
 
@@ -77,7 +81,7 @@ class Desk:
             verdict = await lifecycle.change_status(tx, self.policy, case_id, chat_id, action, actor, at)
             return DeskReply(self._done(verdict) if verdict.ok else self.problem(verdict))
 
-        return await self._once(update_id, at, work) or DeskReply(None, duplicate=True)
+        return await self._once(chat_id, update_id, at, work) or DeskReply(None, duplicate=True)
 
     async def _order_case_file(self, tx: Tx, chat_id: int, case_id: int, actor: Actor, at: str) -> DeskReply:
         """"Berkas PDF": the file for this group (so never a confidential identity), sent
@@ -125,7 +129,7 @@ class Desk:
                 await group_prompts.mark_used(tx, prompt.id, at)
             return DeskReply(self._done(verdict, prompt.action) if verdict.ok else self.problem(verdict))
 
-        result = await self._once(update_id, at, work)
+        result = await self._once(chat_id, update_id, at, work)
         return result
 
     def _done(self, verdict: Outcome, prompt_action: str | None = None) -> str:
@@ -149,18 +153,22 @@ class Desk:
 
     # --- routes ---------------------------------------------------------------------------
 
-    async def register_in(self, tx: Tx, chat_id: int, title: str | None, args: str, actor: Actor, at: str) -> str:
+    async def register_in(self, tx: Tx, chat_id: int, title: str | None, args: str, actor: Actor, at: str,
+                          confirmed: bool = True) -> str:
+        """`confirmed`: an admin's registration takes effect at once; a moderator's waits."""
         if not args.strip():
             return self._("Send /daftar_fokus followed by the region, for example /daftar_fokus 51.71 or "
                           "/daftar_fokus Kota Denpasar. Add an agency group at the end to narrow it "
                           "(for example: pusat).")
         query, scope = route_admin.split_scope(args)
-        added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at)
+        added = await route_admin.add(tx, self.policy, query, chat_id, scope=scope, title=title, by=actor.ref, at=at,
+                                      by_name=actor.name, confirmed=confirmed)
         return route_admin.describe_added(added, self.policy.default_locale)
 
-    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str) -> str:
+    async def unregister_in(self, tx: Tx, chat_id: int, args: str, at: str, actor: Actor | None = None) -> str:
         _ = self._
-        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at)
+        removed, known = await route_admin.remove(tx, self.policy, chat_id, args.strip() or None, at,
+                                                  by=actor.ref if actor else "shell", by_name=actor.name if actor else None)
         if not known:
             return _("I don't know that region. Use a Kemendagri code such as 51.71.")
         if not removed:

@@ -37,7 +37,7 @@ async def role_of(tx: Tx, policy: Policy, caller: Caller) -> Role:
         return Role.ADMIN
     if await staff.is_moderator(tx, caller.user_id):
         return Role.MODERATOR
-    if caller.in_group and (await routes.of_chat(tx, caller.chat_id)
+    if caller.in_group and (any(not r.pending for r in await routes.of_chat(tx, caller.chat_id))
                             or await case_posts.chat_has_cases(tx, caller.chat_id)):  # holds one now
         return Role.FOCAL
     return Role.STRANGER
