@@ -43,7 +43,7 @@ async def add(tx: Tx, policy: Policy, query: str, chat_id: int, *, scope: str = 
     if found is None or isinstance(found, list):
         return Added(None, None, candidates=tuple(found or ()))
     route, created = await routes.add(tx, found.code, chat_id, scope=scope, title=title, by=by, at=at)
-    forwarded = await forwarding.route_waiting(tx, policy, found.code, at)
+    forwarded = await forwarding.route_waiting(tx, policy, found.code, at, by)
     return Added(found, route, created, tuple(forwarded))
 
 
@@ -100,6 +100,6 @@ def describe_added(added: Added, locale: str) -> str:
         text = _("This group already receives reports for {region} ({code}); the route is active.").format(
             region=added.region.name, code=added.region.code)
     if added.forwarded:
-        text += "\n" + _("Cases that were waiting and are now forwarded: {numbers}").format(
+        text += "\n" + _("Cases that were waiting are queued and will be posted here shortly: {numbers}").format(
             numbers=", ".join(added.forwarded))
     return text
