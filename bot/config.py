@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     database_path: Path = Field(default=Path("./data/lapor.db"))
     database_url: SecretStr | None = Field(default=None, description="postgresql://... : PostgreSQL instead of "
                                            "the SQLite file (it may hold a password)")
+    allow_ephemeral_database: bool = Field(default=False, description="run on the SQLite file even where the "
+                                           "platform wipes the disk on restart (a trial)")
     evidence_dir: Path = Field(default=Path("./data/evidence"))
     default_locale: str = Field(default="id", pattern="^(id|en)$")
     timezone: str = Field(default="Asia/Jakarta")
@@ -67,8 +69,8 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
     deadline_check_seconds: float = Field(default=60.0, gt=0)
-    health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
-                                              "waiting delivery is older")
+    health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/readyz is 503 when the oldest "
+                                              "delivery that could be sent now is older")
 
     operator_name: str = Field(default=DEFAULT_OPERATOR, min_length=1, max_length=200,
                                description="who runs the service, named in the privacy notice")
