@@ -233,6 +233,8 @@ async def _migrate(settings: Settings, shell: Shell) -> int:
 
 
 async def _migrate_db(settings: Settings, shell: Shell, args: argparse.Namespace) -> int:
+    """The copy's result: rows per table on both sides, the evidence files, OK or FAILED
+    (the progress per table only with --verbose)."""
     from storage.migrate import ForeignTarget, migrate
 
     _ = shell._
@@ -243,10 +245,19 @@ async def _migrate_db(settings: Settings, shell: Shell, args: argparse.Namespace
         shell.refuse(_("{path} does not exist: nothing to move.").format(path=source))
     try:
         report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
-                               progress=lambda line: shell.say(line))
+                               progress=shell.say if shell.verbose else lambda _line: None)
     except ForeignTarget as exc:
-        shell.refuse(str(exc))
-    shell.say("\n".join(report.lines()))
+        shell.refuse(_("The target database holds {count} cases that are not in this SQLite file: refusing to "
+                       "overwrite another installation (use an empty database).").format(count=exc.count))
+    shell.say(f"{_('table'):<20} {'sqlite':>9} {'postgresql':>11}")
+    for table, (before, after) in report.tables.items():
+        shell.say(f"{table:<20} {before:>9} {after:>11}" + ("" if before == after else "   " + _("MISMATCH")))
+    shell.say(_("evidence files: {files} ({copied} copied now), {bad} failing their SHA-256").format(
+        files=report.files, copied=report.files_copied, bad=len(report.bad_files)))
+    if report.missing_files:
+        shell.say(_("evidence named by cases but never received (also absent before): {count}").format(
+            count=len(report.missing_files)))
+    shell.say(_("OK") if report.ok else _("FAILED"))
     return 0 if report.ok else 1
 
 
