@@ -133,8 +133,8 @@ def static_problems(settings: Settings, mode: Mode, shell: Shell, environ: Mappi
     if mode == "serve" and not settings.public_base_url:
         found.append(_("PUBLIC_BASE_URL is not set: the https address at which Telegram and Twilio reach `serve`, "
                        "for example https://lapor.example.org."))
-    if settings.public_base_url and (urlsplit(settings.public_base_url).scheme != "https"
-                                     or not urlsplit(settings.public_base_url).hostname):
+    address = urlsplit(settings.public_base_url or "")
+    if mode == "serve" and settings.public_base_url and (address.scheme != "https" or not address.hostname):
         found.append(_("PUBLIC_BASE_URL must be an https:// address (Telegram calls webhooks only over https), "
                        "for example https://lapor.example.org."))
     if mode == "serve" and token:
