@@ -161,7 +161,8 @@ def bot_process(fake: FakeTelegram, tmp: Path, database_url: str | None = None, 
         DATABASE_PATH=str(tmp / "lapor.db"), EVIDENCE_DIR=str(tmp / "evidence"), TELEGRAM_MAX_RATE="0",
         TELEGRAM_GROUP_MAX_PER_MINUTE="0",
         MAX_MESSAGES_PER_MINUTE="0", MAX_CASES_PER_DAY="0", DELIVERY_POLL_SECONDS="0.2",
-        DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_SECONDS="0.2", LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT))
+        DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_SECONDS="0.2", LOG_LEVEL="ERROR", PYTHONPATH=str(ROOT),
+        ALLOW_EPHEMERAL_DATABASE="1")  # a throwaway folder, maybe on a tmpfs
     if database_url:
         env["DATABASE_URL"] = database_url
     command = "run"

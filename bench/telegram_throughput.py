@@ -74,12 +74,12 @@ def run_one(kind: str, reporters: int, tmp: Path) -> dict[str, Any]:
            "TELEGRAM_BASE_FILE_URL": f"{api}/file/bot", "DATABASE_PATH": str(folder / "lapor.db"),
            "EVIDENCE_DIR": str(folder / "evidence"), "TELEGRAM_MAX_RATE": "0",
            "TELEGRAM_GROUP_MAX_PER_MINUTE": "0", "MAX_MESSAGES_PER_MINUTE": "0", "MAX_CASES_PER_DAY": "0",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "ALLOW_EPHEMERAL_DATABASE": "1"}
     if kind == "lapor":
         command = [sys.executable, "-m", "bot", "run"]
     elif kind == "lapor-webhook":
         bot_port = free_port()
-        env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{bot_port}", TELEGRAM_WEBHOOK_SECRET="bench-secret",
+        env.update(PUBLIC_BASE_URL=f"https://127.0.0.1:{bot_port}", TELEGRAM_WEBHOOK_SECRET="bench-secret",
                    HOST="127.0.0.1", PORT=str(bot_port))
         command = [sys.executable, "-m", "bot", "serve"]
     else:

@@ -62,7 +62,7 @@ def bot_process(twilio: FakeTwilio, tmp: Path, port: int) -> subprocess.Popen[by
         TWILIO_AUTH_TOKEN=tw.AUTH_TOKEN, TWILIO_WHATSAPP_FROM=tw.BOT_NUMBER, TWILIO_API_BASE_URL=twilio.base,
         TWILIO_MEDIA_AUTH_HOSTS="localhost", TWILIO_MEDIA_CA_FILE=str(twilio.ca_file),
         TWILIO_MEDIA_ALLOW_NETWORKS="127.0.0.1/32,::1/128", MAX_MESSAGES_PER_MINUTE="0", MAX_CASES_PER_DAY="0",
-        DELIVERY_POLL_SECONDS="0.5", LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+        DELIVERY_POLL_SECONDS="0.5", LOG_LEVEL="WARNING", ALLOW_EPHEMERAL_DATABASE="1", PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=tmp, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp / "bot.log").open("ab"))
 

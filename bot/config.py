@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     database_path: Path = Field(default=Path("./data/lapor.db"))
     database_url: SecretStr | None = Field(default=None, description="postgresql://... : PostgreSQL instead of "
                                            "the SQLite file (it may hold a password)")
+    allow_ephemeral_database: bool = Field(default=False, description="run on the SQLite file even where the "
+                                           "platform wipes the disk on restart (a trial)")
     evidence_dir: Path = Field(default=Path("./data/evidence"))
     default_locale: str = Field(default="id", pattern="^(id|en)$")
     timezone: str = Field(default="Asia/Jakarta")
@@ -84,8 +86,8 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
     deadline_check_seconds: float = Field(default=60.0, gt=0)
-    health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/healthz is 503 when the oldest "
-                                              "waiting delivery is older")
+    health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/readyz is 503 when the oldest "
+                                              "delivery that could be sent now is older")
 
     download_deadline_seconds: float = Field(default=60.0, gt=0, description="time one file's download may "
                                              "take, every try included")

@@ -31,11 +31,14 @@ RETENTION_EVERY = 3600.0
 
 
 class Retry(Exception):
-    """Try again later: after `after` seconds if the service said so, else with backoff."""
+    """Try again later: after `after` seconds if the service said so, else with backoff.
+    `held`: the delivery waits for something outside the service (`outbox.HELD`), so it
+    does not count as a backlog meanwhile."""
 
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    def __init__(self, reason: str, after: float | None = None, held: str | None = None) -> None:
         super().__init__(reason)
         self.after = after
+        self.held = held
 
 
 class Gone(Exception):
@@ -185,7 +188,7 @@ class DeliveryWorker(BackgroundLoop):
         try:
             await sender.deliver(delivery, progress)
         except Retry as exc:
-            await self._retry(delivery, str(exc), exc.after)
+            await self._retry(delivery, str(exc), exc.after, exc.held)
         except Migrated as exc:
             log.info("delivery %s: chat %s moved to %s", delivery.id, address_ref(delivery.address),
                      address_ref(exc.new_address))
@@ -240,15 +243,16 @@ class DeliveryWorker(BackgroundLoop):
         self.failures[reason] = self.failures.get(reason, 0) + 1
         metrics.DELIVERY_FAILURES.labels(delivery.channel, reason).inc()
 
-    async def _retry(self, delivery: Delivery, reason: str, after: float | None) -> None:
-        self._count(delivery, "retry_after" if after is not None else "transient")
+    async def _retry(self, delivery: Delivery, reason: str, after: float | None, held: str | None = None) -> None:
+        self._count(delivery, held or ("retry_after" if after is not None else "transient"))
         if after is None:
             after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
             after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together
         log.warning("delivery %s (%s to %s) failed (%s); next try in %.1fs",
                     delivery.id, delivery.channel, address_ref(delivery.address), redact(reason), after)
         async with self.db.transaction() as tx:
-            await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason)
+            await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason,
+                                  held)
 
     async def _gone(self, delivery: Delivery, reason: str) -> None:
         at = self.clock().isoformat()

@@ -1,5 +1,6 @@
 """`python -m bot routes add|remove|list|import`: focal points from the shell, with the
-same rules as `/daftar_fokus` in a group."""
+same rules as `/daftar_fokus` in a group, in the shell's voice. Bad input is refused in one
+line before anything is written."""
 
 from __future__ import annotations
 
@@ -8,46 +9,85 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
+from bot.shell import Shell
+from flows import regions
+from flows.case.lifecycle import find_region
 from flows.staff import route_admin
 from storage import Database, routes
+from storage.routes import Route
 
 ACTOR = "shell"
 
 
-async def add(settings: Settings, region: str, chat_id: int, agency: str, title: str | None) -> int:
+def region_or_refuse(shell: Shell, query: str) -> regions.Region:
+    """One region from a code or a name; unknown or ambiguous: a one-line refusal."""
+    _ = shell._
+    found = find_region(query)
+    if isinstance(found, regions.Region):
+        return found
+    if found:
+        shell.refuse(_("\"{value}\" matches several regions: {options}. Give the code.").format(
+            value=query, options="; ".join(f"{r.name} ({r.code})" for r in found)))
+    shell.refuse(_("\"{value}\" is not a region: give a Kemendagri code such as 51.71 or a name such as "
+                   "\"Kota Denpasar\".").format(value=query))
+
+
+def group_or_refuse(shell: Shell, chat_id: int) -> int:
+    if chat_id >= 0:
+        shell.refuse(shell._("{chat} is not a group: a Telegram group's id is negative, for example "
+                             "-1001234567890 (a positive id is a person). Or send /daftar_fokus in the group "
+                             "itself.").format(chat=chat_id))
+    return chat_id
+
+
+def scope_or_refuse(shell: Shell, agency: str) -> str:
+    if agency and agency not in route_admin.SCOPES:
+        shell.refuse(shell._("--agency: unknown agency group \"{value}\". Use one of: {groups}.").format(
+            value=agency, groups=", ".join(route_admin.SCOPES)))
+    return agency
+
+
+def describe(shell: Shell, route: Route) -> str:
+    return route_admin.describe(route, shell.locale, with_chat=True)
+
+
+def say_queued(shell: Shell, numbers: list[str] | tuple[str, ...]) -> None:
+    if numbers:
+        shell.say(shell.ngettext(
+            "{count} waiting case is now queued for delivery: {numbers}. The running service (run or serve) "
+            "posts it within seconds; if none is running, as soon as one starts.",
+            "{count} waiting cases are now queued for delivery: {numbers}. The running service (run or serve) "
+            "posts them within seconds; if none is running, as soon as one starts.",
+            len(numbers)).format(count=len(numbers), numbers=", ".join(numbers)))
+
+
+async def add(settings: Settings, shell: Shell, region: str, chat_id: int, agency: str, title: str | None) -> int:
+    found = region_or_refuse(shell, region)
+    group_or_refuse(shell, chat_id)
+    scope_or_refuse(shell, agency)
     db = await Database.open(settings.database)
     try:
         async with db.transaction() as tx:
-            added = await route_admin.add(tx, settings.policy(), region, chat_id, scope=agency, title=title,
+            added = await route_admin.add(tx, settings.policy(), found.code, chat_id, scope=agency, title=title,
                                           by=ACTOR, at=datetime.now(UTC).isoformat())
     finally:
         await db.close()
-    print(route_admin.describe_added(added, settings.default_locale))
-    return 0 if added.route else 1
-
-
-async def remove(settings: Settings, chat_id: int, region: str | None) -> int:
-    db = await Database.open(settings.database)
-    try:
-        async with db.transaction() as tx:
-            removed, known = await route_admin.remove(tx, settings.policy(), chat_id, region,
-                                                      datetime.now(UTC).isoformat())
-    finally:
-        await db.close()
-    if not known:
-        print(f"unknown region: {region}")
-        return 1
-    for route in removed:
-        print("removed:", route_admin.describe(route, settings.default_locale, with_chat=True))
+    assert added.route is not None
+    _ = shell._
+    shell.say((_("Route added: {route}.") if added.created else _("Route already there, and active: {route}."))
+              .format(route=describe(shell, added.route)))
+    say_queued(shell, added.forwarded)
     return 0
 
 
-async def decide(settings: Settings, route_id: int, approve: bool) -> int:
+async def decide(settings: Settings, shell: Shell, route_id: int, approve: bool) -> int:
     """`routes approve|refuse ID`: the shell decides as an admin does with the buttons."""
+    _ = shell._
     db = await Database.open(settings.database)
     try:
         async with db.transaction() as tx:
             at = datetime.now(UTC).isoformat()
+            done: route_admin.Added | None = None
             if approve:
                 done = await route_admin.confirm(tx, settings.policy(), route_id, by=ACTOR, by_name=None, at=at)
                 route = done.route if done else None
@@ -56,16 +96,17 @@ async def decide(settings: Settings, route_id: int, approve: bool) -> int:
     finally:
         await db.close()
     if route is None:
-        print(f"no route {route_id} is waiting for an admin")
-        return 1
-    print(("confirmed: " if approve else "refused: ") + route_admin.describe(route, settings.default_locale,
-                                                                          with_chat=True))
-    if approve and done is not None and done.forwarded:
-        print("forwarded waiting cases:", ", ".join(done.forwarded))
+        shell.refuse(_("No route {id} is waiting for an admin; `python -m bot routes pending` lists those that "
+                       "are.").format(id=route_id))
+    shell.say((_("Route confirmed: {route}.") if approve else _("Route refused: {route}.")).format(
+        route=describe(shell, route)))
+    if done is not None:
+        say_queued(shell, done.forwarded)
     return 0
 
 
-async def pending(settings: Settings) -> int:
+async def pending(settings: Settings, shell: Shell) -> int:
+    _ = shell._
     db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
@@ -73,14 +114,15 @@ async def pending(settings: Settings) -> int:
     finally:
         await db.close()
     for route in found:
-        print(f"{route.id}: " + route_admin.describe(route, settings.default_locale, with_chat=True)
-              + f" (asked by {route.created_by} at {route.created_at})")
+        shell.say(_("{id}: {route}, asked for by {who} on {when}").format(
+            id=route.id, route=describe(shell, route), who=route.created_by, when=shell.when(route.created_at)))
     if not found:
-        print("no route is waiting")
+        shell.say(_("No route is waiting for an admin."))
     return 0
 
 
-async def log(settings: Settings) -> int:
+async def log(settings: Settings, shell: Shell) -> int:
+    _ = shell._
     db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
@@ -89,14 +131,35 @@ async def log(settings: Settings) -> int:
         await db.close()
     for event in found:
         scope = f" {event.agency_scope}" if event.agency_scope else ""
-        print(f"{event.at} {event.action} {event.region_code}{scope} → {event.chat_id} by {event.actor}"
-              + (f" ({event.actor_name})" if event.actor_name else ""))
+        who = event.actor + (f" ({event.actor_name})" if event.actor_name else "")
+        shell.say(f"{shell.when(event.at)} {event.action} {event.region_code}{scope} → {event.chat_id}, {who}")
     if not found:
-        print("no route changes yet")
+        shell.say(_("No route changes yet."))
     return 0
 
 
-async def listing(settings: Settings) -> int:
+async def remove(settings: Settings, shell: Shell, chat_id: int, region: str | None) -> int:
+    _ = shell._
+    code = region_or_refuse(shell, region).code if region else None
+    db = await Database.open(settings.database)
+    try:
+        async with db.reading() as tx:
+            present = [r for r in await routes.of_chat(tx, chat_id) if code is None or r.region_code == code]
+        if not present:
+            shell.refuse((_("Group {chat} has no route for {region}; `python -m bot routes list` shows the routes.")
+                          if code else _("Group {chat} has no route; `python -m bot routes list` shows the routes."))
+                         .format(chat=chat_id, region=code))
+        async with db.transaction() as tx:
+            removed, _known = await route_admin.remove(tx, settings.policy(), chat_id, code,
+                                                       datetime.now(UTC).isoformat())
+    finally:
+        await db.close()
+    for route in removed:
+        shell.say(_("Route removed: {route}.").format(route=describe(shell, route)))
+    return 0
+
+
+async def listing(settings: Settings, shell: Shell) -> int:
     db = await Database.open(settings.database)
     try:
         async with db.reading() as tx:
@@ -104,43 +167,65 @@ async def listing(settings: Settings) -> int:
     finally:
         await db.close()
     for route in found:
-        print(route_admin.describe(route, settings.default_locale, with_chat=True))
+        shell.say(describe(shell, route))
     if not found:
-        print("no routes")
+        shell.say(shell._("No routes yet: `python -m bot routes add <region> <group id>` adds one."))
     return 0
 
 
-async def import_csv(settings: Settings, path: Path) -> int:
+async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
     """Columns `region` (code or name) and `chat_id`, optional `agency` and `title`. All
-    good rows are added in one transaction; bad rows are listed and the exit code is 1."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    db = await Database.open(settings.database)
-    problems: list[str] = []
-    added = 0
-    forwarded: list[str] = []
+    good rows are added in one transaction; bad rows are listed and the exit code is 1.
+    A file that cannot be read, or lacks the columns, changes nothing (exit code 2)."""
+    _ = shell._
     try:
-        async with db.transaction() as tx:
-            for line, row in enumerate(rows, start=2):
-                region = (row.get("region") or "").strip()
-                try:
-                    chat_id = int((row.get("chat_id") or "").strip())
-                except ValueError:
-                    problems.append(f"line {line}: chat_id is not a number")
-                    continue
-                result = await route_admin.add(
-                    tx, settings.policy(), region, chat_id, scope=(row.get("agency") or "").strip().lower(),
-                    title=(row.get("title") or "").strip() or None, by=ACTOR, at=datetime.now(UTC).isoformat())
-                if result.route is None:
-                    problems.append(f"line {line}: {region}: " + route_admin.describe_added(result, "en"))
-                    continue
-                added += result.created
-                forwarded.extend(result.forwarded)
-    finally:
-        await db.close()
-    print(f"{added} routes added from {path.name}")
-    if forwarded:
-        print("forwarded waiting cases:", ", ".join(forwarded))
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = set(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        shell.refuse(_("{path} cannot be read ({reason}): give a CSV file with the columns region,chat_id[,agency,title]."
+                       ).format(path=path, reason=type(exc).__name__))
+    if not {"region", "chat_id"} <= columns:
+        shell.refuse(_("{path} needs the columns region and chat_id (and optionally agency and title) in its first "
+                       "line.").format(path=path))
+    problems: list[str] = []
+    good: list[tuple[int, regions.Region, int, str, str | None]] = []
+    for line, row in enumerate(rows, start=2):
+        region_text = (row.get("region") or "").strip()
+        scope = (row.get("agency") or "").strip().lower()
+        try:
+            chat_id = int((row.get("chat_id") or "").strip())
+        except ValueError:
+            problems.append(_("line {line}: chat_id is not a number").format(line=line))
+            continue
+        found = find_region(region_text)
+        if not isinstance(found, regions.Region):
+            problems.append((_("line {line}: \"{value}\" matches several regions; give the code") if found
+                             else _("line {line}: \"{value}\" is not a region")).format(line=line, value=region_text))
+        elif chat_id >= 0:
+            problems.append(_("line {line}: {chat} is not a group (a group's id is negative)").format(
+                line=line, chat=chat_id))
+        elif scope and scope not in route_admin.SCOPES:
+            problems.append(_("line {line}: unknown agency group \"{value}\"").format(line=line, value=scope))
+        else:
+            good.append((line, found, chat_id, scope, (row.get("title") or "").strip() or None))
+    added = 0
+    queued: list[str] = []
+    if good:
+        db = await Database.open(settings.database)
+        try:
+            async with db.transaction() as tx:
+                for _line, region, chat_id, scope, title in good:
+                    result = await route_admin.add(tx, settings.policy(), region.code, chat_id, scope=scope,
+                                                   title=title, by=ACTOR, at=datetime.now(UTC).isoformat())
+                    added += result.created
+                    queued.extend(result.forwarded)
+        finally:
+            await db.close()
+    shell.say(shell.ngettext("{count} route added from {file}.", "{count} routes added from {file}.", added).format(
+        count=added, file=path.name))
+    say_queued(shell, queued)
     for problem in problems:
-        print(problem)
+        shell.warn(problem)
     return 1 if problems else 0

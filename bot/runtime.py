@@ -68,10 +68,11 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         from bot.telegram.sender import TelegramSender
         from bot.telegram.staff import StaffChat
 
-        desk = Desk(db, policy)
+        lease = settings.delivery_lease_seconds  # staff answers are sent at once, like replies
+        desk = Desk(db, policy, lease)
         sender = TelegramSender(bot, db, store, settings.default_locale,
                                 CaseFiles(db, store, settings.timezone))
-        staff = StaffChat(StaffCommands(db, policy, desk), sender)
+        staff = StaffChat(StaffCommands(db, policy, desk, lease))
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)
         runtime.channel.downloads = Downloads(settings.download_limits())
@@ -102,6 +103,8 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     runtime.worker.on_sent = engine.delivered
     if runtime.channel is not None:  # Telegram replies go out right after their step's commit
         runtime.channel.deliver_now = runtime.worker.deliver_now
+        if runtime.channel.staff is not None:  # and so do staff answers
+            runtime.channel.staff.deliver_now = runtime.worker.deliver_now
     runtime.worker.start()
 
 

@@ -56,21 +56,23 @@ async def _telegram(settings: Settings) -> AsyncIterator[tuple[TelegramApp | Non
     """The PTB application in webhook mode when Telegram is configured, and the runtime."""
     if not settings.telegram_bot_token:
         runtime = Runtime(settings)
-        await open_runtime(runtime, None)
         try:
+            await open_runtime(runtime, None)
             yield None, runtime
         finally:
             await close_runtime(runtime)
         return
-    from bot.telegram.app import build_application
+    from bot.telegram.app import build_application, initialized
     from bot.telegram.app import open_runtime as open_with_bot
 
     application, runtime = build_application(settings, webhook=True)
-    async with application:
-        await open_with_bot(application, runtime)
-        await application.start()
+    async with initialized(application):
         try:
-            yield application, runtime
+            await open_with_bot(application, runtime)
+            await application.start()
+            try:
+                yield application, runtime
+            finally:
+                await application.stop()
         finally:
-            await application.stop()
             await close_runtime(runtime)

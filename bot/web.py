@@ -1,4 +1,4 @@
-"""The aiohttp server that carries the webhooks (Telegram, WhatsApp) and health."""
+"""The aiohttp server that carries the webhooks (Telegram, WhatsApp), health and readiness."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ from telegram import Update
 
 from bot import metrics
 from bot.config import Settings
+from bot.health import Health, liveness, readiness
 from bot.telegram import TelegramApp
 from storage import Database, outbox
 
@@ -35,30 +35,19 @@ def make_web_app(settings: Settings, db: Database, application: TelegramApp | No
         given = request.headers.get("Authorization", "")
         return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
-    async def healthz(request: web.Request) -> web.Response:
-        """Unhealthy (503) when the database does not answer or the oldest waiting delivery
-        is older than `HEALTH_MAX_BACKLOG_SECONDS` (messages are not getting out). Only
-        healthy or not, unless the request carries the metrics token."""
-        answer = await health(request)
-        if authorised(request):
-            return answer
-        return web.json_response({"status": json.loads(answer.text or "{}").get("status", "unhealthy")},
-                                 status=answer.status)
+    def shown(health: Health, request: web.Request) -> web.Response:
+        """Only healthy or not, unless the request carries the metrics token."""
+        body = health.body if authorised(request) else {"status": health.body.get("status", "unhealthy")}
+        return web.json_response(body, status=health.status)
 
-    async def health(request: web.Request) -> web.Response:
-        try:
-            pending, oldest = await backlog(db)
-        except Exception as exc:  # the database is what we cannot work without
-            log.error("health check failed: %s", type(exc).__name__)
-            return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
-        last = metrics.LAST_SUCCESS.at.get("telegram")
-        body = {"status": "ok", "database": "ok", "outbox_pending": pending,
-                "oldest_pending_seconds": round(oldest, 1) if oldest is not None else None,
-                "last_telegram_success_seconds_ago": round(time.time() - last, 1) if last else None}
-        if oldest is not None and oldest > settings.health_max_backlog_seconds:
-            body["status"] = "unhealthy"
-            return web.json_response(body, status=503)
-        return web.json_response(body)
+    async def healthz(request: web.Request) -> web.Response:
+        """Liveness: the process and the database answer (`bot/health.py`)."""
+        return shown(await liveness(db), request)
+
+    async def readyz(request: web.Request) -> web.Response:
+        """Readiness: live, and the oldest delivery that could be sent now is younger than
+        `HEALTH_MAX_BACKLOG_SECONDS`; what waits for WhatsApp's window or a route is apart."""
+        return shown(await readiness(db, settings.health_max_backlog_seconds), request)
 
     async def metrics_page(request: web.Request) -> web.Response:
         """Only with `Authorization: Bearer <METRICS_TOKEN>`; off when no token is set."""
@@ -82,6 +71,7 @@ def make_web_app(settings: Settings, db: Database, application: TelegramApp | No
         app.router.add_post(settings.twilio_webhook_path, handler(
             db, settings.twilio_auth_token.get_secret_value(), settings.public_base_url))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
     return app
 
@@ -150,7 +140,7 @@ _BRACKET = re.compile(rb"[\[\]{}]")
 
 
 async def backlog(db: Database) -> tuple[int, float | None]:
-    """Waiting deliveries and the age in seconds of the oldest."""
+    """Deliveries that could be sent now, and the age in seconds of the oldest."""
     async with db.reading() as tx:
         pending, oldest = await outbox.backlog(tx)
     age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else None

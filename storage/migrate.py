@@ -87,6 +87,11 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
 class ForeignTarget(Exception):
     """The target already holds cases of another installation: copying would overwrite them."""
 
+    def __init__(self, count: int) -> None:
+        super().__init__(f"the target database holds {count} cases that are not in this SQLite file; "
+                         "refusing to overwrite another installation (use an empty database)")
+        self.count = count
+
 
 async def _check_target(source: Database, target: Database) -> None:
     async with source.reading() as tx:
@@ -95,8 +100,7 @@ async def _check_target(source: Database, target: Database) -> None:
         theirs = {(int(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, number FROM cases")}
     foreign = theirs - ours
     if foreign:
-        raise ForeignTarget(f"the target database holds {len(foreign)} cases that are not in this SQLite file; "
-                            "refusing to overwrite another installation (use an empty database)")
+        raise ForeignTarget(len(foreign))
 
 
 async def copy_rows(source: Database, target: Database, progress: Callable[[str], None] = lambda _line: None) -> None:

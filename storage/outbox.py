@@ -84,6 +84,12 @@ async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[
                     None, utc(at), leased=row[1] is not None)
 
 
+async def set_payload(tx: Tx, delivery_id: int, payload: dict[str, Any]) -> None:
+    """The content of a message queued empty to hold its place in the chat's order."""
+    await tx.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(payload, ensure_ascii=False),
+                                                                    delivery_id))
+
+
 def _due(channels: list[str]) -> str:
     return _DUE + f" AND o.channel IN ({', '.join('?' for _ in channels)})"
 
@@ -147,11 +153,14 @@ async def release(tx: Tx, delivery_ids: list[int]) -> None:
 
 
 async def wake_address(tx: Tx, channel: str, address: str, now: str) -> None:
-    """Messages to this address that were put off (waiting for the person to write) are due."""
+    """Messages to this address that were put off (waiting for the person to write) are due;
+    those that were held are sendable from now on (their wait counts from now)."""
     global _queued
     _queued += 1
-    await tx.execute("UPDATE outbox SET next_attempt_at = ? WHERE channel = ? AND address = ? AND status = 'pending'"
-                     " AND next_attempt_at > ?", (utc(now), channel, address, utc(now)))
+    await tx.execute("UPDATE outbox SET next_attempt_at = ?,"
+                     " ready_since = CASE WHEN held_for IS NULL THEN ready_since ELSE ? END, held_for = NULL"
+                     " WHERE channel = ? AND address = ? AND status = 'pending' AND next_attempt_at > ?",
+                     (utc(now), utc(now), channel, address, utc(now)))
 
 
 async def mark_sent_many(tx: Tx, delivery_ids: list[int], at: str) -> None:
@@ -174,10 +183,11 @@ async def mark_sent(tx: Tx, delivery_id: int, at: str) -> None:
         (at, delivery_id))
 
 
-async def retry_at(tx: Tx, delivery_id: int, at: str, error: str) -> None:
+async def retry_at(tx: Tx, delivery_id: int, at: str, error: str, held: str | None = None) -> None:
+    """`held`: what the delivery waits for outside the service (`HELD`), if that is why."""
     await tx.execute(
-        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
-        (utc(at), error, delivery_id))
+        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, last_error = ?, held_for = ? WHERE id = ?",
+        (utc(at), error, held, delivery_id))
 
 
 async def mark_failed(tx: Tx, delivery_id: int, at: str, error: str) -> None:
@@ -201,10 +211,27 @@ async def readdress(tx: Tx, channel: str, old: str, new: str) -> None:
                      (new, channel, old))
 
 
+PENDING = "outbox_pending_held"
+"""The partial index of pending rows that readiness reads (migration 0012): without
+statistics SQLite would walk `outbox_done` over every pending row."""
+HELD = ("window", "template")
+"""What a delivery may wait for outside the service: WhatsApp's 24-hour window (the person
+must write first), or a message template that is not set up."""
+
+
 async def backlog(tx: Tx) -> tuple[int, str | None]:
-    """How many deliveries wait, and since when the oldest."""
-    row = await fetch_one(tx, "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'")
+    """How many deliveries could be sent now (none is held), and since when the oldest has
+    waited: since it was queued, or since it stopped being held."""
+    row = await fetch_one(tx, "SELECT count(*), min(coalesce(ready_since, created_at))"
+                              f" FROM outbox{dialect.of(tx).indexed_by(PENDING)} WHERE status = 'pending' AND held_for IS NULL")
     return (int(row[0]), row[1]) if row else (0, None)
+
+
+async def held(tx: Tx) -> dict[str, tuple[int, str]]:
+    """Deliveries held for something outside the service: per reason, how many and the oldest."""
+    async with tx.execute(f"SELECT held_for, count(*), min(created_at) FROM outbox{dialect.of(tx).indexed_by(PENDING)}"
+                          " WHERE status = 'pending' AND held_for IS NOT NULL GROUP BY held_for") as cur:
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in await cur.fetchall()}
 
 
 async def of_case(tx: Tx, case_id: int) -> list[Delivery]:

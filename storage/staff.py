@@ -18,3 +18,8 @@ async def add_moderator(tx: Tx, user_id: int, by: str, at: str) -> bool:
 async def remove_moderator(tx: Tx, user_id: int) -> bool:
     async with tx.execute("DELETE FROM moderators WHERE user_id = ?", (user_id,)) as cur:
         return cur.rowcount == 1
+
+
+async def moderator_ids(tx: Tx) -> list[int]:
+    async with tx.execute("SELECT user_id FROM moderators ORDER BY user_id") as cur:
+        return [int(r[0]) for r in await cur.fetchall()]

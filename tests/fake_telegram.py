@@ -69,6 +69,16 @@ class FakeTelegram:
     next_update_id: int = 1000
     next_message_id: int = 1
     base: str = ""
+    menus: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
+    """Command menus as `setMyCommands` left them: (scope key, language code) -> commands."""
+    known_chats: set[int] = field(default_factory=set)
+    """Chats that wrote to the bot: only those can have a menu of their own (else Telegram
+    answers "chat not found")."""
+    gone_chats: set[int] = field(default_factory=set)
+    """Groups the bot was removed from: `getChat` and sends to them fail as Telegram's do."""
+    webhook_url: str = ""
+    webhook_error: tuple[int, str] | None = None
+    """(unix time, message) of the last failed webhook delivery, as `getWebhookInfo` shows it."""
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
@@ -98,6 +108,10 @@ class FakeTelegram:
     # --- driving --------------------------------------------------------------------
 
     def push(self, update: dict[str, Any]) -> int:
+        for kind in ("message", "callback_query"):
+            chat = (update.get(kind) or {}).get("chat") or ((update.get(kind) or {}).get("message") or {}).get("chat")
+            if chat:
+                self.known_chats.add(int(chat["id"]))
         if "update_id" not in update:
             update["update_id"] = self.next_update_id
             self.next_update_id += 1
@@ -195,8 +209,16 @@ class FakeTelegram:
         too_long = _too_long(method, params)
         if too_long is not None:
             return web.json_response({"ok": False, "error_code": 400, "description": too_long}, status=400)
+        if method.startswith("send") and params.get("chat_id") is not None \
+                and str(params["chat_id"]).lstrip("-").isdigit() and int(params["chat_id"]) in self.gone_chats:
+            return web.json_response({"ok": False, "error_code": 403,
+                                      "description": "Forbidden: bot was kicked from the supergroup chat"}, status=403)
         handler = getattr(self, f"_m_{method}", None)
-        call.result = handler(params) if handler else True
+        try:
+            call.result = handler(params) if handler else True
+        except _ApiError as exc:
+            return web.json_response({"ok": False, "error_code": exc.status, "description": exc.description},
+                                     status=exc.status)
         held = next((h for h in self.holds if h[0] == method and str(h[1]) == str(params.get("chat_id"))), None)
         if held is not None:
             self.holds.remove(held)
@@ -248,6 +270,83 @@ class FakeTelegram:
 
     def _m_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return BOT_USER
+
+    # --- command menus, as the Bot API keeps and resolves them ---------------------------------
+
+    def _scope_key(self, params: dict[str, Any]) -> str:
+        scope = params.get("scope") or {"type": "default"}
+        if isinstance(scope, str):
+            scope = json.loads(scope)
+        kind = scope.get("type", "default")
+        if kind in ("chat", "chat_administrators", "chat_member"):
+            chat_id = int(scope["chat_id"])
+            if chat_id not in self.known_chats:
+                raise _BadRequest("Bad Request: chat not found")
+            return f"{kind}:{chat_id}" + (f":{scope['user_id']}" if kind == "chat_member" else "")
+        if kind not in ("default", "all_private_chats", "all_group_chats", "all_chat_administrators"):
+            raise _BadRequest("Bad Request: wrong scope type specified")
+        return kind
+
+    def _m_setMyCommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands") or []
+        if len(commands) > 100:
+            raise _BadRequest("Bad Request: too many commands")
+        for command in commands:
+            name, description = str(command.get("command", "")), str(command.get("description", ""))
+            if not (1 <= len(name) <= 32 and all(c.islower() or c.isdigit() or c == "_" for c in name)):
+                raise _BadRequest("Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                raise _BadRequest("Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.menus[(self._scope_key(params), str(params.get("language_code") or ""))] = list(commands)
+        return True
+
+    def _m_deleteMyCommands(self, params: dict[str, Any]) -> bool:
+        self.menus.pop((self._scope_key(params), str(params.get("language_code") or "")), None)
+        return True
+
+    def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        return self.menus.get((self._scope_key(params), str(params.get("language_code") or "")), [])
+
+    def menu_seen(self, chat_id: int, language: str = "id", user_id: int | None = None) -> list[str]:
+        """The commands a user's client shows in this chat: the first scope that has a menu,
+        in the order the Bot API documents (chat member, chat, all group chats or all private
+        chats, default), each in the user's language before the one without a language."""
+        private = chat_id > 0
+        keys = ([f"chat_member:{chat_id}:{user_id}"] if user_id is not None and not private else []) + \
+            [f"chat:{chat_id}", "all_private_chats" if private else "all_group_chats", "default"]
+        for key in keys:
+            for lang in (language, ""):
+                if (key, lang) in self.menus:
+                    return [c["command"] for c in self.menus[(key, lang)]]
+        return []
+
+    # --- webhook and chats ---------------------------------------------------------------------
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = str(params.get("url") or "")
+        return True
+
+    def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = ""
+        return True
+
+    def _m_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        info: dict[str, Any] = {"url": self.webhook_url, "has_custom_certificate": False,
+                                "pending_update_count": len(self.updates)}
+        if self.webhook_url:
+            info["max_connections"] = 40
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_error
+        return info
+
+    def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.gone_chats:
+            raise _Forbidden("Forbidden: bot was kicked from the supergroup chat")
+        if chat_id > 0 and chat_id not in self.known_chats:
+            raise _BadRequest("Bad Request: chat not found")
+        return {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup", "accent_color_id": 0,
+                "max_reaction_count": 11, **({"title": "Grup"} if chat_id < 0 else {"first_name": f"User{chat_id}"})}
 
     def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params, **_shown(params))
@@ -329,6 +428,22 @@ def _too_long(method: str, params: dict[str, Any]) -> str | None:
         if caption and utf16_units(visible_text(str(caption), params.get("parse_mode"))) > MAX_CAPTION_UNITS:
             return "Bad Request: message caption is too long"
     return None
+
+
+class _ApiError(Exception):
+    status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class _BadRequest(_ApiError):
+    status = 400
+
+
+class _Forbidden(_ApiError):
+    status = 403
 
 
 async def _params(request: web.Request, raw: bytes) -> dict[str, Any]:

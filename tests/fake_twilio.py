@@ -64,6 +64,7 @@ class FakeTwilio:
     media_base: str = ""
     cdn_base: str = ""
     ca_file: Path | None = None
+    account_status: str = "active"
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runners: list[web.AppRunner] = field(default_factory=list)
     _tmp: Any = None
@@ -71,6 +72,7 @@ class FakeTwilio:
     async def start(self) -> None:
         api = web.Application()
         api.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        api.router.add_get("/2010-04-01/Accounts/{sid}.json", self._account)
         self.base = await self._serve(api, "127.0.0.1", None)
         ca = trustme.CA()
         cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
@@ -167,6 +169,18 @@ class FakeTwilio:
         sid = f"SM{next(self._ids):032d}"
         return web.json_response({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued", "to": form.get("To"),
                                   "from": form.get("From"), "body": form.get("Body"), "num_media": "0"}, status=201)
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """The account itself: what `check` fetches to see that the credentials work."""
+        self.requests.append((request.method, request.path_qs, b""))
+        if not self._authorised(request):
+            return web.json_response({"code": 20003, "message": "Authenticate", "more_info":
+                                      "https://www.twilio.com/docs/errors/20003", "status": 401}, status=401)
+        if request.match_info["sid"] != ACCOUNT_SID:
+            return web.json_response({"code": 20404, "message": "The requested resource was not found",
+                                      "status": 404}, status=404)
+        return web.json_response({"sid": ACCOUNT_SID, "friendly_name": "Lapor Netral", "status": self.account_status,
+                                  "type": "Full", "auth_token": AUTH_TOKEN, "owner_account_sid": ACCOUNT_SID})
 
     async def _media(self, request: web.Request) -> web.Response:
         """Twilio's media URL: credentials required, then a redirect to the file's host."""

@@ -312,7 +312,7 @@ async def test_the_shell_command_writes_the_file_and_records_it(desk: Desk, back
     with_identity = tmp_path / "with.pdf"
     assert await _run_main(["berkas", case.number, "--out", str(with_identity), "--identity"]) == 0
     assert "Siti Aminah" in text_of(with_identity.read_bytes())
-    assert await _run_main(["berkas", "LN-24-ZZZZZ"]) == 1
+    assert await _run_main(["berkas", "LN-24-ZZZZZ"]) == 2, "a case that is not there: bad input, as in every shell command"
     assert await _run_main(["berkas", "bukan-nomor"]) == 2
     async with desk.db.reading() as tx:
         events = [e for e in await cases.events_of(tx, case.id) if e.kind == "case_file"]

@@ -61,8 +61,8 @@ def test_full_report_in_the_console(backend: Backend) -> None:
             stored = tmp_path / "evidence" / sha[:2] / sha
             assert stored.exists() and stored.stat().st_size == size
 
-    listing = run_bot(["cases"], backend)
-    assert number in listing.stdout and "Kota Denpasar" in listing.stdout and "menunggu_rute" in listing.stdout
+    listing = run_bot(["cases", "--lang", "id"], backend)
+    assert number in listing.stdout and "Kota Denpasar" in listing.stdout and "Menunggu petugas" in listing.stdout
 
     added = run_bot(["routes", "add", "denpasar", "-1001234"], backend)
     assert "Kota Denpasar (51.71)" in added.stdout and number in added.stdout, "the waiting case is forwarded"
@@ -75,9 +75,9 @@ def test_routes_from_the_shell(backend: Backend) -> None:
     csv = backend.tmp_path / "bali.csv"
     csv.write_text("region,chat_id,agency,title\n51.03,-100201,,Fokus Badung\nKota Denpasar,-100202,,\n"
                    "51,-100203,pusat,Vertikal Bali\nentah,-100204,,\n", encoding="utf-8")
-    imported = run_bot(["routes", "import", str(csv)], backend, check=False)
+    imported = run_bot(["routes", "import", str(csv), "--lang", "en"], backend, check=False)
     assert imported.returncode == 1, "a file with a bad row says so"
-    assert "3 routes added" in imported.stdout and "line 5: entah" in imported.stdout
+    assert "3 routes added" in imported.stdout and 'line 5: "entah" is not a region' in imported.stderr
     listing = run_bot(["routes", "list"], backend).stdout
     assert "Kabupaten Badung (51.03)" in listing and "-100201" in listing
     assert "Bali (51) · Instansi pusat/vertikal" in listing

@@ -273,7 +273,7 @@ async def test_no_route_waits_and_alerts_then_registering_forwards_it(fake: Fake
         assert any("menunggu petugas ditetapkan" in t for t in fake.shown(REPORTER)), "the receipt says it waits"
         assert not any("masih mencari petugas" in t for t in fake.shown(REPORTER)), "and nothing contradicts it"
         await register(fake, GROUP, "bali")
-        await fake.wait_for(lambda: any(f"Kasus yang menunggu dan kini diteruskan: {number}" in t
+        await fake.wait_for(lambda: any(f"Kasus yang menunggu sudah diantrekan dan segera dikirim ke grup ini: {number}" in t
                                         for t in fake.texts(GROUP)))
         await card_in(fake, GROUP)
         await fake.wait_for(lambda: any("telah diteruskan" in t for t in fake.texts(REPORTER)))
@@ -302,7 +302,7 @@ async def test_delivery_survives_429_500_and_timeouts_with_exactly_one_card(fake
     # the card with its album, the card's status edit, and every message to the reporter: all sent
     assert db_rows(settings, "SELECT DISTINCT status FROM outbox") == [("sent",)]
     assert db_rows(settings, "SELECT kind, count(*) FROM outbox WHERE address = ? GROUP BY kind ORDER BY kind",
-                   str(GROUP)) == [("edit_case", 1), ("post_case", 1)]
+                   str(GROUP)) == [("edit_case", 1), ("post_case", 1), ("send", 1)], "and the answer to /daftar_fokus"
 
 
 async def test_a_kicked_bot_marks_the_route_broken_alerts_and_falls_back(fake: FakeTelegram, settings: Settings) -> None:

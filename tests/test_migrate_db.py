@@ -47,8 +47,8 @@ def empty_postgres(postgres_server: PostgresServer) -> Iterator[str]:
 def migrate_db(sqlite: Backend, url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env.update(sqlite.env())
-    return subprocess.run([sys.executable, "-m", "bot", "migrate-db", "--to", url], capture_output=True, text=True,
-                          env=env, cwd=sqlite.tmp_path, timeout=120)
+    return subprocess.run([sys.executable, "-m", "bot", "migrate-db", "--to", url, "--lang", "en"], capture_output=True,
+                          text=True, env=env, cwd=sqlite.tmp_path, timeout=120)
 
 
 async def fill(sqlite: Backend, fake: FakeTelegram) -> str:

@@ -260,7 +260,7 @@ async def test_export_round_trips_through_csv_and_xlsx_readers(seeded: Seeded, t
         assert reply.export is not None and reply.export_identity is identity
         csv_path, xlsx_path = tmp_path / f"{who}.csv", tmp_path / f"{who}.xlsx"
         assert await write_files(seeded.db, reply.export, reply.export_identity, csv_path, xlsx_path) == 1
-        with csv_path.open(encoding="utf-8") as handle:
+        with csv_path.open(encoding="utf-8-sig") as handle:  # with a BOM, so that Excel reads it as UTF-8
             table = list(csv.DictReader(handle))
         sheet = openpyxl.load_workbook(xlsx_path, read_only=True).active
         assert sheet is not None
@@ -268,12 +268,13 @@ async def test_export_round_trips_through_csv_and_xlsx_readers(seeded: Seeded, t
         workbook = [dict(zip(header, row, strict=True)) for row in values]
         for rows in (table, workbook):
             (row,) = rows
-            assert row["number"] == seeded.number and row["region"] == "Kota Denpasar"
-            assert row["description"].startswith("Kepala sekolah mengunggah")
-            assert str(row["evidence_count"]) == "4"
-            assert ("reporter_name" in row) is identity
+            assert row["Nomor kasus"] == seeded.number and row["Kabupaten/kota"] == "Kota Denpasar"
+            assert row["Kronologi"].startswith("Kepala sekolah mengunggah")
+            assert str(row["Berkas bukti"]) == "4"
+            assert (row["region_code"], row["status"]) == ("51.71", "baru"), "the codes follow, for machines"
+            assert ("Nama pelapor" in row) is identity
             if identity:
-                assert row["reporter_name"] == "Siti Aminah" and str(row["reporter_phone"]).endswith("6281234567890")
+                assert row["Nama pelapor"] == "Siti Aminah" and str(row["Telepon pelapor"]).endswith("6281234567890")
 
 
 async def test_hapus_data_leaves_no_trace_of_the_identity_in_the_file(backend: Backend) -> None:

@@ -65,7 +65,7 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
         stdin = None
         if argv[3:] in ([], ["console"]):
             stdin = "halo\n/keluar\n"  # the console: say hello, then quit
-        elif argv[3] in ("run", "serve"):
+        elif argv[3] in ("run", "serve", "check"):
             argv.append("--help")  # they need Telegram or Twilio credentials: the command line is checked
         result = subprocess.run(argv, cwd=tmp_path, env=env, input=stdin, capture_output=True, text=True,
                                 timeout=120)

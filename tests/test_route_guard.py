@@ -12,6 +12,7 @@ import pytest
 
 from bot import routes_cli
 from bot.config import Settings
+from bot.shell import Refused, Shell
 from storage import Database, routes
 from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
@@ -130,8 +131,10 @@ async def test_the_shell_approves_a_waiting_route(fake: FakeTelegram, settings: 
     finally:
         await db.close()
     assert len(waiting) == 1
-    assert await routes_cli.pending(settings) == 0 and f"{waiting[0].id}:" in capsys.readouterr().out
-    assert await routes_cli.decide(settings, waiting[0].id, approve=True) == 0
-    assert await routes_cli.decide(settings, waiting[0].id, approve=True) == 1, "decided once"
+    shell = Shell("en")
+    assert await routes_cli.pending(settings, shell) == 0 and f"{waiting[0].id}:" in capsys.readouterr().out
+    assert await routes_cli.decide(settings, shell, waiting[0].id, approve=True) == 0
+    with pytest.raises(Refused, match="is waiting for an admin"):  # decided once: a second try is refused
+        await routes_cli.decide(settings, shell, waiting[0].id, approve=True)
     assert [e[0] for e in events(settings)] == ["requested", "confirmed"]
-    assert await routes_cli.log(settings) == 0 and "confirmed 51.71" in capsys.readouterr().out
+    assert await routes_cli.log(settings, shell) == 0 and "confirmed 51.71" in capsys.readouterr().out

@@ -219,9 +219,11 @@ async def test_english_client_and_language_switch(fake: FakeTelegram, settings: 
 async def test_commands_are_registered_in_both_languages(fake: FakeTelegram, settings: Settings) -> None:
     async with polling_bot(settings):
         pass
-    registered = {p.get("language_code"): p["commands"] for p in fake.sent("setMyCommands")}
-    assert {"mulai", "kembali", "batal", "bantuan", "bahasa", "status"} == {c["command"] for c in registered[None]}
-    assert registered[None][0]["description"] == "Mulai laporan baru"
+    registered = {language: commands for (scope, language), commands in fake.menus.items()
+                  if scope == "all_private_chats"}
+    assert {"mulai", "kembali", "batal", "bantuan", "bahasa", "status", "data_saya", "hapus_data"} == {
+        c["command"] for c in registered[""]}
+    assert registered[""][0]["description"] == "Mulai laporan baru"
     assert registered["en"][0]["description"] == "Start a new report"
 
 

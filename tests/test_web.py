@@ -49,6 +49,10 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
         async with http.get(f"{url}/healthz") as response:
             assert response.status == 200 and await response.json() == {"status": "ok"}, "no details without the token"
         async with http.get(f"{url}/healthz", headers=METRICS) as response:
+            assert response.status == 200 and await response.json() == {"status": "ok", "database": "ok"}
+        async with http.get(f"{url}/readyz") as response:
+            assert response.status == 200 and await response.json() == {"status": "ok"}, "no details without the token"
+        async with http.get(f"{url}/readyz", headers=METRICS) as response:
             health = await response.json()
             assert response.status == 200
         assert health["status"] == "ok" and health["database"] == "ok" and health["outbox_pending"] == 0
@@ -64,7 +68,8 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
         assert "lapor_outbox_pending 0.0" in text and 'lapor_deliveries_total{channel="telegram"}' in text
 
 
-async def test_health_is_503_when_messages_are_stuck(base: tuple[str, Settings]) -> None:
+async def test_readiness_is_503_when_a_sendable_message_is_stuck_but_health_stays_200(base: tuple[str, Settings]) -> None:
+    """Liveness says the process and the database answer; readiness says messages get out."""
     url, settings = base
     db = await Database.open(settings.database)
     async with db.transaction() as tx:  # a message for a channel this process cannot send, an hour old
@@ -72,11 +77,13 @@ async def test_health_is_503_when_messages_are_stuck(base: tuple[str, Settings])
                              (datetime.now(UTC) - timedelta(hours=1)).isoformat())
     await db.close()
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/healthz") as response:
+        async with http.get(f"{url}/readyz") as response:
             assert response.status == 503 and await response.json() == {"status": "unhealthy"}
-        async with http.get(f"{url}/healthz", headers=METRICS) as response:
+        async with http.get(f"{url}/readyz", headers=METRICS) as response:
             body = await response.json()
             assert response.status == 503 and body["status"] == "unhealthy" and body["oldest_pending_seconds"] > 3000
+        async with http.get(f"{url}/healthz") as response:
+            assert response.status == 200, "the process is alive: a restart would not help"
 
 
 async def test_the_webhook_refuses_big_bodies_wrong_methods_and_content_types(base: tuple[str, Settings]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image
+from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.serve import serve
@@ -274,6 +275,46 @@ async def test_news_outside_the_24_hour_window_waits_for_the_person_or_uses_the_
         await twilio.wait_for(lambda: any(m.get("ContentSid") for m in twilio.messages))
     sent = next(m for m in twilio.messages if m.get("ContentSid"))
     assert sent["ContentSid"] == "HX" + "1" * 32 and "kabar kedua" in sent["ContentVariables"]
+
+
+async def test_readiness_reports_news_held_for_the_window_apart_and_stays_ready(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """Done when (issue 29): one WhatsApp message held for the 24-hour window (no template)
+    kept the old health check at 503 forever, so a balancer took every worker out. It is
+    reported apart; a message that could be sent and is stuck still makes a worker unready."""
+    settings = settings.model_copy(update={"health_max_backlog_seconds": 60.0, "metrics_token": SecretStr("m-t0ken")})
+    details = {"Authorization": "Bearer m-t0ken"}
+    async with server(settings, twilio) as user, aiohttp.ClientSession() as http:
+        ready = user.webhook_url.replace(PATH, "/readyz")
+        await user.say("halo")
+        with inspect_db(settings) as db:  # the person last wrote two days ago
+            db.execute("UPDATE contacts SET last_inbound_at = '2000-01-01T00:00:00+00:00'")
+        await queue_news(settings, "kabar kasus")  # queued on 1 January: months old
+        await twilio.wait_for(lambda: rows(settings, "SELECT held_for FROM outbox WHERE held_for IS NOT NULL")
+                              == [("window",)])
+        async with http.get(ready) as response:
+            assert response.status == 200 and await response.json() == {"status": "ok"}
+        async with http.get(ready, headers=details) as response:
+            body = await response.json()
+        assert response.status == 200 and body["outbox_pending"] == 0 and body["oldest_pending_seconds"] is None
+        assert body["held"]["window"]["count"] == 1 and body["held"]["window"]["oldest_seconds"] > 86400
+        assert body["held"]["route"]["count"] == 0 and body["held"]["template"]["count"] == 0
+        telegram.fail("sendMessage", 500, "Internal Server Error", times=1000, chat_id=-100555)
+        db = await Database.open(settings.database)
+        async with db.transaction() as tx:  # a message to a group that Telegram keeps failing, queued 2 minutes ago
+            await outbox.enqueue(tx, "telegram", "-100555", "send", {"replies": [{"type": "text", "text": "x"}]},
+                                 (datetime.now(UTC) - timedelta(minutes=2)).isoformat())
+        await db.close()
+        await telegram.wait_for(lambda: bool(telegram.sent("sendMessage", -100555)))
+        async with http.get(ready, headers=details) as response:
+            body = await response.json()
+        assert response.status == 503 and body["outbox_pending"] == 1 and body["oldest_pending_seconds"] > 60
+        assert body["held"]["window"]["count"] == 1
+        async with http.get(ready.replace("/readyz", "/healthz")) as response:
+            assert response.status == 200, "alive all the same"
+        replies = await user.say("1", replies=2)  # the person writes: the window opens, the news goes out
+        assert "kabar kasus" in replies
+    assert rows(settings, "SELECT count(*) FROM outbox WHERE held_for IS NOT NULL") == [(0,)]
 
 
 async def test_a_voice_note_gets_a_clear_hint_and_changes_nothing(settings: Settings, twilio: FakeTwilio) -> None:

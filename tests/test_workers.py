@@ -340,7 +340,8 @@ async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) 
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env.update(backend.env(), TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL=fake.api_url,  # type: ignore[attr-defined]
-               TELEGRAM_BASE_FILE_URL=fake.file_url, LOG_LEVEL="ERROR")  # type: ignore[attr-defined]
+               TELEGRAM_BASE_FILE_URL=fake.file_url, LOG_LEVEL="ERROR",  # type: ignore[attr-defined]
+               ALLOW_EPHEMERAL_DATABASE="1")  # a test's folder, maybe on a tmpfs
     first = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=backend.tmp_path,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

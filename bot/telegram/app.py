@@ -4,33 +4,67 @@ webhook on the shared aiohttp server (`bot/serve.py`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
 
 from bot import runtime as runtime_module
 from bot.config import Settings
+from bot.logs import address_ref
 from bot.runtime import Runtime, close_runtime
 from bot.telegram import TelegramApp
 from bot.telegram.request import AiohttpRequest
-from flows.i18n import LOCALES, N_, gettext_for
+from flows.command_menus import Menu, entries
+from flows.i18n import LOCALES, gettext_for
+from storage import Database, staff
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
-COMMANDS = (
-    ("mulai", N_("Start a new report")),
-    ("kembali", N_("Go back one step")),
-    ("batal", N_("Cancel the report")),
-    ("bantuan", N_("Help for this step")),
-    ("bahasa", N_("Change language")),
-    ("status", N_("Check a report you sent")),
-)
 
 
 def _transport(settings: Settings, connections: int) -> AiohttpRequest:
     timeout = settings.telegram_timeout
     return AiohttpRequest(connections, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
                           pool_timeout=timeout, media_write_timeout=max(timeout, 20.0))
+
+
+@asynccontextmanager
+async def plain_bot(settings: Settings) -> AsyncIterator[Bot]:
+    """A bot for a few calls outside the service (`check`): initialised (which asks
+    `getMe`, raising `InvalidToken` for a refused token) and always closed."""
+    assert settings.telegram_bot_token is not None
+    bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
+              base_file_url=settings.telegram_base_file_url, request=_transport(settings, 8),
+              get_updates_request=_transport(settings, 1))
+    async with bot:  # PTB closes its requests when initialising fails
+        yield bot
+
+
+@asynccontextmanager
+async def initialized(application: TelegramApp) -> AsyncIterator[None]:
+    """`async with application`, except that a failed start (a refused token, Telegram out
+    of reach) closes the HTTP sessions too: PTB's `shutdown` skips an application that never
+    finished initialising, and the sessions' "Unclosed client session" followed the error."""
+    try:
+        await application.initialize()
+    except BaseException:
+        await application.bot.shutdown()
+        raise
+    try:
+        yield
+    finally:
+        await application.shutdown()
 
 
 def build_application(settings: Settings, *, webhook: bool = False) -> tuple[TelegramApp, Runtime]:
@@ -71,20 +105,47 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Tel
 
 
 async def open_runtime(application: TelegramApp, runtime: Runtime) -> None:
-    """The shared runtime with this bot, and the command menu; called after the
+    """The shared runtime with this bot, and the command menus; called after the
     application is initialised (`run`, `serve`, the tests)."""
     await runtime_module.open_runtime(runtime, application.bot)
-    await register_commands(application)
+    assert runtime.db is not None
+    await register_commands(application.bot, runtime.db, runtime.settings)
 
 
-async def register_commands(application: TelegramApp) -> None:
-    """The command menu in Indonesian by default and in English for English clients."""
-    scope = BotCommandScopeAllPrivateChats()
+def _commands(menu: Menu, locale: str) -> list[BotCommand]:
+    _ = gettext_for(locale)
+    return [BotCommand(entry.command, _(entry.description)) for entry in entries(menu)]
+
+
+async def register_commands(bot: Bot, db: Database, settings: Settings) -> None:
+    """The command menus, per scope as Telegram resolves them: reporters' commands in every
+    private chat (Indonesian by default, English for English clients); the focal points'
+    commands in groups; each admin's and moderator's own commands in their private chat
+    (in the staff's language). A chat Telegram does not know yet (a moderator who never
+    wrote to the bot) keeps the default menu until the next start."""
     for locale in LOCALES:
-        _ = gettext_for(locale)
-        commands = [BotCommand(name, _(description)) for name, description in COMMANDS]
-        language = None if locale == "id" else locale
-        await application.bot.set_my_commands(commands, scope=scope, language_code=language)
+        language = None if locale == settings.default_locale else locale
+        await bot.set_my_commands(_commands("reporter", locale), scope=BotCommandScopeAllPrivateChats(),
+                                  language_code=language)
+    await bot.set_my_commands(_commands("group", settings.default_locale), scope=BotCommandScopeAllGroupChats())
+    async with db.reading() as tx:
+        moderators = await staff.moderator_ids(tx)
+    people: dict[int, Menu] = {user: "moderator" for user in moderators}
+    people.update({user: "admin" for user in settings.admin_telegram_ids})
+    for user_id, menu in sorted(people.items()):
+        try:
+            await set_private_menu(bot, user_id, menu, settings.default_locale)
+        except TelegramError as exc:
+            log.warning("could not set the command menu of %s: %s", address_ref(user_id), type(exc).__name__)
+
+
+async def set_private_menu(bot: Bot, user_id: int, menu: str | None, locale: str) -> None:
+    """One person's private chat: their staff commands, or (None) back to the reporters'."""
+    scope = BotCommandScopeChat(user_id)
+    if menu in ("moderator", "admin"):
+        await bot.set_my_commands(_commands(menu, locale), scope=scope)  # type: ignore[arg-type]
+    else:
+        await bot.delete_my_commands(scope=scope)
 
 
 def run_polling(settings: Settings) -> None:

@@ -1,21 +1,22 @@
 """Focal-point groups on Telegram: staff commands (`bot/telegram/staff.py`), the case
-buttons, and replies to the bot's questions. The rules live in `flows/staff/desk.py`; this maps updates to
-them and sends the answers."""
+buttons, and replies to the bot's questions. The rules live in `flows/staff/desk.py`; this
+maps updates to them. Their answers are outbox messages, queued with what they change and
+sent at once."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
 
-from telegram import Bot, CallbackQuery, ForceReply, Message, ReplyParameters, Update
+from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import TelegramError
 
-from bot.logs import address_ref
 from bot.telegram.case_card import parse_callback
 from bot.telegram.staff import StaffChat
-from bot.telegram.text_limits import MAX_ALERT, MAX_TEXT, cut
+from bot.telegram.text_limits import MAX_ALERT, cut
 from flows.case.lifecycle import Actor
 from flows.staff.desk import Desk
+from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ class FocalGroups:
         at = datetime.now(UTC).isoformat()
         query = update.callback_query
         if query is not None:
-            await self._press(update, query, chat.id, actor, at, bot)
+            if self.staff is not None and await self.staff.handle(update, bot, private=False):
+                return True  # a button under a staff answer (‹ ›, a case, a status)
+            await self._press(update, query, chat.id, actor, at)
             return True
         message = update.message
         if message is None:
@@ -48,42 +51,28 @@ class FocalGroups:
         replied = message.reply_to_message
         if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
             answer = await self.desk.reply(str(update.update_id), chat.id, replied.message_id,
-                                           message.text or message.caption or "", actor, at)
+                                           message.text or message.caption or "", actor, at, message.message_id)
             if answer is not None:
-                if answer.text:
-                    await _reply(message, answer.text)
+                await self._send_now(answer.delivery)
                 return True
         return False
 
-    async def _press(self, update: Update, query: CallbackQuery, chat_id: int, actor: Actor, at: str,
-                     bot: Bot) -> None:
+    async def _press(self, update: Update, query: CallbackQuery, chat_id: int, actor: Actor, at: str) -> None:
+        """A case card's button. The toast answers the press at once; the question an
+        action needs is an outbox message queued with the press (a reply to the card)."""
         parsed = parse_callback(query.data)
         if parsed is None:
             await _answer(query, None)
             return
         case_id, action = parsed
-        result = await self.desk.press(str(update.update_id), chat_id, case_id, action, actor, at)
+        card = query.message.message_id if isinstance(query.message, Message) else None
+        result = await self.desk.press(str(update.update_id), chat_id, case_id, action, actor, at, card)
         await _answer(query, result.text)
-        if result.prompt is None:
-            return
-        card = query.message if isinstance(query.message, Message) else None
-        try:
-            prompt = await bot.send_message(
-                chat_id, result.prompt,
-                reply_parameters=ReplyParameters(card.message_id, allow_sending_without_reply=True) if card else None,
-                reply_markup=ForceReply(selective=True, input_field_placeholder=None),
-            )
-        except TelegramError as exc:
-            log.warning("could not ask for input in chat %s: %s", address_ref(chat_id), type(exc).__name__)
-            return
-        await self.desk.prompt_sent(case_id, chat_id, prompt.message_id, action, actor, at)
+        await self._send_now(result.delivery)
 
-
-async def _reply(message: Message, text: str) -> None:
-    try:
-        await message.reply_text(cut(text, MAX_TEXT))
-    except TelegramError as exc:
-        log.warning("could not reply in chat %s: %s", address_ref(message.chat.id), type(exc).__name__)
+    async def _send_now(self, delivery: Delivery | None) -> None:
+        if self.staff is not None:
+            await self.staff.send_now(delivery)
 
 
 async def _answer(query: CallbackQuery, text: str | None) -> None:

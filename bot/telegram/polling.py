@@ -94,7 +94,7 @@ def run(settings: Settings) -> None:
 
 async def _main(settings: Settings) -> None:
     from bot.runtime import close_runtime
-    from bot.telegram.app import ALLOWED_UPDATES, build_application, open_runtime
+    from bot.telegram.app import ALLOWED_UPDATES, build_application, initialized, open_runtime
 
     application, runtime = build_application(settings, webhook=True)  # no PTB Updater: we poll
     stop = asyncio.Event()
@@ -102,10 +102,10 @@ async def _main(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with application:
-        await open_runtime(application, runtime)
-        assert runtime.db is not None
+    async with initialized(application):
         try:
+            await open_runtime(application, runtime)
+            assert runtime.db is not None
             async with runtime.db.exclusive("telegram-polling") as lost:
                 await application.start()
                 log.info("polling for updates")

@@ -40,6 +40,7 @@ from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
 from flows.case import related
 from flows.case.case_file import Order
+from flows.command_menus import MENU
 from flows.i18n import gettext_for
 from flows.replies import from_dict
 from flows.staff.audience import Audience
@@ -80,6 +81,14 @@ class TelegramSender:
                 await self._post_case(delivery, progress)
             elif delivery.kind == "edit_case":
                 await self._edit_case(delivery)
+            elif MENU in delivery.payload:  # a person's command menu follows their role
+                from bot.telegram.app import set_private_menu
+
+                await set_private_menu(self.bot, int(delivery.address), delivery.payload[MENU], self.locale)
+            elif delivery.payload.get("staff") is not None:  # an answer to a staff command or button
+                from bot.telegram.staff import deliver_answer
+
+                await deliver_answer(self, delivery, progress)
             else:
                 await self._send(delivery, progress)
         except RetryAfter as exc:

@@ -59,7 +59,7 @@ class WhatsAppSender:
         if not in_window:
             if not self.template_sid:
                 raise Retry("outside the 24-hour window: waiting for the person to write",
-                            WAIT_FOR_WINDOW.total_seconds())
+                            WAIT_FOR_WINDOW.total_seconds(), held="window")
             await self._send(delivery, content_sid=self.template_sid,
                              content_variables=json.dumps({"1": text[:1000]}, ensure_ascii=False))
             await progress(1, None)
@@ -80,7 +80,7 @@ class WhatsAppSender:
             if exc.status == 429 or exc.status >= 500:
                 raise Retry(f"twilio {exc.status}") from exc
             if exc.code == OUTSIDE_WINDOW:
-                raise Retry("outside the 24-hour window", WAIT_FOR_WINDOW.total_seconds()) from exc
+                raise Retry("outside the 24-hour window", WAIT_FOR_WINDOW.total_seconds(), held="window") from exc
             if exc.code in GONE_CODES:
                 raise Gone(f"twilio {exc.code}: {exc.msg}") from exc
             raise Rejected(f"twilio {exc.status} {exc.code}: {exc.msg}") from exc

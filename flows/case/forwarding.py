@@ -90,17 +90,22 @@ async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
                                            post_id=post.id)
 
 
-async def route_waiting(tx: Tx, policy: Policy, region_code: str, at: str) -> list[str]:
-    """After a route for `region_code` is added: forward the cases that were waiting and now
-    have one. Only that region's cases can have gained one, so only they are read: the
-    writer runs on the event loop, and reading every waiting case (thousands on a launch
-    day, each with its route look-ups) paused every reporter each time a route was added.
+async def route_waiting(tx: Tx, policy: Policy, region_code: str, at: str, by: str = "system",
+                        by_name: str | None = None) -> list[str]:
+    """After a route for `region_code` is added (by `by`): queue the cases that were
+    waiting and now have one, each with an audit event saying so. They stay "menunggu
+    rute" until their card is in a group (`post_delivered`), like any new case. Only that
+    region's cases can have gained one, so only they are read: the writer runs on the event
+    loop, and reading every waiting case (thousands on a launch day, each with its route
+    look-ups) paused every reporter each time a route was added.
     With a default focal point, every waiting case may go there: all are read, as before."""
     area = region_code if policy.default_focal_chat_id is None else None
     forwarded = []
     for case in await cases.waiting_for_route(tx, area):
         if await destinations(tx, policy, case.region_code, case.province_code, case.agency_group):
             await forward(tx, policy, case, at)
+            # the route's region, not its group: a group never reads another group's chat id
+            await cases.add_event(tx, case.id, at, by, "route_found", None, None, region_code, by_name)
             forwarded.append(case.number)
     return forwarded
 

@@ -13,42 +13,31 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flows import menus, regions
+from flows import command_menus, menus, regions
 from flows.case import case_file, case_number, lifecycle, notify, related
 from flows.case.case_file import reasons_text
 from flows.case.case_text import case_fields, status_label
 from flows.case.lifecycle import Actor
-from flows.i18n import N_
+from flows.i18n import N_, ngettext_for
 from flows.inert import inert
 from flows.policy import Policy
-from flows.staff import route_admin, visibility
+from flows.staff import answers, buttons, route_admin, visibility
+from flows.staff.answers import Destination, StaffReply
 from flows.staff.audience import Audience, audience_of
+from flows.staff.buttons import Button, Query
 from flows.staff.desk import Desk
 from flows.staff.roles import Caller, Role, role_of
 from storage import Database, Tx, cases, reporters, routes, staff
-from storage.case_queries import CaseFilter, Counts, count_matching, counts, daily_counts, search
+from storage.case_queries import CaseFilter, count_matching, counts, daily_counts, search
 from storage.cases import Case
+from storage.outbox import Delivery
+
+__all__ = ["SPECS", "StaffCommands", "StaffReply", "is_staff_command"]
 
 PAGE_SIZE = 10
 EVERYONE_IN_GROUPS = frozenset({Role.ADMIN, Role.MODERATOR, Role.FOCAL})
 MODERATION = frozenset({Role.ADMIN, Role.MODERATOR})
 ADMINS = frozenset({Role.ADMIN})
-
-
-@dataclass(frozen=True, slots=True)
-class StaffReply:
-    """What the channel sends back: text, and possibly a chart, an export or evidence,
-    all of it for `audience` (everyone in the chat where the command was typed)."""
-
-    text: str
-    chart: Counts | None = None
-    chart_title: str | None = None
-    export: CaseFilter | None = None
-    export_identity: bool = False
-    evidence_of: Case | None = None
-    audience: Audience | None = None
-
-
 _FILTER = re.compile(r"(\w+)=(\S+)")
 
 
@@ -92,43 +81,87 @@ class Spec:
     run: Handler
     usage: str
     changes: bool = False
+    menu: str = ""
+    """What the command menu says of it (short); empty: not in the menus."""
+    in_private: bool = True
+    """Offered in the private chats of admins and moderators (not only in a group)."""
 
 
 class StaffCommands:
-    def __init__(self, db: Database, policy: Policy, desk: Desk) -> None:
+    def __init__(self, db: Database, policy: Policy, desk: Desk, lease_seconds: float | None = None) -> None:
+        """`lease_seconds`: answers are leased to the channel that asked, which sends them
+        right after the commit (the worker takes them if it does not within that time);
+        None leaves every answer to the delivery worker."""
         self.db = db
         self.policy = policy
         self.desk = desk
         self._ = notify.staff_gettext(policy)
         self.locale = policy.default_locale
         self.tz = ZoneInfo(policy.timezone)
+        self.lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+        self.ngettext = ngettext_for(policy.default_locale)
 
     async def role(self, caller: Caller) -> Role:
         async with self.db.reading() as tx:
             return await role_of(tx, self.policy, caller)
 
     async def run(self, caller: Caller, name: str, args: str, update_id: str, at: str) -> StaffReply | None:
-        """None when `name` is not a staff command (the caller's chat handles it)."""
+        """The command's answer, its effects done (but the answer not queued): None when
+        `name` is not a staff command (the caller's chat handles it)."""
+        reply, _delivery = await self._run(caller, name, args, update_id, at, None)
+        return reply
+
+    async def answer(self, caller: Caller, name: str, args: str, update_id: str, at: str,
+                     destination: Destination) -> Delivery | None:
+        """Run the command and queue its answer to `destination` in the same transaction as
+        its effects (a read-only command: in a transaction of its own that records the
+        update as handled). The answer is returned for the channel to send at once when it
+        is leased to it; None for a redelivered update (its answer is already queued)."""
+        _reply, delivery = await self._run(caller, name, args, update_id, at, destination)
+        return delivery
+
+    async def _run(self, caller: Caller, name: str, args: str, update_id: str, at: str,
+                   destination: Destination | None) -> tuple[StaffReply | None, Delivery | None]:
         spec = BY_NAME.get(name.lower())
         if spec is None:
-            return None
+            return None, None
         async with self.db.reading() as tx:
             role = await role_of(tx, self.policy, caller)
             audience = await audience_of(tx, self.policy, caller)
-        if role not in spec.roles:
-            return StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
         call = _Call(caller, role, audience, args.strip(), at)
-        if spec.changes:
+        allowed = role in spec.roles
+        if allowed and spec.changes:
             key = await self.desk.digest_key()
             async with self.db.transaction() as tx:
-                done = await self.desk.claim(tx, caller.chat_id, update_id, at, key)
-                if not done:
-                    return StaffReply(self._("Already done."), audience=audience)
-                reply = await spec.run(self, tx, call)
-        else:
+                if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+                    return StaffReply(self._("Already done."), audience=audience), None
+                reserved = await self._reserve(tx, destination, at)  # before the effects queue anything
+                reply = replace(await spec.run(self, tx, call), audience=audience)
+                return reply, await self._fill(tx, reserved, reply, destination)
+        if allowed:
             async with self.db.reading() as tx:
-                reply = await spec.run(self, tx, call)
-        return replace(reply, audience=audience)
+                reply = replace(await spec.run(self, tx, call), audience=audience)
+        else:
+            reply = StaffReply(self._("Sorry, that command is not available to you."), audience=audience)
+        if destination is None:
+            return reply, None
+        key = await self.desk.digest_key()
+        async with self.db.transaction() as tx:
+            if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+                return reply, None
+            return reply, await self._fill(tx, await self._reserve(tx, destination, at), reply, destination)
+
+    async def _reserve(self, tx: Tx, destination: Destination | None, at: str) -> Delivery | None:
+        if destination is None:
+            return None
+        lease_until = (datetime.fromisoformat(at) + self.lease).isoformat() if self.lease else None
+        return await answers.reserve(tx, destination, at, lease_until)
+
+    async def _fill(self, tx: Tx, reserved: Delivery | None, reply: StaffReply,
+                    destination: Destination | None) -> Delivery | None:
+        if reserved is None or destination is None:
+            return None
+        return await answers.fill(tx, reserved, reply, destination, self.locale, self.policy.timezone)
 
     async def decide_route(self, caller: Caller, option: str, update_id: str, at: str) -> str | None:
         """An admin's press under the announcement of a route waiting for them; None when
@@ -160,7 +193,7 @@ class StaffCommands:
         lines = [_(s.usage) for s in SPECS if call.role in s.roles]
         return StaffReply(_("You can use:") + "\n" + "\n".join(lines))
 
-    def _filters(self, call: _Call) -> tuple[CaseFilter, int] | str:
+    def _filters(self, call: _Call) -> tuple[Query, int] | str:
         """`status=.. wilayah=.. jenis=.. dari=.. sampai=.. halaman=..` or an error text."""
         _ = self._
         given = {k.lower(): v for k, v in _FILTER.findall(call.args)}
@@ -176,15 +209,20 @@ class StaffCommands:
         if region and regions.get(region) is None:
             return _("Unknown region code. Use a Kemendagri code such as 51 or 51.71.")
         try:
-            since = date.fromisoformat(given.pop("dari")).isoformat() if "dari" in given else None
-            until_day = given.pop("sampai", None)
-            until = (date.fromisoformat(until_day) + timedelta(days=1)).isoformat() if until_day else None
+            since = date.fromisoformat(given.pop("dari")) if "dari" in given else None
+            until = date.fromisoformat(given.pop("sampai")) if "sampai" in given else None
             number = int(page)
         except ValueError:
             return _("Dates look like 2024-11-27 and the page is a number.")
         if given or number < 1:
             return _("Unknown filter. Use status=, wilayah=, jenis=, dari=, sampai= and halaman=.")
-        return CaseFilter(status, region, kind, since, until, call.scope), number
+        return Query(status, region, kind, since, until), number
+
+    @staticmethod
+    def _where(query: Query, call: _Call) -> CaseFilter:
+        """Dates are UTC days, as stored; `sampai` is the last day included."""
+        return CaseFilter(query.status, query.region, query.kind, query.since.isoformat() if query.since else None,
+                          (query.until + timedelta(days=1)).isoformat() if query.until else None, call.scope)
 
     def _line(self, case: Case) -> str:
         _ = self._
@@ -196,19 +234,26 @@ class StaffCommands:
                 f"{created:%d/%m/%Y}")
 
     async def _kasus(self, tx: Tx, call: _Call) -> StaffReply:
+        """A page of cases, with a button per case (its `/lihat`) and ‹ › for the pages."""
         _ = self._
         parsed = self._filters(call)
         if isinstance(parsed, str):
             return StaffReply(parsed)
-        where, page = parsed
-        found, total = await search(tx, where, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        query, page = parsed
+        found, total = await search(tx, self._where(query, call), PAGE_SIZE, (page - 1) * PAGE_SIZE)
         if not total:
             return StaffReply(_("No cases match."))
         pages = -(-total // PAGE_SIZE)
-        head = _("{total} case(s), page {page} of {pages}:").format(total=total, page=page, pages=pages)
+        head = self.ngettext("{total} case, page {page} of {pages}:", "{total} cases, page {page} of {pages}:",
+                             total).format(total=total, page=page, pages=pages)
         lines = [self._line(c) for c in found] or [_("(this page is empty)")]
-        more = "\n" + _("Next page: /kasus halaman={page}").format(page=page + 1) if page < pages else ""
-        return StaffReply(head + "\n" + "\n".join(lines) + more)
+        views = [Button(c.number, buttons.view(c.number)) for c in found]
+        rows = [tuple(views[i:i + 2]) for i in range(0, len(views), 2)]
+        paging = ([Button("‹", buttons.page(query, page - 1))] if page > 1 else []) + \
+            ([Button("›", buttons.page(query, min(page + 1, pages)))] if page < pages else [])
+        if paging:
+            rows.append(tuple(paging))
+        return StaffReply(head + "\n" + "\n".join(lines), buttons=tuple(rows))
 
     async def _visible_case(self, tx: Tx, call: _Call, text: str) -> Case | str:
         """The case a number names, if the caller may see it; else an error text."""
@@ -238,7 +283,7 @@ class StaffCommands:
                               evidence, show_held=call.audience.gets_unsafe_files)]
         lines += ["", f"{_('What happened')}:", inert(case.description)]
         files = [e for e in evidence if e.is_file]
-        return StaffReply("\n".join(lines), evidence_of=case if files else None)
+        return StaffReply("\n".join(lines), evidence_of=case if files else None, holds=case.id)
 
     async def _jejak(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -254,7 +299,7 @@ class StaffCommands:
             change = f" {event.before or '-'} → {event.after or '-'}" if event.before or event.after else ""
             note = f" · {inert(event.note)}" if event.note else ""
             lines.append(f"{local:%Y-%m-%d %H:%M} {local.tzname()} · {who} · {event.kind}{change}{note}")
-        return StaffReply("\n".join(lines))
+        return StaffReply("\n".join(lines), holds=case.id)
 
     async def _actor_label(self, tx: Tx, actor: str, name: str | None) -> str:
         """Staff by display name, or else by role; never by their Telegram id."""
@@ -295,7 +340,8 @@ class StaffCommands:
         today = datetime.now(UTC).date()
         if period.isdigit() and 0 < int(period) <= 3660:
             since, until = today - timedelta(days=int(period) - 1), today + timedelta(days=1)
-            title = _("Cases in the last {days} days").format(days=int(period))
+            title = self.ngettext("Cases in the last {days} day", "Cases in the last {days} days",
+                                  int(period)).format(days=int(period))
         elif re.fullmatch(r"\d{4}-\d{2}", period):
             try:
                 since = date.fromisoformat(period + "-01")
@@ -322,10 +368,11 @@ class StaffCommands:
         parsed = self._filters(call)
         if isinstance(parsed, str):
             return StaffReply(parsed)
-        where, _page = parsed
+        query, _page = parsed
+        where = self._where(query, call)
         total = await count_matching(tx, where)
-        return StaffReply(_("Export of {total} case(s).").format(total=total), export=where,
-                          export_identity=call.audience.export_identity)
+        return StaffReply(self.ngettext("Export of {total} case.", "Export of {total} cases.", total).format(
+            total=total), export=where, export_identity=call.audience.export_identity)
 
     async def _rute(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -348,6 +395,8 @@ class StaffCommands:
         if isinstance(case, str):
             return StaffReply(case)
         wanted = parts[1].lower() if len(parts) > 1 else ""
+        if not wanted:
+            return self._status_menu(call, case)
         if not menus.find(menus.CASE_STATUSES, wanted) or wanted in ("baru", "menunggu_rute"):
             return StaffReply(_("Give the new status: diterima, ditindaklanjuti, selesai, bukan_kewenangan, "
                                 "ditolak or diteruskan."))
@@ -366,6 +415,23 @@ class StaffCommands:
             return StaffReply(_("The case already has that status."))
         return StaffReply(_("{number}: {before} → {after}.").format(
             number=case.number, before=status_label(_, case.status), after=status_label(_, wanted)))
+
+    def _status_menu(self, call: _Call, case: Case) -> StaffReply:
+        """`/setstatus <number>` alone: the statuses this caller may set now, as buttons
+        (a press is `/setstatus <number> <status>`, checked again when pressed)."""
+        _ = self._
+        if call.role == Role.FOCAL:  # as the card's buttons allow; "bukan kewenangan" needs a region
+            possible = [s for a, s in lifecycle.ACTIONS.items() if a in lifecycle.allowed(case.status) and a != "not_ours"]
+        else:
+            possible = [s.id for s in menus.CASE_STATUSES if s.id not in ("baru", "menunggu_rute", case.status)]
+        if not possible:
+            return StaffReply(_("That is not possible in the case's current status (someone may have acted already)."))
+        choices = [Button(status_label(_, status), buttons.set_status(case.number, status)) for status in possible]
+        text = _("{number} is {status}. Choose the new status (a rejection needs a reason: "
+                 "/setstatus {number} ditolak <reason>):").format(number=case.number,
+                                                                  status=status_label(_, case.status))
+        return StaffReply(text, buttons=tuple(tuple(choices[i:i + 2]) for i in range(0, len(choices), 2)),
+                          holds=case.id)
 
     async def _alihkan(self, tx: Tx, call: _Call) -> StaffReply:
         _ = self._
@@ -445,6 +511,8 @@ class StaffCommands:
                    else await staff.remove_moderator(tx, user_id))
         if not changed:
             return StaffReply(_("Nothing to change."))
+        menu: command_menus.Menu | None = "admin" if user_id in self.policy.admin_ids else "moderator" if add else None
+        await command_menus.refresh(tx, notify.GROUP_CHANNEL, user_id, menu, call.at)  # their menu follows the role
         return StaffReply((_("{user} is now a moderator.") if add else _("{user} is no longer a moderator."))
                           .format(user=user_id))
 
@@ -468,38 +536,46 @@ class StaffCommands:
 
 SPECS: tuple[Spec, ...] = (
     Spec("kasus", "cases", EVERYONE_IN_GROUPS, StaffCommands._kasus,
-         N_("/kasus [status=..] [wilayah=..] [jenis=..] [dari=YYYY-MM-DD] [sampai=YYYY-MM-DD] [halaman=N]: list cases")),
+         N_("/kasus [status=..] [wilayah=..] [jenis=..] [dari=YYYY-MM-DD] [sampai=YYYY-MM-DD] [halaman=N]: list cases"),
+         menu=N_("List cases, page by page")),
     Spec("lihat", "view", EVERYONE_IN_GROUPS, StaffCommands._lihat,
-         N_("/lihat <number>: the whole case with its evidence")),
-    Spec("jejak", "trail", EVERYONE_IN_GROUPS, StaffCommands._jejak, N_("/jejak <number>: the case's audit trail")),
+         N_("/lihat <number>: the whole case with its evidence"), menu=N_("Show a case with its evidence")),
+    Spec("jejak", "trail", EVERYONE_IN_GROUPS, StaffCommands._jejak, N_("/jejak <number>: the case's audit trail"),
+         menu=N_("A case's audit trail")),
     Spec("berkas", "case_file", EVERYONE_IN_GROUPS, StaffCommands._berkas,
-         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True),
+         N_("/berkas <number>: the case file (PDF) for a formal report, sent to this chat"), changes=True,
+         menu=N_("A case's file (PDF)")),
     Spec("setstatus", "set_status", EVERYONE_IN_GROUPS, StaffCommands._setstatus,
-         N_("/setstatus <number> <status> [note]: change a case's status"), changes=True),
+         N_("/setstatus <number> <status> [note]: change a case's status"), changes=True,
+         menu=N_("Change a case's status")),
     Spec("alihkan", "reroute", EVERYONE_IN_GROUPS, StaffCommands._alihkan,
-         N_("/alihkan <number> <region>: send a case to another region"), changes=True),
+         N_("/alihkan <number> <region>: send a case to another region"), changes=True,
+         menu=N_("Send a case to another region")),
     Spec("statistik", "stats", EVERYONE_IN_GROUPS, StaffCommands._statistik,
-         N_("/statistik [7|30|90|YYYY-MM]: chart and summary")),
+         N_("/statistik [7|30|90|YYYY-MM]: chart and summary"), menu=N_("Statistics chart")),
     Spec("ekspor", "export", EVERYONE_IN_GROUPS, StaffCommands._ekspor,
-         N_("/ekspor [filters as for /kasus]: CSV and XLSX files")),
-    Spec("rute", "routes", EVERYONE_IN_GROUPS, StaffCommands._rute, N_("/rute [semua]: routes, broken ones flagged")),
+         N_("/ekspor [filters as for /kasus]: CSV and XLSX files"), menu=N_("Cases as CSV and XLSX files")),
+    Spec("rute", "routes", EVERYONE_IN_GROUPS, StaffCommands._rute, N_("/rute [semua]: routes, broken ones flagged"),
+         menu=N_("Focal-point routes")),
     Spec("daftar_fokus", "register_focal", MODERATION, StaffCommands._daftar_fokus,
-         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True),
+         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True,
+         in_private=False),
     Spec("hapus_fokus", "remove_focal", MODERATION, StaffCommands._hapus_fokus,
-         N_("/hapus_fokus [region]: stop receiving cases"), changes=True),
+         N_("/hapus_fokus [region]: stop receiving cases"), changes=True, in_private=False),
     Spec("blokir", "block", MODERATION, StaffCommands._blokir,
-         N_("/blokir <number>: block the reporter of a case"), changes=True),
+         N_("/blokir <number>: block the reporter of a case"), changes=True, menu=N_("Block a case's reporter")),
     Spec("buka_blokir", "unblock", MODERATION, StaffCommands._buka_blokir,
-         N_("/buka_blokir <number>: unblock them"), changes=True),
+         N_("/buka_blokir <number>: unblock them"), changes=True, menu=N_("Unblock a case's reporter")),
     Spec("kaitkan", "link", MODERATION, StaffCommands._kaitkan,
-         N_("/kaitkan <number> <number>: mark two cases as related"), changes=True),
+         N_("/kaitkan <number> <number>: mark two cases as related"), changes=True, menu=N_("Link two related cases")),
     Spec("lepas_kaitan", "unlink", MODERATION, StaffCommands._lepas_kaitan,
-         N_("/lepas_kaitan <number> <number>: remove that link"), changes=True),
+         N_("/lepas_kaitan <number> <number>: remove that link"), changes=True, menu=N_("Unlink two cases")),
     Spec("tambah_moderator", "add_moderator", ADMINS, StaffCommands._tambah_moderator,
-         N_("/tambah_moderator <Telegram user id>: add a moderator"), changes=True),
+         N_("/tambah_moderator <Telegram user id>: add a moderator"), changes=True, menu=N_("Add a moderator")),
     Spec("hapus_moderator", "remove_moderator", ADMINS, StaffCommands._hapus_moderator,
-         N_("/hapus_moderator <Telegram user id>: remove one"), changes=True),
-    Spec("bantuan", "help", EVERYONE_IN_GROUPS, StaffCommands._bantuan, N_("/bantuan: what you can use")),
+         N_("/hapus_moderator <Telegram user id>: remove one"), changes=True, menu=N_("Remove a moderator")),
+    Spec("bantuan", "help", EVERYONE_IN_GROUPS, StaffCommands._bantuan, N_("/bantuan: what you can use"),
+         menu=N_("What you can use")),
 )
 """Every staff command: its names, who may use it, the method that runs it, its line in
 /bantuan, and whether it changes something (then it runs in a write transaction, claimed

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flows.case import case_file, forwarding, inquiry, lifecycle, notify
 from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
-from flows.staff import route_admin
+from flows.staff import answers, route_admin
+from flows.staff.answers import Destination, StaffReply
+from flows.staff.audience import Audience
 from flows.staff.visibility import Viewer, may_see
 from storage import Database, Tx, case_posts, cases, group_prompts, keys, updates
+from storage.outbox import Delivery
 
 T = TypeVar("T")
 CHANNEL = "telegram"
@@ -24,19 +28,29 @@ CHANNEL = "telegram"
 
 @dataclass(frozen=True, slots=True)
 class DeskReply:
-    """`text` for the person who acted (a toast for a press, a message for a command);
-    `prompt`: ask them for input with a reply-to-this message, then call `prompt_sent`."""
+    """`text` for the person who acted (a toast for a press, a message for a reply);
+    `prompt`: the question asking them for input (a reply to it), queued in the outbox
+    with the press; `delivery`: the queued message, for the channel to send at once."""
 
     text: str | None
     prompt: str | None = None
     duplicate: bool = False
+    delivery: Delivery | None = None
 
 
 class Desk:
-    def __init__(self, db: Database, policy: Policy) -> None:
+    def __init__(self, db: Database, policy: Policy, lease_seconds: float | None = None) -> None:
+        """`lease_seconds`: answers are leased to the channel, which sends them right after
+        the commit (see `StaffCommands`)."""
         self.db = db
         self.policy = policy
         self._ = notify.staff_gettext(policy)
+        self.lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+
+    async def _queue(self, tx: Tx, reply: StaffReply, destination: Destination, at: str) -> Delivery:
+        lease_until = (datetime.fromisoformat(at) + self.lease).isoformat() if self.lease else None
+        return await answers.queue(tx, reply, destination, at, self.policy.default_locale, self.policy.timezone,
+                                   lease_until)
 
     async def _once(self, chat_id: int, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
         """Run `work` unless this update was processed before; claim it in the same transaction."""
@@ -58,7 +72,9 @@ class Desk:
     # --- buttons on a case --------------------------------------------------------------
 
     async def press(self, update_id: str, chat_id: int, case_id: int, action: str, actor: Actor,
-                    at: str) -> DeskReply:
+                    at: str, card_message_id: int | None = None) -> DeskReply:
+        """A button on a case card. An action that needs input queues its question (a reply
+        to the card) with the press: the channel records it once sent (`ask`)."""
         _ = self._
 
         async def work(tx: Tx) -> DeskReply:
@@ -77,7 +93,10 @@ class Desk:
                     "reject": _("Case {number}: reply to this message with the reason for rejecting it. "
                                 "The reporter will see the reason."),
                 }[action].format(number=number)
-                return DeskReply(_("Reply to the bot's message below."), prompt=prompt)
+                question = StaffReply(prompt, audience=Audience.group(chat_id), holds=case_id,
+                                      ask={"case_id": case_id, "action": _PROMPT_ACTION[action], "by": actor.ref})
+                delivery = await self._queue(tx, question, Destination(CHANNEL, str(chat_id), card_message_id), at)
+                return DeskReply(_("Reply to the bot's message below."), prompt=prompt, delivery=delivery)
             verdict = await lifecycle.change_status(tx, self.policy, case_id, chat_id, action, actor, at)
             return DeskReply(self._done(verdict) if verdict.ok else self.problem(verdict))
 
@@ -99,14 +118,10 @@ class Desk:
         return DeskReply(_("Case {number}: the case file (PDF) is being prepared and will be sent here.")
                          .format(number=case.number))
 
-    async def prompt_sent(self, case_id: int, chat_id: int, message_id: int, action: str,
-                          actor: Actor, at: str) -> None:
-        async with self.db.transaction() as tx:
-            await group_prompts.add(tx, case_id, chat_id, message_id, _PROMPT_ACTION[action], actor.ref, at)
-
     async def reply(self, update_id: str, chat_id: int, replied_to: int, text: str, actor: Actor,
-                    at: str) -> DeskReply | None:
-        """A reply to one of the bot's prompts; None when the message is not one (ignore it)."""
+                    at: str, message_id: int | None = None) -> DeskReply | None:
+        """A reply to one of the bot's prompts; None when the message is not one (ignore it).
+        The answer is queued (a reply to `message_id`) with what the reply changed."""
         _ = self._
 
         async def work(tx: Tx) -> DeskReply | None:
@@ -114,23 +129,26 @@ class Desk:
             if prompt is None:
                 return None
             if prompt.used_at is not None:
-                return DeskReply(_("That question was already answered."))
-            answer = text.strip()
-            if not answer:
-                return DeskReply(_("Please reply with text."))
+                return await answer(tx, _("That question was already answered."))
+            given = text.strip()
+            if not given:
+                return await answer(tx, _("Please reply with text."))
             if prompt.action == "ask":
-                verdict = await inquiry.ask(tx, self.policy, prompt.case_id, chat_id, answer, actor, at)
+                verdict = await inquiry.ask(tx, self.policy, prompt.case_id, chat_id, given, actor, at)
             elif prompt.action == "reroute":
-                verdict = await lifecycle.reroute(tx, self.policy, prompt.case_id, chat_id, answer, actor, at)
+                verdict = await lifecycle.reroute(tx, self.policy, prompt.case_id, chat_id, given, actor, at)
             else:
                 verdict = await lifecycle.change_status(tx, self.policy, prompt.case_id, chat_id, "reject",
-                                                        actor, at, note=answer)
+                                                        actor, at, note=given)
             if verdict.ok:
                 await group_prompts.mark_used(tx, prompt.id, at)
-            return DeskReply(self._done(verdict, prompt.action) if verdict.ok else self.problem(verdict))
+            return await answer(tx, self._done(verdict, prompt.action) if verdict.ok else self.problem(verdict))
 
-        result = await self._once(chat_id, update_id, at, work)
-        return result
+        async def answer(tx: Tx, text: str) -> DeskReply:
+            delivery = await self._queue(tx, StaffReply(text), Destination(CHANNEL, str(chat_id), message_id), at)
+            return DeskReply(text, delivery=delivery)
+
+        return await self._once(chat_id, update_id, at, work)
 
     def _done(self, verdict: Outcome, prompt_action: str | None = None) -> str:
         _ = self._

@@ -77,7 +77,7 @@ async def add(tx: Tx, policy: Policy, query: str, chat_id: int, *, scope: str = 
     if was is None or was.pending:
         await routes.record(tx, route, "confirmed" if was is not None else "added", by, by_name, at)
         await _announce(tx, policy, route, "confirmed" if was is not None else "added", by, by_name, at)
-    forwarded = await forwarding.route_waiting(tx, policy, found.code, at)
+    forwarded = await forwarding.route_waiting(tx, policy, found.code, at, by, by_name)
     return Added(found, route, created, tuple(forwarded))
 
 
@@ -88,7 +88,7 @@ async def confirm(tx: Tx, policy: Policy, route_id: int, *, by: str, by_name: st
     if route is None:
         return None
     await routes.record(tx, route, "confirmed", by, by_name, at)
-    forwarded = await forwarding.route_waiting(tx, policy, route.region_code, at)
+    forwarded = await forwarding.route_waiting(tx, policy, route.region_code, at, by, by_name)
     await _announce(tx, policy, route, "confirmed", by, by_name, at)
     added = Added(regions.get(route.region_code), route, False, tuple(forwarded))
     await notify.group(tx, route.chat_id, describe_added(added, policy.default_locale), at)
@@ -111,8 +111,9 @@ async def refuse(tx: Tx, policy: Policy, route_id: int, *, by: str, by_name: str
 async def _announce(tx: Tx, policy: Policy, route: Route, action: str, by: str, by_name: str | None, at: str) -> None:
     """Each admin hears of the change privately, with who made it; a pending one comes with
     the buttons to decide."""
-    if not policy.admin_ids:
-        log.warning("no admin configured: a route change (%s) was announced to nobody", action)
+    if not policy.admin_ids:  # a request nobody can confirm is worth a warning; a done change is not
+        (log.warning if action == "requested" else log.info)(
+            "no admin configured: a route change (%s) was announced to nobody", action)
         return
     _ = gettext_for(policy.default_locale)
     who = _actor_text(_, policy, by, by_name)
@@ -213,6 +214,6 @@ def describe_added(added: Added, locale: str) -> str:
         text = _("This group already receives reports for {region} ({code}); the route is active.").format(
             region=added.region.name, code=added.region.code)
     if added.forwarded:
-        text += "\n" + _("Cases that were waiting and are now forwarded: {numbers}").format(
+        text += "\n" + _("Cases that were waiting are queued and will be posted here shortly: {numbers}").format(
             numbers=", ".join(added.forwarded))
     return text
