@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,6 +40,9 @@ from flows.staff.commands import StaffCommands, StaffReply  # noqa: E402
 from flows.staff.desk import Desk  # noqa: E402
 from flows.staff.roles import Caller  # noqa: E402
 from storage import Database, case_queries, cases  # noqa: E402
+from storage.cases import CASES, EVIDENCE  # noqa: E402
+from storage.reporters import REPORTERS  # noqa: E402
+from storage.sealing import Keyring  # noqa: E402
 
 STATUSES = [("baru", 1), ("menunggu_rute", 2), ("diteruskan", 30), ("diterima", 15), ("ditindaklanjuti", 15),
             ("selesai", 25), ("bukan_kewenangan", 3), ("ditolak", 9)]
@@ -51,9 +55,18 @@ CASE_SQL = (
     " agency_unit, agency_name, person_name, person_position, person_status, incident_type, occurred_on, learned_on,"
     " place, latitude, longitude, description, witnesses, identity_mode, reporter_name, reporter_phone, consent_at,"
     " created_at, updated_at, routed_at, reminded_at, escalated_at)"
-    " VALUES (?, ?, ?, ?, 'telegram', 'id', ?, ?, 'pemda', 'sekolah', 'SMPN 1', 'Budi', 'Kepala Sekolah', 'pns', ?,"
-    " ?, ?, 'Ruang guru', NULL, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, 'telegram', 'id', ?, ?, 'pemda', 'sekolah', ?, ?, ?, 'pns', ?,"
+    " ?, ?, ?, NULL, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+"""The free text and the reporter's identity are sealed as the service seals them (issue 24):
+each value sealed on its own, with its own nonce, so the file is as large as a real one."""
+
+
+class _Sealing:
+    """What `sealing.Table` needs of a transaction: the database's keys."""
+
+    def __init__(self, keys: Keyring) -> None:
+        self.keys = keys
 DESCRIPTION = "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru dan meminta guru ikut."
 
 
@@ -70,9 +83,13 @@ def number_of(case_id: int) -> str:
     return f"LN-24-{''.join(reversed(digits))}"
 
 
-def build(path: Path, total: int, now: datetime) -> None:
+def build(path: Path, total: int, now: datetime, keys: Keyring) -> None:
     """Bulk insert with the schema the migrations made; the indexes and triggers are
     dropped while inserting and recreated from their own SQL, the daily counts rebuilt."""
+    tx: Any = _Sealing(keys)
+
+    def sealed(table: Any, column: str, value: object) -> object:
+        return table.seal(tx, column, value)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
@@ -89,8 +106,10 @@ def build(path: Path, total: int, now: datetime) -> None:
     conn.executemany("INSERT INTO routes (region_code, chat_id, created_by, created_at) VALUES (?, ?, 'bench', ?)",
                      [(r.code, group_of(r.code), now.isoformat()) for r in places])
     reporters = max(1, total // 3)
-    conn.executemany("INSERT INTO reporters (id, channel, address, created_at) VALUES (?, 'telegram', ?, ?)",
-                     ((n, str(10_000_000 + n), now.isoformat()) for n in range(1, reporters + 1)))
+    conn.executemany("INSERT INTO reporters (id, channel, address, address_sealed, created_at)"
+                     " VALUES (?, 'telegram', ?, ?, ?)",
+                     ((n, keys.lookup(str(10_000_000 + n)), sealed(REPORTERS, "address_sealed", str(10_000_000 + n)),
+                       now.isoformat()) for n in range(1, reporters + 1)))
     chunk = 50_000
     for start in range(1, total + 1, chunk):
         rows, posts, evidence = [], [], []
@@ -110,12 +129,16 @@ def build(path: Path, total: int, now: datetime) -> None:
             name, phone = (None, None) if identity == "anonim" else ("Siti Aminah", "+6281234567890")
             day = created.date().isoformat()
             rows.append((case_id, number_of(case_id), status, rng.randint(1, reporters), region.code,
-                         region.province_code, rng.choice(types), day, day, DESCRIPTION, identity, name, phone,
-                         created.isoformat(), created.isoformat(), updated.isoformat(),
-                         routed.isoformat() if routed else None, reminded, escalated))
+                         region.province_code, sealed(CASES, "agency_name", "SMPN 1"),
+                         sealed(CASES, "person_name", "Budi"), sealed(CASES, "person_position", "Kepala Sekolah"),
+                         rng.choice(types), day, day, sealed(CASES, "place", "Ruang guru"),
+                         sealed(CASES, "description", DESCRIPTION), identity, sealed(CASES, "reporter_name", name),
+                         sealed(CASES, "reporter_phone", phone), created.isoformat(), created.isoformat(),
+                         updated.isoformat(), routed.isoformat() if routed else None, reminded, escalated))
             if routed:
                 posts.append((case_id, group_of(region.code), created.isoformat(), case_id))
-            evidence.append((case_id, f"file-{case_id}", f"{case_id:064x}", created.isoformat()))
+            evidence.append((case_id, sealed(EVIDENCE, "channel_ref", f"file-{case_id}"), f"{case_id:064x}",
+                             created.isoformat()))
         conn.executemany(CASE_SQL, rows)
         conn.executemany("INSERT INTO case_posts (case_id, chat_id, created_at, message_id) VALUES (?, ?, ?, ?)", posts)
         conn.executemany("INSERT INTO evidence (case_id, position, kind, channel_ref, mime, size, sha256, created_at)"
@@ -296,8 +319,8 @@ def main() -> None:
         path = folder / f"cases-{args.cases}.db"
         if not path.exists():
             started = time.perf_counter()
-            asyncio.run(_migrated(path))
-            build(path, args.cases, now)
+            keys = asyncio.run(_migrated(path))
+            build(path, args.cases, now, keys)
             print(f"built {args.cases:,} cases in {time.perf_counter() - started:.0f} s "
                   f"({path.stat().st_size / 2**20:.0f} MiB) at {path}")
         rows = asyncio.run(measure(path, args.repeat, now))
@@ -311,8 +334,11 @@ def main() -> None:
     print(f"\n{len(rows) - over}/{len(rows)} under 200 ms (worst of {args.repeat} runs after a warm-up)")
 
 
-async def _migrated(path: Path) -> None:
-    await (await Database.open(path, checkpoint_every=None)).close()
+async def _migrated(path: Path) -> Keyring:
+    """The migrated, empty file, and the keys its data key unwrapped (the key file beside it)."""
+    db = await Database.open(path, checkpoint_every=None)
+    await db.close()
+    return db.keys
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import contextlib
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from flows.policy import Policy  # noqa: E402
 from flows.staff import route_admin  # noqa: E402
 from storage import Database  # noqa: E402
+from storage.sealing import KeySource  # noqa: E402
 from tests import fake_telegram as tg  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 
@@ -317,7 +317,10 @@ async def run(reporters: int = 200, kills: int = 5, seed: int = 1, timeout: floa
 
 async def _run(fake: FakeTelegram, tmp: Path, url: str | None, rng: random.Random, reporters: int, kills: int,
                timeout: float, workers: int) -> Result:
-    db = await Database.open(url or tmp / "lapor.db")
+    from tests.backends import write_key_file
+
+    key_file = write_key_file(tmp)  # the tests' data key (a database copied from the tests' template has it)
+    db = await Database.open(url or tmp / "lapor.db", key=KeySource(None, key_file))  # the workers' key file
     async with db.transaction() as tx:
         await route_admin.add(tx, Policy(), "51.71", GROUP, by="chaos", at="2024-11-20T00:00:00+00:00")
     await db.close()
@@ -404,21 +407,18 @@ def _cards(fake: FakeTelegram) -> dict[str, int]:
 
 def _check(fake: FakeTelegram, tmp: Path, url: str | None, driver: Driver, reporters: int, kills: int,
            seconds: float) -> Result:
-    cases_sql = ("SELECT c.number, r.address, c.agency_name, c.person_name, c.place, c.description"
+    from tests.backends import Backend
+
+    cases_sql = ("SELECT c.number, r.address_sealed, c.agency_name, c.person_name, c.place, c.description"
                  " FROM cases c JOIN reporters r ON r.id = c.reporter_id")
     states_sql = "SELECT address, state FROM conversations"
-    if url:
-        import psycopg
-
-        from tests.backends import _psycopg_dsn
-
-        with psycopg.connect(_psycopg_dsn(url)) as pg:
-            rows = pg.execute(cases_sql).fetchall()
-            states = dict(pg.execute(states_sql).fetchall())  # type: ignore[arg-type]
-    else:
-        with sqlite3.connect(tmp / "lapor.db") as db:
-            rows = db.execute(cases_sql).fetchall()
-            states = dict(db.execute(states_sql).fetchall())
+    with Backend("postgresql" if url else "sqlite", tmp, url).connect() as db:  # sealed values opened with the key
+        rows = [(number, db.open("reporters", "address_sealed", address), db.open("cases", "agency_name", agency),
+                 db.open("cases", "person_name", person), db.open("cases", "place", place),
+                 db.open("cases", "description", description))
+                for number, address, agency, person, place, description in db.execute(cases_sql).fetchall()]
+        hashed = {bytes(address): state for address, state in db.execute(states_sql).fetchall()}
+        states = {str(c): hashed.get(db.lookup(str(c))) for c in driver.position}
     wrong = 0
     for _number, address, agency, person, place, description in rows:
         n = int(address) - BASE_CHAT

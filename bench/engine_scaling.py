@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 from flows.engine import Engine  # noqa: E402
 from flows.events import Event, Inbound, Media  # noqa: E402
 from storage import Database  # noqa: E402
+from storage.database import is_postgres_url  # noqa: E402
+from storage.sealing import KeySource, new_data_key  # noqa: E402
 from tests.chat import HAPPY_PATH, media, parse  # noqa: E402
 
 SCRIPT = [*HAPPY_PATH, "@send"]
@@ -64,10 +66,18 @@ async def reporter(engine: Engine, name: str, latencies: list[float], think: flo
         latencies.append(time.perf_counter() - started)
 
 
+def data_key(target: str) -> KeySource | None:
+    """The data key: for PostgreSQL one key for every worker process (made once, handed down
+    in the environment); for the SQLite file, its key file."""
+    if not is_postgres_url(target):
+        return None
+    return KeySource(os.environ.setdefault("LAPOR_BENCH_DATA_KEY", new_data_key()), Path("unused"))
+
+
 async def worker(target: str, reporters: int, rate: float, label: str, start_at: float) -> dict[str, object]:
     """One worker process's share: `reporters` reporters offering `rate` steps/s."""
     logging.disable(logging.WARNING)  # "no moderator configured" for every case: not what is measured
-    db = await Database.open(target)
+    db = await Database.open(target, key=data_key(target))
     engine = Engine(db)
     engine.flood.per_minute = 0
     if engine.shared_flood is not None:
@@ -148,7 +158,7 @@ def main() -> None:
 
 
 async def _migrate(url: str) -> None:
-    db = await Database.open(url)
+    db = await Database.open(url, key=data_key(url))
     await db.close()
 
 

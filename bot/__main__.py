@@ -211,10 +211,9 @@ def _error_line(exc: BaseException) -> str:
 async def _console(settings: Settings) -> None:
     from bot.console import chat
     from flows.engine import Engine
-    from storage import Database
     from storage.evidence_files import EvidenceStore
 
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         store = EvidenceStore.for_database(db, settings.evidence_dir)
         engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
@@ -226,12 +225,11 @@ async def _console(settings: Settings) -> None:
 
 async def _migrate(settings: Settings, shell: Shell) -> int:
     """Apply the migrations (under the same lock as a starting service) and exit."""
-    from storage import Database
     from storage.schema import schema_status
 
     _ = shell._
     before = await schema_status(settings.database)
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         version = await db.schema_version()
     finally:
@@ -256,7 +254,7 @@ async def _migrate_db(settings: Settings, shell: Shell, args: argparse.Namespace
     if not Path(source).exists():
         shell.refuse(_("{path} does not exist: nothing to move.").format(path=source))
     try:
-        report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to,
+        report = await migrate(Path(source), args.evidence or settings.evidence_dir, args.to, settings.key_source(),
                                progress=shell.say if shell.verbose else lambda _line: None)
     except ForeignTarget as exc:
         shell.refuse(_("The target database holds {count} cases that are not in this SQLite file: refusing to "

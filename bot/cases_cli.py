@@ -20,13 +20,12 @@ def where_it_is(settings: Settings, shell: Shell) -> str:
 
 
 async def cases(settings: Settings, shell: Shell, limit: int) -> int:
-    from storage import Database
     from storage import cases as stored
 
     _ = shell._
     if limit < 1:
         shell.refuse(_("--limit must be a number from 1, for example --limit 20."))
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             rows = await stored.recent(tx, limit)
@@ -74,7 +73,6 @@ def export_filter(shell: Shell, status: str | None, region: str | None, incident
 async def export(settings: Settings, shell: Shell, where: CaseFilter, out: Path | None, kind: str,
                  identity: bool) -> int:
     from bot.export import Layout, write_files
-    from storage import Database
 
     _ = shell._
     if out is not None and out.exists() and not out.is_dir():
@@ -83,7 +81,7 @@ async def export(settings: Settings, shell: Shell, where: CaseFilter, out: Path 
     names = [f"kasus-{stamp}.{ext}" for ext in ("csv", "xlsx") if kind in (ext, "both")]
     targets = [shell.output_path(None if out is None else out / name, settings.database_path.parent, name)
                for name in names]
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         with contextlib.ExitStack() as files:  # a failed export leaves no file behind
             written = {t.suffix: files.enter_context(private_file(t)) for t in targets}
@@ -106,7 +104,6 @@ async def berkas(settings: Settings, shell: Shell, number_text: str, out: Path |
     from flows.case import case_number
     from flows.case.case_file import Order
     from flows.staff.visibility import Viewer
-    from storage import Database
     from storage import cases as stored
     from storage.evidence_files import EvidenceStore
 
@@ -117,7 +114,7 @@ async def berkas(settings: Settings, shell: Shell, number_text: str, out: Path |
     if out is not None and out.is_dir():
         shell.refuse(_("--out {path} is a folder; give the file to write, for example {path}/berkas.pdf.").format(
             path=out))
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             case = await stored.by_number(tx, number)
@@ -159,7 +156,6 @@ def period_of(shell: Shell, text: str, today: date) -> tuple[date, date, str]:
 async def statistik(settings: Settings, shell: Shell, period: str, out: Path | None) -> int:
     """The chart `/statistik` sends, drawn here without Telegram: the same daily counts."""
     from bot.charts import render_png_async
-    from storage import Database
     from storage.case_queries import daily_counts
 
     _ = shell._
@@ -167,7 +163,7 @@ async def statistik(settings: Settings, shell: Shell, period: str, out: Path | N
         shell.refuse(_("--out must name a .png file, for example --out statistik.png."))
     today = datetime.now(UTC).date()
     first, after, title = period_of(shell, period, today)
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await daily_counts(tx, first.isoformat(), after.isoformat())

@@ -342,7 +342,7 @@ class Checks:
     async def routes(self) -> list[Finding]:
         """Focal routes whose group has gone: marked broken by a failed delivery, or no
         longer reachable now (asked with `getChat`, which changes nothing)."""
-        from storage import Database, routes
+        from storage import routes
         from storage.schema import Unreachable, schema_status
 
         _ = self._
@@ -352,7 +352,12 @@ class Checks:
             return []
         if status.current is None or status.current < status.latest:
             return []
-        db = await Database.open(self.settings.database)
+        from storage.sealing import KeyProblem
+
+        try:
+            db = await self.settings.open_database()
+        except KeyProblem:
+            return []  # the data key's line says why
         try:
             async with db.reading() as tx:
                 found = await routes.all_routes(tx)

@@ -16,6 +16,8 @@ from storage.database import is_postgres_url
 
 if TYPE_CHECKING:
     from cleaning.short_links import LinkResolver
+    from storage import Database
+    from storage.sealing import KeySource
 
 
 class Settings(BaseSettings):
@@ -29,6 +31,12 @@ class Settings(BaseSettings):
     allow_ephemeral_database: bool = Field(default=False, description="run on the SQLite file even where the "
                                            "platform wipes the disk on restart (a trial)")
     evidence_dir: Path = Field(default=Path("./data/evidence"))
+    data_key: SecretStr | None = Field(default=None, description="the data key (url-safe base64 of 32 bytes, "
+                                       "`python -m bot keygen`) that every sealed value and file opens with")
+    data_key_file: Path | None = Field(default=None, description="the data key's file, made (mode 0600) on the "
+                                       "first start when DATA_KEY is unset; default: lapor.key beside DATABASE_PATH")
+    new_data_key: SecretStr | None = Field(default=None, description="for `rotate-key` when DATA_KEY is set: the "
+                                           "key to rotate to (`python -m bot keygen`)")
     default_locale: str = Field(default="id", pattern="^(id|en)$")
     timezone: str = Field(default="Asia/Jakarta")
 
@@ -129,6 +137,18 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("data_key", "new_data_key", mode="before")
+    @classmethod
+    def _a_data_key(cls, value: object) -> object:
+        """Empty means unset; anything else must be a data key."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        from storage.sealing import parse_data_key
+
+        parse_data_key(str(raw))  # ValueError: named as the setting, never shown
+        return value
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _postgres_only(cls, value: object) -> object:
@@ -144,6 +164,21 @@ class Settings(BaseSettings):
     def database(self) -> str | Path:
         """What `Database.open` takes: the PostgreSQL URL when configured, else the SQLite file."""
         return self.database_url.get_secret_value() if self.database_url else self.database_path
+
+    def key_source(self) -> KeySource:
+        """Where the data key comes from: `DATA_KEY`, else the key file (`storage/sealing.py`)."""
+        from storage.sealing import KeySource
+
+        return KeySource(self.data_key.get_secret_value() if self.data_key else None,
+                         self.data_key_file or self.database_path.parent / "lapor.key")
+
+    async def open_database(self, checkpoint_every: float | None = 1.0) -> Database:
+        """The database, opened with the data key (a wrong one raises `sealing.WrongKey`
+        before anything changes); on SQLite, evidence files stored before sealing are sealed."""
+        from storage import Database
+
+        return await Database.open(self.database, key=self.key_source(), checkpoint_every=checkpoint_every,
+                                   evidence=None if self.database_url else self.evidence_dir)
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -13,7 +13,7 @@ from bot.shell import Shell
 from flows import regions
 from flows.case.lifecycle import find_region
 from flows.staff import route_admin
-from storage import Database, routes
+from storage import routes
 from storage.routes import Route
 
 ACTOR = "shell"
@@ -65,7 +65,7 @@ async def add(settings: Settings, shell: Shell, region: str, chat_id: int, agenc
     found = region_or_refuse(shell, region)
     group_or_refuse(shell, chat_id)
     scope_or_refuse(shell, agency)
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.transaction() as tx:
             added = await route_admin.add(tx, settings.policy(), found.code, chat_id, scope=agency, title=title,
@@ -83,7 +83,7 @@ async def add(settings: Settings, shell: Shell, region: str, chat_id: int, agenc
 async def decide(settings: Settings, shell: Shell, route_id: int, approve: bool) -> int:
     """`routes approve|refuse ID`: the shell decides as an admin does with the buttons."""
     _ = shell._
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.transaction() as tx:
             at = datetime.now(UTC).isoformat()
@@ -107,7 +107,7 @@ async def decide(settings: Settings, shell: Shell, route_id: int, approve: bool)
 
 async def pending(settings: Settings, shell: Shell) -> int:
     _ = shell._
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await routes.pending(tx)
@@ -123,7 +123,7 @@ async def pending(settings: Settings, shell: Shell) -> int:
 
 async def log(settings: Settings, shell: Shell) -> int:
     _ = shell._
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await routes.events(tx)
@@ -141,7 +141,7 @@ async def log(settings: Settings, shell: Shell) -> int:
 async def remove(settings: Settings, shell: Shell, chat_id: int, region: str | None) -> int:
     _ = shell._
     code = region_or_refuse(shell, region).code if region else None
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             present = [r for r in await routes.of_chat(tx, chat_id) if code is None or r.region_code == code]
@@ -160,7 +160,7 @@ async def remove(settings: Settings, shell: Shell, chat_id: int, region: str | N
 
 
 async def listing(settings: Settings, shell: Shell) -> int:
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await routes.all_routes(tx)
@@ -213,7 +213,7 @@ async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
     added = 0
     queued: list[str] = []
     if good:
-        db = await Database.open(settings.database)
+        db = await settings.open_database()
         try:
             async with db.transaction() as tx:
                 for _line, region, chat_id, scope, title in good:

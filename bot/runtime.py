@@ -48,7 +48,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     policy = settings.policy()
     pool = cleaning_pool.configure(settings.cleaning_limits())
     runtime.warming = asyncio.create_task(asyncio.to_thread(pool.start))  # warm before the first file
-    db = runtime.db = await Database.open(settings.database)
+    db = runtime.db = await settings.open_database()
     store = EvidenceStore.for_database(db, settings.evidence_dir)
     whatsapp = settings.whatsapp_enabled
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}

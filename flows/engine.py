@@ -329,7 +329,8 @@ class _Batch:
 
     def __init__(self, default_locale: str, policy: Policy, queues: dict[str, ReplyQueue], processed: set[Key],
                  stored: dict[Key, conversations.StoredConversation], blocked: set[Key],
-                 standing: dict[Key, consent.Standing], key: bytes = b"", seen: set[bytes] | None = None) -> None:
+                 standing: dict[Key, consent.Standing], key: keys.DigestKey,
+                 seen: set[bytes] | None = None) -> None:
         self.default_locale = default_locale
         self.policy = policy
         self.queues = queues
@@ -351,7 +352,7 @@ class _Batch:
 
     @classmethod
     async def load(cls, tx: Tx, inbounds: list[Inbound], default_locale: str, policy: Policy,
-                   queues: dict[str, ReplyQueue], key: bytes) -> _Batch:
+                   queues: dict[str, ReplyQueue], key: keys.DigestKey) -> _Batch:
         update_keys = list({(i.channel, i.update_id) for i in inbounds})
         conv_keys = list({(i.channel, i.address) for i in inbounds})
         await locks.conversations(tx, conv_keys)  # first: what follows must see other workers' last step
@@ -427,7 +428,7 @@ class _Batch:
         kept = [(key, conv) for key in self.changed if (conv := self.current[key]) is not None]
         await conversations.save_many(tx, [
             conversations.StoredConversation(key[0], key[1], conv.state.value, conv.to_json(),
-                                             conv.updated_at or "")
+                                             conv.updated_at or "", tuple(sorted(_draft_files(conv))))
             for key, conv in kept
         ])
         await conversations.delete_many(tx, [key for key in self.changed if self.current[key] is None])

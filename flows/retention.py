@@ -68,12 +68,11 @@ async def _run(db: Database, policy: Policy, now: datetime, store: EvidenceStore
         done.add("closed cases made anonymous", await data_rights.apply_retention(tx, policy, now))
     for _ in range(MAX_CHUNKS):
         async with db.transaction() as tx:
-            idle = await retention.idle_conversations(tx, (now - DRAFT_IDLE).isoformat())
-            await retention.delete_conversations(tx, [(channel, address) for channel, address, _ in idle])
-        done.add("idle conversations deleted", len(idle))
+            gone, shas = await retention.delete_idle_conversations(tx, (now - DRAFT_IDLE).isoformat())
+        done.add("idle conversations deleted", gone)
         if store is not None:
-            await _discard(db, store, {sha for _c, _a, shas in idle for sha in shas})
-        if len(idle) < retention.CHUNK:
+            await _discard(db, store, shas)
+        if gone < retention.CHUNK:
             break
     for _ in range(MAX_CHUNKS):
         async with db.transaction() as tx:

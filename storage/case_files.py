@@ -1,12 +1,17 @@
 """Generated case files (PDF): the register of their SHA-256, and the bytes of one that is
-still being delivered, so that a retry sends the very file whose hash was recorded."""
+still being delivered (sealed: it may name the reporter), so that a retry sends the very
+file whose hash was recorded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from storage import dialect
+from storage import outbox
 from storage.database import Tx, fetch_one
+from storage.sealing import Table
+
+CASE_FILES = Table("case_files", sealed={"data": bytes})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,33 +27,36 @@ class CaseFile:
 
 
 _COLUMNS = "id, case_id, delivery_id, sha256, size, audience, generated_at, data"
+_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
+
+
+def _file(tx: Tx, row: Any) -> CaseFile:
+    return CaseFile(*CASE_FILES.opened(tx, _NAMES, row))
 
 
 async def add(tx: Tx, case_id: int, delivery_id: int | None, sha256: str, size: int, audience: str,
               at: str, data: bytes | None) -> int:
     row = await fetch_one(
         tx, "INSERT INTO case_files (case_id, delivery_id, sha256, size, audience, generated_at, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", (case_id, delivery_id, sha256, size, audience, at, data))
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (case_id, delivery_id, sha256, size, audience, at, CASE_FILES.seal(tx, "data", data)))
     assert row is not None
     return int(row[0])
 
 
 async def for_delivery(tx: Tx, delivery_id: int) -> CaseFile | None:
     row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM case_files WHERE delivery_id = ?", (delivery_id,))
-    return CaseFile(*row) if row else None
+    return _file(tx, row) if row else None
 
 
 async def of_case(tx: Tx, case_id: int) -> list[CaseFile]:
     async with tx.execute(f"SELECT {_COLUMNS} FROM case_files WHERE case_id = ? ORDER BY id", (case_id,)) as cur:
-        return [CaseFile(*r) for r in await cur.fetchall()]
+        return [_file(tx, r) for r in await cur.fetchall()]
 
 
 async def waiting(tx: Tx, channel: str, address: str, case_id: int) -> bool:
     """A file of this case is already queued for this chat (a second press adds nothing)."""
-    return await fetch_one(
-        tx, "SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending' AND case_id = ?"
-        f" AND {dialect.of(tx).json_text('payload', '$.case_file')} IS NOT NULL LIMIT 1",
-        (channel, address, case_id)) is not None
+    return any("case_file" in payload for payload in await outbox.pending_payloads(tx, channel, address, case_id))
 
 
 async def release(tx: Tx, delivery_id: int) -> None:

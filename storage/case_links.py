@@ -4,7 +4,9 @@ case is submitted (similar name, same event, identical file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from storage.cases import CASES
 from storage.database import Tx, fetch_one
 
 
@@ -32,6 +34,11 @@ class Related:
 
 
 _CANDIDATE = "id, number, region_code, agency_name, person_name, incident_type, occurred_on, created_at"
+_CANDIDATE_NAMES = tuple(c.strip() for c in _CANDIDATE.split(","))
+
+
+def _candidate(tx: Tx, row: Any) -> Candidate:
+    return Candidate(*CASES.opened(tx, _CANDIDATE_NAMES, row))
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:
@@ -88,7 +95,7 @@ async def latest_in_province(tx: Tx, province_code: str, before_id: int, limit: 
         f"SELECT {_CANDIDATE} FROM cases WHERE province_code = ? AND id < ? AND person_name IS NOT NULL"
         " ORDER BY id DESC LIMIT ?", (province_code, before_id, limit)
     ) as cur:
-        return [Candidate(*r) for r in await cur.fetchall()]
+        return [_candidate(tx, r) for r in await cur.fetchall()]
 
 
 async def same_event(tx: Tx, region_code: str, incident_type: str, first_day: str, last_day: str,
@@ -99,7 +106,7 @@ async def same_event(tx: Tx, region_code: str, incident_type: str, first_day: st
         " AND occurred_on BETWEEN ? AND ? AND id != ? ORDER BY id DESC LIMIT ?",
         (region_code, incident_type, first_day, last_day, exclude_id, limit)
     ) as cur:
-        return [Candidate(*r) for r in await cur.fetchall()]
+        return [_candidate(tx, r) for r in await cur.fetchall()]
 
 
 async def same_file(tx: Tx, case_id: int, limit: int) -> list[Candidate]:
@@ -110,4 +117,4 @@ async def same_file(tx: Tx, case_id: int, limit: int) -> list[Candidate]:
         "  WHERE e.case_id = ? AND e.sha256 IS NOT NULL AND o.case_id != ?)"
         " ORDER BY c.id DESC LIMIT ?", (case_id, case_id, limit)
     ) as cur:
-        return [Candidate(*r) for r in await cur.fetchall()]
+        return [_candidate(tx, r) for r in await cur.fetchall()]

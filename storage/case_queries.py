@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 
 from storage import dialect
-from storage.cases import Case
+from storage.cases import EVIDENCE, Case, case_of
 from storage.database import Tx, fetch_one, utc
 
 _CASE_COLUMNS = ", ".join(f"c.{f.name}" for f in fields(Case))
@@ -64,7 +64,7 @@ async def search(tx: Tx, where: CaseFilter, limit: int, offset: int) -> tuple[li
     total = await count_matching(tx, where)
     async with tx.execute(f"SELECT {_CASE_COLUMNS} FROM {where.tables()}{sql} ORDER BY c.created_at DESC, c.id DESC"
                           " LIMIT ? OFFSET ?", (*params, limit, offset)) as cur:
-        return [Case(*r) for r in await cur.fetchall()], total
+        return [case_of(tx, r) for r in await cur.fetchall()], total
 
 
 async def count_matching(tx: Tx, where: CaseFilter) -> int:
@@ -95,11 +95,11 @@ async def stream(tx: Tx, where: CaseFilter, chunk: int = 1000,
                 f"SELECT case_id, url FROM evidence WHERE case_id IN ({', '.join('?' for _ in ids)})"
                 " AND kind = 'link' AND held = 0 ORDER BY case_id, position", tuple(ids)) as cur:
                 for case_id, url in await cur.fetchall():
-                    found.setdefault(int(case_id), []).append(str(url))
+                    found.setdefault(int(case_id), []).append(str(EVIDENCE.open(tx, "url", url)))
         for row in rows:
             values = tuple(row)
             last = int(values[0])
-            yield Case(*values[:-1]), int(values[-1]), found.get(last, [])
+            yield case_of(tx, values[:-1]), int(values[-1]), found.get(last, [])
 
 
 @dataclass(frozen=True, slots=True)

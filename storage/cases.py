@@ -1,4 +1,8 @@
-"""Cases, their evidence and their audit trail."""
+"""Cases, their evidence and their audit trail. What a reporter typed or sent (the
+reporter's name and phone, the person and agency reported, the place and the pin, the
+account, the witnesses; a file's name and references, links and forwarded text; an audit
+note) is sealed; case numbers, regions, dates, statuses, kinds and codes stay in clear, so
+every filter and count reads an index."""
 
 from __future__ import annotations
 
@@ -7,6 +11,13 @@ from typing import Any
 
 from storage import dialect
 from storage.database import Tx, fetch_one, utc
+from storage.sealing import Table
+
+CASES = Table("cases", sealed={
+    "agency_name": str, "person_name": str, "person_position": str, "place": str, "latitude": float,
+    "longitude": float, "description": str, "witnesses": str, "reporter_name": str, "reporter_phone": str})
+EVIDENCE = Table("evidence", sealed=("channel_ref", "channel_unique_ref", "file_name", "url", "text", "origin"))
+CASE_EVENTS = Table("case_events", sealed=("note",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +147,28 @@ class DuplicateCaseNumber(Exception):
 
 
 _NEW_CASE_COLUMNS = [f.name for f in fields(NewCase)]
-_CASE_COLUMNS = ", ".join(f.name for f in fields(Case))
-_EVIDENCE_COLUMNS = ", ".join(f.name for f in fields(Evidence))
-_EVENT_COLUMNS = ", ".join(f.name for f in fields(CaseEvent))
+CASE_NAMES = tuple(f.name for f in fields(Case))
+_CASE_COLUMNS = ", ".join(CASE_NAMES)
+_EVIDENCE_NAMES = tuple(f.name for f in fields(Evidence))
+_EVIDENCE_COLUMNS = ", ".join(_EVIDENCE_NAMES)
+_EVENT_NAMES = tuple(f.name for f in fields(CaseEvent))
+_EVENT_COLUMNS = ", ".join(_EVENT_NAMES)
+
+
+def case_of(tx: Tx, row: Any) -> Case:
+    """A row read with every column of `Case`, in order."""
+    return Case(*CASES.opened(tx, CASE_NAMES, row))
+
+
+def _event(tx: Tx, row: Any) -> CaseEvent:
+    return CaseEvent(*CASE_EVENTS.opened(tx, _EVENT_NAMES, row))
 
 
 async def insert(tx: Tx, case: NewCase, evidence: list[NewEvidence]) -> int:
     """Store a submitted case with its evidence and its first audit event; returns its id."""
     created = utc(case.created_at)  # compared as stored: always UTC
-    values = [created if name == "created_at" else getattr(case, name) for name in _NEW_CASE_COLUMNS]
+    values = [created if name == "created_at" else CASES.seal(tx, name, getattr(case, name)) if name in CASES.kinds
+              else getattr(case, name) for name in _NEW_CASE_COLUMNS]
     sql = (
         f"INSERT INTO cases ({', '.join(_NEW_CASE_COLUMNS)}, updated_at)"
         f" VALUES ({', '.join('?' for _ in _NEW_CASE_COLUMNS)}, ?) RETURNING id"
@@ -170,7 +194,7 @@ async def add_event(
     await tx.execute(
         "INSERT INTO case_events (case_id, at, actor, kind, before, after, note, actor_name)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (case_id, at, actor, kind, before, after, note, actor_name),
+        (case_id, at, actor, kind, before, after, CASE_EVENTS.seal(tx, "note", note), actor_name),
     )
 
 
@@ -179,12 +203,12 @@ async def get(tx: Tx, case_id: int, *, to_change: bool = False) -> Case | None:
     locked (on PostgreSQL) and a concurrent change is waited for, not met at the update."""
     lock = dialect.of(tx).row_lock if to_change else ""
     row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?{lock}", (case_id,))
-    return Case(*row) if row else None
+    return case_of(tx, row) if row else None
 
 
 async def by_number(tx: Tx, number: str) -> Case | None:
     row = await fetch_one(tx, f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,))
-    return Case(*row) if row else None
+    return case_of(tx, row) if row else None
 
 
 async def set_status(tx: Tx, case_id: int, before: str, after: str, at: str, actor: str,
@@ -224,7 +248,7 @@ async def _unaccepted_since(tx: Tx, routed_before: str, not_yet: str, limit: int
         f" WHERE {not_yet} IS NULL AND status IN ({_UNACCEPTED})"
         " AND routed_at <= ? ORDER BY routed_at LIMIT ?", (utc(routed_before), limit),
     ) as cur:
-        return [Case(*row) for row in await cur.fetchall()]
+        return [case_of(tx, row) for row in await cur.fetchall()]
 
 
 async def due_reminders(tx: Tx, routed_before: str, limit: int = 100) -> list[Case]:
@@ -254,7 +278,7 @@ async def waiting_for_route(tx: Tx, area: str | None = None) -> list[Case]:
     if area is not None:
         sql, params = sql + " AND (region_code = ? OR province_code = ?)", (area, area)
     async with tx.execute(sql + " ORDER BY id", params) as cur:
-        return [Case(*row) for row in await cur.fetchall()]
+        return [case_of(tx, row) for row in await cur.fetchall()]
 
 
 async def add_evidence(tx: Tx, case_id: int, items: list[NewEvidence], at: str) -> None:
@@ -268,8 +292,11 @@ async def _insert_evidence(tx: Tx, case_id: int, items: list[NewEvidence], start
     await tx.executemany(
         "INSERT INTO evidence (case_id, position, kind, channel_ref, channel_unique_ref, mime, size, sha256,"
         " file_name, created_at, url, held, text, origin, origin_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(case_id, i, e.kind, e.channel_ref, e.channel_unique_ref, e.mime, e.size, e.sha256, e.file_name, at,
-          e.url, int(e.held), e.text, e.origin, e.origin_at) for i, e in enumerate(items, start=start)],
+        [(case_id, i, e.kind, EVIDENCE.seal(tx, "channel_ref", e.channel_ref),
+          EVIDENCE.seal(tx, "channel_unique_ref", e.channel_unique_ref), e.mime, e.size, e.sha256,
+          EVIDENCE.seal(tx, "file_name", e.file_name), at, EVIDENCE.seal(tx, "url", e.url), int(e.held),
+          EVIDENCE.seal(tx, "text", e.text), EVIDENCE.seal(tx, "origin", e.origin), e.origin_at)
+         for i, e in enumerate(items, start=start)],
     )
 
 
@@ -278,32 +305,32 @@ async def last_actor(tx: Tx, case_id: int) -> CaseEvent | None:
     row = await fetch_one(
         tx, f"SELECT {_EVENT_COLUMNS} FROM case_events WHERE case_id = ? AND actor_name IS NOT NULL"
         " ORDER BY id DESC LIMIT 1", (case_id,))
-    return CaseEvent(*row) if row else None
+    return _event(tx, row) if row else None
 
 
 async def recent(tx: Tx, limit: int = 50, offset: int = 0) -> list[Case]:
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
     ) as cur:
-        return [Case(*row) for row in await cur.fetchall()]
+        return [case_of(tx, row) for row in await cur.fetchall()]
 
 
 async def by_reporter(tx: Tx, reporter_id: int) -> list[Case]:
     async with tx.execute(
         f"SELECT {_CASE_COLUMNS} FROM cases WHERE reporter_id = ? ORDER BY id", (reporter_id,)
     ) as cur:
-        return [Case(*row) for row in await cur.fetchall()]
+        return [case_of(tx, row) for row in await cur.fetchall()]
 
 
 async def evidence_of(tx: Tx, case_id: int) -> list[Evidence]:
     async with tx.execute(
         f"SELECT {_EVIDENCE_COLUMNS} FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)
     ) as cur:
-        return [_evidence(row) for row in await cur.fetchall()]
+        return [_evidence(tx, row) for row in await cur.fetchall()]
 
 
-def _evidence(row: Any) -> Evidence:
-    values = list(row)
+def _evidence(tx: Tx, row: Any) -> Evidence:
+    values = EVIDENCE.opened(tx, _EVIDENCE_NAMES, row)
     values[12] = bool(values[12])  # held: 0/1 in both dialects
     return Evidence(*values)
 
@@ -312,7 +339,7 @@ async def events_of(tx: Tx, case_id: int) -> list[CaseEvent]:
     async with tx.execute(
         f"SELECT {_EVENT_COLUMNS} FROM case_events WHERE case_id = ? ORDER BY id", (case_id,)
     ) as cur:
-        return [CaseEvent(*row) for row in await cur.fetchall()]
+        return [_event(tx, row) for row in await cur.fetchall()]
 
 
 async def count(tx: Tx) -> int:

@@ -10,10 +10,10 @@ differs between the dialects is the `Dialect` the transaction carries
 (`storage/dialect.py`). `Blobs` is where a database keeps evidence bytes. The helpers at
 the end (`fetch_one`, `among`, `utc`, `savepoint`) are what repositories share.
 
-Values that must not be readable on disk (issue 24: sealing identifiers) belong beside
-this module, in `storage/` alone: a module that seals and opens values, whose key
-`Database.open` would take and each `Tx` carry as it carries its dialect, applied where a
-repository describes its table (its column list and row dataclass), so that `flows/` and
+Values that must not be readable on disk are sealed beside this module, in
+`storage/sealing.py`: `Database.open` takes where the data key comes from, each `Tx`
+carries the keyring (`tx.keys`) as it carries its dialect, and a repository marks its
+sealed columns once where it describes its table (`sealing.Table`), so that `flows/` and
 `bot/` keep handling plain values.
 """
 
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
 
 if TYPE_CHECKING:
     from storage.dialect import Dialect
+    from storage.sealing import Keyring, KeySource
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -106,6 +107,11 @@ class Tx(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
+    @property
+    def keys(self) -> Keyring:
+        """What the repositories seal and open values with (`storage/sealing.py`)."""
+        ...
+
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Statement: ...
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None: ...
@@ -118,11 +124,11 @@ class LockHeld(Exception):
 
 
 class BlobWriter(Protocol):
-    """Bytes written in pieces, then named by their SHA-256 (or thrown away)."""
+    """Bytes written in pieces, then named (or thrown away)."""
 
     async def write(self, chunk: bytes) -> None: ...
 
-    async def commit(self, sha256: str, size: int) -> None:
+    async def commit(self, name: str, size: int) -> None:
         """Name the bytes; if the file is already there, it is marked fresh again (the
         orphan sweep's grace period starts over) and these bytes go."""
         ...
@@ -131,18 +137,18 @@ class BlobWriter(Protocol):
 
 
 class Blobs(Protocol):
-    """Where a database keeps evidence bytes, named by SHA-256 (`storage.evidence_files`
-    builds the store on it)."""
+    """Where a database keeps evidence bytes, by name (`storage.evidence_files` builds the
+    store on it: it names each file by a keyed name of its SHA-256 and stores it sealed)."""
 
-    async def exists(self, sha256: str) -> bool: ...
+    async def exists(self, name: str) -> bool: ...
 
     def writer(self) -> BlobWriter: ...
 
-    def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+    def chunks(self, name: str) -> AsyncIterator[bytes]:
         """The bytes in pieces (nothing if the file is not here)."""
         ...
 
-    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+    async def delete(self, name: str, written_before: datetime | None = None) -> bool:
         """Delete the file (only if last written before `written_before`, when given)."""
         ...
 
@@ -151,11 +157,21 @@ class Blobs(Protocol):
         ...
 
     def listing(self) -> AsyncIterator[tuple[str, int]]:
-        """Every stored (sha256, size): for moving an installation and checking it."""
+        """Every stored (name, size in bytes stored): for moving an installation, checking
+        it, backing it up and rotating its key."""
         ...
 
     async def sweep_incomplete(self, before: datetime) -> int:
         """Remove what writers that died left before `before` (never named); returns how many."""
+        ...
+
+    async def head(self, name: str, size: int) -> bytes | None:
+        """The first `size` bytes of a file (None if it is not here)."""
+        ...
+
+    async def rewrite_head(self, name: str, old: bytes, new: bytes) -> bool:
+        """Replace a file's first bytes `old` by `new` (as long), only if they are still
+        `old`: a rotation's new header for a sealed file. False if not (gone, changed)."""
         ...
 
 
@@ -166,24 +182,44 @@ class Database(ABC):
     dialect: ClassVar[Dialect]
     url: str
     """What `Database.open` takes to open this database again."""
+    keys: Keyring
+    """The keys values are sealed with (`storage/sealing.py`), checked when it opened."""
+    key_source: KeySource | None
+    """Where the data key came from (None: values stored as they are, for one test)."""
 
     def __init__(self) -> None:
         self._on_commit: list[Callable[[], None]] = []
 
     @staticmethod
-    async def open(target: Path | str, *, checkpoint_every: float | None = 1.0) -> Database:
+    async def open(target: Path | str, *, key: KeySource | None = None, evidence: Path | None = None,
+                   create_keys: bool = True, checkpoint_every: float | None = 1.0) -> Database:
         """Open (creating and migrating it if needed) the database `target` names: a
         `postgresql://` URL is PostgreSQL, anything else the SQLite file at that path.
+
+        `key`: where the data key comes from (`DATA_KEY`, or the key file made on first
+        start); by default the key file beside a SQLite file (PostgreSQL needs it given).
+        A key that does not open the database raises `sealing.WrongKey` before anything is
+        changed. `evidence`: SQLite's evidence folder, whose files stored before sealing
+        are sealed now. `create_keys`: False for a database that will get another's keys
+        (`migrate-db`'s target).
         `checkpoint_every`: SQLite's WAL checkpoints run in the background every so many
         seconds (None: inside the COMMIT that crosses SQLite's threshold, for short-lived
         tools); PostgreSQL's server checkpoints on its own."""
+        from storage import sealing
+        from storage.at_rest import Opening
+
+        if key is None and not is_postgres_url(target):
+            key = sealing.KeySource.beside(Path(target))
+        if key is None and not sealing.unsealed():
+            raise sealing.KeyProblem("needed")
+        opening = Opening(None if sealing.unsealed() else key, create_keys)
         if is_postgres_url(target):
             from storage.postgres import PostgresDatabase
 
-            return await PostgresDatabase.connect(str(target))
+            return await PostgresDatabase.connect(str(target), opening)
         from storage.sqlite import SqliteDatabase
 
-        return await SqliteDatabase.connect(Path(target), checkpoint_every)
+        return await SqliteDatabase.connect(Path(target), checkpoint_every, opening, evidence)
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -297,7 +333,9 @@ async def fetch_one(tx: Tx, sql: str, params: Sequence[Any] = ()) -> Row | None:
     return rows[0] if rows else None
 
 
-def among(tx: Tx, columns: tuple[str, str], keys: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
-    """The condition that `columns` is one of these key pairs (`Dialect.among`), and its parameters."""
+def among(tx: Tx, columns: tuple[str, str], keys: Iterable[tuple[Any, Any]],
+          types: tuple[str, str] = ("text", "text")) -> tuple[str, list[Any]]:
+    """The condition that `columns` is one of these key pairs (`Dialect.among`), and its
+    parameters; `types`: the columns' SQL types (an address's keyed hash is `bytea`)."""
     keys = list(keys)
-    return tx.dialect.among(columns, len(keys)), [v for key in keys for v in key]
+    return tx.dialect.among(columns, len(keys), types), [v for key in keys for v in key]

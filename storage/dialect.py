@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from storage.database import Tx
+    from storage.sealing import Keyring
 
 
 class UnsupportedSql(ValueError):
@@ -58,7 +59,7 @@ class Dialect:
     like = "LIKE"
     """A pattern match that ignores case as SQLite's `LIKE` does (PostgreSQL's is `ILIKE`)."""
 
-    def among(self, columns: tuple[str, str], count: int) -> str:
+    def among(self, columns: tuple[str, str], count: int, types: tuple[str, str] = ("text", "text")) -> str:
         """A condition that the pair `columns` is one of `count` pairs of parameters, for the
         few keys of a batch: `((a = ? AND b = ?) OR ...)`, each pair a search of the pair's
         index. SQLite reads a whole table for a row value `IN (VALUES ...)` (every processed
@@ -98,6 +99,15 @@ class Dialect:
         """Erase what only this backend keeps about an address (PostgreSQL's shared flood
         windows); the tables both backends have are the repositories' to erase."""
 
+    async def table_exists(self, tx: Tx, name: str) -> bool:
+        rows = await tx.execute_fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return bool(rows)
+
+    async def seal_stored_evidence(self, tx: Tx, keys: Keyring) -> int:
+        """Seal the evidence bytes the database itself keeps from before sealing (PostgreSQL's
+        chunks), in the migration's transaction; SQLite's are files (`at_rest.seal_legacy_files`)."""
+        return 0
+
     def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and f"UNIQUE constraint failed: {table}.{column}" in str(exc)
 
@@ -119,10 +129,11 @@ class Postgres(Dialect):
 
     like = "ILIKE"
 
-    def among(self, columns: tuple[str, str], count: int) -> str:
+    def among(self, columns: tuple[str, str], count: int, types: tuple[str, str] = ("text", "text")) -> str:
         """PostgreSQL joins a row value `IN (VALUES ...)` on the index, and plans it faster
-        than sixty-four ORs."""
-        return f"({columns[0]}, {columns[1]}) IN (VALUES {', '.join('(?, ?)' for _ in range(count))})"
+        than sixty-four ORs (the first row's casts give the list its types)."""
+        first = f"(?::{types[0]}, ?::{types[1]})"
+        return f"({columns[0]}, {columns[1]}) IN (VALUES {', '.join([first] + ['(?, ?)'] * (count - 1))})"
 
     def indexed_by(self, index: str) -> str:
         return ""
@@ -154,7 +165,17 @@ class Postgres(Dialect):
         return bool(row and row[0])
 
     async def forget_address(self, tx: Tx, channel: str, address: str) -> None:
-        await tx.execute("DELETE FROM flood_windows WHERE channel = ? AND address = ?", (channel, address))
+        await tx.execute("DELETE FROM flood_windows WHERE channel = ? AND address = ?",
+                         (channel, tx.keys.lookup(address)))
+
+    async def table_exists(self, tx: Tx, name: str) -> bool:
+        rows = await tx.execute_fetchall("SELECT to_regclass(?) IS NOT NULL", (name,))
+        return bool(rows and rows[0][0])
+
+    async def seal_stored_evidence(self, tx: Tx, keys: Keyring) -> int:
+        from storage.postgres import seal_legacy_blobs
+
+        return await seal_legacy_blobs(tx, keys)
 
     def is_unique_violation(self, exc: BaseException, table: str, column: str) -> bool:
         import asyncpg

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.database import Database
+from storage.sealing import Table
+
+FLOOD_WINDOWS = Table("flood_windows", key=("channel", "address"), hashed={"address": None}, only="postgresql")
 
 
 async def hit(db: Database, channel: str, address: str, at: datetime, keep: int) -> int:
@@ -18,7 +21,7 @@ async def hit(db: Database, channel: str, address: str, at: datetime, keep: int)
             " ON CONFLICT (channel, address) DO UPDATE SET times = (SELECT coalesce(array_agg(t ORDER BY t), '{}')"
             "  FROM (SELECT t FROM unnest(f.times || excluded.times) AS t WHERE t > excluded.times[1] - interval '1 minute'"
             "        ORDER BY t DESC LIMIT ?) AS recent)"
-            " RETURNING cardinality(times)", (channel, address, at, keep)
+            " RETURNING cardinality(times)", (channel, FLOOD_WINDOWS.lookup(tx, address), at, keep)
         ) as cur:
             row = await cur.fetchone()
     return int(row[0]) if row else 1
@@ -30,5 +33,5 @@ async def recent(db: Database, channel: str, address: str, at: datetime) -> int:
         rows = await tx.execute_fetchall(
             "SELECT count(*) FROM flood_windows AS f, unnest(f.times) AS t"
             " WHERE f.channel = ? AND f.address = ? AND t > ?::timestamptz - interval '1 minute'",
-            (channel, address, at))
+            (channel, FLOOD_WINDOWS.lookup(tx, address), at))
     return int(rows[0][0]) if rows else 0

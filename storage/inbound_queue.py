@@ -1,5 +1,7 @@
 """Inbound messages accepted by a webhook and waiting to be processed, in arrival order
-per sender. The webhook only inserts; a processor leases, handles and marks them done."""
+per sender. The webhook only inserts; a processor leases, handles and marks them done.
+The sender is stored as its keyed hash and sealed beside it; the message (the webhook's
+form) sealed whole."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from typing import Any
 
 from storage import dialect
 from storage.database import Tx, fetch_one, utc
+from storage.sealing import Table
+
+INBOUND_QUEUE = Table("inbound_queue", sealed=("payload",), hashed={"address": "address_sealed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +27,7 @@ class QueuedInbound:
     attempts: int
 
 
-_COLUMNS = "id, channel, address, external_id, payload, received_at, attempts"
+_COLUMNS = "id, channel, address_sealed, external_id, payload, received_at, attempts"
 _DUE = (
     "SELECT id FROM inbound_queue AS q WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ?"
     " AND (leased_until IS NULL OR leased_until <= ?)"
@@ -32,18 +37,22 @@ _DUE = (
 """The oldest pending message of each sender: a sender's messages are handled in order."""
 
 
-def _row(row: Any) -> QueuedInbound:
-    values = list(row)
+def _row(tx: Tx, row: Any) -> QueuedInbound:
+    values = INBOUND_QUEUE.opened(tx, _NAMES, row)
     values[4] = json.loads(values[4])
     return QueuedInbound(*values)
+
+
+_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
 async def add(tx: Tx, channel: str, address: str, external_id: str, payload: dict[str, Any], at: str) -> bool:
     """Queue a message; False when this id was queued before (a webhook retry)."""
     async with tx.execute(
-        "INSERT INTO inbound_queue (channel, address, external_id, payload, received_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, external_id) DO NOTHING",
-        (channel, address, external_id, json.dumps(payload, ensure_ascii=False), utc(at), utc(at)),
+        "INSERT INTO inbound_queue (channel, address, address_sealed, external_id, payload, received_at,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, external_id) DO NOTHING",
+        (channel, INBOUND_QUEUE.lookup(tx, address), INBOUND_QUEUE.seal(tx, "address_sealed", address), external_id,
+         INBOUND_QUEUE.seal(tx, "payload", json.dumps(payload, ensure_ascii=False)), utc(at), utc(at)),
     ) as cur:
         return cur.rowcount == 1
 
@@ -58,7 +67,7 @@ async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int
         f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
         (utc(lease_until), channel, utc(now), utc(now), limit)
     ) as cur:
-        return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
+        return sorted((_row(tx, r) for r in await cur.fetchall()), key=lambda q: q.id)
 
 
 async def mark_done(tx: Tx, item_id: int) -> None:

@@ -1,35 +1,21 @@
-"""Keys the database keeps for itself.
+"""The key of the digests that remember every processed message (`storage/updates.py`).
 
-`message_digest_key` is the key of the digests that remember every processed message
-(`storage/updates.py`). For now it is a random key of this installation, made on first use
-and kept in the database (table `installation_keys`), so a copy of the database alone lets
-someone check whether a given message id was seen, not read any. When the data key of
-issue 24 exists, this one function derives the key from it instead; nothing else changes.
+It is one of the keys the database keeps in its keyring, wrapped by the data key
+(`storage/sealing.py`, `storage/at_rest.py`): a copy of the database alone cannot even
+check whether a given message id was seen. An installation from before sealing keeps the
+key it had (now wrapped), so its digests still match; a rotation of the data key wraps it
+anew and keeps it, so 400 days of digests stay valid. Callers pass the key on to
+`updates.digest` and never read it.
 """
 
 from __future__ import annotations
 
-import secrets
-import weakref
-from datetime import UTC, datetime
+from storage.database import Database
+from storage.sealing import DigestKey
 
-from storage.database import Database, fetch_one
-
-MESSAGE_DIGEST = "message_digest"
-_known: weakref.WeakKeyDictionary[Database, bytes] = weakref.WeakKeyDictionary()
+__all__ = ["DigestKey", "message_digest_key"]
 
 
-async def message_digest_key(db: Database) -> bytes:
-    """The key, read (or made) once per open database and then kept in memory."""
-    known = _known.get(db)
-    if known is not None:
-        return known
-    async with db.transaction() as tx:
-        await tx.execute("INSERT INTO installation_keys (name, key, created_at) VALUES (?, ?, ?)"
-                         " ON CONFLICT (name) DO NOTHING",
-                         (MESSAGE_DIGEST, secrets.token_bytes(32), datetime.now(UTC).isoformat()))
-        row = await fetch_one(tx, "SELECT key FROM installation_keys WHERE name = ?", (MESSAGE_DIGEST,))
-    assert row is not None
-    key = bytes(row[0])
-    _known[db] = key
-    return key
+async def message_digest_key(db: Database) -> DigestKey:
+    """The key, unwrapped when the database was opened."""
+    return db.keys.digest_key

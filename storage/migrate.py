@@ -2,10 +2,11 @@
 
 Every table of the SQLite schema is copied, parents before children, each row upserted
 by its primary key, so a second run changes nothing (and a run after the service wrote
-more brings the copy up to date). Identity sequences are moved past the copied ids. Then
-every evidence file is copied once, its bytes checked against its name (SHA-256). The
-check at the end compares row counts table by table and re-reads every evidence file
-from PostgreSQL to hash it again.
+more brings the copy up to date). Identity sequences are moved past the copied ids. Values
+stay sealed as they are: the keyring is a table like the others, so the same data key opens
+the copy (the target's own keys are never made). Then every evidence file is copied once,
+still sealed, under its keyed name. The check at the end compares row counts table by
+table and opens every evidence file from PostgreSQL to hash its plain bytes again.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storage import at_rest
 from storage.database import Database
 from storage.evidence_files import EvidenceStore, FileBlobs
+from storage.sealing import KeySource, Tampered
 
 BATCH = 1000
 DERIVED = ("case_counts",)
@@ -32,7 +35,8 @@ class Report:
     files: int = 0
     files_copied: int = 0
     bad_files: list[str] = field(default_factory=list)
-    """Evidence files whose bytes do not hash to their name (in the source, or once copied)."""
+    """Evidence files that do not open, or whose bytes do not hash to what their name says
+    (in the source, or once copied)."""
     missing_files: list[str] = field(default_factory=list)
     """SHA-256s the evidence table names that neither store has."""
 
@@ -80,12 +84,13 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
     if data_type in ("double precision", "real", "numeric"):
         return lambda v: None if v is None else float(v)
     if data_type == "bytea":
-        return lambda v: None if v is None else bytes(v)
+        return lambda v: None if v is None else v.encode() if isinstance(v, str) else bytes(v)
     return lambda v: None if v is None else (v if isinstance(v, str) else str(v))
 
 
 class ForeignTarget(Exception):
-    """The target already holds cases of another installation: copying would overwrite them."""
+    """The target already holds cases (or keys) of another installation: copying would
+    overwrite them."""
 
     def __init__(self, count: int) -> None:
         super().__init__(f"the target database holds {count} cases that are not in this SQLite file; "
@@ -96,10 +101,12 @@ class ForeignTarget(Exception):
 async def _check_target(source: Database, target: Database) -> None:
     async with source.reading() as tx:
         ours = {(int(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, number FROM cases")}
+        our_keys = {(str(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, kek FROM keyring")}
     async with target.reading() as tx:
         theirs = {(int(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, number FROM cases")}
+        their_keys = {(str(r[0]), str(r[1])) for r in await tx.execute_fetchall("SELECT id, kek FROM keyring")}
     foreign = theirs - ours
-    if foreign:
+    if foreign or their_keys - our_keys:
         raise ForeignTarget(len(foreign))
 
 
@@ -138,18 +145,44 @@ async def copy_rows(source: Database, target: Database, progress: Callable[[str]
                                  f" coalesce((SELECT max(id) FROM {table}), 0) + 1, false)")
 
 
-async def copy_evidence(source_dir: Path, target: Database, report: Report) -> None:
+async def _opens(store: EvidenceStore, name: str, size: int | None = None) -> bool:
+    """Whether the stored file `name` opens and its plain bytes hash to what its name says."""
+    sha = store.sha_of(name)
+    if sha is None:
+        return False
+    digest = hashlib.sha256()
+    stored = 0
+    try:
+        async for chunk in store.blobs.chunks(name):
+            stored += len(chunk)
+        async for chunk in store.stream(sha):
+            digest.update(chunk)
+    except Tampered:
+        return False
+    return digest.hexdigest() == sha and (size is None or stored == size)
+
+
+async def copy_evidence(source: Database, source_dir: Path, target: Database, report: Report) -> None:
+    """Each file copied as it is stored (sealed), once; a file that does not open in the
+    source is reported and not copied."""
     files = FileBlobs(source_dir)
-    store = EvidenceStore.for_database(target, source_dir)
-    async for sha, _size in files.listing():
+    mine = EvidenceStore.for_database(source, source_dir)
+    blobs = target.blobs(source_dir)
+    async for name, size in files.listing():
         report.files += 1
-        if await store.blobs.exists(sha):
+        if await blobs.exists(name):
             continue
-        data = b"".join([chunk async for chunk in files.chunks(sha)])
-        if hashlib.sha256(data).hexdigest() != sha:
-            report.bad_files.append(f"{sha} (in {source_dir})")
+        if not await _opens(mine, name, size):
+            report.bad_files.append(f"{name} (in {source_dir})")
             continue
-        await store.put(data)
+        writer = blobs.writer()
+        try:
+            async for chunk in files.chunks(name):
+                await writer.write(chunk)
+            await writer.commit(name, size)
+        except BaseException:
+            await writer.abort()
+            raise
         report.files_copied += 1
 
 
@@ -162,31 +195,32 @@ async def verify(source: Database, source_dir: Path, target: Database, report: R
         report.tables[table] = (int(a), int(b))
     store = EvidenceStore.for_database(target, source_dir)
     broken = {entry.split()[0] for entry in report.bad_files}
-    async for sha, size in FileBlobs(source_dir).listing():
-        if sha in broken:  # already reported: it was not copied
+    async for name, size in FileBlobs(source_dir).listing():
+        if name in broken:  # already reported: it was not copied
             continue
-        digest = hashlib.sha256()
-        got = 0
-        async for chunk in store.stream(sha):
-            digest.update(chunk)
-            got += len(chunk)
-        if digest.hexdigest() != sha or got != size:
-            report.bad_files.append(f"{sha} (in PostgreSQL)")
+        if not await _opens(store, name, size):
+            report.bad_files.append(f"{name} (in PostgreSQL)")
     async with source.reading() as tx:
         named = {r[0] for r in await tx.execute_fetchall("SELECT DISTINCT sha256 FROM evidence WHERE sha256 IS NOT NULL")}
     for sha in sorted(named):
-        if not await store.blobs.exists(sha):
+        if not await store.exists(sha):
             report.missing_files.append(sha)
 
 
-async def migrate(source_path: Path, evidence_dir: Path, url: str,
+async def migrate(source_path: Path, evidence_dir: Path, url: str, key: KeySource,
                   progress: Callable[[str], None] = lambda _line: None) -> Report:
-    source = await Database.open(source_path, checkpoint_every=None)
-    target = await Database.open(url)
+    """`key`: the data key of the SQLite installation, which opens the copy too."""
+    source = await Database.open(source_path, key=key, evidence=evidence_dir, checkpoint_every=None)
+    try:
+        target = await Database.open(url, key=key, create_keys=False)
+    except BaseException:
+        await source.close()
+        raise
     report = Report()
     try:
         await copy_rows(source, target, progress)
-        await copy_evidence(evidence_dir, target, report)
+        await at_rest.reload(target)
+        await copy_evidence(source, evidence_dir, target, report)
         await verify(source, evidence_dir, target, report)
     finally:
         await target.close()

@@ -1,5 +1,7 @@
 """The outbox: messages to other chats, written in the transaction that decides them and
-sent later by the delivery worker, with retries (FixMyStreet's SendReport as a table)."""
+sent later by the delivery worker, with retries (FixMyStreet's SendReport as a table).
+A message's address is stored as its keyed hash (a chat's order, its look-ups) and sealed
+beside it; what it says (`payload`) is sealed whole."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from typing import Any
 
 from storage import dialect
 from storage.database import Tx, fetch_one, utc
+from storage.sealing import ERASED, Table
+
+OUTBOX = Table("outbox", sealed=("payload",), hashed={"address": "address_sealed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +35,27 @@ class Delivery:
     """Leased to the caller that queued it (`enqueue_to_send_now`), which sends it itself."""
 
 
-_COLUMNS = ("id, channel, address, kind, payload, case_id, post_id, status, progress, attempts,"
+_COLUMNS = ("id, channel, address_sealed, kind, payload, case_id, post_id, status, progress, attempts,"
             " next_attempt_at, last_error, created_at")
 
 
-def _delivery(row: Any) -> Delivery:
+def _delivery(tx: Tx, row: Any) -> Delivery:
     values = list(row)
-    values[4] = json.loads(values[4])
+    address = OUTBOX.open(tx, "address_sealed", values[2])
+    values[2] = address if address is not None else ERASED.decode()
+    values[4] = payload_of(tx, values[4])
     return Delivery(*values)
+
+
+def _payload(tx: Tx, payload: dict[str, Any]) -> bytes | None:
+    return OUTBOX.seal(tx, "payload", json.dumps(payload, ensure_ascii=False))
+
+
+def payload_of(tx: Tx, stored: Any) -> dict[str, Any]:
+    """A stored payload as the message it is (`{}` once erased)."""
+    opened = OUTBOX.open(tx, "payload", stored) if stored is not None and not bytes(stored).startswith(ERASED) \
+        else None
+    return json.loads(opened) if opened else {}
 
 
 _queued = 0
@@ -53,9 +71,10 @@ async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[s
                   case_id: int | None = None, post_id: int | None = None) -> int:
     global _queued
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(at), utc(at)))
+        tx, "INSERT INTO outbox (channel, address, address_sealed, kind, payload, case_id, post_id, next_attempt_at,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (channel, OUTBOX.lookup(tx, address), OUTBOX.seal(tx, "address_sealed", address), kind, _payload(tx, payload),
+         case_id, post_id, utc(at), utc(at)))
     assert row is not None
     _queued += 1
     return int(row[0])
@@ -69,14 +88,16 @@ async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[
     way it is in the outbox, so a crash before it is recorded as sent sends it again when
     the lease runs out."""
     global _queued
-    body = json.dumps(payload, ensure_ascii=False)
+    hashed = OUTBOX.lookup(tx, address)
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts)"
-        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END"
+        tx, "INSERT INTO outbox (channel, address, address_sealed, kind, payload, next_attempt_at, created_at,"
+        " leased_until, attempts)"
+        " SELECT ?, ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END"
         " FROM (SELECT EXISTS ("
         "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting) AS chat"
         " RETURNING id, leased_until, attempts",
-        (channel, address, body, utc(at), utc(at), utc(lease_until), channel, address))
+        (channel, hashed, OUTBOX.seal(tx, "address_sealed", address), _payload(tx, payload), utc(at), utc(at),
+         utc(lease_until), channel, hashed))
     assert row is not None
     if row[1] is None:
         _queued += 1
@@ -86,8 +107,7 @@ async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[
 
 async def set_payload(tx: Tx, delivery_id: int, payload: dict[str, Any]) -> None:
     """The content of a message queued empty to hold its place in the chat's order."""
-    await tx.execute("UPDATE outbox SET payload = ? WHERE id = ?", (json.dumps(payload, ensure_ascii=False),
-                                                                    delivery_id))
+    await tx.execute("UPDATE outbox SET payload = ? WHERE id = ?", (_payload(tx, payload), delivery_id))
 
 
 def _due(channels: list[str]) -> str:
@@ -115,17 +135,18 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
     sent); it is due at `not_before`, so that a quick series ends up as one message."""
     global _queued
     _queued += 1
+    hashed = OUTBOX.lookup(tx, address)
     row = await fetch_one(
         tx, "UPDATE outbox SET payload = ?, next_attempt_at = ? WHERE channel = ? AND address = ?"
         " AND coalesce_key = ? AND status = 'pending' AND leased_until IS NULL RETURNING id",
-        (json.dumps(payload, ensure_ascii=False), utc(not_before), channel, address, key))
+        (_payload(tx, payload), utc(not_before), channel, hashed, key))
     if row is not None:
         return int(row[0])
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at,"
-        " coalesce_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(not_before), utc(at),
-         key))
+        tx, "INSERT INTO outbox (channel, address, address_sealed, kind, payload, case_id, post_id, next_attempt_at,"
+        " created_at, coalesce_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (channel, hashed, OUTBOX.seal(tx, "address_sealed", address), kind, _payload(tx, payload), case_id, post_id,
+         utc(not_before), utc(at), key))
     assert row is not None
     return int(row[0])
 
@@ -140,7 +161,7 @@ async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: li
         (utc(lease_until), utc(now), utc(now), *channels, limit)
     ) as cur:
         rows = await cur.fetchall()
-    return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
+    return sorted((_delivery(tx, r) for r in rows), key=lambda d: d.id)
 
 
 async def release(tx: Tx, delivery_ids: list[int]) -> None:
@@ -160,7 +181,7 @@ async def wake_address(tx: Tx, channel: str, address: str, now: str) -> None:
     await tx.execute("UPDATE outbox SET next_attempt_at = ?,"
                      " ready_since = CASE WHEN held_for IS NULL THEN ready_since ELSE ? END, held_for = NULL"
                      " WHERE channel = ? AND address = ? AND status = 'pending' AND next_attempt_at > ?",
-                     (utc(now), utc(now), channel, address, utc(now)))
+                     (utc(now), utc(now), channel, OUTBOX.lookup(tx, address), utc(now)))
 
 
 async def mark_sent_many(tx: Tx, delivery_ids: list[int], at: str) -> None:
@@ -201,14 +222,15 @@ async def fail_pending_to(tx: Tx, channel: str, address: str, at: str, error: st
     async with tx.execute(
         "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, last_error = ?"
         f" WHERE channel = ? AND address = ? AND status = 'pending' RETURNING {_COLUMNS}",
-        (at, error, channel, address)
+        (at, error, channel, OUTBOX.lookup(tx, address))
     ) as cur:
-        return [_delivery(r) for r in await cur.fetchall()]
+        return [_delivery(tx, r) for r in await cur.fetchall()]
 
 
 async def readdress(tx: Tx, channel: str, old: str, new: str) -> None:
-    await tx.execute("UPDATE outbox SET address = ? WHERE channel = ? AND address = ? AND status = 'pending'",
-                     (new, channel, old))
+    await tx.execute("UPDATE outbox SET address = ?, address_sealed = ? WHERE channel = ? AND address = ?"
+                     " AND status = 'pending'",
+                     (OUTBOX.lookup(tx, new), OUTBOX.seal(tx, "address_sealed", new), channel, OUTBOX.lookup(tx, old)))
 
 
 PENDING = "outbox_pending_held"
@@ -236,4 +258,11 @@ async def held(tx: Tx) -> dict[str, tuple[int, str]]:
 
 async def of_case(tx: Tx, case_id: int) -> list[Delivery]:
     async with tx.execute(f"SELECT {_COLUMNS} FROM outbox WHERE case_id = ? ORDER BY id", (case_id,)) as cur:
-        return [_delivery(r) for r in await cur.fetchall()]
+        return [_delivery(tx, r) for r in await cur.fetchall()]
+
+
+async def pending_payloads(tx: Tx, channel: str, address: str, case_id: int) -> list[dict[str, Any]]:
+    """What is still queued for a chat about a case (a few rows)."""
+    rows = await tx.execute_fetchall("SELECT payload FROM outbox WHERE channel = ? AND address = ? AND status = 'pending'"
+                                     " AND case_id = ?", (channel, OUTBOX.lookup(tx, address), case_id))
+    return [payload_of(tx, r[0]) for r in rows]

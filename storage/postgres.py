@@ -28,9 +28,11 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from storage import dialect
-from storage.database import Database, LockHeld, Row, Rows, Statement, migrations
+from storage import at_rest, dialect
+from storage.at_rest import Opening
+from storage.database import Database, LockHeld, Row, Rows, Statement, Tx, migrations
 from storage.evidence_files import CHUNK_BYTES
+from storage.sealing import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,12 @@ class PgTx:
     """A connection inside an open transaction, with the methods the repositories use."""
 
     dialect = dialect.POSTGRES
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "keys")
 
-    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record],
+                 keys: Keyring) -> None:
         self.conn = conn
+        self.keys = keys
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, params))
@@ -80,15 +84,18 @@ class PostgresDatabase(Database):
 
     dialect = dialect.POSTGRES
 
-    def __init__(self, url: str, writes: asyncpg.Pool, reads: asyncpg.Pool) -> None:
+    def __init__(self, url: str, writes: asyncpg.Pool, reads: asyncpg.Pool, opening: Opening) -> None:
         super().__init__()
         self.url = url
         self._writes = writes
         self._reads = reads
+        self._opening = opening
+        self.keys = opening.keyring
+        self.key_source = opening.source
 
     @classmethod
-    async def connect(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresDatabase:
-        """Connect and migrate; callers use `Database.open`."""
+    async def connect(cls, url: str, opening: Opening, pool_size: int = POOL_SIZE) -> PostgresDatabase:
+        """Connect, check the data key and migrate; callers use `Database.open`."""
         writes = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, server_settings=SERVER_SETTINGS,
                                            statement_cache_size=1024)
         try:
@@ -97,12 +104,13 @@ class PostgresDatabase(Database):
         except BaseException:
             await writes.close()
             raise
-        db = cls(url, writes, reads)
+        db = cls(url, writes, reads, opening)
         try:
             await db._migrate()
         except BaseException:
             await db.close()
             raise
+        db.keys = opening.keyring  # the key file may have been made while migrating
         return db
 
     async def close(self) -> None:
@@ -110,16 +118,29 @@ class PostgresDatabase(Database):
         await self._writes.close()
 
     async def _migrate(self) -> None:
-        async with self._writes.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", dialect.lock_key("migrations"))
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                               " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for number, name, sql in migrations("postgresql", with_names=True):
-                if number not in done:
-                    await conn.execute(sql)  # the simple protocol runs the whole file
-                    await conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                                       number, name, datetime.now(UTC).isoformat())
+        """The data key checked (a wrong one refused before anything changes), then the
+        migrations, once, whoever starts first. An old database sealed in place has the
+        touched tables rewritten (VACUUM FULL) after the commit, so their pages keep no plain
+        text (old backups and the server's WAL archive still do: README, "Privacy")."""
+        opening = self._opening
+        async with self._writes.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", dialect.lock_key("migrations"))
+                await opening.before_migrations(PgTx(conn, opening.keyring))
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                   " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+                done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                for number, name, sql in migrations("postgresql", with_names=True):
+                    if number not in done:
+                        await conn.execute(sql)  # the simple protocol runs the whole file
+                        await opening.after_migration(PgTx(conn, opening.keyring),
+                                                      name.split("_", 1)[1].removesuffix(".sql"), bool(done))
+                        await conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"
+                                           " VALUES ($1, $2, $3)", number, name, datetime.now(UTC).isoformat())
+                await opening.after_migrations(PgTx(conn, opening.keyring))
+            for table in sorted(opening.sealed_in_place - {"installation_keys"}):
+                log.info("rewriting %s (VACUUM FULL): its old plain rows leave the table's pages", table)
+                await conn.execute(f"VACUUM FULL {table}")
 
     async def schema_version(self) -> int:
         async with self._reads.acquire() as conn:
@@ -134,7 +155,9 @@ class PostgresDatabase(Database):
             tr = conn.transaction()
             await tr.start()
             try:
-                yield PgTx(conn)
+                if self.keys.due():  # a rotation's new values key, within a second
+                    self.keys.refresh(at_rest.key_rows(await conn.fetch(at_rest.SELECT_KEYS)))
+                yield PgTx(conn, self.keys)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await tr.rollback()
@@ -146,7 +169,9 @@ class PostgresDatabase(Database):
     async def reading(self) -> AsyncIterator[PgTx]:
         """A consistent read-only snapshot on the read pool: it waits for no writer."""
         async with self._reads.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            yield PgTx(conn)
+            if self.keys.due():
+                self.keys.refresh(at_rest.key_rows(await conn.fetch(at_rest.SELECT_KEYS)))
+            yield PgTx(conn, self.keys)
 
     async def checkpoint_truncate(self, tries: int = 20) -> bool:
         """SQLite's WAL file has no twin here: PostgreSQL's own WAL is the server's, and
@@ -195,19 +220,19 @@ class PostgresBlobs:
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
-    async def exists(self, sha256: str) -> bool:
+    async def exists(self, name: str) -> bool:
         async with self.db.reading() as tx:
-            rows = await tx.execute_fetchall("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", (sha256,))
+            rows = await tx.execute_fetchall("SELECT 1 FROM evidence_blobs WHERE name = ?", (name,))
         return bool(rows)
 
     def writer(self) -> _PostgresWriter:
         return _PostgresWriter(self.db)
 
-    async def chunks(self, sha256: str) -> AsyncIterator[bytes]:
+    async def chunks(self, name: str) -> AsyncIterator[bytes]:
         async with self.db.reading() as tx:
             rows = await tx.execute_fetchall(
                 "SELECT b.upload, count(c.seq) FROM evidence_blobs AS b LEFT JOIN evidence_chunks AS c"
-                " ON c.upload = b.upload WHERE b.sha256 = ? GROUP BY b.upload", (sha256,))
+                " ON c.upload = b.upload WHERE b.name = ? GROUP BY b.upload", (name,))
         if not rows:
             return
         upload, count = rows[0][0], int(rows[0][1])
@@ -218,21 +243,21 @@ class PostgresBlobs:
             if part:
                 yield bytes(part[0][0])
 
-    async def delete(self, sha256: str, written_before: datetime | None = None) -> bool:
+    async def delete(self, name: str, written_before: datetime | None = None) -> bool:
         async with self.db.transaction() as tx:
             if written_before is None:
-                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? RETURNING upload",
-                                                 (sha256,))
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE name = ? RETURNING upload",
+                                                 (name,))
             else:  # not if another worker stored it again meanwhile
-                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE sha256 = ? AND created_at < ?"
-                                                 " RETURNING upload", (sha256, _iso(written_before)))
+                rows = await tx.execute_fetchall("DELETE FROM evidence_blobs WHERE name = ? AND created_at < ?"
+                                                 " RETURNING upload", (name, _iso(written_before)))
             if rows:
                 await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (rows[0][0],))
         return bool(rows)
 
     async def written_before(self, before: datetime) -> list[str]:
         async with self.db.reading() as tx:
-            rows = await tx.execute_fetchall("SELECT sha256 FROM evidence_blobs WHERE created_at < ?",
+            rows = await tx.execute_fetchall("SELECT name FROM evidence_blobs WHERE created_at < ?",
                                              (_iso(before),))
         return [str(r[0]) for r in rows]
 
@@ -241,7 +266,7 @@ class PostgresBlobs:
         while True:
             async with self.db.reading() as tx:
                 rows = await tx.execute_fetchall(
-                    "SELECT sha256, size FROM evidence_blobs WHERE sha256 > ? ORDER BY sha256 LIMIT 1000", (last,))
+                    "SELECT name, size FROM evidence_blobs WHERE name > ? ORDER BY name LIMIT 1000", (last,))
             if not rows:
                 return
             for row in rows:
@@ -255,6 +280,69 @@ class PostgresBlobs:
                 " (SELECT 1 FROM evidence_blobs AS b WHERE b.upload = c.upload) RETURNING c.upload)"
                 " SELECT count(DISTINCT upload) FROM gone", (_iso(before),))
         return int(rows[0][0])
+
+    async def head(self, name: str, size: int) -> bytes | None:
+        async with self.db.reading() as tx:
+            rows = await tx.execute_fetchall(
+                "SELECT substr(c.data, 1, ?) FROM evidence_blobs AS b JOIN evidence_chunks AS c"
+                " ON c.upload = b.upload AND c.seq = 0 WHERE b.name = ?", (size, name))
+        return bytes(rows[0][0]) if rows else None
+
+    async def rewrite_head(self, name: str, old: bytes, new: bytes) -> bool:
+        assert len(old) == len(new)
+        async with self.db.transaction(quiet=True) as tx:
+            async with tx.execute(
+                    "UPDATE evidence_chunks SET data = ? || substr(data, ?) WHERE seq = 0"
+                    " AND upload = (SELECT upload FROM evidence_blobs WHERE name = ?) AND substr(data, 1, ?) = ?",
+                    (new, len(old) + 1, name, len(old), old)) as cur:
+                return cur.rowcount == 1
+
+
+async def seal_legacy_blobs(tx: Tx, keys: Keyring) -> int:
+    """The migration's step for evidence kept in the database before sealing: each file's
+    chunks sealed as a new upload under its keyed name, the plain chunks deleted, in the
+    migration's transaction. Returns how many files."""
+    files = await tx.execute_fetchall("SELECT name, upload FROM evidence_blobs ORDER BY name")
+    for name, upload in files:
+        sha = str(name)
+        if len(sha) != 64:
+            continue
+        new = uuid.uuid4()
+        sealer = keys.file_writer()
+        writer = _Chunker()
+        seqs = await tx.execute_fetchall("SELECT seq FROM evidence_chunks WHERE upload = ? ORDER BY seq", (upload,))
+        for (seq,) in seqs:
+            part = await tx.execute_fetchall("SELECT data FROM evidence_chunks WHERE upload = ? AND seq = ?",
+                                             (upload, seq))
+            writer.add(sealer.feed(bytes(part[0][0])))
+            await writer.flush(tx, new, final=False)
+        writer.add(sealer.finish())
+        await writer.flush(tx, new, final=True)
+        await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (upload,))
+        await tx.execute("UPDATE evidence_blobs SET name = ?, upload = ?, size = ? WHERE name = ?",
+                         (keys.file_name(sha), new, writer.size, sha))
+    return len(files)
+
+
+class _Chunker:
+    """Sealed bytes cut into CHUNK_BYTES rows, inside a transaction."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.seq = 0
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.buffer += data
+        self.size += len(data)
+
+    async def flush(self, tx: Tx, upload: uuid.UUID, final: bool) -> None:
+        while len(self.buffer) >= CHUNK_BYTES or (final and self.buffer):
+            data = bytes(self.buffer[:CHUNK_BYTES])
+            del self.buffer[:CHUNK_BYTES]
+            await tx.execute("INSERT INTO evidence_chunks (upload, seq, data, written_at) VALUES (?, ?, ?, ?)",
+                             (upload, self.seq, data, _now()))
+            self.seq += 1
 
 
 class _PostgresWriter:
@@ -278,19 +366,19 @@ class _PostgresWriter:
                              (self.upload, self.seq, data, _now()))
         self.seq += 1
 
-    async def commit(self, sha256: str, size: int) -> None:
+    async def commit(self, name: str, size: int) -> None:
         """Name the chunks; if the file is there already (another worker stored it), ours go
         and the stored one is fresh again."""
         if self._buffer:
             await self._insert(bytes(self._buffer))
             self._buffer.clear()
         async with self.db.transaction() as tx:
-            async with tx.execute("INSERT INTO evidence_blobs (sha256, upload, size, created_at) VALUES (?, ?, ?, ?)"
-                                  " ON CONFLICT (sha256) DO NOTHING", (sha256, self.upload, size, _now())) as cur:
+            async with tx.execute("INSERT INTO evidence_blobs (name, upload, size, created_at) VALUES (?, ?, ?, ?)"
+                                  " ON CONFLICT (name) DO NOTHING", (name, self.upload, size, _now())) as cur:
                 named = cur.rowcount == 1
             if not named:
                 await tx.execute("DELETE FROM evidence_chunks WHERE upload = ?", (self.upload,))
-                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE sha256 = ?", (_now(), sha256))
+                await tx.execute("UPDATE evidence_blobs SET created_at = ? WHERE name = ?", (_now(), name))
 
     async def abort(self) -> None:
         async with self.db.transaction(quiet=True) as tx:

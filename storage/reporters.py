@@ -1,10 +1,16 @@
-"""Reporters: the channel address we answer to, their language, and their consent log."""
+"""Reporters: the channel address we answer to, their language, and their consent log.
+The address is stored as its keyed hash (found, joined and kept unique by it) and, sealed,
+beside it (`address_sealed`), for the messages that must reach it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from storage.database import Tx, among, fetch_one
+from storage.sealing import Table
+
+REPORTERS = Table("reporters", hashed={"address": "address_sealed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +26,10 @@ class Reporter:
 async def upsert(tx: Tx, channel: str, address: str, locale: str, at: str) -> int:
     """The reporter's id, creating the row on first use and keeping the language current."""
     async with tx.execute(
-        "INSERT INTO reporters (channel, address, locale, created_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO reporters (channel, address, address_sealed, locale, created_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (channel, address) DO UPDATE SET locale = excluded.locale"
         " RETURNING id",
-        (channel, address, locale, at),
+        (channel, REPORTERS.lookup(tx, address), REPORTERS.seal(tx, "address_sealed", address), locale, at),
     ) as cur:
         row = await cur.fetchone()
     assert row is not None
@@ -52,12 +58,19 @@ async def last_consent_among(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[
     pairs, in one query; a pair with no reporter record is absent."""
     if not keys:
         return {}
-    condition, params = among(tx, ("r.channel", "r.address"), keys)
+    hashed = hashed_keys(tx, keys)
+    condition, params = among(tx, ("r.channel", "r.address"), hashed, ("text", "bytea"))
     rows = await tx.execute_fetchall(
         "SELECT r.channel, r.address, c.decision, c.notice_version, c.at FROM reporters AS r"
         " LEFT JOIN consents AS c ON c.id = (SELECT max(id) FROM consents WHERE reporter_id = r.id)"
         f" WHERE {condition}", params)
-    return {(row[0], row[1]): LastConsent(row[2], row[3], row[4]) for row in rows}
+    return {hashed[(row[0], bytes(row[1]))]: LastConsent(row[2], row[3], row[4]) for row in rows}
+
+
+def hashed_keys(tx: Tx, keys: list[tuple[str, str]]) -> dict[tuple[str, bytes], tuple[str, str]]:
+    """(channel, keyed hash) -> (channel, address) for these pairs: the hashed pairs are what
+    a batch's look-ups search for, the plain ones what they give back."""
+    return {(channel, tx.keys.lookup(address)): (channel, address) for channel, address in keys}
 
 
 async def consents(tx: Tx) -> list[tuple[int | None, str, str]]:
@@ -78,27 +91,30 @@ async def count(tx: Tx) -> int:
     return int(row[0]) if row else 0
 
 
+_COLUMNS = "id, channel, address_sealed, locale, blocked, created_at"
+
+
+def _reporter(tx: Tx, row: Any) -> Reporter:
+    address = REPORTERS.open(tx, "address_sealed", row[2])
+    return Reporter(row[0], row[1], address if address is not None else "erased", row[3], bool(row[4]), row[5])
+
+
 async def find(tx: Tx, channel: str, address: str) -> Reporter | None:
-    row = await fetch_one(
-        tx,
-        "SELECT id, channel, address, locale, blocked, created_at FROM reporters"
-        " WHERE channel = ? AND address = ?",
-        (channel, address),
-    )
-    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+    row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM reporters WHERE channel = ? AND address = ?",
+                          (channel, REPORTERS.lookup(tx, address)))
+    return _reporter(tx, row) if row else None
 
 
 async def set_locale(tx: Tx, channel: str, address: str, locale: str) -> None:
     await tx.execute(
-        "UPDATE reporters SET locale = ? WHERE channel = ? AND address = ?", (locale, channel, address)
+        "UPDATE reporters SET locale = ? WHERE channel = ? AND address = ?",
+        (locale, channel, REPORTERS.lookup(tx, address))
     )
 
 
 async def get(tx: Tx, reporter_id: int) -> Reporter | None:
-    row = await fetch_one(
-        tx, "SELECT id, channel, address, locale, blocked, created_at FROM reporters WHERE id = ?",
-        (reporter_id,))
-    return Reporter(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+    row = await fetch_one(tx, f"SELECT {_COLUMNS} FROM reporters WHERE id = ?", (reporter_id,))
+    return _reporter(tx, row) if row else None
 
 
 async def set_blocked(tx: Tx, reporter_id: int, blocked: bool) -> bool:
@@ -112,7 +128,8 @@ async def blocked_among(tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, s
     """Which of these (channel, address) pairs belong to blocked reporters, in one query."""
     if not keys:
         return set()
-    condition, params = among(tx, ("channel", "address"), keys)
+    hashed = hashed_keys(tx, keys)
+    condition, params = among(tx, ("channel", "address"), hashed, ("text", "bytea"))
     rows = await tx.execute_fetchall(f"SELECT channel, address FROM reporters WHERE blocked = 1 AND {condition}",
                                      params)
-    return {(row[0], row[1]) for row in rows}
+    return {hashed[(row[0], bytes(row[1]))] for row in rows}

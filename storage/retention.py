@@ -26,23 +26,21 @@ async def prune_processed_updates(tx: Tx, before: str) -> int:
     return await updates.move_to_digests(tx, before, CHUNK)
 
 
-async def idle_conversations(tx: Tx, before: str) -> list[tuple[str, str, list[str]]]:
-    """Conversations nobody touched since the cutoff: (channel, address, their draft's files)."""
+async def delete_idle_conversations(tx: Tx, before: str) -> tuple[int, set[str]]:
+    """Conversations nobody touched since the cutoff go (a chunk of them): how many, and the
+    files their drafts held (to be deleted unless something else refers to them)."""
     rows = await tx.execute_fetchall(
-        "SELECT channel, address, data FROM conversations WHERE datetime(updated_at) < datetime(?) LIMIT ?",
+        "SELECT channel, address, files FROM conversations WHERE datetime(updated_at) < datetime(?) LIMIT ?",
         (utc(before), CHUNK))
-    found = []
-    for channel, address, data in rows:
+    files: set[str] = set()
+    for _channel, _address, listed in rows:
         try:
-            evidence = json.loads(data).get("draft", {}).get("evidence", [])
-        except (ValueError, AttributeError):
-            evidence = []
-        found.append((str(channel), str(address), [str(e["sha256"]) for e in evidence if e.get("sha256")]))
-    return found
-
-
-async def delete_conversations(tx: Tx, keys: list[tuple[str, str]]) -> None:
-    await tx.executemany("DELETE FROM conversations WHERE channel = ? AND address = ?", keys)
+            files.update(str(e["sha256"]) for e in json.loads(listed or "[]") if e.get("sha256"))
+        except (ValueError, AttributeError, TypeError):
+            pass
+    await tx.executemany("DELETE FROM conversations WHERE channel = ? AND address = ?",
+                         [(row[0], row[1]) for row in rows])
+    return len(rows), files
 
 
 async def prune_contacts(tx: Tx, before: str) -> int:
@@ -88,7 +86,7 @@ async def referenced_files(tx: Tx, shas: list[str]) -> set[str]:
     rows = await tx.execute_fetchall(
         f"SELECT sha256 FROM evidence WHERE sha256 IN ({placeholders}) AND coalesce(stored_as, '') != 'removed'"
         f" UNION SELECT {file_sha} FROM conversations AS v,"
-        f" {sql.json_elements('v.data', '$.draft.evidence', 'e')} WHERE {file_sha} IN ({placeholders})"
+        f" {sql.json_elements('v.files', '$', 'e')} WHERE {file_sha} IN ({placeholders})"
         f" UNION SELECT f.clean_sha256 FROM cleaned_files AS f JOIN evidence AS o ON o.sha256 = f.sha256"
         f" WHERE f.clean_sha256 IN ({placeholders})",
         [*shas, *shas, *shas])

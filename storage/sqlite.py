@@ -31,9 +31,11 @@ from typing import Any
 
 import aiosqlite
 
-from storage import dialect
+from storage import at_rest, dialect
+from storage.at_rest import Opening, run_now
 from storage.database import Database, LockHeld, Row, Rows, Statement, migrations
 from storage.evidence_files import FileBlobs
+from storage.sealing import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,11 @@ class InlineTx:
     """The writer inside an open transaction, its statements run where they are awaited."""
 
     dialect = dialect.SQLITE
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "keys")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, keys: Keyring) -> None:
         self.conn = conn
+        self.keys = keys
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, parameters))
@@ -69,10 +72,11 @@ class ReadTx:
     to the connection's thread (aiosqlite's cursor made three: run, fetch, close)."""
 
     dialect = dialect.SQLITE
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "keys")
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, keys: Keyring) -> None:
         self.conn = conn
+        self.keys = keys
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Statement:
         return Statement(functools.partial(self._rows, sql, parameters))
@@ -128,8 +132,12 @@ class SqliteDatabase(Database):
 
     dialect = dialect.SQLITE
 
-    def __init__(self, writer: sqlite3.Connection, path: Path, readers: int = READERS) -> None:
+    def __init__(self, writer: sqlite3.Connection, path: Path, opening: Opening, readers: int = READERS) -> None:
         super().__init__()
+        self._opening = opening
+        self._evidence: Path | None = None
+        self.keys = opening.keyring
+        self.key_source = opening.source
         self._writer = writer
         self._lock = asyncio.Lock()
         self._idle_readers: list[aiosqlite.Connection] = []
@@ -143,7 +151,8 @@ class SqliteDatabase(Database):
         self.url = str(path)
 
     @classmethod
-    async def connect(cls, path: Path, checkpoint_every: float | None) -> SqliteDatabase:
+    async def connect(cls, path: Path, checkpoint_every: float | None, opening: Opening,
+                      evidence: Path | None = None) -> SqliteDatabase:
         """Open (creating it if needed) and migrate the file; callers use `Database.open`.
 
         With `checkpoint_every`, WAL checkpoints run on a second connection in the
@@ -152,13 +161,17 @@ class SqliteDatabase(Database):
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await asyncio.to_thread(_connect_writer, path)  # may wait for another process's lock
-        db = cls(writer, path)
+        db = cls(writer, path, opening)
+        db._evidence = evidence
         db._settings = ["PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
                         "PRAGMA secure_delete = ON"]  # erased personal data must not linger in free pages
         if checkpoint_every:
             db._settings.append("PRAGMA wal_autocheckpoint = 0")
         try:
             await asyncio.to_thread(db._prepare_writer)
+            db.keys = db._opening.keyring  # the key file may have been made while migrating
+            if evidence is not None:
+                await at_rest.seal_legacy_files(db.blobs(evidence), db.keys, evidence)
         except BaseException:
             writer.close()
             raise
@@ -196,28 +209,42 @@ class SqliteDatabase(Database):
         return int(row[0]) if row else 0
 
     def _prepare_writer(self) -> None:
-        """WAL, the settings, and the migrations: at start, off the loop (another process
-        may hold the lock a while, and a migration may take a while)."""
+        """WAL, the settings, the data key checked, and the migrations: at start, off the
+        loop (another process may hold the lock a while, and a migration may take a while).
+        A key that does not open the database is refused before anything changes; an old
+        database sealed in place is rewritten (VACUUM) after the commit, so that no page of
+        the file, nor of its -wal, keeps the plain text."""
         conn = self._writer
+        opening = self._opening
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         for setting in self._settings:
             conn.execute(setting)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            run_now(opening.before_migrations(InlineTx(conn, opening.keyring)))
             row = conn.execute("PRAGMA user_version").fetchone()
             current = int(row[0]) if row else 0
-            for number, sql in migrations():
+            for number, name, sql in migrations(with_names=True):
                 if number > current:
                     for statement in _split_sql(sql):
                         conn.execute(statement)
+                    run_now(opening.after_migration(InlineTx(conn, opening.keyring), _stem(name), current > 0))
                     conn.execute(f"PRAGMA user_version = {number}")
+            run_now(opening.after_migrations(InlineTx(conn, opening.keyring)))
+            if opening.upgraded and self._evidence is not None:
+                at_rest.mark_pending(self._evidence)  # before the commit: a crash then seals the files next time
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         finally:
             conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_TIMEOUT_MS}")
+        if opening.sealed_in_place:
+            log.info("the database's values were sealed in place; rewriting the file (VACUUM)")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @asynccontextmanager
     async def transaction(self, quiet: bool = False) -> AsyncIterator[InlineTx]:
@@ -227,7 +254,9 @@ class SqliteDatabase(Database):
         async with self._lock:
             await self._begin()
             try:
-                yield InlineTx(self._writer)
+                if self.keys.due():  # a rotation's new values key, within a second
+                    self.keys.refresh(at_rest.key_rows(self._writer.execute(at_rest.SELECT_KEYS).fetchall()))
+                yield InlineTx(self._writer, self.keys)
             except BaseException:
                 self._end("ROLLBACK")
                 raise
@@ -249,7 +278,10 @@ class SqliteDatabase(Database):
             try:
                 await reader.execute("BEGIN")
                 try:
-                    yield ReadTx(reader)
+                    tx = ReadTx(reader, self.keys)
+                    if self.keys.due():
+                        self.keys.refresh(at_rest.key_rows(await tx.execute_fetchall(at_rest.SELECT_KEYS)))
+                    yield tx
                 finally:
                     await reader.execute("ROLLBACK")
                     ended = True
@@ -347,6 +379,12 @@ class SqliteDatabase(Database):
             yield asyncio.Event()
         finally:
             handle.close()
+
+
+def _stem(name: str) -> str:
+    """A migration's name without its number and suffix (`0016_sealed_at_rest.sql`:
+    `sealed_at_rest`), which stays when the numbers change."""
+    return name.split("_", 1)[1].removesuffix(".sql")
 
 
 def _split_sql(script: str) -> list[str]:

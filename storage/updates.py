@@ -10,24 +10,22 @@ pays no more than before) and moved in bulk by the retention clean-up (`move_to_
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from storage.database import Tx, among, utc
+from storage.sealing import DigestKey
 
 DIGEST_BYTES = 16
 """Of HMAC-SHA-256: 128 bits, so two different messages never meet (a few bytes a message)."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def digest(key: bytes, channel: str, address: str, update_id: str) -> bytes:
+def digest(key: DigestKey, channel: str, address: str, update_id: str) -> bytes:
     """What is remembered of a processed message: a keyed hash of its channel, chat and id.
     The chat is part of it because Telegram may start its update ids afresh (at random)
     after a week without updates: only the same chat's same id is the same message."""
-    message = f"{channel}\x1f{address}\x1f{update_id}".encode()
-    return hmac.new(key, message, hashlib.sha256).digest()[:DIGEST_BYTES]
+    return key.digest(f"{channel}\x1f{address}\x1f{update_id}".encode())[:DIGEST_BYTES]
 
 
 def day_of(at: str) -> int:

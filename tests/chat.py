@@ -15,7 +15,6 @@ Input lines (used by the transcript files and the tests):
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -161,14 +160,17 @@ class Chat:
     async def news(self) -> list[Reply]:
         """Messages queued in the outbox for this reporter since the last call (news about
         their case, an officer's question): what reaches them outside the step's answer."""
+        from storage.outbox import payload_of
+
         async with self.engine.db.reading() as tx:
-            rows = await tx.execute_fetchall(
+            rows = await tx.execute_fetchall(  # the address as stored: its keyed hash
                 "SELECT id, payload FROM outbox WHERE channel = ? AND address = ? AND id > ? ORDER BY id",
-                (self.channel, self.address, self.news_seen))
+                (self.channel, tx.keys.lookup(self.address), self.news_seen))
+            payloads = [(int(row_id), payload_of(tx, payload)) for row_id, payload in rows]
         found: list[Reply] = []
-        for row_id, payload in rows:
-            self.news_seen = max(self.news_seen, int(row_id))
-            found.extend(from_dict(r) for r in json.loads(payload).get("replies", []))
+        for row_id, payload in payloads:
+            self.news_seen = max(self.news_seen, row_id)
+            found.extend(from_dict(r) for r in payload.get("replies", []))
         return found
 
     async def run(self, *lines: str) -> Handled:

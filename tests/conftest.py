@@ -46,13 +46,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         import psycopg
 
         from storage import Database
-        from tests.backends import _psycopg_dsn
+        from tests.backends import _psycopg_dsn, fixed_key
 
         with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {TEMPLATE}")
 
         async def migrate() -> None:
-            db = await Database.open(server.url(TEMPLATE))
+            db = await Database.open(server.url(TEMPLATE), key=fixed_key())
             await db.close()
 
         asyncio.run(migrate())

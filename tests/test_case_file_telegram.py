@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import Settings
 from tests import fake_telegram as tg
-from tests.backends import Backend
+from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 from tests.test_case_file import everything_in, flat, text_of
@@ -47,9 +47,10 @@ def documents(fake: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
 
 
 def recorded_hashes(settings: Settings, number: str) -> list[str]:
-    rows = db_rows(settings, "SELECT e.note FROM case_events e JOIN cases c ON c.id = e.case_id"
-                             " WHERE c.number = ? AND e.kind = 'case_file' ORDER BY e.id", number)
-    return [str(note).split()[1] for (note,) in rows]
+    with inspect_db(settings) as db:  # the audit note is sealed: opened as the service opens it
+        rows = db.execute("SELECT e.note FROM case_events e JOIN cases c ON c.id = e.case_id"
+                          " WHERE c.number = ? AND e.kind = 'case_file' ORDER BY e.id", (number,)).fetchall()
+        return [str(db.open("case_events", "note", note)).split()[1] for (note,) in rows]
 
 
 async def test_berkas_pdf_in_a_focal_group_delivers_the_file_there_without_a_confidential_identity(

@@ -24,7 +24,7 @@ from storage.case_queries import CaseFilter, count_matching, counts, daily_count
 from storage.cases import NewCase, NewEvidence
 from storage.database import migrations
 from storage.sqlite import _split_sql
-from tests.backends import Backend
+from tests.backends import Backend, fixed_key
 from tests.chat import HAPPY_PATH, Chat
 
 POLICY = Policy(moderator_chat_id=-100999)
@@ -128,7 +128,7 @@ async def test_migration_turns_mixed_offsets_into_utc_and_the_filters_agree(old_
 
 
 async def _check_migrated(path: Path | str, stored: dict[str, tuple[str, str]]) -> None:
-    db = await Database.open(path)
+    db = await Database.open(path, key=fixed_key())  # an old installation: sealed in place too
     try:
         async with db.reading() as tx:
             rows = await tx.execute_fetchall("SELECT number, created_at, updated_at, routed_at FROM cases ORDER BY id")

@@ -21,7 +21,7 @@ from bot.config import Settings
 from cleaning import Cleaned, Unsafe
 from cleaning.pdf import clean_pdf
 from cleaning.pool import CleaningPool, Limits, shared
-from storage import Database, cleaned_files
+from storage import cleaned_files
 from tests import fake_telegram as tg
 from tests import hostile_files as hostile
 from tests.backends import Backend
@@ -195,7 +195,7 @@ async def test_a_cleaning_worker_killed_mid_file_leaves_the_file_unsafe_and_the_
     assert any(f"{number}: 1 file disimpan untuk moderator" in t for t in texts), texts
     photos = [c for c in fake.calls if c.method == "sendPhoto" and str(c.params.get("chat_id")) == str(GROUP)]
     assert len(photos) == 1, "the photo that could be cleaned went out"
-    db = await Database.open(file_settings.database)
+    db = await file_settings.open_database()
     try:
         async with db.reading() as tx:
             known = await cleaned_files.get(tx, tg_sha(slow))

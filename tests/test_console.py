@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flows.dates import read_date
+from storage.sealing import sealed_size
 from tests.backends import Backend
 from tests.console_driver import ConsoleSession, console_env
 
@@ -53,13 +54,16 @@ def test_full_report_in_the_console(backend: Backend) -> None:
     assert (region, identity) == ("51.71", "anonim")
     assert [(k, m) for k, m, _, _ in evidence] == [
         ("photo", "image/jpeg"), ("photo", "image/png"), ("document", "application/pdf")]
-    for _kind, _mime, sha, size in evidence:
-        if backend.postgres:  # the bytes are in the database, where every worker finds them
-            with backend.connect() as db:
-                assert db.execute("SELECT size FROM evidence_blobs WHERE sha256 = ?", (sha,)).fetchall() == [(size,)]
-        else:
-            stored = tmp_path / "evidence" / sha[:2] / sha
-            assert stored.exists() and stored.stat().st_size == size
+    for _kind, _mime, sha, size in evidence:  # stored sealed, under a keyed name
+        with backend.connect() as db:
+            name = db.keys().file_name(sha)
+            if backend.postgres:  # the bytes are in the database, where every worker finds them
+                assert db.execute("SELECT size FROM evidence_blobs WHERE name = ?", (name,)).fetchall() == [
+                    (sealed_size(size),)]
+        if not backend.postgres:
+            stored = tmp_path / "evidence" / name[:2] / name
+            assert stored.exists() and stored.stat().st_size == sealed_size(size)
+            assert not (tmp_path / "evidence" / sha[:2] / sha).exists(), "no file is named by its hash"
 
     listing = run_bot(["cases", "--lang", "id"], backend)
     assert number in listing.stdout and "Kota Denpasar" in listing.stdout and "Menunggu petugas" in listing.stdout
@@ -67,7 +71,8 @@ def test_full_report_in_the_console(backend: Backend) -> None:
     added = run_bot(["routes", "add", "denpasar", "-1001234"], backend)
     assert "Kota Denpasar (51.71)" in added.stdout and number in added.stdout, "the waiting case is forwarded"
     with backend.connect() as db:
-        queued = db.execute("SELECT address, kind, status FROM outbox WHERE kind = 'post_case'").fetchall()
+        queued = [(db.open("outbox", "address_sealed", address), kind, status) for address, kind, status in db.execute(
+            "SELECT address_sealed, kind, status FROM outbox WHERE kind = 'post_case'").fetchall()]
     assert queued == [("-1001234", "post_case", "pending")], "it goes out when the Telegram bot runs"
 
 

@@ -15,14 +15,13 @@ from tests.chat import HAPPY_PATH, Chat
 
 
 async def test_restart_mid_flow_continues_the_same_report(backend: Backend) -> None:
-    path = backend.target
-    first = Engine(await Database.open(path))
+    first = Engine(await backend.open())
     chat = Chat(first)
     await chat.run(*HAPPY_PATH[:12])
     assert await chat.state() == "place"
     await first.db.close()
 
-    second = Engine(await Database.open(path))
+    second = Engine(await backend.open())
     chat.engine = second
     assert await chat.state() == "place"
     await chat.run(*HAPPY_PATH[12:], "@send")
@@ -55,8 +54,7 @@ async def test_a_redelivered_submit_creates_one_case(engine: Engine) -> None:
 
 async def test_two_engines_on_one_file_never_repeat_a_step(backend: Backend) -> None:
     """Two processes' engines (two workers) receive the same updates at once: each is applied once."""
-    path = backend.target
-    a, b = Engine(await Database.open(path)), Engine(await Database.open(path))
+    a, b = Engine(await backend.open()), Engine(await backend.open())
     chat_a, chat_b = Chat(a), Chat(b)
     for line in [*HAPPY_PATH, "@send"]:
         results = await asyncio.gather(chat_a.send(line, update_id=line), chat_b.send(line, update_id=line))
@@ -75,7 +73,7 @@ async def test_a_failing_step_leaves_state_and_update_untouched(engine: Engine) 
     await engine.db.close()
     with pytest.raises((sqlite3.ProgrammingError, asyncpg.InterfaceError)):  # the database is closed
         await chat.send("@pemda", update_id="u-fail")
-    engine.db = await Database.open(engine.db.url)
+    engine.db = await Database.open(engine.db.url, key=engine.db.key_source)
     assert await chat.state() == "agency_group"
     handled = await chat.send("@pemda", update_id="u-fail")
     assert not handled.duplicate and await chat.state() == "agency_unit"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 from flows.engine import Engine
-from storage import cases
+from storage import cases, conversations
+from tests.backends import opened_rows, outbox_rows
 from tests.chat import HAPPY_PATH, Chat
 
 UNTIL_EVIDENCE = HAPPY_PATH[:16]
@@ -18,16 +19,16 @@ YT = "https://youtu.be/dQw4w9WgXcQ?si=AbCdEfGhIjKlMnOp"
 
 async def _draft(chat: Chat) -> dict[str, object]:
     async with chat.engine.db.reading() as tx:
-        rows = await tx.execute_fetchall("SELECT data FROM conversations WHERE address = ?", (chat.address,))
-    return dict(json.loads(rows[0][0])["draft"])
+        stored = await conversations.load(tx, chat.channel, chat.address)
+    assert stored is not None
+    return dict(json.loads(stored.data)["draft"])
 
 
 async def _stored_text(engine: Engine) -> str:
-    """Everything durable, as text: conversations, cases, evidence, outbox."""
+    """Everything durable, as text (sealed values opened): conversations, cases, evidence, outbox."""
     found = []
-    async with engine.db.reading() as tx:
-        for table in ("conversations", "cases", "evidence", "outbox", "case_events"):
-            found += [repr(tuple(r)) for r in await tx.execute_fetchall(f"SELECT * FROM {table}")]
+    for table in ("conversations", "cases", "evidence", "outbox", "case_events"):
+        found += [repr(row) for row in await opened_rows(engine.db, table)]
     return "\n".join(found)
 
 
@@ -99,7 +100,7 @@ async def test_a_short_link_nobody_followed_is_held_for_moderators_and_asked_abo
     async with engine.db.reading() as tx:
         case = (await cases.recent(tx, 1))[0]
         rows = await cases.evidence_of(tx, case.id)
-        payloads = [r[0] for r in await tx.execute_fetchall("SELECT payload FROM outbox")]
+    payloads = [r.text for r in await outbox_rows(engine.db)]
     assert [(r.kind, r.held) for r in rows] == [("link", True), ("link", True)]
     assert not any("ZMhAbCdEf" in p or "1AbCdEfGh" in p for p in payloads), "nothing queued names it"
 

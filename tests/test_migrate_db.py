@@ -88,7 +88,7 @@ async def test_migrate_db_copies_everything_checks_it_and_the_service_goes_on(
         assert [tuple(r) for r in b.execute(query).fetchall()] == [tuple(r) for r in a.execute(query).fetchall()], \
             "the daily counts are the copy's, not counted again by the triggers as the cases went in"
 
-    db = await Database.open(empty_postgres)
+    db = await Database.open(empty_postgres, key=sqlite.key)  # the SQLite installation's key opens the copy
     try:
         async with db.reading() as tx:
             moved = await cases.by_number(tx, number)
@@ -113,11 +113,13 @@ async def test_migrate_db_copies_everything_checks_it_and_the_service_goes_on(
 async def test_a_corrupted_evidence_file_fails_the_check(tmp_path: Path, empty_postgres: str) -> None:
     sqlite = Backend("sqlite", tmp_path)
     db = await sqlite.open()
-    await db.close()
-    store = EvidenceStore(sqlite.evidence_dir)
+    store = EvidenceStore.for_database(db, sqlite.evidence_dir)
     good, bad = await store.put(b"a photo" * 1000), await store.put(b"another photo" * 1000)
+    await db.close()
     assert bad.path is not None
-    bad.path.write_bytes(b"changed on disk")
+    sealed = bytearray(bad.path.read_bytes())
+    sealed[-1] ^= 1  # one bit changed on disk: the file no longer opens
+    bad.path.write_bytes(bytes(sealed))
     result = migrate_db(sqlite, empty_postgres)
     assert result.returncode == 1 and result.stdout.strip().endswith("FAILED")
     assert "evidence files: 2 (1 copied now), 1 failing their SHA-256" in result.stdout
@@ -134,7 +136,7 @@ async def test_migrate_db_refuses_to_overwrite_another_installation(tmp_path: Pa
                                                                   empty_postgres: str) -> None:
     first, second = Backend("sqlite", tmp_path / "one"), Backend("sqlite", tmp_path / "two")
     for backend in (first, second):
-        backend.tmp_path.mkdir()
+        backend.tmp_path.mkdir(exist_ok=True)
         db = await backend.open()
         chat = Chat(Engine(db), address=f"r-{backend.tmp_path.name}")
         await chat.run(*HAPPY_PATH, "@send")
@@ -142,7 +144,7 @@ async def test_migrate_db_refuses_to_overwrite_another_installation(tmp_path: Pa
     assert migrate_db(first, empty_postgres).returncode == 0
     refused = migrate_db(second, empty_postgres)
     assert refused.returncode == 2 and "refusing to overwrite another installation" in refused.stderr
-    db = await Database.open(empty_postgres)
+    db = await Database.open(empty_postgres, key=first.key)
     try:
         async with db.reading() as tx:
             assert await cases.count(tx) == 1, "nothing was overwritten"

@@ -23,6 +23,8 @@ from flows.staff.desk import Desk
 from flows.staff.roles import Caller
 from storage import Database
 from storage.case_queries import CaseFilter, counts
+from storage.cases import CASES
+from storage.sealing import Keyring
 from tests.chat import HAPPY_PATH, START, parse
 
 GROUP = -100100
@@ -30,23 +32,26 @@ FOCAL = Caller(3, "Petugas", GROUP, in_group=True)
 POLICY = Policy()
 
 
-def bulk_cases(path: Path, total: int) -> None:
-    """`total` cases in one focal point's group, inserted in one go with plain sqlite3."""
+def bulk_cases(path: Path, total: int, keys: Keyring) -> None:
+    """`total` cases in one focal point's group, inserted in one go with plain sqlite3 (what
+    the service seals, sealed with the database's keys)."""
     conn = sqlite3.connect(path, isolation_level=None)
     now = datetime.now(UTC)
     conn.execute("BEGIN")
     conn.execute("INSERT INTO routes (region_code, chat_id, created_by, created_at) VALUES ('51.71', ?, 't', ?)",
                  (GROUP, now.isoformat()))
-    conn.execute("INSERT INTO reporters (id, channel, address, created_at) VALUES (1, 'test', 'bulk', ?)",
-                 (now.isoformat(),))
+    conn.execute("INSERT INTO reporters (id, channel, address, created_at) VALUES (1, 'test', ?, ?)",
+                 (keys.lookup("bulk"), now.isoformat()))
     types = ("media_sosial", "alat_peraga", "mobilisasi")
     statuses = ("diteruskan", "diterima", "selesai")
+    place = keys.seal(b"Ruang guru", CASES.where("place"))
+    description = keys.seal(b"Kepala sekolah mengunggah ajakan memilih paslon.", CASES.where("description"))
     conn.executemany(
         "INSERT INTO cases (id, number, status, reporter_id, channel, locale, region_code, province_code, agency_group,"
         " person_status, incident_type, occurred_on, learned_on, place, description, identity_mode, consent_at,"
         " created_at, updated_at) VALUES (?, ?, ?, 1, 'test', 'id', '51.71', '51', 'pemda', 'pns', ?, '2024-11-19',"
-        " '2024-11-19', 'Ruang guru', 'Kepala sekolah mengunggah ajakan memilih paslon.', 'anonim', ?, ?, ?)",
-        ((n, f"LN-24-{n:05d}", statuses[n % 3], types[n % 3], at, at, at)
+        " '2024-11-19', ?, ?, 'anonim', ?, ?, ?)",
+        ((n, f"LN-24-{n:05d}", statuses[n % 3], types[n % 3], place, description, at, at, at)
          for n in range(1, total + 1) for at in [(now - timedelta(minutes=n)).isoformat()]))
     conn.executemany("INSERT INTO case_posts (case_id, chat_id, created_at) VALUES (?, ?, ?)",
                      ((n, GROUP, now.isoformat()) for n in range(1, total + 1)))
@@ -56,8 +61,9 @@ def bulk_cases(path: Path, total: int) -> None:
 
 async def test_statistics_on_a_large_database_do_not_hold_up_reporters_steps(tmp_path: Path) -> None:
     path = tmp_path / "lapor.db"
-    await (await Database.open(path)).close()
-    bulk_cases(path, 40_000)
+    made = await Database.open(path)
+    await made.close()
+    bulk_cases(path, 40_000, made.keys)
     db = await Database.open(path)
     engine = Engine(db, policy=POLICY)
     commands = StaffCommands(db, POLICY, Desk(db, POLICY))

@@ -44,10 +44,10 @@ def noise(size: int, seed: int) -> bytes:
 
 
 def draft_evidence(settings: Settings, number: str = NUMBER) -> list[dict[str, object]]:
-    import json
 
-    found = rows(settings, "SELECT data FROM conversations WHERE address = ?", number)
-    return json.loads(found[0][0])["draft"]["evidence"] if found else []
+    with inspect_db(settings) as db:
+        found = db.draft(number)
+    return list(found["draft"]["evidence"]) if found else []
 
 
 async def media_message(user: WhatsAppUser, urls: list[str], content_type: str = "image/jpeg",
@@ -222,10 +222,9 @@ def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(
     out = console(backend, [*UNTIL_EVIDENCE, paths[0], " ".join(paths[1:])])
     assert "2 bukti tidak disimpan" in out
     with backend.connect() as db:
-        (data,), = db.execute("SELECT data FROM conversations").fetchall()
-    import json
-
-    kept = {e["sha256"] for e in json.loads(data)["draft"]["evidence"]}
+        (address,), = db.execute("SELECT address FROM conversations").fetchall()
+        assert bytes(address) == db.lookup("terminal"), "the console's chat, found by its keyed hash"
+        kept = {e["sha256"] for e in db.draft("terminal")["draft"]["evidence"]}
     assert len(kept) == 10
     assert set(stored_evidence(backend)) == kept
     out = console(backend, ["2", "1"])  # "Hapus semua file", then yes
@@ -248,6 +247,8 @@ def scan(settings: Settings) -> list[str]:
         else:
             sources = [(p.name, p.read_bytes())
                        for p in settings.database_path.parent.glob(settings.database_path.name + "*")]
+        # and what the key opens: an erasure must leave nothing readable even to the key's holder
+        sources += [("database, opened", "\n".join(db.opened_dump()).encode())]
         sources += list(db.evidence(settings.evidence_dir).items())
     found = []
     for name, data in sources:
@@ -331,15 +332,17 @@ async def test_retention_leaves_no_identity_in_any_table(backend: Backend) -> No
         await tx.execute("UPDATE outbox SET status = 'sent', done_at = ?", (chat.now.isoformat(),))
         await inbound_queue.add(tx, "whatsapp", "+6281277778888", "SM1", {"Body": "halo"}, chat.now.isoformat())
         # processed as the old code left it: done, with the number
-        await tx.execute("UPDATE inbound_queue SET status = 'done', payload = '{}'")
-    assert "Siti Aminah" in str(rows_of(backend, "SELECT payload FROM outbox"))
+        await tx.execute("UPDATE inbound_queue SET status = 'done', payload = ?",
+                         (inbound_queue.INBOUND_QUEUE.seal(tx, "payload", "{}"),))
+    with backend.connect() as inspector:
+        assert "Siti Aminah" in "\n".join(inspector.opened_dump())
 
     clock = [chat.now + timedelta(days=400)]
     worker = DeliveryWorker(db, policy, {}, clock=lambda: clock[0], store=store)
     await worker.before_round()
     await db.close()
     with backend.connect() as inspector:
-        dump = "\n".join(inspector.iterdump())
+        dump = "\n".join(inspector.opened_dump())  # with the key: nothing left to open
     for trace in ("Siti Aminah", "6281234567890", "555000111", "555000222", "6281277778888"):
         assert trace not in dump, trace
     assert rows_of(backend, "SELECT count(*) FROM processed_updates") == [(0,)]
@@ -371,7 +374,8 @@ async def test_an_over_long_whatsapp_message_is_answered_not_refused(settings: S
         assert "terlalu panjang" in answer[-1] and "beberapa bagian" in answer[-1]
         forged = await user.post({"MessageSid": "SMx", "From": ""})
         assert forged.status in (400, 403)
-    assert not any("panjang panjang" in str(r) for r in rows(settings, "SELECT payload FROM inbound_queue"))
+    with inspect_db(settings) as db:
+        assert not any("panjang panjang" in line for line in db.opened_dump() if line.startswith("inbound_queue"))
 
 
 # --- 7. Retry-After ------------------------------------------------------------------------------
@@ -411,9 +415,12 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
 
 async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_period(backend: Backend) -> None:
     """Deliver 2: files no evidence row or draft refers to go after an hour; others stay."""
+    from dataclasses import replace
+
     from flows import retention
     from flows.engine import Engine
     from flows.policy import Policy
+    from storage import conversations
     from storage.evidence_files import EvidenceStore
     from tests.chat import HAPPY_PATH, Chat
 
@@ -427,10 +434,11 @@ async def test_the_clean_up_deletes_files_nothing_refers_to_after_the_grace_peri
     async with db.transaction() as tx:  # the draft refers to these two files
         import json
 
-        (data,), = await tx.execute_fetchall("SELECT data FROM conversations")
-        conv = json.loads(data)
+        stored = await conversations.load(tx, chat.channel, chat.address)
+        assert stored is not None
+        conv = json.loads(stored.data)
         conv["draft"]["evidence"] = [{**kept[0], "sha256": f.sha256} for f in in_draft]
-        await tx.execute("UPDATE conversations SET data = ?", (json.dumps(conv),))
+        await conversations.save_many(tx, [replace(stored, data=json.dumps(conv))])
     old_orphan = await store.put(b"left by a crash between the download and the step")
     fresh_orphan = await store.put(b"just downloaded, its step not recorded yet")
     store.release([f.sha256 for f in (*in_draft, old_orphan, fresh_orphan)])
@@ -469,11 +477,9 @@ def backend_is_postgres(db: Any) -> bool:
 
 
 def draft_evidence_of(backend: Backend, address: str) -> list[dict[str, object]]:
-    import json
 
     with backend.connect() as db:
-        (data,), = db.execute("SELECT data FROM conversations WHERE address = ?", (address,)).fetchall()
-    return json.loads(data)["draft"]["evidence"]
+        return list(db.draft(address)["draft"]["evidence"])
 
 
 async def test_the_clean_up_keeps_the_cleaned_copy_of_a_case_file(backend: Backend) -> None:

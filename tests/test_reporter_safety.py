@@ -31,7 +31,7 @@ from storage import case_posts, cases, outbox
 from storage.case_queries import counts
 from tests import fake_telegram as tg
 from tests import hostile_files as hostile
-from tests.backends import Backend
+from tests.backends import Backend, outbox_rows
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import Reporter, polling_bot, settings_for
@@ -156,8 +156,7 @@ async def test_an_answer_to_minta_info_goes_only_to_the_group_that_holds_the_cas
         await _move_away(s, "not_ours")
         reporter = Chat(s.engine, address="111222333", update_prefix="answer")
         await reporter.run("Jam sembilan pagi, JAWABAN-RAHASIA", "#photo foto-tambahan")
-        async with s.db.reading() as tx:
-            rows = await (await tx.execute("SELECT address, payload FROM outbox WHERE channel = 'telegram'")).fetchall()
+        rows = [(r.address, r.text) for r in await outbox_rows(s.db) if r.channel == "telegram"]
         to_old = [p for a, p in rows if a == str(GROUP_A) and ("JAWABAN" in p or "foto-tambahan" in p)]
         to_new = [p for a, p in rows if a == str(GROUP_B) and "JAWABAN" in p]
         assert to_old == [], "the old group gets neither the answer nor the new evidence"
@@ -473,8 +472,7 @@ async def test_the_echo_of_a_confidential_phone_reaches_only_the_reporter(backen
             await chat.run(*HAPPY_PATH)
             assert chat.text().startswith("» +6281234567890\n\n"), chat.text()
             await chat.send("kirim")
-        async with db.reading() as tx:
-            rows = await tx.execute_fetchall("SELECT channel, address, payload FROM outbox")
+        rows = [(r.channel, r.address, r.text) for r in await outbox_rows(db)]
     finally:
         await db.close()
     holding = {(row[0], row[1]) for row in rows if "+6281234567890" in str(row[2]) or PHONE_TAIL in str(row[2])}

@@ -13,7 +13,7 @@ import pytest
 from bot import routes_cli
 from bot.config import Settings
 from bot.shell import Refused, Shell
-from storage import Database, routes
+from storage import routes
 from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
@@ -124,7 +124,7 @@ async def test_the_shell_approves_a_waiting_route(fake: FakeTelegram, settings: 
     async with polling_bot(settings):
         await make_moderator(fake)
         await group_command(fake, ROGUE_GROUP, "/daftar_fokus 51.71", MODERATOR)
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.reading() as tx:
             waiting = await routes.pending(tx)

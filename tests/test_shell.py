@@ -21,6 +21,7 @@ from PIL import Image
 from flows.engine import Engine
 from flows.policy import Policy
 from storage import Database, cases
+from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,11 +191,12 @@ async def test_a_route_that_queues_waiting_cases_says_so_and_when(tmp_path: Path
     assert out[0] == f"Rute ditambahkan: Bali (51) → [{GROUP}]."
     assert out[1] == (f"1 kasus yang menunggu kini antre untuk dikirim: {number}. Layanan yang berjalan (run atau "
                       "serve) mengirimnya dalam hitungan detik; bila belum ada yang berjalan, begitu layanan dimulai.")
-    with sqlite3.connect(tmp_path / "data" / "lapor.db") as db:
+    with Backend("sqlite", tmp_path / "data").connect() as db:  # addresses as keyed hashes, notes sealed
         assert db.execute("SELECT status FROM cases").fetchall() == [("menunggu_rute",)], "not sent yet"
-        assert db.execute("SELECT kind, status FROM outbox WHERE address = ?", (str(GROUP),)).fetchall() == [
+        assert db.execute("SELECT kind, status FROM outbox WHERE address = ?", (db.lookup(str(GROUP)),)).fetchall() == [
             ("post_case", "pending")], "queued for the group"
-        assert db.execute("SELECT actor, kind, note FROM case_events WHERE kind = 'route_found'").fetchall() == [
+        assert [(actor, kind, db.open("case_events", "note", note)) for actor, kind, note in db.execute(
+            "SELECT actor, kind, note FROM case_events WHERE kind = 'route_found'").fetchall()] == [
             ("shell", "route_found", "51")], "and the audit trail says so"
 
 

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,8 @@ from bot.config import Settings
 from flows.engine import Engine
 from flows.policy import Policy
 from flows.staff import route_admin
-from storage import Database
 from tests import fake_telegram as tg
-from tests.backends import Backend
+from tests.backends import Backend, outbox_of
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import polling_bot, settings_for
@@ -52,7 +52,7 @@ def settings(fake: FakeTelegram, backend: Backend) -> Settings:
 
 async def seed(settings: Settings, denpasar: int = 1, badung: int = 0) -> None:
     """Routes for two groups and some cases in each region, filed through the report flow."""
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         async with db.transaction() as tx:
             await route_admin.add(tx, Policy(), "51.71", GROUP, by="test", at="2024-11-20T00:00:00+00:00")
@@ -125,8 +125,7 @@ async def test_a_staff_answer_survives_a_telegram_500(fake: FakeTelegram, settin
         assert len([c for c in fake.calls if c.method == "sendMessage" and str(c.params["chat_id"]) == str(ADMIN)
                     and "5151" in str(c.params.get("text"))]) == 3, "two failures, then the answer"
     assert db_rows(settings, "SELECT count(*) FROM moderators") == [(1,)]
-    assert db_rows(settings, "SELECT status FROM outbox WHERE address = ? AND payload LIKE '%staff%'",
-                   str(ADMIN)) == [("sent",)]
+    assert [r.status for r in outbox_of(settings) if r.address == str(ADMIN) and "staff" in r.text] == ["sent"]
 
 
 def _bot(fake: FakeTelegram, tmp: Path, settings: Settings) -> subprocess.Popen[bytes]:
@@ -192,8 +191,8 @@ async def test_the_menus_per_scope_as_telegram_keeps_them(fake: FakeTelegram, se
         await say(fake, ADMIN, f"/tambah_moderator {NEWCOMER}", ADMIN)  # never wrote to the bot: no menu yet
         await say(fake, ADMIN, f"/hapus_moderator {MODERATOR}", ADMIN)
         await fake.wait_for(lambda: fake.menu_seen(MODERATOR) == reporter)
-    assert db_rows(settings, "SELECT status, count(*) FROM outbox WHERE payload LIKE '%\"menu\"%' GROUP BY status"
-                   " ORDER BY status") == [("failed", 1), ("sent", 2)]
+    menus = Counter(r.status for r in outbox_of(settings) if '"menu"' in r.text)
+    assert sorted(menus.items()) == [("failed", 1), ("sent", 2)]
 
 
 # --- buttons ---------------------------------------------------------------------------------

@@ -206,12 +206,13 @@ async def test_a_steps_look_ups_search_an_index_however_large_the_tables(tmp_pat
     from storage.sqlite import InlineTx
 
     path = tmp_path / "lapor.db"
-    await (await Database.open(path, checkpoint_every=None)).close()
+    db = await Database.open(path, checkpoint_every=None)
+    await db.close()
     conn = sqlite3.connect(path, isolation_level=None)
     statements: list[str] = []
     try:
         conn.set_trace_callback(statements.append)  # each statement with its values
-        tx = InlineTx(conn)
+        tx = InlineTx(conn, db.keys)
         keys = [("telegram", "101"), ("whatsapp", "+6281200000001"), ("telegram", "102")]
         await updates.processed_among(tx, keys)
         await conversations.load_many(tx, keys)

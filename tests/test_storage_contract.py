@@ -145,14 +145,14 @@ async def test_workers_starting_together_migrate_once(backend: Backend, postgres
 
     import psycopg
 
-    from tests.backends import _psycopg_dsn
+    from tests.backends import _psycopg_dsn, fixed_key
 
     name = f"fresh_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_psycopg_dsn(postgres_server.url()), autocommit=True) as admin:  # type: ignore[attr-defined]
         admin.execute(f"CREATE DATABASE {name}")
     try:
         url = postgres_server.url(name)  # type: ignore[attr-defined]
-        opened = await asyncio.gather(*(Database.open(url) for _ in range(4)))
+        opened = await asyncio.gather(*(Database.open(url, key=fixed_key()) for _ in range(4)))
         assert [await db.schema_version() for db in opened] == [len(migrations())] * 4
         for db in opened:
             await db.close()
@@ -192,7 +192,7 @@ class TestDatabaseContract:
         assert isinstance(db, PostgresDatabase if backend.postgres else SqliteDatabase)
         assert is_postgres_url(str(backend.target)) == backend.postgres
         assert db.dialect.name == backend.kind
-        again = await Database.open(db.url)  # `url` opens the same database again
+        again = await Database.open(db.url, key=backend.key)  # `url` opens the same database again
         try:
             assert type(again) is type(db)
             async with again.reading() as tx:

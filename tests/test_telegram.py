@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from storage import Database
 from storage.evidence_files import EvidenceStore
 from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
@@ -27,12 +26,13 @@ def settings(fake: FakeTelegram, backend: Backend) -> Settings:
 
 
 def cases_in(settings: Settings) -> list[tuple]:
-    with inspect_db(settings) as db:
-        return db.execute("SELECT id, number, region_code, identity_mode, latitude FROM cases").fetchall()
+    with inspect_db(settings) as db:  # the pin is sealed: opened as the service opens it
+        return [(*row[:4], db.open("cases", "latitude", row[4]))
+                for row in db.execute("SELECT id, number, region_code, identity_mode, latitude FROM cases").fetchall()]
 
 
 async def stored_bytes(settings: Settings, sha: str) -> bytes | None:
-    db = await Database.open(settings.database)
+    db = await settings.open_database()
     try:
         return await EvidenceStore.for_database(db, settings.evidence_dir).get(sha)
     finally:
@@ -87,9 +87,11 @@ async def test_complete_report_with_album_document_and_location(fake: FakeTelegr
 
     (case_id, number, region, identity, latitude), = cases_in(settings)
     assert (region, identity, latitude) == ("51.71", "terbuka", -8.65)
-    with inspect_db(settings) as db:
-        evidence = db.execute("SELECT kind, channel_ref, channel_unique_ref, mime, size, sha256"
-                              " FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)).fetchall()
+    with inspect_db(settings) as db:  # the references are sealed: opened with the key
+        evidence = [(kind, db.open("evidence", "channel_ref", ref), db.open("evidence", "channel_unique_ref", unique),
+                     mime, size, sha) for kind, ref, unique, mime, size, sha in db.execute(
+                         "SELECT kind, channel_ref, channel_unique_ref, mime, size, sha256"
+                         " FROM evidence WHERE case_id = ? ORDER BY position", (case_id,)).fetchall()]
     assert [e[:2] for e in evidence] == [("photo", "album-0"), ("photo", "album-1"), ("photo", "album-2"),
                                          ("document", "surat.pdf")]
     for (_kind, _ref, unique, _mime, size, sha), data in zip(evidence, [*JPEG, PDF]):

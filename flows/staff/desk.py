@@ -60,11 +60,11 @@ class Desk:
                 return None
             return await work(tx)
 
-    async def digest_key(self) -> bytes:
+    async def digest_key(self) -> keys.DigestKey:
         return await keys.message_digest_key(self.db)
 
     @staticmethod
-    async def claim(tx: Tx, chat_id: int, update_id: str, at: str, key: bytes) -> bool:
+    async def claim(tx: Tx, chat_id: int, update_id: str, at: str, key: keys.DigestKey) -> bool:
         """Record the update as processed; False if it already was (a redelivery, or a
         replay at any age), also when another worker is handling the same update now."""
         return await updates.claim(tx, CHANNEL, update_id, at, updates.digest(key, CHANNEL, str(chat_id), update_id))
