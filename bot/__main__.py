@@ -1,4 +1,5 @@
-"""Command line: `python -m bot [console|run|serve|check|migrate|cases|statistik|routes|export|berkas|migrate-db]`.
+"""Command line: `python -m bot [console|run|serve|check|migrate|cases|statistik|routes|export|berkas|migrate-db|
+keygen|rotate-key|backup|restore]`.
 
 With no command the bot runs on Telegram when a token is configured, and otherwise opens
 the console chat, so a fresh checkout can be tried offline. The shell commands speak the
@@ -94,6 +95,13 @@ def build_parser(locale: str) -> OneLineParser:
     migrate_db.add_argument("--to", required=True, metavar="postgresql://...", help=_("the target database"))
     migrate_db.add_argument("--from", dest="source", type=Path, help=_("the SQLite file (default: DATABASE_PATH)"))
     migrate_db.add_argument("--evidence", type=Path, help=_("the evidence folder (default: EVIDENCE_DIR)"))
+    command("keygen", _("print a new data key (for DATA_KEY or NEW_DATA_KEY)"))
+    command("rotate-key", _("seal every value and file again under a new data key, while the service runs"))
+    backup = command("backup", _("a consistent copy of the database and its evidence, sealed, while the service runs"))
+    backup.add_argument("--out", type=Path, required=True, help=_("the backup file to write"))
+    restore = command("restore", _("put a backup back (the data key must open it)"))
+    restore.add_argument("file", type=Path, help=_("a file written by `backup`"))
+    restore.add_argument("--force", action="store_true", help=_("replace a database that already holds cases"))
     berkas = command("berkas", _("a case's file (PDF) for a formal report"))
     berkas.add_argument("number", help=_("the case number, for example LN-24-7K3Q9"))
     berkas.add_argument("--out", type=Path, default=None, help=_("the PDF to write (default: a file in "
@@ -131,10 +139,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _service(command, settings, wrong, shell)
     if command == "check":
         return _check(settings, wrong, shell, args.mode)
+    if command == "keygen":
+        from bot.data_cli import keygen
+
+        return keygen(shell)
     if wrong:
         for finding in wrong:
             shell.warn(finding.line)
         return 2
+    from storage.sealing import KeyProblem
+
     if command == "console":
         configure_logging(settings.log_level, settings)
         from bot.console import LOG_FILE_NAME, send_logs_to_file
@@ -144,12 +158,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_console(settings))
         except KeyboardInterrupt:  # Ctrl-C: the chat has said goodbye
             return 130
+        except KeyProblem as exc:  # before the chat opens: one line, nothing changed
+            from bot.data_cli import key_problem
+
+            shell.warn(key_problem(shell, exc))
+            return 2
         return 0
     configure_logging("INFO" if verbose else SHELL_LOG_LEVEL, settings)
     try:
         return asyncio.run(_shell_command(command, args, settings, shell))
     except Refused as exc:
         shell.warn(str(exc))
+        return 2
+    except KeyProblem as exc:
+        from bot.data_cli import key_problem
+
+        shell.warn(key_problem(shell, exc))
         return 2
     except KeyboardInterrupt:
         return 130
@@ -158,8 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _shell_command(command: str, args: argparse.Namespace, settings: Settings, shell: Shell) -> int:
-    from bot import cases_cli, routes_cli
+    from bot import cases_cli, data_cli, routes_cli
 
+    if command == "rotate-key":
+        return await data_cli.rotate_key(settings, shell)
+    if command == "backup":
+        return await data_cli.backup(settings, shell, args.out)
+    if command == "restore":
+        return await data_cli.restore(settings, shell, args.file, args.force)
     if command == "cases":
         return await cases_cli.cases(settings, shell, args.limit)
     if command == "statistik":
@@ -327,7 +357,13 @@ def _refusal(shell: Shell, exc: BaseException) -> str | None:
     """The one line for a start refused by Telegram or Twilio, or None for anything else."""
     from telegram.error import InvalidToken, NetworkError
 
+    from storage.sealing import KeyProblem
+
     _ = shell._
+    if isinstance(exc, KeyProblem):
+        from bot.data_cli import key_problem
+
+        return key_problem(shell, exc)
     if isinstance(exc, InvalidToken):
         return _("Telegram refused TELEGRAM_BOT_TOKEN: copy the token again from @BotFather (or make a new one "
                  "with /revoke).")

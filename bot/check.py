@@ -148,7 +148,30 @@ def static_problems(settings: Settings, mode: Mode, shell: Shell, environ: Mappi
     if reason:
         found.append(_("DATABASE_URL is not set, and {reason}: the SQLite file would be lost. Set DATABASE_URL to a "
                        "PostgreSQL database (or ALLOW_EPHEMERAL_DATABASE=1 for a trial).").format(reason=reason))
+    reason = key_file_reason(settings, shell, environ)
+    if reason:
+        found.append(_("DATA_KEY is not set, and {reason}: the key file would be lost, and with it every sealed value. "
+                       "Set DATA_KEY on every worker to one key from `python -m bot keygen`.").format(reason=reason))
     return [Finding(False, line) for line in found]
+
+
+def key_file_reason(settings: Settings, shell: Shell, environ: Mapping[str, str] | None = None,
+                    mounts: Path = Path("/proc/mounts")) -> str | None:
+    """Why a key file made on PostgreSQL's workers would not survive a restart (the database
+    would then outlive the only key that opens it)."""
+    if not settings.database_url or settings.data_key or settings.data_key_file:
+        return None
+    _ = shell._
+    environ = os.environ if environ is None else environ
+    for variable, platform in PLATFORMS:
+        if environ.get(variable):
+            return _("{platform} wipes the disk on every restart ({variable} is set)").format(
+                platform=platform, variable=variable)
+    path = settings.key_source().file
+    kind = filesystem_of(path, mounts)
+    if kind in EPHEMERAL_FILESYSTEMS:
+        return _("{path} is on a {kind} (memory), wiped on every restart").format(path=path, kind=kind)
+    return None
 
 
 def ephemeral_reason(settings: Settings, shell: Shell, environ: Mapping[str, str] | None = None,
@@ -220,9 +243,10 @@ class Checks:
         problems = static_problems(self.settings, self.mode, self.shell)
         if problems:
             return problems
-        problems = [f for f in [await self.database(migrated=False), *await self.data_key(),
-                                *await self.telegram(webhook=False), *await self.twilio()] if not f.ok]
-        return problems
+        problems = [f for f in [await self.database(migrated=False), *await self.data_key()] if not f.ok]
+        if problems:  # a database it cannot open: nobody is asked anything
+            return problems
+        return [f for f in [*await self.telegram(webhook=False), *await self.twilio()] if not f.ok]
 
     async def database(self, migrated: bool) -> Finding:
         """It opens; with `migrated`, its schema is the one this version needs."""
@@ -253,9 +277,30 @@ class Checks:
             kind=kind, current=status.current))
 
     async def data_key(self) -> list[Finding]:
-        """Whether the data key opens the database: issue 24 (encryption at rest) adds
-        the check here. Without a key configured there is nothing to check."""
-        return []
+        """Whether the data key opens the database (read without changing anything: no key
+        file is made here). A database or key file that does not exist yet is fine: the
+        first start makes them."""
+        from bot.data_cli import key_problem
+        from storage.at_rest import key_status
+
+        _ = self._
+        source = self.settings.key_source()
+        status = await key_status(self.settings.database, source)
+        if status.problem is not None:
+            return [Finding(False, _("Data key: {problem}").format(problem=key_problem(self.shell, status.problem)))]
+        if status.state == "unreadable":
+            return []  # the database's own line says why it does not open
+        if status.state == "will_make":
+            return [Finding(True, _("Data key: {setting} will be made on the first start (mode 0600).").format(
+                setting=source.setting))]
+        if status.state == "will_seal":
+            return [Finding(True, _("Data key: {setting} (key {key}) will seal this database on its first start.")
+                            .format(setting=source.setting, key=status.key_id))]
+        line = _("Data key: {setting} (key {key}) opens the database.").format(setting=source.setting,
+                                                                              key=status.key_id)
+        if status.rotating:
+            line += " " + _("A key rotation is under way (`python -m bot rotate-key`).")
+        return [Finding(True, line)]
 
     async def telegram(self, webhook: bool) -> list[Finding]:
         """`getMe` answers with the token; in webhook mode `getWebhookInfo` shows our URL

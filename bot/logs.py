@@ -6,7 +6,8 @@ no personal data, at any level, DEBUG included.
   updates and Bot API results at DEBUG), twilio (request bodies), aiosqlite (every SQL
   statement with its parameters at DEBUG), aiohttp's access log (request paths).
 - Every record that reaches the handler is then redacted: the configured secrets (bot token,
-  Twilio auth token, webhook secret, metrics token), anything shaped like a bot token or a
+  Twilio auth token, webhook secret, metrics token, the data key and the key file's), anything
+  shaped like a data key (44 characters of url-safe base64), a bot token or a
   `/bot<token>/` URL, credentials in URLs and Authorization headers, phone numbers and any
   long number (Telegram chat and user ids).
 - Tracebacks keep their frames but not the exception's message, which may quote input (a
@@ -40,6 +41,7 @@ FLOORS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "telegram": log
 _PATTERNS = [
     (re.compile(r"/(file/)?bot[^/\s'\"]+"), r"/\1bot<token>"),
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b"), "<token>"),
+    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}="), "<key>"),
     (re.compile(r"(?i)\b(authorization|x-twilio-signature|x-telegram-bot-api-secret-token)(['\"]?\s*[:=]\s*['\"]?)"
                 r"(basic |bearer )?[^\s'\",}]+"), r"\1\2<redacted>"),
     (re.compile(r"(?i)\b(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1<credentials>@"),
@@ -137,8 +139,14 @@ def configure_logging(level: str | int = "INFO", settings: Settings | None = Non
 
 def _secrets_of(settings: Settings) -> list[str]:
     found: list[Any] = [settings.telegram_bot_token, settings.twilio_auth_token, settings.telegram_webhook_secret,
-                        settings.metrics_token, settings.log_hash_key]
+                        settings.metrics_token, settings.log_hash_key, settings.data_key, settings.new_data_key]
     values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+    key_file = settings.key_source().file
+    for path in (key_file, key_file.with_name(key_file.name + ".new")):
+        try:
+            values.append(path.read_text(encoding="ascii").strip())
+        except (OSError, UnicodeDecodeError):
+            pass
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     if ":" in token:
         values.append(token.split(":", 1)[1])
