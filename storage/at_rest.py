@@ -194,10 +194,11 @@ async def seal_in_place(tx: Tx, opening: Opening) -> None:
         if digest is not None:
             opening.sealed_in_place.add("installation_keys")
     await create_keys(tx, opening, digest)
-    for table in tables():
-        if _on(tx, table) and await _seal_table(tx, table):
-            opening.sealed_in_place.add(table.name)
-    moved = await tx.dialect.seal_stored_evidence(tx, opening.keyring)
+    with opening.keyring.pinned():  # minutes on a large database: it is not stale meanwhile
+        for table in tables():
+            if _on(tx, table) and await _seal_table(tx, table):
+                opening.sealed_in_place.add(table.name)
+        moved = await tx.dialect.seal_stored_evidence(tx, opening.keyring)
     if moved:
         opening.sealed_in_place.update(("evidence_blobs", "evidence_chunks"))
 
@@ -294,7 +295,8 @@ async def seal_legacy_files(blobs: Blobs, keyring: Keyring, root: Path) -> int:
         if len(name) != 64 or keyring.sha_of_name(name) is not None:
             continue
         writer = blobs.writer()
-        sealer = keyring.file_writer()
+        with keyring.pinned():  # part of opening the database, before anything else runs
+            sealer = keyring.file_writer()
         size = 0
         try:
             async for chunk in blobs.chunks(name):

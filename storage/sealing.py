@@ -28,13 +28,14 @@ open.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import os
 import secrets
 import struct
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,10 +60,13 @@ OVERHEAD = HEAD_BYTES + TAG_BYTES
 REFRESH_SECONDS = 1.0
 """A process reads the keyring again at the start of a transaction at most this often, so
 that a rotation's new values key reaches every running process within about a second."""
-STALE_SECONDS = 5.0
+STALE_SECONDS = 30.0
 """A process whose keyring is older than this seals nothing (it may not know the current
 values key). A rotation waits longer than this before it re-seals (`SETTLE_SECONDS`), so no
-value is sealed with the old key after it."""
+value is sealed with the old key after it. Since a transaction reads the keyring again when
+it begins (if a second has passed), only a transaction that lasts this long meets it: it
+fails and is retried like any failed step. (5 s failed a 3,000-case transaction on a loaded
+machine.) A migration, which no rotation can run beside, is exempt (`Keyring.pinned`)."""
 SETTLE_SECONDS = STALE_SECONDS + REFRESH_SECONDS + 1.0
 
 PURPOSES = ("values", "lookup", "digest")
@@ -273,6 +277,7 @@ class Keyring:
         self._digest: DigestKey | None = None
         self._seen: frozenset[tuple[str, str, bool]] = frozenset()
         self.refreshed = 0.0
+        self._pinned = 0
         self.foreign = False
         """True once this database's keys are no longer wrapped by our data key (a rotation
         finished): the keys in memory still work until the process restarts."""
@@ -320,6 +325,21 @@ class Keyring:
                 self._seen = seen
             self.refreshed = time.monotonic()
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """While inside, sealing never counts as stale: for the work of opening a database
+        (an old one sealed in place, its files sealed), which can take minutes and which no
+        rotation can run beside (a rotation opens the database first, and waits for it)."""
+        self._pinned += 1
+        try:
+            yield
+        finally:
+            self._pinned -= 1
+
+    def _check_fresh(self) -> None:
+        if not self._pinned and time.monotonic() - self.refreshed > STALE_SECONDS:
+            raise KeyProblem("stale")
+
     @property
     def ready(self) -> bool:
         """Whether it holds a values key, a lookup key and a digest key."""
@@ -343,8 +363,7 @@ class Keyring:
         current = self._current
         if current is None:
             raise KeyProblem("unloaded", detail="values")
-        if time.monotonic() - self.refreshed > STALE_SECONDS:
-            raise KeyProblem("stale")
+        self._check_fresh()
         return self._seal_with(current, data, where)
 
     def _seal_with(self, key_id: bytes, data: bytes, where: bytes) -> bytes:
@@ -409,8 +428,7 @@ class Keyring:
         current = self._current
         if current is None:
             raise KeyProblem("unloaded", detail="values")
-        if time.monotonic() - self.refreshed > STALE_SECONDS:
-            raise KeyProblem("stale")
+        self._check_fresh()
         return FileSealer(self, current)
 
     def file_reader(self) -> FileOpener:
