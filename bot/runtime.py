@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.config import Settings
-from bot.delivery import DeliveryWorker, Sender
+from bot.delivery import DeliveryWorker, Sender, new_worker_id
 from flows.engine import Engine
 from flows.staff.commands import StaffCommands
 from flows.staff.desk import Desk
@@ -44,6 +44,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     policy = settings.policy()
     db = runtime.db = await Database.open(settings.database)
     store = EvidenceStore.for_database(db, settings.evidence_dir)
+    worker_id = new_worker_id()  # the leases of this process name it
     whatsapp = settings.whatsapp_enabled
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
@@ -51,7 +52,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
                                      windowed_channels=frozenset({"whatsapp"}) if whatsapp else frozenset(),
                                      store=store,
                                      direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
-                                     lease_seconds=settings.delivery_lease_seconds)
+                                     lease_seconds=settings.delivery_lease_seconds, worker_id=worker_id)
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
@@ -83,17 +84,20 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         rules = MediaRules.from_settings(settings.twilio_media_auth_hosts, settings.twilio_media_allow_networks,
                                          settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
-                                      poll_seconds=settings.delivery_poll_seconds, rules=rules)
+                                      poll_seconds=settings.delivery_poll_seconds, rules=rules, worker_id=worker_id)
         db.on_commit(runtime.inbox.wake)
-        runtime.inbox.start()
-    runtime.worker = DeliveryWorker(
+    worker = runtime.worker = DeliveryWorker(
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
-        base_backoff=settings.delivery_backoff_seconds, store=store)
-    runtime.worker.on_sent = engine.delivered
+        base_backoff=settings.delivery_backoff_seconds, store=store, worker_id=worker_id,
+        heartbeat_seconds=settings.worker_heartbeat_seconds, dead_after=settings.worker_dead_after_seconds)
+    worker.on_sent = engine.delivered
     if runtime.channel is not None:  # Telegram replies go out right after their step's commit
-        runtime.channel.deliver_now = runtime.worker.deliver_now
-    runtime.worker.start()
+        runtime.channel.deliver_now = worker.deliver_now
+    await worker.register()  # before anything is leased: what a dead process held is free again
+    if runtime.inbox is not None:
+        runtime.inbox.start()
+    worker.start()
 
 
 async def close_runtime(runtime: Runtime) -> None:

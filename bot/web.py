@@ -15,6 +15,7 @@ from telegram.ext import Application
 
 from bot import metrics
 from bot.config import Settings
+from bot.health import set_aside as recent_set_aside
 from storage import Database, outbox
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ def make_web_app(settings: Settings, db: Database, application: Application | No
             log.error("health check failed: %s", type(exc).__name__)
             return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
         last = metrics.LAST_SUCCESS.at.get("telegram")
-        body = {"status": "ok", "database": "ok", "outbox_pending": pending,
+        body: dict[str, object] = {"status": "ok", "database": "ok", "outbox_pending": pending,
                 "oldest_pending_seconds": round(oldest, 1) if oldest is not None else None,
                 "last_telegram_success_seconds_ago": round(time.time() - last, 1) if last else None}
+        if authorised(request):  # what was set aside after crashes: the service goes on, someone should look
+            body["set_aside"] = await recent_set_aside(db)
         if oldest is not None and oldest > settings.health_max_backlog_seconds:
             body["status"] = "unhealthy"
             return web.json_response(body, status=503)

@@ -398,6 +398,7 @@ async def test_delivery_warnings_name_no_chat_and_no_phone(backend: Backend) -> 
         with captured_logs("DEBUG") as logs:
             for _ in range(3):
                 await worker.run_once()
+                await worker.settle()
         text = logs.getvalue()
         assert "delivery" in text
         assert "6281298765432" not in text and str(REPORTER) not in text and "1001000000001" not in text
