@@ -4,12 +4,14 @@
 Bot API and the fake Twilio (its media host behind a redirect, over https), on a SQLite
 file. Three measurements:
 
-- **load**: N reporters (default 30) at once on one channel, each filing a complete report
-  with a photo, into 3 regions whose focal-point groups take at most 20 messages a minute
-  (`TELEGRAM_GROUP_MAX_PER_MINUTE=20`). Each case costs its group a card, its photo and an
-  edit, so the groups' posts queue for a minute or more while the reporters are still
-  answering. Wait: from the webhook POST to the reply's arrival at the fake API (each
-  reporter answers only after the bot has answered). Prints p50, p95 and max per channel.
+- **load**: N reporters (default 30) on one channel, each filing two complete reports with a
+  photo, one after the other, into 3 regions whose focal-point groups take at most 20
+  messages a minute (`TELEGRAM_GROUP_MAX_PER_MINUTE=20`). They start within the first 10 s
+  and take 0.5 to 2 s to answer each question, so cases are filed all along while others
+  are mid-report. Each case costs its group a card, its photo and an edit: the groups'
+  posts queue for minutes. Wait: from the webhook POST to the arrival of the bot's answer at
+  the fake API (news of a forwarded case, which can come in between, is not an answer).
+  Prints p50, p95 and max per channel.
 - **restart**: the process is killed (SIGKILL) while it is sending a Telegram reply; wait
   from the new process being ready (`/healthz` answers) to the reply's arrival. With
   `--postgres`: two workers on one throwaway PostgreSQL, the one sending is killed and not
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import statistics
@@ -61,8 +64,12 @@ SCRIPT = ["halo", "1", "{region}", "Pemerintah daerah", "8", "SMPN {n} Denpasar"
           "Kepala sekolah {n} mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.", "1", "#photo",
           "1", "1", "1"]
 BASE_CHAT = 700_000_000
-THINK = 0.3
-"""Seconds a reporter takes before the next answer (and for any second message of the last)."""
+THINK = (0.5, 2.0)
+"""Seconds a reporter takes to answer the next question (uniform, seeded per reporter)."""
+START_WITHIN = 10.0
+REPORTS = 2
+NEWS = " telah diteruskan ke petugas "
+"""In the news of a forwarded case (Indonesian), which is not the answer to a step."""
 
 
 def free_port() -> int:
@@ -78,7 +85,9 @@ class Arrivals:
         self.times: dict[str, list[float]] = {}
         self.events: dict[str, asyncio.Event] = {}
 
-    def add(self, to: str) -> None:
+    def add(self, to: str, text: str) -> None:
+        if NEWS in text:
+            return
         self.times.setdefault(to, []).append(time.perf_counter())
         self.events.setdefault(to, asyncio.Event()).set()
 
@@ -110,14 +119,14 @@ class Fakes:
 
         def on_send(params: dict[str, Any]) -> dict[str, Any]:
             result = send(params)
-            arrivals.add(str(params["chat_id"]))
+            arrivals.add(str(params["chat_id"]), str(params.get("text", "")))
             if str(params.get("text", "")).startswith("<b>Laporan "):
                 self.cards.append(time.perf_counter())
             return result
 
         def on_edit(params: dict[str, Any]) -> dict[str, Any]:
             result = edit(params)
-            arrivals.add(str(params["chat_id"]))
+            arrivals.add(str(params["chat_id"]), str(params.get("text", "")))
             return result
 
         self.telegram._m_sendMessage = on_send  # type: ignore[method-assign]
@@ -127,7 +136,7 @@ class Fakes:
         class Recorded(list[dict[str, str]]):
             def append(self, message: dict[str, str]) -> None:
                 super().append(message)
-                arrivals.add(message.get("To", ""))
+                arrivals.add(message.get("To", ""), message.get("Body", ""))
 
         self.twilio.messages = Recorded(original)
         return self
@@ -138,8 +147,9 @@ class Fakes:
 
 
 def service(fakes: Fakes, tmp: Path, port: int, database_url: str | None = None,
-            log_name: str = "bot.log") -> subprocess.Popen[bytes]:
-    """`python -m bot serve` with both channels, production settings except the fakes."""
+            log_name: str = "bot.log", **extra: str) -> subprocess.Popen[bytes]:
+    """`python -m bot serve` with both channels, production settings except the fakes (and
+    `extra` settings, by their environment names)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_", "DELIVERY_"))}
     twilio = fakes.twilio
     env.update(
@@ -152,6 +162,7 @@ def service(fakes: Fakes, tmp: Path, port: int, database_url: str | None = None,
         MAX_MESSAGES_PER_MINUTE="0", MAX_CASES_PER_DAY="0", LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
     if database_url:
         env["DATABASE_URL"] = database_url
+    env.update(extra)
     return subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=tmp, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp / log_name).open("ab"))
 
@@ -205,6 +216,7 @@ class TelegramReporter:
     def __init__(self, fakes: Fakes, http: aiohttp.ClientSession, url: str, n: int) -> None:
         self.fakes, self.http, self.url, self.n = fakes, http, url, n
         self.chat = BASE_CHAT + n
+        self.photos = 0
 
     async def post(self, update: dict[str, Any]) -> None:
         update.setdefault("update_id", self.fakes.telegram.next_update_id)
@@ -218,8 +230,12 @@ class TelegramReporter:
             await asyncio.sleep(0.2)
 
     async def say(self, line: str) -> float:
-        update = tg.photo(self.fakes.telegram, self.chat, f"p{self.n}.jpg", photo(self.n)) if line == "#photo" \
-            else tg.text(self.chat, line)
+        if line == "#photo":
+            self.photos += 1
+            update = tg.photo(self.fakes.telegram, self.chat, f"p{self.n}-{self.photos}.jpg",
+                              photo(self.n * 100 + self.photos))
+        else:
+            update = tg.text(self.chat, line)
         seen = self.fakes.arrivals.count(str(self.chat))
         started = time.perf_counter()
         await self.post(update)
@@ -233,6 +249,7 @@ class WhatsAppReporter:
         self.fakes, self.http, self.url, self.n = fakes, http, url, n
         self.number = f"+62813{n:07d}"
         self.to = f"whatsapp:{self.number}"
+        self.photos = 0
 
     async def post(self, form: dict[str, str]) -> None:
         async with self.http.post(self.url, data=form, headers={"X-Twilio-Signature": sign(
@@ -243,7 +260,8 @@ class WhatsAppReporter:
         form = {"MessageSid": f"SM{next(self.sids):032d}", "From": self.to, "To": tw.BOT_NUMBER, "Body": line,
                 "NumMedia": "0"}
         if line == "#photo":
-            url = self.fakes.twilio.host(f"w{self.n}.jpg", photo(self.n))
+            self.photos += 1
+            url = self.fakes.twilio.host(f"w{self.n}-{self.photos}.jpg", photo(self.n * 100 + self.photos))
             form.update(Body="", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
         return form
 
@@ -276,10 +294,13 @@ async def load(channel: str, reporters: int) -> dict[str, Any]:
                     people = [kind(fakes, http, f"http://127.0.0.1:{port}{path}", n) for n in range(reporters)]
 
                     async def report(person: TelegramReporter | WhatsAppReporter) -> None:
-                        region = REGIONS[person.n % len(REGIONS)][1]
-                        for line in SCRIPT:
-                            waits.append(await person.say(line.format(n=person.n, region=region)))
-                            await asyncio.sleep(THINK)
+                        rng = random.Random(person.n)
+                        await asyncio.sleep(rng.uniform(0, START_WITHIN))
+                        for round_ in range(REPORTS):
+                            region = REGIONS[(person.n + round_) % len(REGIONS)][1]
+                            for line in SCRIPT:
+                                waits.append(await person.say(line.format(n=person.n, region=region)))
+                                await asyncio.sleep(rng.uniform(*THINK))
 
                     began = time.perf_counter()
                     await asyncio.gather(*(report(p) for p in people))
@@ -302,14 +323,16 @@ async def restart_sqlite() -> float:
                     return await killed_while_sending(fakes, person, first, lambda: service(fakes, tmp, port), port)
 
 
-async def restart_postgres() -> float:
+async def restart_postgres(database_url: str | None = None) -> float:
+    """Two workers on one PostgreSQL database (`database_url`, else a throwaway server)."""
     from tests.postgres_server import running_server
 
     async with Fakes() as fakes:
-        with running_server() as server, tempfile.TemporaryDirectory(prefix="reply-wait-") as name:
-            tmp = Path(name)
+        with contextlib.ExitStack() as stack:
+            url = database_url or stack.enter_context(running_server()).url()
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reply-wait-")))
             ports = [free_port(), free_port()]
-            workers = [service(fakes, tmp, p, server.url(), f"worker-{i}.log") for i, p in enumerate(ports)]
+            workers = [service(fakes, tmp, p, url, f"worker-{i}.log") for i, p in enumerate(ports)]
             with stopped_at_exit(*workers):
                 for p in ports:
                     await ready(p)
@@ -393,11 +416,12 @@ async def main() -> None:
         for channel in ("whatsapp", "telegram"):
             r = await load(channel, args.reporters)
             print(f"load, {channel}: {args.reporters} reporters, {r['replies']} replies in {r['seconds']:.0f} s "
-                  f"({r['cards_during']} of {args.reporters} cards in the groups by then); "
+                  f"({r['cards_during']} of {REPORTS * args.reporters} cards in the groups by then); "
                   f"reply wait p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, max {r['max']:.3f} s", flush=True)
     if "restart" in parts:
-        print(f"restart (SQLite, SIGKILL while sending a reply): the reply arrived "
-              f"{await restart_sqlite():.2f} s after the new process was ready", flush=True)
+        waited = await restart_sqlite()
+        print(f"restart (SQLite, SIGKILL while sending a reply): the reply arrived {max(waited, 0.0):.2f} s after "
+              "the new process was ready" + (" (before /healthz first answered)" if waited <= 0 else ""), flush=True)
         if args.postgres:
             print(f"restart (PostgreSQL, 2 workers, the sending one killed): the reply arrived "
                   f"{await restart_postgres():.2f} s after the kill", flush=True)
