@@ -173,11 +173,10 @@ class DeliveryWorker(BackgroundLoop):
         held: on SQLite every lease left (the process that held it is gone), on PostgreSQL
         those of workers whose heartbeat stopped. Each is counted as a crash."""
         now = self.clock()
+        stale = (now - self.dead_after).isoformat() if self.several_workers else None
         async with self.db.transaction() as tx:
             await workers.beat(tx, self.worker_id, now.isoformat())
-            owners = await workers.dead(tx, (now - self.dead_after).isoformat(), self.worker_id) \
-                if self.several_workers else None
-            reclaimed = await workers.reclaim(tx, owners, self.worker_id, now.isoformat())
+            reclaimed = await workers.reclaim(tx, self.worker_id, now.isoformat(), stale)
             await self._set_aside(tx, reclaimed, now.isoformat())
         self._reclaimed(reclaimed)
         return reclaimed
@@ -188,9 +187,7 @@ class DeliveryWorker(BackgroundLoop):
         now = self.clock()
         async with self.db.transaction() as tx:
             await workers.beat(tx, self.worker_id, now.isoformat())
-            dead = await workers.dead(tx, (now - self.dead_after).isoformat(), self.worker_id)
-            reclaimed = await workers.reclaim(tx, dead, self.worker_id, now.isoformat()) if dead \
-                else workers.Reclaimed()
+            reclaimed = await workers.reclaim(tx, self.worker_id, now.isoformat(), (now - self.dead_after).isoformat())
             await self._set_aside(tx, reclaimed, now.isoformat())
         self._reclaimed(reclaimed)
         return reclaimed

@@ -48,24 +48,17 @@ async def leave(tx: Tx, worker_id: str) -> None:
     await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
 
-async def dead(tx: Tx, stale_before: str, me: str) -> list[str]:
-    """Workers whose last heartbeat is older than `stale_before`."""
-    rows = await tx.execute_fetchall("SELECT id FROM workers WHERE heartbeat_at < ? AND id != ? ORDER BY id",
-                                     (utc(stale_before), me))
-    return [str(r[0]) for r in rows]
-
-
-async def reclaim(tx: Tx, owners: list[str] | None, me: str, at: str) -> Reclaimed:
-    """Free the leases of the dead workers `owners` (None: of every worker but `me`, what a
-    starting SQLite process does), counting a crash against each; forget those workers."""
-    if owners is not None and not owners:
-        return Reclaimed()
-    if owners is None:
+async def reclaim(tx: Tx, me: str, at: str, stale_before: str | None) -> Reclaimed:
+    """Free the leases of dead workers, counting a crash against each, and forget them.
+    `stale_before` (PostgreSQL): a worker is dead when it wrote no heartbeat since then, or
+    has no row at all; None (SQLite, a starting process): every worker but `me` is."""
+    if stale_before is None:
         held = "leased_until IS NOT NULL AND (leased_by IS NULL OR leased_by != ?)"
         params: tuple[object, ...] = (me,)
     else:
-        held = f"leased_by IN ({', '.join('?' for _ in owners)})"
-        params = tuple(owners)
+        held = ("leased_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = leased_by"
+                " AND w.heartbeat_at >= ?)")
+        params = (utc(stale_before),)
     error = SET_ASIDE.format(crashes=MAX_CRASHES)
     gone = ("CASE WHEN crashes + 1 >= ? THEN 'failed' ELSE status END",
             "CASE WHEN crashes + 1 >= ? THEN ? ELSE {column} END")
@@ -84,10 +77,10 @@ async def reclaim(tx: Tx, owners: list[str] | None, me: str, at: str) -> Reclaim
     ) as cur:
         rows = [list(r) for r in await cur.fetchall()]
     inbound = [inbound_queue._row(r[:-1]) for r in rows if r[-1] == "failed"]
-    if owners is None:
+    if stale_before is None:
         await tx.execute("DELETE FROM workers WHERE id != ?", (me,))
     else:
-        await tx.executemany("DELETE FROM workers WHERE id = ?", [(w,) for w in owners])
+        await tx.execute("DELETE FROM workers WHERE heartbeat_at < ? AND id != ?", (utc(stale_before), me))
     return Reclaimed(len(deliveries) + len(rows), [d for d in deliveries if d.status == "failed"], inbound)
 
 
