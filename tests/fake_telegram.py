@@ -8,6 +8,7 @@ can be told to fail the next calls of a method.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import json
 import random
@@ -55,6 +56,9 @@ class FakeTelegram:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     forced: list[dict[str, Any]] = field(default_factory=list)
     holds: list[tuple[str, int, float]] = field(default_factory=list)
+    file_holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """File paths whose download hangs until the event is set (or the fake stops)."""
+    file_requests: list[str] = field(default_factory=list)
     fail_rate: float = 0.0
     """Share of send*/edit* calls answered with a 500 or a 429 (retry_after 1), at random."""
     fail_modes: tuple[str, ...] = ("500", "429")
@@ -80,6 +84,8 @@ class FakeTelegram:
     webhook_error: tuple[int, str] | None = None
     """(unix time, message) of the last failed webhook delivery, as `getWebhookInfo` shows it."""
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by `stop`: calls held by a delayed failure are answered then (a client gone long ago)."""
     _runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -94,6 +100,7 @@ class FakeTelegram:
         self.base = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._runner:
             await self._runner.cleanup()
 
@@ -202,7 +209,8 @@ class FakeTelegram:
         if failure is not None:
             queue.remove(failure)
             if failure.delay:
-                await asyncio.sleep(failure.delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), failure.delay)
             return web.json_response(failure.body, status=failure.status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
@@ -241,8 +249,15 @@ class FakeTelegram:
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         """A file in chunks, as a network delivers it; one byte every `trickles[path]`
-        seconds for a stalled file server."""
+        seconds for a stalled file server. A file in `file_holds` is served only once its
+        event is set (or the fake stops)."""
         path = request.match_info["path"]
+        self.file_requests.append(path)
+        if path in self.file_holds:
+            waits = {asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self.file_holds[path].wait())}
+            _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
         data = self.files.get(path)
         if data is None:
             return web.Response(status=404)

@@ -132,7 +132,8 @@ async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: 
     assert code == 0, lines
     assert all(line.startswith("✓") for line in lines), lines
     assert [line.split(":")[0] for line in lines] == [
-        "✓ Basis data (SQLite)", "✓ Telegram", "✓ Webhook Telegram adalah https", "✓ Twilio", "✓ Narahubung"]
+        "✓ Basis data (SQLite)", "✓ Telegram", "✓ Webhook Telegram adalah https", "✓ Twilio", "✓ Narahubung",
+        "✓ Pekerjaan yang dikesampingkan karena layanan berulang kali berhenti (7 hari terakhir)"]
     fake.webhook_error = (int(time.time()) - 60, "Wrong response from the webhook: 502 Bad Gateway")
     fake.gone_chats.add(-100201)
     code, lines = await cli(tmp_path, "check", env=env)
