@@ -217,9 +217,15 @@ async def _console(settings: Settings) -> None:
     db = await Database.open(settings.database)
     try:
         store = EvidenceStore.for_database(db, settings.evidence_dir)
-        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
-        await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
-        await engine.settle()
+        resolver = settings.link_resolver()
+        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store,
+                        links=resolver)
+        try:
+            await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
+            await engine.settle()
+        finally:
+            if resolver is not None:
+                await resolver.close()
     finally:
         await db.close()
 
