@@ -253,10 +253,11 @@ async def _migrate(settings: Settings, shell: Shell) -> int:
 async def _migrate_db(settings: Settings, shell: Shell, args: argparse.Namespace) -> int:
     """The copy's result: rows per table on both sides, the evidence files, OK or FAILED
     (the progress per table only with --verbose)."""
+    from storage.database import is_postgres_url
     from storage.migrate import ForeignTarget, migrate
 
     _ = shell._
-    if not args.to.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(args.to):
         shell.refuse(_("--to must be a postgresql:// address."))
     source = args.source or settings.database_path
     if not Path(source).exists():
