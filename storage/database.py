@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, TYPE_CHECKING, TypeGuard, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard, overload
 
 if TYPE_CHECKING:
     from storage.dialect import Dialect
