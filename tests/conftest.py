@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,39 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI") == "true" and find_pg_ctl() is None:
         pytest.exit("CI=true but PostgreSQL's server binaries are missing: the postgresql half cannot run", 3)
+
+
+@contextlib.contextmanager
+def logging_as_it_was() -> Iterator[list[logging.Handler]]:
+    """Put back the root logger's handlers and the levels `bot.logs.configure_logging` sets
+    (the root's, the library floors'), for code that sets up logging as an entry point does,
+    such as `bot.__main__.main`. Yields the handlers of ours it found left and removed."""
+    from bot.logs import FLOORS
+
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    floors = {name: logging.getLogger(name).level for name in FLOORS}
+    left: list[logging.Handler] = []
+    try:
+        yield left
+    finally:
+        left.extend(h for h in root.handlers if h not in before and getattr(h, "lapor_netral", False))
+        for handler in left:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        for name, floor in floors.items():
+            logging.getLogger(name).setLevel(floor)
+
+
+@pytest.fixture(autouse=True)
+def _no_logging_handler_left() -> Iterator[None]:
+    """A handler left on the root logger writes to the stream pytest gave that test, which
+    pytest closes after it: every later test's log line then fails with "I/O operation on
+    closed file" (shown when that test fails). A test that runs an entry point in-process
+    puts logging back with `logging_as_it_was`."""
+    with logging_as_it_was() as left:
+        yield
+    assert not left, f"the test left logging handlers on the root logger: {left}"
 
 
 @pytest.fixture(scope="session")
