@@ -399,7 +399,7 @@ async def test_a_slow_download_for_one_number_does_not_hold_another_numbers_mess
         await report_until_evidence(user)
         await user.post(user.form("", NumMedia="1", MediaUrl0=slow, MediaContentType0="image/jpeg"))
         await twilio.wait_for(lambda: any(name == "slow.jpg" for name, _ in twilio.cdn_requests))
-        other = WhatsAppUser(twilio, user.webhook_url, user.public_url, OTHER)
+        other = WhatsAppUser(twilio, user.webhook_url, user.public_url, OTHER, user.service)
         welcome = await other.say("halo")
         assert "Selamat datang" in welcome[-1], "the other number is answered while the download hangs"
         again = await other.say("1")

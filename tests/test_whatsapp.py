@@ -72,7 +72,7 @@ async def server(settings: Settings, twilio: FakeTwilio, number: str = NUMBER) -
             except aiohttp.ClientError:
                 await asyncio.sleep(0.05)
     try:
-        yield WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, number)
+        yield WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, number, settings)
     finally:
         stop.set()
         await task
