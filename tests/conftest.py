@@ -15,6 +15,7 @@ from flows.engine import Engine
 from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 from tests.postgres_server import PostgresServer, find_pg_ctl, running_server
+from tests.steps import Steps
 
 TEMPLATE = "lapor_template"
 
@@ -209,6 +210,13 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
         yield server.url(name)
     finally:
         databases.give_back(name)
+
+
+@pytest.fixture
+def steps() -> Steps:
+    """The report flow without a database (`tests/steps.py`), for tests of the conversation
+    alone: they run once, in milliseconds. A test that reads what was stored takes `engine`."""
+    return Steps()
 
 
 @pytest.fixture
