@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -47,6 +49,7 @@ def test_the_set_up_and_test_commands_are_what_ci_runs() -> None:
     assert any(c.startswith("python3 -m venv .venv") and c.endswith(".venv/bin/python -m bot") for c in commands)
 
 
+@pytest.mark.slow  # the README's commands, run
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "routes.csv").write_text("region,chat_id,agency,title\n51.03,-100201,,Fokus Badung\n",
                                          encoding="utf-8")

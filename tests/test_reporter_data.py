@@ -210,6 +210,7 @@ UNTIL_EVIDENCE = ["halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Sa
                   "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.", "1"]
 
 
+@pytest.mark.slow  # the console as a process
 def test_the_console_stores_only_the_files_it_keeps_and_remove_all_deletes_them(backend: Backend) -> None:
     """Regression: 11 files were all written although "2 file tidak disimpan" was said, and
     "Hapus semua file" left the files on disk."""

@@ -144,6 +144,7 @@ def _todays() -> tuple[date, ...]:
     return tuple(dict.fromkeys((datetime.now(ZoneInfo("Asia/Jakarta")).date(), date.today())))
 
 
+@pytest.mark.slow  # the console as a process
 @pytest.mark.parametrize("path", CONSOLE_FILES, ids=[p.stem for p in CONSOLE_FILES])
 def test_console_session(tmp_path: Path, path: Path) -> None:
     """`python -m bot console` with piped input, line by line: the screen shows only the

@@ -331,6 +331,7 @@ async def test_a_failing_step_does_not_take_its_batch_down(backend: Backend) -> 
         await db.close()
 
 
+@pytest.mark.slow  # the bot as a process
 async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) -> None:
     import subprocess
     import sys
