@@ -24,6 +24,7 @@ from bot.config import Settings
 from tests.backends import Backend, evidence_of, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
+from tests.quiet import until_quiet
 from tests.test_focal_points import jpeg_with_gps
 from tests.test_whatsapp import NUMBER, register_group, report_until_evidence, rows, server, settings, telegram, twilio  # noqa: F401  (fixtures)
 
@@ -172,9 +173,7 @@ async def test_a_stranger_sending_40_files_leaves_no_file_on_disk(settings: Sett
                 k: v for n, url in enumerate(urls[batch * 10:batch * 10 + 10])
                 for k, v in ((f"MediaUrl{n}", url), (f"MediaContentType{n}", "image/jpeg"))}))
         await twilio.wait_for(lambda: bool(twilio.to(STRANGER)))
-        await twilio.wait_for(lambda: rows(settings, "SELECT count(*) FROM inbound_queue WHERE status = 'pending'")
-                              == [(0,)])
-        await asyncio.sleep(0.3)
+        await until_quiet(settings)  # every message handled, every answer out
     assert evidence_of(settings) == {}
     assert twilio.media_requests == [], "nothing was even downloaded"
 
@@ -187,9 +186,7 @@ async def test_files_over_the_flood_limit_are_not_stored(settings: Settings, twi
         await report_until_evidence(user)  # 16 messages
         for url in urls:
             await user.post(user.form("", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg"))
-        await twilio.wait_for(lambda: rows(settings, "SELECT count(*) FROM inbound_queue WHERE status = 'pending'")
-                              == [(0,)])
-        await asyncio.sleep(0.3)
+        await until_quiet(settings)  # every message handled, every answer out
     kept = draft_evidence(settings)
     assert len(kept) == 2, "two messages fit under the limit"
     assert sorted(evidence_of(settings)) == sorted(str(e["sha256"]) for e in kept)
