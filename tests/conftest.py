@@ -105,8 +105,8 @@ class Databases:
     emptied again. A CREATE DATABASE costs 0.05-0.5 s here (more than most tests), emptying
     one a few milliseconds. A database goes back to the pool only if its schema is still the
     template's (tables, columns, indexes, constraints, triggers, functions, migrations
-    applied); then every row is deleted and every sequence starts again where the
-    template's does. Any other database is dropped."""
+    applied); then it is renamed, every row is deleted and every sequence starts again where
+    the template's does. Any other database is dropped."""
 
     def __init__(self, server: PostgresServer) -> None:
         self.server = server
@@ -131,9 +131,19 @@ class Databases:
         return name
 
     def give_back(self, name: str) -> None:
-        with self._connect(name) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                         " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        """First under a new name, with every session on it ended: whatever the test left
+        running (a pool that reconnects, a process) can never reach the next test's data."""
+        renamed = f"t_{uuid.uuid4().hex[:16]}"
+        import psycopg
+
+        try:
+            with self._connect() as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                admin.execute(f"ALTER DATABASE {name} RENAME TO {renamed}")
+        except psycopg.errors.ObjectInUse:  # a session came back in between: this one goes
+            self._drop(name)
+            return
+        with self._connect(renamed) as conn:
             reusable = _schema_of(conn) == self._schema
             if reusable:
                 with conn.transaction():
@@ -143,9 +153,9 @@ class Databases:
                     for sequence, value, called in self._sequences:
                         conn.execute("SELECT setval(%s::regclass, %s, %s)", (sequence, value, called))
         if reusable:
-            self._idle.append(name)
+            self._idle.append(renamed)
         else:
-            self._drop(name)
+            self._drop(renamed)
 
     def close(self) -> None:
         while self._idle:
