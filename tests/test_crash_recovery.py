@@ -38,6 +38,7 @@ GROUP = rw.REGIONS[0][2]
 """The focal-point group of Kota Denpasar, where the test reports go."""
 
 
+@pytest.mark.slow  # the service as processes, killed
 @pytest.mark.timeout(180)
 async def test_a_reply_being_sent_at_a_sigkill_goes_out_soon_after_the_restart() -> None:
     """Regression: the restarted process was ready in seconds, and the reporter still heard
@@ -46,6 +47,7 @@ async def test_a_reply_being_sent_at_a_sigkill_goes_out_soon_after_the_restart()
     assert waited < LEASE / 2, f"the reply came {waited:.1f} s after the restart"
 
 
+@pytest.mark.slow  # the service as processes, killed
 @pytest.mark.timeout(180)
 async def test_two_postgresql_workers_one_killed_while_sending_the_other_takes_over(
         postgres_server: PostgresServer) -> None:
@@ -88,6 +90,7 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.slow  # the service as processes, killed
 @pytest.mark.timeout(240)
 async def test_a_delivery_the_process_dies_on_three_times_is_set_aside_and_others_are_served() -> None:
     """The group's card never gets an answer: each time, the process is killed while it is
@@ -132,6 +135,7 @@ async def test_a_delivery_the_process_dies_on_three_times_is_set_aside_and_other
             assert "set aside" in text and "poison-1" not in text
 
 
+@pytest.mark.slow  # the service as processes, killed
 @pytest.mark.timeout(240)
 async def test_a_whatsapp_message_the_process_dies_on_three_times_is_set_aside_and_the_reporter_asked_again() -> None:
     """A photo whose handling never ends: each time the process is killed while it is on it.
@@ -203,6 +207,7 @@ async def test_a_whatsapp_message_the_process_dies_on_three_times_is_set_aside_a
             assert "set aside" in text and person.number not in text and person.number.lstrip("+") not in text
 
 
+@pytest.mark.slow  # the service as processes, killed
 @pytest.mark.timeout(240)
 async def test_a_telegram_file_the_process_dies_on_three_times_is_set_aside_when_telegram_sends_it_again() -> None:
     """Telegram sends an update again until the webhook answers: a photo whose handling never
