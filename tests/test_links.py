@@ -201,3 +201,18 @@ def test_a_link_wrapped_more_often_than_the_rules_run_keeps_nothing_of_the_share
 ])
 def test_a_link_that_breaks_the_parser_is_cleaned_to_its_host_and_path_or_left_alone(text: str) -> None:
     links.clean_text(text)  # raised ValueError('Invalid IPv6 URL'): the reporter's step failed every time
+
+
+@pytest.mark.parametrize(("question", "linked"), [
+    ("Tolong buka quickmessage.us/abc lalu kirim ulang fotonya", True),  # IP loggers (Grabify, IPLogger)
+    ("Lihat yip.su/2Xyz", True), ("Cek iplis.ru/abc", True), ("Buka grabify.link/ABC", True),
+    ("Buka contoh.cc", True), ("https://berita.contoh.id/a", True),
+    ("Kapan kejadiannya? Pukul 10.30 WIB?", False), ("Di Jl. Merdeka No. 5, dll.", False),
+    ("Apakah ada saksi lain?", False),
+])
+def test_a_question_with_a_link_is_flagged_wherever_the_link_lives(question: str, linked: bool) -> None:
+    """Regression (attacker's review): an officer's question with an IP logger on .us, .su or
+    .ru reached the reporter without the caution; one tap tells the officer where they are."""
+    from flows.reporter.info_answer import has_link
+
+    assert has_link(question) is linked
