@@ -43,6 +43,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
                      (ERASED + f"-{reporter_id}".encode(), at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, hashed))
     await tx.execute("DELETE FROM contacts WHERE channel = ? AND address = ?", (channel, hashed))
+    await tx.execute("DELETE FROM send_floors WHERE channel = ? AND address = ?", (channel, hashed))
     if address:
         await dialect.of(tx).forget_address(tx, channel, address)
     await tx.execute(

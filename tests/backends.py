@@ -18,9 +18,9 @@ from storage.evidence_files import EvidenceStore
 from storage.sealing import KeySource
 
 TEST_KEY = "dGVzdC1kYXRhLWtleS1vZi1sYXBvci1uZXRyYWwtISE="
-"""The data key of the tests' databases (PostgreSQL's template is sealed with it): written
-into each test's key file (`lapor.key` beside the SQLite file), where the service's
-settings look for it by default."""
+"""The data key of the tests' databases (a PostgreSQL test database makes its keys under it
+when it is first opened): written into each test's key file (`lapor.key` beside the SQLite
+file), where the service's settings look for it by default."""
 
 
 def fixed_key() -> KeySource:
@@ -112,8 +112,13 @@ class Inspector:
     def keys(self) -> Any:
         """The database's keyring, unwrapped with the test's key file."""
         if self._keys is None:
+            from storage import sealing
             from storage.at_rest import SELECT_KEYS, key_rows
             from storage.sealing import Keyring
+
+            if sealing.unsealed():  # what the service under `unsealed_for_tests` stores: values as they are
+                self._keys = sealing.UnsealedKeyring()
+                return self._keys
 
             data_key = self.backend.key.read()
             assert data_key is not None
@@ -330,10 +335,10 @@ async def outbox_rows(db: Database) -> list[OutboxRow]:
 
 
 def outbox_of(settings: Any) -> list[OutboxRow]:
-    """Every outbox row, oldest first, for whichever backend `settings` point at."""
+    """Every outbox row, oldest first, for whichever backend `settings` (or a `Backend`) point at."""
     from storage.sealing import ERASED
 
-    with inspect_db(settings) as db:
+    with (settings.connect() if isinstance(settings, Backend) else inspect_db(settings)) as db:
         rows = db.execute("SELECT id, channel, address_sealed, kind, status, payload, last_error FROM outbox"
                           " ORDER BY id").fetchall()
         found = []

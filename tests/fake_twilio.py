@@ -27,6 +27,8 @@ import trustme
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from tests.quiet import until_quiet
+
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
 BOT_NUMBER = "whatsapp:+14155238886"
@@ -50,6 +52,10 @@ class FakeTwilio:
     rng: random.Random = field(default_factory=lambda: random.Random(11))
     retry_after: list[int] = field(default_factory=list)
     """The next message creations answer 429 with these `Retry-After` seconds."""
+    retry_after_to: dict[str, list[int]] = field(default_factory=dict)
+    """The same for the next messages to one number (`whatsapp:+62...`)."""
+    refused_to: dict[str, list[float]] = field(default_factory=dict)
+    """When each 429 given to a number by `retry_after_to` was answered (`time.monotonic`)."""
     chunk_size: int = 16 * 1024
     no_length: set[str] = field(default_factory=set)
     """Files served without Content-Length (chunked transfer), so only reading finds the size."""
@@ -157,6 +163,11 @@ class FakeTwilio:
                 request.transport.close()
                 return web.Response(status=500)
             self.failures.insert(0, 429 if mode == "429" else 500)
+        to = (await request.post()).get("To")
+        if isinstance(to, str) and self.retry_after_to.get(to):
+            self.refused_to.setdefault(to, []).append(time.monotonic())
+            return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429}, status=429,
+                                     headers={"Retry-After": str(self.retry_after_to[to].pop(0))})
         if self.retry_after:
             return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429}, status=429,
                                      headers={"Retry-After": str(self.retry_after.pop(0))})
@@ -228,11 +239,13 @@ class WhatsAppUser:
 
     _sids = itertools.count(1)
 
-    def __init__(self, twilio: FakeTwilio, webhook_url: str, public_url: str, number: str) -> None:
+    def __init__(self, twilio: FakeTwilio, webhook_url: str, public_url: str, number: str, service: Any) -> None:
+        """`service`: the settings of the bot behind the webhook, to see when it is done."""
         self.twilio = twilio
         self.webhook_url = webhook_url
         self.public_url = public_url
         self.number = number
+        self.service = service
 
     def form(self, body: str = "", **extra: str) -> dict[str, str]:
         return {"MessageSid": f"SM{next(self._sids):032x}", "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{self.number}",
@@ -250,16 +263,12 @@ class WhatsAppUser:
                 return response
 
     async def send(self, form: dict[str, str], replies: int = 1, timeout: float = 10.0) -> list[str]:
-        """Post and wait for the bot's answer (then a moment of quiet)."""
+        """Post and wait for the bot's answer, then until the bot has nothing left to do for this number."""
         before = len(self.twilio.to(self.number))
         response = await self.post(form)
         assert response.status == 200, response.status
         await self.twilio.wait_for(lambda: len(self.twilio.to(self.number)) >= before + replies, timeout)
-        while True:
-            seen = len(self.twilio.messages)
-            await asyncio.sleep(0.15)
-            if len(self.twilio.messages) == seen:
-                break
+        await until_quiet(self.service, timeout=timeout, chat=("whatsapp", self.number))
         return self.twilio.to(self.number)[before:]
 
     async def say(self, body: str, replies: int = 1) -> list[str]:

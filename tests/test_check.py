@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,7 @@ async def cli(tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 
     return process.returncode, out.decode().splitlines()
 
 
+@pytest.mark.slow  # the command as a process
 async def test_run_with_a_rejected_token_says_so_in_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
     """Before: a 92-line traceback quoting the whole token, then unclosed aiohttp sessions."""
     fake.fail("getMe", 401, "Unauthorized", times=100)
@@ -78,6 +80,7 @@ async def test_run_with_a_rejected_token_says_so_in_one_line(fake: FakeTelegram,
     assert SECRET_PART not in text and "Traceback" not in text and "Unclosed" not in text
 
 
+@pytest.mark.slow  # the command as a process
 async def test_run_with_an_unreachable_api_says_so_in_one_line(tmp_path: Path) -> None:
     env = environment(tmp_path, TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL="http://127.0.0.1:9/bot")
     code, lines = await cli(tmp_path, "run", env=env)
@@ -86,6 +89,7 @@ async def test_run_with_an_unreachable_api_says_so_in_one_line(tmp_path: Path) -
     assert SECRET_PART not in lines[0]
 
 
+@pytest.mark.slow  # the command as a process
 async def test_serve_lists_every_missing_or_wrong_setting_at_once(tmp_path: Path) -> None:
     """Before: PUBLIC_BASE_URL first, and after a restart the next one."""
     env = environment(tmp_path, TWILIO_ACCOUNT_SID=tw.ACCOUNT_SID, PORT="delapan", ADMIN_TELEGRAM_IDS="12,abc")
@@ -96,6 +100,7 @@ async def test_serve_lists_every_missing_or_wrong_setting_at_once(tmp_path: Path
     assert len(lines) == 5 and "delapan" not in "\n".join(lines), "a wrong value is named, never shown"
 
 
+@pytest.mark.slow  # the command as a process
 async def test_serve_with_a_wrong_twilio_secret_refuses_in_one_line(twilio: FakeTwilio, tmp_path: Path) -> None:
     env = environment(tmp_path, PUBLIC_BASE_URL="https://lapor.example.org", **twilio_env(twilio, WRONG_TWILIO))
     code, lines = await cli(tmp_path, "serve", env=env)
@@ -103,6 +108,7 @@ async def test_serve_with_a_wrong_twilio_secret_refuses_in_one_line(twilio: Fake
     assert "TWILIO_AUTH_TOKEN" in lines[0] and WRONG_TWILIO not in lines[0]
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_names_each_problem_and_fails(fake: FakeTelegram, twilio: FakeTwilio, tmp_path: Path) -> None:
     """A wrong Telegram token, a wrong Twilio secret, a database not migrated and an http
     public URL: each named in its own line, with the fix; exit code 1."""
@@ -122,6 +128,7 @@ async def test_check_names_each_problem_and_fails(fake: FakeTelegram, twilio: Fa
     assert not (tmp_path / "data" / "lapor.db").exists(), "check creates no database"
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: FakeTwilio, tmp_path: Path) -> None:
     env = environment(tmp_path, PUBLIC_BASE_URL="https://lapor.example.org", TELEGRAM_WEBHOOK_SECRET="s3cret",
                       **telegram_env(fake), **twilio_env(twilio))
@@ -133,7 +140,7 @@ async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: 
     assert all(line.startswith("✓") for line in lines), lines
     assert [line.split(":")[0] for line in lines] == [
         "✓ Basis data (SQLite)", "✓ Kunci data", "✓ Telegram", "✓ Webhook Telegram adalah https", "✓ Twilio",
-        "✓ Narahubung"]
+        "✓ Narahubung", "✓ Pekerjaan yang dikesampingkan karena layanan berulang kali berhenti (7 hari terakhir)"]
     fake.webhook_error = (int(time.time()) - 60, "Wrong response from the webhook: 502 Bad Gateway")
     fake.gone_chats.add(-100201)
     code, lines = await cli(tmp_path, "check", env=env)
@@ -142,6 +149,36 @@ async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: 
     assert len(failed) == 2 and "502 Bad Gateway" in failed[0] and "-100201" in failed[1], lines
 
 
+@pytest.mark.slow  # the command as a process
+async def test_check_names_work_set_aside_after_crashes_without_failing(fake: FakeTelegram, twilio: FakeTwilio,
+                                                                        tmp_path: Path) -> None:
+    """Work the service died on three times (issue 28's poison pills) is a "!" line per kind,
+    with how many and when the last was, and no identifier: someone should look, but the
+    setup is right, so `check` still passes."""
+    from storage import Database, workers
+
+    env = environment(tmp_path, PUBLIC_BASE_URL="https://lapor.example.org", TELEGRAM_WEBHOOK_SECRET="s3cret",
+                      **telegram_env(fake), **twilio_env(twilio))
+    assert (await cli(tmp_path, "migrate", env=env))[0] == 0
+    fake.webhook_url = "https://lapor.example.org/telegram/webhook"
+    db = await Database.open(tmp_path / "data" / "lapor.db")
+    try:
+        async with db.transaction() as tx:
+            for kind, days_ago in (("delivery:post_case", 1), ("delivery:post_case", 0), ("inbound", 2),
+                                   ("inbound", 8)):  # the last one is older than a week: not counted
+                at = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+                await workers.record_set_aside(tx, kind, "telegram", None, workers.MAX_CRASHES, at)
+    finally:
+        await db.close()
+    code, lines = await cli(tmp_path, "check", env=env)
+    assert code == 0, lines
+    looks = [line for line in lines if line.startswith("!")]
+    assert len(looks) == 2, lines
+    assert "2 × kartu kasus atau filenya untuk grup" in looks[0] and "WIB" in looks[0], looks
+    assert "1 × pesan atau file dari pelapor" in looks[1], looks
+
+
+@pytest.mark.slow  # the command as a process
 async def test_serve_refuses_an_ephemeral_disk_unless_allowed(tmp_path: Path) -> None:
     from bot.check import filesystem_of
 
@@ -176,6 +213,7 @@ def test_the_file_system_of_a_path_comes_from_the_mount_table(tmp_path: Path) ->
     assert filesystem_of(Path("/app/data/lapor.db"), tmp_path / "none") is None
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_reads_the_schema_without_migrating(backend: Backend, tmp_path: Path) -> None:
     """On both backends: a database that does not exist yet is named, and `migrate` makes it."""
     env = environment(tmp_path)

@@ -132,6 +132,17 @@ async def test_recordings_are_evidence_with_one_caution_and_elsewhere_get_a_hint
     assert [e["kind"] for e in (await _draft(chat))["evidence"]] == ["audio", "audio"]
 
 
+async def test_a_video_s_caution_names_the_face_too(engine: Engine) -> None:
+    """Regression (attacker's review): a video, a Telegram round video note above all (a
+    selfie), got only the voice caution."""
+    chat = Chat(engine)
+    await chat.run(*UNTIL_EVIDENCE, "#video bukti-rapat")
+    reply = chat.text()
+    assert "wajah" in reply and "suara Anda sendiri" in reply
+    await chat.run("#voice rekaman")
+    assert "suara Anda sendiri" not in chat.text(), "one caution for recordings, once"
+
+
 async def test_no_caution_for_an_open_reporter(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*UNTIL_EVIDENCE, "#photo a", "@done", "@terbuka", "Siti Aminah", "0812 3456 7890", "@edit",
@@ -155,7 +166,7 @@ async def test_a_forwarded_channel_message_is_an_item_with_its_origin(engine: En
 
 
 async def test_status_and_the_export_list_the_clean_links_and_never_a_held_one(engine: Engine) -> None:
-    from bot.export import COLUMNS, rows
+    from bot.export import Layout, rows
     from storage.case_queries import CaseFilter
 
     chat = Chat(engine)
@@ -164,5 +175,6 @@ async def test_status_and_the_export_list_the_clean_links_and_never_a_held_one(e
     status = chat.text()
     assert "Instagram: https://www.instagram.com/p/C9xYz12AbCd/" in status
     assert "ZMheld" not in status and "belum bisa dibersihkan" in status
-    exported = [row async for row in rows(engine.db, CaseFilter(), identity=False)]
-    assert exported[0][COLUMNS.index("links")] == "Instagram: https://www.instagram.com/p/C9xYz12AbCd/"
+    layout = Layout("id")
+    exported = [row async for row in rows(engine.db, CaseFilter(), identity=False, layout=layout)]
+    assert exported[0][layout.header(identity=False).index("Tautan")] == "Instagram: https://www.instagram.com/p/C9xYz12AbCd/"

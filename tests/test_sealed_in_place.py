@@ -1,6 +1,6 @@
 """Issue 24: a database from before sealing is sealed in place by its migration. Its rows
-(reporters, conversations, contacts, the outbox and the inbound queue, cases and their
-events and evidence rows) and its evidence files are written in plain text as the old code
+(reporters, conversations, contacts, the outbox, its Retry-After floors and the inbound
+queue, cases and their events and evidence rows) and its evidence files are written in plain text as the old code
 wrote them; the first open with a data key seals every value, replaces every address by its
 keyed hash, seals and renames every evidence file, keeps the old message-digest key (so old
 digests still match), and rewrites the file (SQLite: VACUUM; PostgreSQL: VACUUM FULL), after
@@ -80,6 +80,7 @@ def _old_rows() -> list[tuple[str, tuple[Any, ...]]]:
          " VALUES ('whatsapp', ?, 'SM1', ?, ?, ?)", (NUMBER, json.dumps({"From": f"whatsapp:{NUMBER}", "Body": NAME}), AT, AT)),
         ("INSERT INTO processed_updates (channel, update_id, processed_at, digest) VALUES ('telegram', '900', ?, ?)",
          (AT, digest)),
+        ("INSERT INTO send_floors (channel, address, not_before) VALUES ('whatsapp', ?, ?)", (NUMBER, LATER)),
     ]
 
 
@@ -144,6 +145,7 @@ async def _reads_as_before(db: Database, evidence: Path) -> None:
         assert stored is not None and NAME in stored.data
         assert await retention.referenced_files(tx, [PHOTO_SHA]) == {PHOTO_SHA}, "the draft's file is still seen"
         assert await contacts.get(tx, "whatsapp", NUMBER) is not None
+        assert await outbox.floor_of(tx, "whatsapp", NUMBER) == LATER, "a Retry-After floor, found by the hash"
         old = updates.digest(keys.DigestKey(OLD_DIGEST_KEY), "telegram", CHAT, "900")
         assert updates.digest(await keys.message_digest_key(db), "telegram", CHAT, "900") == old, "the old key is kept"
     with pytest.raises(_Undo):  # leased, read, and given back

@@ -24,6 +24,8 @@ from storage import Database, cases
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 
+pytestmark = pytest.mark.slow  # every shell command as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -100201
 

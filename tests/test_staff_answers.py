@@ -22,9 +22,10 @@ from flows.engine import Engine
 from flows.policy import Policy
 from flows.staff import route_admin
 from tests import fake_telegram as tg
-from tests.backends import Backend, outbox_of
+from tests.backends import Backend, inspect_db, outbox_of
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
+from tests.quiet import until_quiet
 from tests.telegram_harness import polling_bot, settings_for
 from tests.test_focal_points import db_rows
 
@@ -124,6 +125,7 @@ async def test_a_staff_answer_survives_a_telegram_500(fake: FakeTelegram, settin
                             timeout=20)
         assert len([c for c in fake.calls if c.method == "sendMessage" and str(c.params["chat_id"]) == str(ADMIN)
                     and "5151" in str(c.params.get("text"))]) == 3, "two failures, then the answer"
+        await until_quiet(settings, chat=("telegram", str(ADMIN)))  # sent, then recorded as sent
     assert db_rows(settings, "SELECT count(*) FROM moderators") == [(1,)]
     assert [r.status for r in outbox_of(settings) if r.address == str(ADMIN) and "staff" in r.text] == ["sent"]
 
@@ -142,6 +144,7 @@ def _bot(fake: FakeTelegram, tmp: Path, settings: Settings) -> subprocess.Popen[
                             stderr=(tmp / "bot.log").open("ab"))
 
 
+@pytest.mark.slow  # SIGKILL of a bot process
 async def test_a_staff_answer_survives_a_sigkill_between_the_command_and_the_send(
         fake: FakeTelegram, settings: Settings, tmp_path: Path) -> None:
     """The command's effect and its answer are committed together; the process dies while
@@ -171,6 +174,62 @@ async def test_a_staff_answer_survives_a_sigkill_between_the_command_and_the_sen
     assert texts == ["5151 sekarang moderator."], (texts, (tmp_path / "bot.log").read_text())
 
 
+async def test_an_answer_sent_at_once_is_leased_to_this_worker_and_a_private_one_is_a_reply(
+        fake: FakeTelegram, settings: Settings) -> None:
+    """Issue 25 meets issue 29: the lease of an answer the channel sends at once names the
+    process's worker (a restart, or another worker once its heartbeat stops, frees it at
+    once instead of when the lease ends), and an answer in a private chat goes before news
+    and group posts, as a reporter's reply does; one in a group is a post like any other."""
+    await seed(settings)
+    fake.known_chats.add(ADMIN)
+    async with polling_bot(settings) as runtime:
+        assert runtime.worker is not None
+        worker = runtime.worker.worker_id
+        await quiet(fake, settings)
+        fake.hold("sendMessage", ADMIN, 1.5)  # carried out now, answered later: the answers are in flight
+        fake.hold("sendMessage", GROUP, 1.5)
+        await say(fake, ADMIN, "/kasus", ADMIN)
+        await say(fake, GROUP, "/kasus", OFFICER)
+        in_flight = [(r.address, priority, leased_by) for r in outbox_of(settings) if r.status == "pending"
+                     and "staff" in r.payload
+                     for priority, leased_by in db_rows(settings, "SELECT priority, leased_by FROM outbox WHERE id = ?",
+                                                        r.id)]
+        await quiet(fake, settings)
+    assert in_flight == [(str(ADMIN), 0, worker), (str(GROUP), 1, worker)]
+    assert [(r.status, db_rows(settings, "SELECT leased_by FROM outbox WHERE id = ?", r.id)[0][0])
+            for r in outbox_of(settings) if "staff" in r.payload] == [("sent", None), ("sent", None)]
+
+
+async def test_an_answer_in_a_group_keeps_to_its_rate_and_no_part_goes_twice(fake: FakeTelegram,
+                                                                             backend: Backend) -> None:
+    """A group gets 3 messages a minute here. The second /statistik's text takes the last
+    slot; its chart has none, so the answer gives its lease back until the group's next slot
+    (it never waits inside the call) and then sends the chart only: the text that went is
+    recorded and not sent again."""
+    settings = settings_for(fake, backend, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
+                            delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1, telegram_timeout=2.0,
+                            telegram_max_rate=0, telegram_group_max_per_minute=3)
+    await seed(settings, denpasar=0, badung=1)  # the case goes to the other group: this one has had no message
+    async with polling_bot(settings) as runtime:
+        assert runtime.worker is not None
+        await quiet(fake, settings)
+        assert not fake.sent("sendMessage", GROUP) and not fake.sent("sendPhoto", GROUP)
+        await say(fake, GROUP, "/statistik", OFFICER)
+        await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 1, timeout=20)
+        await quiet(fake, settings)  # recorded as sent: the next answer is leased to the channel, sent at once
+        await say(fake, GROUP, "/statistik 7", OFFICER)
+        await fake.wait_for(lambda: runtime.worker is not None and runtime.worker.throttled >= 1, timeout=10)
+        assert len(fake.sent("sendPhoto", GROUP)) == 1, "the second chart waits for the group's next slot"
+        await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 2, timeout=60)
+        await quiet(fake, settings)
+    texts = [c["text"].split(":")[0] for c in fake.sent("sendMessage", GROUP)]
+    assert texts == ["Kasus 30 hari terakhir", "Kasus 7 hari terakhir"], texts
+    with inspect_db(settings) as db:  # an address is stored as its keyed hash
+        parts = db.execute("SELECT status, progress FROM outbox WHERE address = ? ORDER BY id",
+                           (db.lookup(str(GROUP)),)).fetchall()
+    assert parts == [("sent", 2), ("sent", 2)], "sent at once, each part recorded as it went"
+
+
 # --- menus ---------------------------------------------------------------------------------
 
 async def test_the_menus_per_scope_as_telegram_keeps_them(fake: FakeTelegram, settings: Settings) -> None:
@@ -191,6 +250,7 @@ async def test_the_menus_per_scope_as_telegram_keeps_them(fake: FakeTelegram, se
         await say(fake, ADMIN, f"/tambah_moderator {NEWCOMER}", ADMIN)  # never wrote to the bot: no menu yet
         await say(fake, ADMIN, f"/hapus_moderator {MODERATOR}", ADMIN)
         await fake.wait_for(lambda: fake.menu_seen(MODERATOR) == reporter)
+        await until_quiet(settings)  # each menu sent, then recorded as sent
     menus = Counter(r.status for r in outbox_of(settings) if '"menu"' in r.text)
     assert sorted(menus.items()) == [("failed", 1), ("sent", 2)]
 

@@ -45,6 +45,18 @@ def postgres_only(backend: Backend) -> None:
         pytest.skip("one SQLite file is served by one process: SQLite's write lock already serialises it")
 
 
+async def sessions_waiting_for_a_lock(backend: Backend, count: int) -> None:
+    """Until `count` sessions of the test's PostgreSQL database wait for a lock (a row's, or
+    an advisory one): the moment a step is queued, however long it takes to get there."""
+    with backend.connect() as db:
+        for _ in range(3000):
+            if db.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND datname = current_database()").fetchall()[0][0] >= count:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} session(s) never waited for a lock")
+
+
 async def test_consecutive_updates_of_one_chat_on_two_workers_apply_in_order(
         backend: Backend, workers: tuple[Database, Database]) -> None:
     """Worker A is in the middle of update N (held up at its write by another session's row
@@ -64,10 +76,10 @@ async def test_consecutive_updates_of_one_chat_on_two_workers_apply_in_order(
         await holding.start()
         await blocker.execute("SELECT 1 FROM conversations WHERE address = $1 FOR UPDATE", a.keys.lookup(chat_a.address))
         step_n = asyncio.create_task(chat_a.send("SMPN 1 Denpasar"))  # the agency name
-        await asyncio.sleep(0.3)  # A holds the conversation's lock, waiting for the row
+        await sessions_waiting_for_a_lock(backend, 1)  # A holds the conversation's lock, waiting for the row
         chat_b.counter, chat_b.now = chat_a.counter, chat_a.now
         step_n1 = asyncio.create_task(chat_b.send("Budi Santoso"))  # the person's name, one step later
-        await asyncio.sleep(0.3)
+        await sessions_waiting_for_a_lock(backend, 2)  # B waits for the conversation's lock A holds
         assert not step_n.done() and not step_n1.done(), "both wait: A for the row, B for the conversation"
         await holding.rollback()
         first, second = await asyncio.gather(step_n, step_n1)
@@ -117,8 +129,9 @@ async def test_two_delivery_workers_never_send_one_delivery_twice_and_keep_each_
     wa = DeliveryWorker(a, POLICY, {"test": Recorder("a", sent)}, batch=5, deadline_every=3600)
     wb = DeliveryWorker(b, POLICY, {"test": Recorder("b", sent)}, batch=5, deadline_every=3600)
     for _ in range(200):
-        done = await asyncio.gather(wa.run_once(), wb.run_once())
-        if not any(done) and len(sent) >= 48:
+        await asyncio.gather(wa.run_once(), wb.run_once())
+        await asyncio.gather(wa.settle(), wb.settle())  # each started up to 5 at once; the next round takes more
+        if len(sent) >= 48:
             break
     assert len(sent) == 48 and len({d for _w, d, _a, _n in sent}) == 48, "each delivery sent exactly once"
     for chat in range(12):
@@ -334,6 +347,7 @@ async def test_a_failing_step_does_not_take_its_batch_down(backend: Backend) -> 
         await db.close()
 
 
+@pytest.mark.slow  # the bot as a process
 async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) -> None:
     import subprocess
     import sys

@@ -35,6 +35,8 @@ from storage.outbox import Delivery
 __all__ = ["SPECS", "StaffCommands", "StaffReply", "is_staff_command"]
 
 PAGE_SIZE = 10
+MAX_PAGE = 1_000_000
+"""A page number past this is read as this one: SQLite stores no integer past 2**63."""
 EVERYONE_IN_GROUPS = frozenset({Role.ADMIN, Role.MODERATOR, Role.FOCAL})
 MODERATION = frozenset({Role.ADMIN, Role.MODERATOR})
 ADMINS = frozenset({Role.ADMIN})
@@ -88,10 +90,12 @@ class Spec:
 
 
 class StaffCommands:
-    def __init__(self, db: Database, policy: Policy, desk: Desk, lease_seconds: float | None = None) -> None:
+    def __init__(self, db: Database, policy: Policy, desk: Desk, lease_seconds: float | None = None,
+                 worker_id: str | None = None) -> None:
         """`lease_seconds`: answers are leased to the channel that asked, which sends them
-        right after the commit (the worker takes them if it does not within that time);
-        None leaves every answer to the delivery worker."""
+        right after the commit (the worker takes them if it does not within that time, or
+        once `worker_id`, the process's delivery worker the lease names, is known to be
+        dead); None leaves every answer to the delivery worker."""
         self.db = db
         self.policy = policy
         self.desk = desk
@@ -99,6 +103,7 @@ class StaffCommands:
         self.locale = policy.default_locale
         self.tz = ZoneInfo(policy.timezone)
         self.lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+        self.worker_id = worker_id
         self.ngettext = ngettext_for(policy.default_locale)
 
     async def role(self, caller: Caller) -> Role:
@@ -155,7 +160,7 @@ class StaffCommands:
         if destination is None:
             return None
         lease_until = (datetime.fromisoformat(at) + self.lease).isoformat() if self.lease else None
-        return await answers.reserve(tx, destination, at, lease_until)
+        return await answers.reserve(tx, destination, at, lease_until, self.worker_id)
 
     async def _fill(self, tx: Tx, reserved: Delivery | None, reply: StaffReply,
                     destination: Destination | None) -> Delivery | None:
@@ -167,7 +172,7 @@ class StaffCommands:
         """An admin's press under the announcement of a route waiting for them; None when
         `option` is not such a press."""
         action, _sep, raw = option.rpartition(":")
-        if action not in (route_admin.CONFIRM, route_admin.REFUSE) or not raw.isdigit():
+        if action not in (route_admin.CONFIRM, route_admin.REFUSE) or not raw.isdecimal():
             return None
         _ = self._
         if caller.user_id not in self.policy.admin_ids:
@@ -211,7 +216,7 @@ class StaffCommands:
         try:
             since = date.fromisoformat(given.pop("dari")) if "dari" in given else None
             until = date.fromisoformat(given.pop("sampai")) if "sampai" in given else None
-            number = int(page)
+            number = min(int(page), MAX_PAGE)
         except ValueError:
             return _("Dates look like 2024-11-27 and the page is a number.")
         if given or number < 1:
@@ -311,7 +316,7 @@ class StaffCommands:
         if actor == "system":
             return _("System")
         user = actor.removeprefix("telegram:")
-        if user.lstrip("-").isdigit():
+        if user.lstrip("-").isdecimal():
             if int(user) in self.policy.admin_ids:
                 return _("Admin")
             if await staff.is_moderator(tx, int(user)):
@@ -338,7 +343,7 @@ class StaffCommands:
         _ = self._
         period = call.args.strip() or "30"
         today = datetime.now(UTC).date()
-        if period.isdigit() and 0 < int(period) <= 3660:
+        if period.isdecimal() and 0 < int(period) <= 3660:
             since, until = today - timedelta(days=int(period) - 1), today + timedelta(days=1)
             title = self.ngettext("Cases in the last {days} day", "Cases in the last {days} days",
                                   int(period)).format(days=int(period))
@@ -453,8 +458,9 @@ class StaffCommands:
         case = await self._visible_case(tx, call, call.args)
         if isinstance(case, str):
             return StaffReply(case)
-        if not await reporters.set_blocked(tx, case.reporter_id, blocked):
-            return StaffReply(_("Nothing to change."))
+        # The same answer whether or not the reporter was already blocked: "nothing to change" on
+        # a second case would tell a moderator that both cases, one perhaps Anonim, share a reporter.
+        await reporters.set_blocked(tx, case.reporter_id, blocked)
         await cases.add_event(tx, case.id, call.at, call.actor.ref, "reporter_blocked" if blocked else "reporter_unblocked",
                               str(int(not blocked)), str(int(blocked)), None, call.actor.name)
         text = (_("The reporter of {number} is blocked; their earlier cases stay.") if blocked
@@ -504,7 +510,7 @@ class StaffCommands:
 
     async def _moderator(self, tx: Tx, call: _Call, add: bool) -> StaffReply:
         _ = self._
-        if not call.args.lstrip("-").isdigit():
+        if not call.args.lstrip("-").isdecimal():
             return StaffReply(_("Give the person's numeric Telegram user id."))
         user_id = int(call.args)
         changed = (await staff.add_moderator(tx, user_id, call.actor.ref, call.at) if add

@@ -1,4 +1,4 @@
--- PostgreSQL twin of ../0016_sealed_at_rest.sql. Sealed values and keyed hashes are bytes:
+-- PostgreSQL twin of ../0017_sealed_at_rest.sql. Sealed values and keyed hashes are bytes:
 -- their columns become BYTEA, holding the old text as UTF-8 until `seal_in_place` (in the
 -- same transaction) seals it; VACUUM FULL of these tables follows the commit.
 CREATE TABLE keyring (
@@ -52,3 +52,6 @@ ALTER TABLE info_requests ALTER COLUMN question TYPE BYTEA USING convert_to(ques
 -- Evidence files are named by a keyed name (storage/sealing.py, `file_name`), not by the
 -- SHA-256 of their bytes, which a copy would otherwise reveal.
 ALTER TABLE evidence_blobs RENAME COLUMN sha256 TO name;
+-- Issue 25's Retry-After floors name the address they hold back: its keyed hash, as the
+-- outbox's, which they are joined to.
+ALTER TABLE send_floors ALTER COLUMN address TYPE BYTEA USING convert_to(address, 'UTF8');
