@@ -38,7 +38,8 @@ _CANDIDATE_NAMES = tuple(c.strip() for c in _CANDIDATE.split(","))
 
 
 def _candidate(tx: Tx, row: Any) -> Candidate:
-    return Candidate(*CASES.opened(tx, _CANDIDATE_NAMES, row))
+    """The search reads the same earlier cases for every new case: each is opened once."""
+    return tx.keys.recall(tuple(row), lambda: Candidate(*CASES.opened(tx, _CANDIDATE_NAMES, row)))
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:

@@ -35,10 +35,10 @@ import secrets
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 if TYPE_CHECKING:
     from storage.database import Tx
+
+T = TypeVar("T")
 
 VERSION = 1
 KEY_BYTES = 32
@@ -68,6 +70,9 @@ it begins (if a second has passed), only a transaction that lasts this long meet
 fails and is retried like any failed step. (5 s failed a 3,000-case transaction on a loaded
 machine.) A migration, which no rotation can run beside, is exempt (`Keyring.pinned`)."""
 SETTLE_SECONDS = STALE_SECONDS + REFRESH_SECONDS + 1.0
+
+CACHE_ENTRIES = 20_000
+"""Address hashes, and rows built by `Keyring.recall`, that a keyring remembers (each)."""
 
 PURPOSES = ("values", "lookup", "digest")
 ERASED = b"erased"
@@ -282,6 +287,8 @@ class Keyring:
         """True once this database's keys are no longer wrapped by our data key (a rotation
         finished): the keys in memory still work until the process restarts."""
         self._lock = threading.Lock()
+        self._hashes: dict[str, bytes] = {}
+        self._rows: dict[tuple[Any, ...], Any] = {}
 
     # what the database says ----------------------------------------------------------------
 
@@ -381,6 +388,19 @@ class Keyring:
         except InvalidTag:
             raise Tampered(f"{where.decode()}: does not open (changed, or moved from another column)") from None
 
+    def recall(self, stored: tuple[Any, ...], make: Callable[[], T]) -> T:
+        """What `make` built from a row as it is stored (sealed values included), built once
+        while it is among the last `CACHE_ENTRIES`: for the related-reports search, which
+        reads the same few hundred earlier cases for every new one. The stored row is the
+        key, so a row changed (or sealed again) is built anew."""
+        found = self._rows.get(stored)
+        if found is None:
+            found = make()
+            if len(self._rows) >= CACHE_ENTRIES:
+                self._rows.pop(next(iter(self._rows)))
+            self._rows[stored] = found
+        return found
+
     def key_of(self, blob: bytes) -> str:
         """The id of the values key a sealed value (or a file's header) was sealed with."""
         start = len(FILE_MAGIC) if blob[:len(FILE_MAGIC)] == FILE_MAGIC else 1
@@ -395,9 +415,16 @@ class Keyring:
     def lookup(self, value: str) -> bytes:
         """The keyed hash an address is found by (HMAC-SHA-256): the same in every table, so
         rows still join, and nothing without the key."""
+        found = self._hashes.get(value)
+        if found is not None:
+            return found
         if self._lookup is None:
             raise KeyProblem("unloaded", detail="lookup")
-        return hmac.digest(self._lookup, value.encode(), "sha256")
+        found = hmac.digest(self._lookup, value.encode(), "sha256")
+        if len(self._hashes) >= CACHE_ENTRIES:  # the addresses at work now: a step looks its own up six times
+            self._hashes.pop(next(iter(self._hashes)))
+        self._hashes[value] = found
+        return found
 
     @property
     def digest_key(self) -> DigestKey:
@@ -656,7 +683,7 @@ class Table:
                 kinds.setdefault(plain, str)
         self.kinds = kinds
         self._where = {column: f"{name}.{column}".encode() for column in kinds}
-        self._positions: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+        self._positions: dict[tuple[str, ...], list[tuple[int, bytes, Kind]]] = {}
         Table.registry[name] = self
 
     def where(self, column: str) -> bytes:
@@ -683,14 +710,22 @@ class Table:
         return float(text) if kind is float else text
 
     def opened(self, tx: Tx, columns: Sequence[str], row: Sequence[Any]) -> list[Any]:
-        """A row read with `columns` (names, in order), its sealed ones opened."""
+        """A row read with `columns` (names, in order), its sealed ones opened. (The hot path
+        of every list and search: one plan per column list, no call per value but the
+        opening itself.)"""
         key = tuple(columns)
-        positions = self._positions.get(key)
-        if positions is None:
-            positions = self._positions[key] = [(i, c) for i, c in enumerate(key) if c in self.kinds]
+        plan = self._positions.get(key)
+        if plan is None:
+            plan = self._positions[key] = [(i, self._where[c], self.kinds[c]) for i, c in enumerate(key)
+                                           if c in self.kinds]
         values = list(row)
-        for i, column in positions:
-            values[i] = self.open(tx, column, values[i])
+        keys = tx.keys
+        for i, where, kind in plan:
+            blob = values[i]
+            if blob is None:
+                continue
+            data = keys.open(blob, where)
+            values[i] = data if kind is bytes else float(data.decode()) if kind is float else data.decode()
         return values
 
     def lookup(self, tx: Tx, value: str) -> bytes:

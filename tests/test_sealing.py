@@ -42,6 +42,22 @@ def test_a_value_opens_only_in_its_own_column_and_carries_its_key_id() -> None:
         keyring(b"\x02").open(sealed, b"cases.reporter_name")
 
 
+def test_a_row_is_recalled_only_as_it_was_stored() -> None:
+    """The related-reports search builds each earlier case once (`Keyring.recall`): a row
+    stored differently (changed, or sealed again) is built anew, and one keyring's rows are
+    not another's."""
+    keys, built = keyring(), []
+
+    def make(name: str) -> str:
+        built.append(name)
+        return name
+    row = (1, "LN-24-AAAAA", keys.seal(b"Budi", b"cases.person_name"))
+    assert keys.recall(row, lambda: make("a")) == keys.recall(row, lambda: make("b")) == "a"
+    assert keys.recall((1, "LN-24-AAAAA", keys.seal(b"Budi", b"cases.person_name")), lambda: make("c")) == "c"
+    assert keyring().recall(row, lambda: make("d")) == "d"
+    assert built == ["a", "c", "d"]
+
+
 def test_an_address_is_found_by_a_hash_only_its_installation_can_make() -> None:
     one, other = keyring(), keyring(b"\x02")
     assert one.lookup("730111222") == one.lookup("730111222") != one.lookup("730111223")
