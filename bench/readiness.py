@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.health import liveness, readiness  # noqa: E402
 from storage import Database  # noqa: E402
+from storage.outbox import OUTBOX  # noqa: E402
 
 
 async def seed(db: Database, rows: int) -> None:
@@ -34,10 +35,12 @@ async def seed(db: Database, rows: int) -> None:
         batch.append(("whatsapp" if held else "telegram", f"{n % 5000}", "send", "{}", "pending" if pending else "sent",
                       at, at, held))
         if len(batch) == 10_000 or n == rows - 1:
-            async with db.transaction() as tx:
+            async with db.transaction() as tx:  # stored as the service stores them: hashed, sealed
                 await tx.executemany(
-                    "INSERT INTO outbox (channel, address, kind, payload, status, next_attempt_at, created_at, held_for)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
+                    "INSERT INTO outbox (channel, address, address_sealed, kind, payload, status, next_attempt_at,"
+                    " created_at, held_for) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(channel, OUTBOX.lookup(tx, address), OUTBOX.seal(tx, "address_sealed", address), kind,
+                      OUTBOX.seal(tx, "payload", payload), *rest) for channel, address, kind, payload, *rest in batch])
             batch = []
 
 
