@@ -19,13 +19,13 @@ from babel.numbers import format_decimal
 
 from cleaning import links
 from flows import menus
-from flows.case import notify
+from flows.case import notify, related
 from flows.case.case_text import identity_text, status_label
 from flows.i18n import N_, gettext_for, long_date, long_datetime
 from flows.reporter.summary import agency_label, region_label
 from flows.staff.roles import Role
 from flows.staff.visibility import GROUP, PRIVATE, SHELL, Viewer, identity_allowed, may_see
-from storage import Tx, case_files, case_links, cases, cleaned_files, outbox, routes
+from storage import Tx, case_files, cases, cleaned_files, outbox, routes
 from storage.cases import Case, CaseEvent, Evidence
 from storage.cleaned_files import CleanedFile
 
@@ -387,8 +387,7 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
     show_held = order.audience.kind == SHELL or (order.audience.kind == PRIVATE
                                                  and order.audience.role in (Role.ADMIN, Role.MODERATOR))
     events = await cases.events_of(tx, case.id)
-    linked = [r for r in await case_links.of_case(tx, case.id)
-              if (other := await cases.get(tx, r.case_id)) is not None and await may_see(tx, order.audience, other)]
+    linked = await related.visible(tx, case.id, order.audience)
     label = await audience_label(tx, order.audience, order.requester_name)
     local_now = _local(now, zone)
     incident = menus.incident(case.incident_type, case.agency_group)
