@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.case import related
+from flows.case import case_file, lifecycle, related
 from flows.case.case_text import case_fields, status_label
-from flows.i18n import gettext_for, long_date
+from flows.i18n import N_, gettext_for, long_date
 from flows.inert import inert
 from flows.staff.audience import Audience
 from flows.staff.visibility import Viewer
@@ -21,6 +21,19 @@ from storage.cases import Case, CaseEvent, Evidence
 
 MESSAGE_ON_CARD = 300
 """Characters of a forwarded message on the card (all of it in `/lihat` and the case file)."""
+ACTIONS: tuple[tuple[str, str], ...] = (
+    ("accept", N_("Accept")), ("follow_up", N_("Follow up")), ("finish", N_("Done")),
+    ("not_ours", N_("Not our authority")), ("reject", N_("Reject")), ("ask", N_("Ask for info")),
+    (case_file.ACTION, N_("Case file (PDF)")),
+)
+"""What officers can do with a case, in this order everywhere: the card's buttons on
+Telegram, the numbered menu on WhatsApp (1 is always Terima, 7 always Berkas PDF)."""
+
+
+def actions_now(status: str) -> list[tuple[str, str]]:
+    """The actions a case's status allows now; the case file, whatever the status."""
+    possible = lifecycle.allowed(status)
+    return [(action, label) for action, label in ACTIONS if action in possible or action == case_file.ACTION]
 
 
 @dataclass(frozen=True, slots=True)
