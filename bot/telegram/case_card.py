@@ -11,17 +11,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.telegram.text_limits import MAX_TEXT, cut, units
 from flows.case import card, case_file, lifecycle
 from flows.case.card import CardData
-from flows.i18n import N_, gettext_for
+from flows.i18n import gettext_for
 from flows.inert import inert
 from storage.cases import Case
 
 __all__ = ["BUTTONS", "CardData", "callback", "parse_callback", "render"]
 
 MAX_CARD = MAX_TEXT
-BUTTONS = (
-    ("accept", N_("Accept")), ("follow_up", N_("Follow up")), ("finish", N_("Done")),
-    ("not_ours", N_("Not our authority")), ("reject", N_("Reject")), ("ask", N_("Ask for info")),
-)
+BUTTONS = card.ACTIONS[:-1]
+"""The status actions, two to a row; the case file's button has a row of its own."""
 CASE_FILE = case_file.ACTION
 """The "Berkas PDF" button: the case file for this group, whatever the status."""
 
