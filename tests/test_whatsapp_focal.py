@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +18,6 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image
-from pydantic import SecretStr
 
 from bot import routes_cli
 from bot.config import Settings
@@ -25,7 +25,6 @@ from bot.serve import serve
 from bot.shell import Shell
 from bot.whatsapp import media_links
 from storage import Database, keys
-from tests import fake_telegram as tg
 from tests import fake_twilio as tw
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
@@ -79,15 +78,16 @@ def settings(telegram: FakeTelegram, twilio: FakeTwilio, backend: Backend, unuse
         telegram, backend, public_base_url=PUBLIC, telegram_webhook_secret="tg-secret", admin_telegram_ids=[ADMIN],
         host="127.0.0.1", port=unused_tcp_port, twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN,
         twilio_whatsapp_from=tw.BOT_NUMBER, delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1,
-        link_resolve=False, **twilio.settings())
+        link_resolve=False, max_messages_per_minute=200, **twilio.settings())
 
 
 class People:
     """The reporter and the officers, each a WhatsApp number posting signed webhooks."""
 
-    def __init__(self, twilio: FakeTwilio, port: int) -> None:
-        url = f"http://127.0.0.1:{port}"
+    def __init__(self, twilio: FakeTwilio, settings: Settings) -> None:
+        url = f"http://127.0.0.1:{settings.port}"
         self.twilio = twilio
+        self.settings = settings
         self.base = url
         self.reporter = WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, REPORTER)
         self.officers = {n: WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, n) for n in (OFFICER_1, OFFICER_2,
@@ -101,7 +101,7 @@ class People:
             if condition() and seen == (len(self.twilio.messages), len(self.twilio.fetched)):
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"not quiet; last messages {self.twilio.messages[-3:]}; fetched {[(f.url[-30:], f.status) for f in self.twilio.fetched]}; to 2: {self.twilio.sent_to(OFFICER_2)}")
+                raise AssertionError(f"not quiet; last messages {self.twilio.messages[-3:]}")
 
 
 @asynccontextmanager
@@ -116,8 +116,10 @@ async def service(settings: Settings, twilio: FakeTwilio) -> AsyncIterator[Peopl
                         break
             except aiohttp.ClientError:
                 await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the service did not start")
     try:
-        yield People(twilio, settings.port)
+        yield People(twilio, settings)
     finally:
         stop.set()
         await task
@@ -146,17 +148,20 @@ async def add_officers(settings: Settings, *numbers: str, region: str = "64.74",
 async def accept(people: People, number: str) -> None:
     """The officer writes first (the invitation waits for WhatsApp's window), then says yes."""
     officer = people.officers[number]
+    await people.quiet(lambda: rows(people.settings, "SELECT count(*) FROM outbox WHERE address = ? AND status = 'pending'"
+                                    " AND (held_for IS NULL OR leased_until IS NOT NULL)", number) == [(0,)])
     invitation = await officer.say("halo")
     assert "Lapor Netral" in invitation[-1] and "1. Ya, saya bersedia" in invitation[-1], invitation
     thanks = await officer.say("ya")
-    assert thanks[-1].startswith("Terima kasih. Nomor ini sekarang menerima laporan untuk Kota Bontang"), thanks
+    assert thanks[0].startswith("Terima kasih. Nomor ini sekarang menerima laporan untuk Kota Bontang"), thanks
 
 
 async def report(people: People, identity: str = "rahasia", photo: bytes | None = None,
                  region: str = "kota bontang") -> str:
     """A whole report on WhatsApp, in Kota Bontang, with a photo; returns its case number."""
     user, twilio = people.reporter, people.twilio
-    for answer in ("halo", "1", region, "Pemerintah daerah", "2", "Dinas Pekerjaan Umum Kota Bontang",
+    start = ("mulai",) if twilio.to(REPORTER) else ("halo", "1")  # consent is asked once
+    for answer in (*start, region, "Pemerintah daerah", "2", "Dinas Pekerjaan Umum Kota Bontang",
                    "Ahmad Fauzi", "Kepala Dinas", "1", "4", "19/11/2024", "2", "Kantor Kelurahan Api-Api"):
         await user.say(answer)
     await user.location(0.13, 117.49)
@@ -225,3 +230,316 @@ async def test_two_officers_of_kota_bontang_accept_get_the_case_and_act_on_it(
         everything += "".join(f.data.decode("latin-1") for f in twilio.media_for(officer))
         assert NAME not in everything and PHONE[1:] not in everything and REPORTER[1:] not in everything
     assert rows(settings, "SELECT status FROM cases") == [("diterima",)]
+
+
+def window_closed(settings: Settings, *numbers: str) -> None:
+    """The officers last wrote two days ago: WhatsApp's 24-hour window is closed."""
+    with inspect_db(settings) as db:
+        for number in numbers:
+            db.execute("UPDATE contacts SET last_inbound_at = '2000-01-01T00:00:00+00:00' WHERE address = ?",
+                       (number,))
+
+
+def admin_texts(telegram: FakeTelegram) -> list[str]:
+    return [str(p.get("text", "")) for p in telegram.sent("sendMessage", ADMIN)]
+
+
+async def test_only_officers_who_said_yes_get_anything_and_a_roster_without_one_is_no_route(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """Done when: an officer who has not accepted, or who sent STOP, gets nothing; the
+    fallback and the moderators' alert apply when nobody in the roster accepted, and the
+    first yes brings the case that waited."""
+    await add_officers(settings, OFFICER_1, OFFICER_2, OFFICER_3)
+    async with service(settings, twilio) as people:
+        first = await report(people, "anonim")
+        await people.quiet(lambda: any("belum memiliki narahubung" in t or "has no focal point" in t
+                                       for t in admin_texts(telegram)) or bool(admin_texts(telegram)))
+        assert any(first in t and "narahubung" in t for t in admin_texts(telegram)), admin_texts(telegram)
+        assert rows(settings, "SELECT status FROM cases") == [("menunggu_rute",)]
+        assert any("menunggu" in b.lower() or "mencari petugas" in b.lower() for b in twilio.to(REPORTER)[-2:])
+        assert not any(first in str(m) for n in (OFFICER_1, OFFICER_2, OFFICER_3) for m in twilio.sent_to(n))
+        await accept(people, OFFICER_1)  # the first yes: the case that waited goes to them
+        await people.quiet(lambda: len(cards(twilio, OFFICER_1)) == 1)
+        assert first in cards(twilio, OFFICER_1)[0]
+        await accept(people, OFFICER_3)
+        stopped = await people.officers[OFFICER_3].say("STOP")
+        assert stopped[-1].startswith("Anda tidak akan menerima pesan lagi dari Lapor Netral.")
+        await people.quiet(lambda: any("mengirim STOP" in t for t in admin_texts(telegram)))
+        second = await report(people, "anonim")
+        await people.quiet(lambda: any(second in c for c in cards(twilio, OFFICER_1)) and len(twilio.media_for(OFFICER_1)) == 2)
+        assert any("Nomor WhatsApp +6281300000003 (Inspektorat Bontang) mengirim STOP" in t for t in admin_texts(telegram))
+    for officer in (OFFICER_2, OFFICER_3):
+        assert not any(second in str(m) for m in twilio.sent_to(officer)), officer
+        assert twilio.media_for(officer) == []
+    assert not any(first in str(m) for m in twilio.sent_to(OFFICER_2)), "an officer who never said yes got nothing"
+    assert rows(settings, "SELECT number, status FROM roster_members ORDER BY number") == [
+        (OFFICER_1, "active"), (OFFICER_2, "invited"), (OFFICER_3, "stopped")]
+    trail = rows(settings, "SELECT action, officer FROM route_events WHERE officer IS NOT NULL ORDER BY id")
+    assert ("accepted", OFFICER_1) in trail and ("stopped", OFFICER_3) in trail and ("added", OFFICER_2) in trail
+
+
+async def test_a_roster_that_nobody_accepted_lets_the_case_fall_back_to_the_province_group(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """The fallback chain: the kabupaten/kota's roster has nobody who said yes, so the
+    province's Telegram group gets the case; both channels serve once an officer says yes."""
+    await add_officers(settings, OFFICER_1)
+    said = await shell_routes(settings, "add", "64", -1001000000064, "", "Bawaslu Kaltim")
+    assert "Rute ditambahkan" in said, said
+    async with service(settings, twilio) as people:
+        first = await report(people, "anonim")
+        await people.quiet(lambda: any(first in str(p.get("text")) for p in telegram.sent("sendMessage", -1001000000064)))
+        assert not any(first in str(m) for m in twilio.sent_to(OFFICER_1))
+        await accept(people, OFFICER_1)
+        second = await report(people, "anonim")
+        await people.quiet(lambda: any(second in c for c in cards(twilio, OFFICER_1)))
+        assert not any(second in str(p.get("text")) for p in telegram.sent("sendMessage", -1001000000064)), \
+            "the kabupaten/kota's own focal point wins over its province's"
+
+
+async def test_a_media_url_is_one_file_for_an_hour_and_never_an_original(
+        settings: Settings, twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    """Done when: a tampered or expired media URL gets 404; an original file is never
+    reachable through it, even signed with the installation's own key."""
+    caplog.set_level(logging.INFO, logger="bot.web")
+    photo = photo_with_exif_and_comment()
+    await add_officers(settings, OFFICER_1)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        number = await report(people, "anonim", photo=photo)
+        await people.quiet(lambda: len(twilio.media_for(OFFICER_1)) == 1)
+        good = twilio.media_for(OFFICER_1)[0].url.replace(PUBLIC, people.base)
+        kind, sha, expires, signature, name = good.split("/media/")[1].split("/")
+        db = await Database.open(settings.database)
+        try:
+            key = await keys.media_url_key(db)
+        finally:
+            await db.close()
+        import hashlib
+
+        original = hashlib.sha256(photo).hexdigest()
+        links = media_links.MediaLinks(people.base)
+        async with aiohttp.ClientSession() as http:
+            async def status(url: str) -> tuple[int, bytes]:
+                async with http.get(url) as response:
+                    return response.status, await response.read()
+
+            assert (await status(good))[0] == 200
+            flipped = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+            other = number[:-1] + ("A" if number[-1] != "A" else "B")
+            for url in (good.replace(signature, flipped),  # a wrong signature
+                        good.replace(name, name.replace(number, other)),  # another case's name
+                        good.replace(f"/{expires}/", f"/{int(expires) + 3600}/"),  # a longer life
+                        good.replace(sha, original),  # the original, under the copy's signature
+                        links.url(key, "e", original, name),  # the original, signed with the real key
+                        links.url(key, "f", original, f"berkas-{number}.pdf"),
+                        links.url(key, "e", sha, name, now=time.time() - 7200)):  # expired an hour ago
+                code, body = await status(url)
+                assert (code, body) == (404, b"not found"), url
+            async with http.get(good.replace("/media/e/", "/media/x/")) as response:
+                assert response.status == 404
+    assert f"media of {number} (evidence 1) fetched" in caplog.text
+    assert OFFICER_1 not in caplog.text and OFFICER_1[1:] not in caplog.text and "127.0.0.1" not in caplog.text
+
+
+async def test_outside_the_window_the_case_template_stands_for_the_card_and_its_quick_reply_acts(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """With TWILIO_CASE_TEMPLATE_SID: a new case for an officer whose window has closed goes
+    out as the approved template (number, region, kind; nothing about the reporter), and the
+    quick reply's ButtonPayload is honoured."""
+    template = "HX" + "2" * 32
+    settings = settings.model_copy(update={"twilio_case_template_sid": template})
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        window_closed(settings, OFFICER_1)
+        number = await report(people, "terbuka")
+        await people.quiet(lambda: any(m.get("ContentSid") for m in twilio.sent_to(OFFICER_1))
+                           and len(cards(twilio, OFFICER_2)) == 1)
+        sent, = [m for m in twilio.sent_to(OFFICER_1) if m.get("ContentSid")]
+        assert sent["ContentSid"] == template and "Body" not in sent
+        import json
+
+        variables = json.loads(sent["ContentVariables"])
+        assert variables == {"1": number, "2": "Kota Bontang, Kalimantan Timur", "3": "Ajakan & bagi-bagi barang"}
+        assert not cards(twilio, OFFICER_1) and NAME not in sent["ContentVariables"]
+        assert NAME in cards(twilio, OFFICER_2)[0], "an open reporter is named, as in a group"
+        tapped = await people.officers[OFFICER_1].send(people.officers[OFFICER_1].form(
+            "Terima", ButtonPayload=f"terima {number}", ButtonText="Terima"))
+        assert tapped == [f"{number}: Diterima. Pelapor sudah diberi tahu."]
+        await people.quiet(lambda: any(f"{number} diterima oleh Petugas 1." in b for b in twilio.to(OFFICER_2)))
+
+
+async def test_without_a_template_the_card_waits_for_the_officer_and_the_moderators_are_told(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """Without a case template a card outside the window is never dropped: it waits (held,
+    apart from the backlog), the moderators hear of it once, and it goes out when the
+    officer writes. Twilio's 63016 for a card means the same."""
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        window_closed(settings, OFFICER_1)
+        twilio.errors[f"whatsapp:{OFFICER_2}"] = [63016]  # Twilio says outside the window
+        number = await report(people, "anonim")
+        await people.quiet(lambda: sum(number in t and "TWILIO_CASE_TEMPLATE_SID" in t
+                                       for t in admin_texts(telegram)) == 2)
+        assert not cards(twilio, OFFICER_1) and not cards(twilio, OFFICER_2)
+        assert rows(settings, "SELECT held_for, count(*) FROM outbox WHERE status = 'pending' GROUP BY held_for") \
+            == [("template", 2)]
+        got = await people.officers[OFFICER_1].say("bantuan", replies=2)
+        assert any(b.startswith(f"*Laporan {number}*") for b in got), got
+        await people.quiet(lambda: len(twilio.media_for(OFFICER_1)) == 1)
+    alerts = [t for t in admin_texts(telegram) if "TWILIO_CASE_TEMPLATE_SID" in t]
+    assert len(alerts) == 2, "told once for each officer, not at every try"
+
+
+async def test_twilio_21610_ends_the_membership_as_stop_does(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        twilio.errors[f"whatsapp:{OFFICER_2}"] = [21610]  # they opted out on WhatsApp's side
+        first = await report(people, "anonim")
+        await people.quiet(lambda: rows(settings, "SELECT status FROM roster_members WHERE number = ?", OFFICER_2)
+                           == [("stopped",)] and len(cards(twilio, OFFICER_1)) == 1)
+        second = await report(people, "anonim")
+        await people.quiet(lambda: len(cards(twilio, OFFICER_1)) == 2)
+        asked = await people.officers[OFFICER_1].say("5")  # Tolak, on the last case shown: the second
+        assert asked[0].startswith(f"{second}: kirim alasan penolakan sebagai pesan berikutnya.")
+        done = await people.officers[OFFICER_1].say("Kejadiannya di luar masa kampanye.")
+        assert done == [f"{second} ditolak. Pelapor sudah diberi tahu alasannya."]
+        await people.quiet(lambda: any("Kejadiannya di luar masa kampanye." in b for b in twilio.to(REPORTER)))
+    assert not any(n in str(m) for m in twilio.sent_to(OFFICER_2) for n in (first, second))
+    assert rows(settings, "SELECT number, status FROM cases ORDER BY id") == [(first, "diteruskan"), (second, "ditolak")]
+    assert any("+6281300000002" in t and "STOP" in t for t in admin_texts(telegram))
+
+
+async def test_a_forged_or_unsigned_webhook_from_an_officers_number_is_refused(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    await add_officers(settings, OFFICER_1)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        officer = people.officers[OFFICER_1]
+        before = rows(settings, "SELECT count(*) FROM processed_updates")
+        form = officer.form("1")
+        assert (await officer.post(form, signature="")).status == 403
+        assert (await officer.post(form, signature=tw.sign(PUBLIC + PATH, {**form, "Body": "2"}))).status == 403
+        assert (await officer.post({**form, "ButtonPayload": "terima LN-26-AAAAA"},
+                                   signature=tw.sign(PUBLIC + PATH, form))).status == 403
+        await asyncio.sleep(0.3)
+        assert rows(settings, "SELECT count(*) FROM processed_updates") == before
+        assert rows(settings, "SELECT count(*) FROM inbound_queue") == [(0,)]
+
+
+async def test_an_officer_types_commands_rejects_and_hands_a_case_over(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """kasus, lihat, jejak, berkas and bantuan show the roster's own cases only; Tolak and
+    Bukan kewenangan ask for the reason or the region as the next message; a number that
+    wants to report is told how; the flood limit counts officers too."""
+    other_group = -1001000000065
+    await shell_routes(settings, "add", "64.72", other_group, "", "Inspektorat Samarinda")
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        elsewhere = await report(people, "anonim", region="kota samarinda")
+        mine = await report(people, "rahasia")
+        await people.quiet(lambda: len(cards(twilio, OFFICER_1)) == 1)
+        o1 = people.officers[OFFICER_1]
+        listing = await o1.say("kasus")
+        assert mine in listing[0] and elsewhere not in listing[0] and f"lihat {mine}" in listing[0], listing
+        view = await o1.say(f"lihat {mine}", replies=2)
+        assert view[0].startswith(f"Laporan {mine}") and "Rahasia (hanya diketahui moderator)" in view[0]
+        assert NAME not in "".join(view)
+        await people.quiet(lambda: len(twilio.media_for(OFFICER_1)) == 2)
+        refused = await o1.say(f"lihat {elsewhere}")
+        assert refused == [f"Kasus {elsewhere} tidak ditangani kantor Anda."], refused
+        trail = await o1.say(f"jejak {mine}")
+        assert trail[0].startswith(f"Jejak audit {mine}:") and "status baru → diteruskan" in trail[0], trail
+        file_answer = await o1.say(f"berkas {mine}", replies=2)
+        assert "sedang disiapkan" in file_answer[0], file_answer
+        await people.quiet(lambda: any(f.url.endswith(f"berkas-{mine}.pdf") for f in twilio.media_for(OFFICER_1)))
+        pdf = next(f for f in twilio.media_for(OFFICER_1) if f.url.endswith(".pdf"))
+        assert pdf.status == 200 and pdf.content_type == "application/pdf" and pdf.data.startswith(b"%PDF")
+        from pypdf import PdfReader
+
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+        assert mine in text and NAME not in text
+        helped = await o1.say("bantuan")
+        assert helped[0].startswith("Anda Petugas 1 di Inspektorat Bontang.") and "1 Terima" in helped[0]
+        wants = await o1.say("mau lapor")
+        assert wants[0].startswith("Nomor ini terdaftar sebagai petugas penerima laporan") and "Telegram" in wants[0]
+        photo = await o1.photos(twilio.host("petugas.jpg", photo_with_exif_and_comment(20)))
+        assert photo[0].startswith("File yang dikirim dari nomor ini tidak kami terima") and "Telegram" in photo[0]
+        assert twilio.cdn_requests.count(("petugas.jpg", None)) == 0, "an officer's file is not even downloaded"
+        asked = await o1.say(f"tolak {mine}")
+        assert asked[0].startswith(f"{mine}: kirim alasan penolakan sebagai pesan berikutnya.")
+        cancelled = await o1.say("batal")
+        assert cancelled == ["Dibatalkan. Tidak ada yang diubah."]
+        await o1.say("4")  # Bukan kewenangan, on the last case shown
+        moved = await o1.say("Kota Samarinda")
+        assert moved == [f"Kasus {mine} sedang diteruskan ke wilayah yang Anda sebutkan."], moved
+        await people.quiet(lambda: any(mine in str(p.get("text")) for p in telegram.sent("sendMessage", other_group)))
+        assert any(f"{mine}: Petugas 1 menyatakan kasus ini bukan kewenangan kita." in b for b in twilio.to(OFFICER_2))
+        late = await people.officers[OFFICER_2].say("1")
+        assert late == [f"Kasus {mine} tidak ditangani kantor Anda."], late
+    assert rows(settings, "SELECT status FROM cases WHERE number = ?", mine) == [("diteruskan",)], "with its new group"
+    assert rows(settings, "SELECT p.chat_id < 0, p.active FROM case_posts p JOIN cases c ON c.id = p.case_id"
+                          " WHERE c.number = ? ORDER BY p.id", mine) == [(1, 0), (1, 1)]
+
+
+async def test_the_flood_limit_counts_an_officers_messages(settings: Settings, twilio: FakeTwilio) -> None:
+    settings = settings.model_copy(update={"max_messages_per_minute": 3})
+    await add_officers(settings, OFFICER_1)
+    async with service(settings, twilio) as people:
+        officer = people.officers[OFFICER_1]
+        await officer.say("halo")
+        await officer.say("ya")
+        await officer.say("bantuan")
+        warned = await officer.say("bantuan")
+        assert warned == ["Anda mengirim pesan terlalu cepat. Mohon tunggu satu menit, lalu kirim lagi jawaban "
+                          "terakhir Anda."] or "terlalu cepat" in warned[0], warned
+        before = len(twilio.to(OFFICER_1))
+        response = await officer.post(officer.form("bantuan"))
+        assert response.status == 200
+        await asyncio.sleep(0.8)
+        assert len(twilio.to(OFFICER_1)) == before, "the rest is dropped"
+
+
+async def test_reminders_reach_every_officer_of_the_roster(settings: Settings, twilio: FakeTwilio) -> None:
+    """A case nobody accepted is reminded to the roster as to a group, in words an officer
+    on WhatsApp can act on (the worker's own deadline check, with the case routed a day ago)."""
+    settings = settings.model_copy(update={"deadline_check_seconds": 0.2})
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        number = await report(people, "anonim")
+        await people.quiet(lambda: len(cards(twilio, OFFICER_2)) == 1)
+        with inspect_db(settings) as db:
+            db.execute("UPDATE cases SET routed_at = '2000-01-01T00:00:00+00:00'")
+        await people.quiet(lambda: all(any(b.startswith(f"Pengingat: kasus {number}") and f"terima {number}" in b
+                                           for b in twilio.to(n)) for n in (OFFICER_1, OFFICER_2)))
+    assert rows(settings, "SELECT count(*) FROM case_events WHERE kind = 'reminder'") == [(1,)]
+
+
+async def test_routes_in_a_shell_take_whatsapp_numbers(settings: Settings, tmp_path: Any) -> None:
+    """`routes add|list|remove|import|pending|approve|log` with `whatsapp:+62…`."""
+    await add_officers(settings, OFFICER_1)
+    listed = await shell_routes(settings, "listing")
+    assert "Kota Bontang (64.74) → Inspektorat Bontang [WhatsApp]" in listed
+    assert f"Petugas 1 whatsapp:{OFFICER_1} · diundang, belum menjawab" in listed
+    sheet = tmp_path / "rute.csv"
+    sheet.write_text("region,chat_id,agency,title\n64.74,whatsapp:+6281300000002,,Inspektorat Bontang\n"
+                     "64.74,whatsapp:+62,,\n", encoding="utf-8")
+    imported = await shell_routes(settings, "import_csv", sheet)
+    assert "1 rute ditambahkan" in imported and "baris 3" in imported, imported
+    assert "Petugas 2 whatsapp:+6281300000002" in await shell_routes(settings, "listing")
+    removed = await shell_routes(settings, "remove", OFFICER_1, None)
+    assert f"Nomor WhatsApp {OFFICER_1} tidak lagi menerima laporan." in removed
+    log = await shell_routes(settings, "log")
+    assert f"added 64.74 → whatsapp:{OFFICER_1}" in log and f"removed 64.74 → whatsapp:{OFFICER_1}" in log
+    assert rows(settings, "SELECT number, status FROM roster_members ORDER BY number") == [
+        (OFFICER_1, "removed"), ("+6281300000002", "invited")]

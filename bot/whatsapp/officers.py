@@ -141,8 +141,9 @@ class OfficerDesk:
 
         async def work(tx: Tx) -> None:
             member = officer.member
-            if answer not in (roster_admin.YES, roster_admin.NO):
-                await roster_admin.invite(tx, self.policy, member, at)  # the question again, replacing one that waits
+            if answer not in (roster_admin.YES, roster_admin.NO):  # the question again, unless it is on its way
+                if not await outbox.waiting_with_key(tx, CHANNEL, member.number, roster_admin.INVITATION_KEY):
+                    await roster_admin.invite(tx, self.policy, member, at)
                 return
             reserved = await outbox.enqueue(tx, CHANNEL, member.number, "send", {}, at)  # before the cases it brings
             text = _("That invitation was already answered.")

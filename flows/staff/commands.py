@@ -268,6 +268,8 @@ class StaffCommands:
         if case is None:
             return _("There is no case {number}.").format(number=number)
         if not await call.audience.holds(tx, case.id):
+            if call.caller.officer:  # an officer of a WhatsApp roster reads of their office, not a group
+                return _("Case {number} is not assigned to your office.").format(number=case.number)
             return _("This case is not assigned to this group.")
         return case
 
