@@ -25,6 +25,7 @@ from bot.serve import serve
 from bot.shell import Shell
 from bot.whatsapp import media_links
 from storage import Database, keys
+from tests import fake_telegram as tg
 from tests import fake_twilio as tw
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
@@ -543,3 +544,58 @@ async def test_routes_in_a_shell_take_whatsapp_numbers(settings: Settings, tmp_p
     assert f"added 64.74 → whatsapp:{OFFICER_1}" in log and f"removed 64.74 → whatsapp:{OFFICER_1}" in log
     assert rows(settings, "SELECT number, status FROM roster_members ORDER BY number") == [
         (OFFICER_1, "removed"), ("+6281300000002", "invited")]
+
+
+MODERATOR = 5151002
+
+
+@asynccontextmanager
+async def polling_service(settings: Settings, twilio: FakeTwilio) -> AsyncIterator[People]:
+    """The bot as `run` runs it (Telegram polling, where admins press buttons), with the
+    WhatsApp webhook and the media URLs of `serve`."""
+    from bot.web import make_web_app, start_site
+    from tests.telegram_harness import polling_bot
+
+    async with polling_bot(settings) as runtime:
+        assert runtime.db is not None
+        site = await start_site(make_web_app(settings, runtime.db, None), settings.host, settings.port)
+        try:
+            yield People(twilio, settings)
+        finally:
+            await site.cleanup()
+
+
+async def test_a_moderators_number_waits_for_an_admin_and_is_invited_only_then(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """`/daftar_fokus` takes a WhatsApp number; a moderator's waits for an admin (the
+    buttons, or the shell), like a moderator's group: nothing reaches the number before."""
+    async with polling_service(settings, twilio) as people:
+        before = len(telegram.texts(ADMIN))
+        telegram.push(tg.text(ADMIN, f"/tambah_moderator {MODERATOR}"))
+        await telegram.wait_messages(ADMIN, before + 1)
+        before = len(telegram.texts(MODERATOR))
+        telegram.push(tg.text(MODERATOR, f"/daftar_fokus 64.74 {OFFICER_3} Inspektorat Bontang"))
+        answer = (await telegram.wait_messages(MODERATOR, before + 1))[-1]
+        assert answer.startswith(f"Nomor WhatsApp {OFFICER_3} untuk Kota Bontang (64.74) menunggu persetujuan admin.")
+        await telegram.wait_for(lambda: any("Petugas menunggu persetujuan Anda" in t for t in admin_texts(telegram)))
+        asked = next(c for c in telegram.calls if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(ADMIN)
+                     and "Petugas menunggu persetujuan Anda" in str(c.params.get("text")))
+        assert f"User{MODERATOR}" in asked.params["text"] and OFFICER_3 in asked.params["text"]
+        telegram.push(tg.text(MODERATOR, f"/daftar_fokus 64.74 {OFFICER_2}"))
+        await telegram.wait_messages(MODERATOR, before + 2)
+        await asyncio.sleep(0.5)
+        assert twilio.sent_to(OFFICER_3) == [] and twilio.sent_to(OFFICER_2) == [], "no invitation before an admin"
+        keyboard = asked.params["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in keyboard for b in row if b["text"] == "Setujui")
+        telegram.push(tg.press(ADMIN, data, asked.result["message_id"], asked.params["text"], keyboard))
+        await telegram.wait_for(lambda: any("Petugas sudah diundang" in str(p.get("text"))
+                                            for p in telegram.sent("answerCallbackQuery")))
+        refused = await shell_routes(settings, "decide", OFFICER_2, approve=False)
+        assert refused.startswith(f"Ditolak. Nomor WhatsApp {OFFICER_2} tidak menerima apa pun."), refused
+        await accept(people, OFFICER_3)
+    assert twilio.sent_to(OFFICER_2) == []
+    assert rows(settings, "SELECT action, actor, officer FROM route_events WHERE officer IS NOT NULL ORDER BY id") == [
+        ("requested", f"telegram:{MODERATOR}", OFFICER_3), ("requested", f"telegram:{MODERATOR}", OFFICER_3),
+        ("requested", f"telegram:{MODERATOR}", OFFICER_2), ("confirmed", f"telegram:{ADMIN}", OFFICER_3),
+        ("confirmed", f"telegram:{ADMIN}", OFFICER_3), ("refused", "shell", OFFICER_2),
+        ("accepted", "officer:1", OFFICER_3)]
