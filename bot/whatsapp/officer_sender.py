@@ -37,7 +37,7 @@ from flows.policy import Policy
 from flows.replies import from_dict
 from flows.staff import answers, roster_admin
 from flows.staff.audience import Reader
-from storage import Database, case_posts, cases, keys
+from storage import Database, case_posts, cases, cleaned_files, keys
 from storage import rosters as roster_store
 from storage.cases import Case, Evidence
 from storage.evidence_files import EvidenceStore
@@ -207,7 +207,7 @@ class OfficerDeliveries:
                                     "set). Ask a moderator.").format(caption=caption)))
                 continue
             name = f"{case.number}-bukti-{item.position}{cleaned.extension or '.bin'}"
-            sha = hashlib.sha256(cleaned.data).hexdigest()
+            sha = await self._copy_sha(item.sha256) or hashlib.sha256(cleaned.data).hexdigest()
             parts.append(Part(caption, self.links.url(key, EVIDENCE, sha, name)))
         if kept:
             parts.append(Part(_(
@@ -215,6 +215,14 @@ class OfficerDeliveries:
                 "(they could identify the reporter); moderators can view them with /lihat {number} in a "
                 "private chat with the bot.").format(number=case.number, count=kept)))
         return parts
+
+    async def _copy_sha(self, original: str | None) -> str | None:
+        """The cleaned copy's SHA-256 as recorded (hashing megabytes again per officer is waste)."""
+        if not original:
+            return None
+        async with self.db.reading() as tx:
+            known = await cleaned_files.get(tx, original)
+        return known.clean_sha256 if known else None
 
     async def _case_file(self, send: Send, delivery: Delivery, progress: Progress, in_window: bool,
                          status_template: str | None) -> None:
