@@ -99,6 +99,9 @@ async def add_number(settings: Settings, shell: Shell, region: str, number: str,
     finally:
         await db.close()
     shell.say(roster_admin.describe_added(added, shell.locale))
+    if not (settings.whatsapp_enabled and settings.public_base_url):
+        shell.warn(shell._("WhatsApp is not set up here (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM "
+                           "and PUBLIC_BASE_URL): the service sends this officer nothing until it is."))
     return 0
 
 
