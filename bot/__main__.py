@@ -241,9 +241,15 @@ async def _console(settings: Settings) -> None:
     db = await Database.open(settings.database)
     try:
         store = EvidenceStore.for_database(db, settings.evidence_dir)
-        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store)
-        await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
-        await engine.settle()
+        resolver = settings.link_resolver()
+        engine = Engine(db, settings.default_locale, settings.timezone, policy=settings.policy(), store=store,
+                        links=resolver)
+        try:
+            await chat(engine, store, settings.default_locale, sys.stdin, sys.stdout)
+            await engine.settle()
+        finally:
+            if resolver is not None:
+                await resolver.close()
     finally:
         await db.close()
 
@@ -271,10 +277,11 @@ async def _migrate(settings: Settings, shell: Shell) -> int:
 async def _migrate_db(settings: Settings, shell: Shell, args: argparse.Namespace) -> int:
     """The copy's result: rows per table on both sides, the evidence files, OK or FAILED
     (the progress per table only with --verbose)."""
+    from storage.database import is_postgres_url
     from storage.migrate import ForeignTarget, migrate
 
     _ = shell._
-    if not args.to.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(args.to):
         shell.refuse(_("--to must be a postgresql:// address."))
     source = args.source or settings.database_path
     if not Path(source).exists():

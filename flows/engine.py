@@ -108,6 +108,7 @@ class Engine:
         self.outbox_channels = outbox_channels
         self.windowed_channels = windowed_channels
         self.coalesce_seconds = 1.0
+        self.sent_flush_seconds = SENT_FLUSH_SECONDS
         self.observer: Callable[[str, float], None] | None = None
         """Told (channel, seconds) for every update committed: the service's metrics."""
         self.flood = FloodGate(self.policy.max_messages_per_minute)
@@ -228,19 +229,19 @@ class Engine:
 
     def delivered(self, delivery_ids: list[int]) -> None:
         """Replies a channel sent itself: recorded as sent in the next transaction (a later
-        step's, so no round trip of their own), or after `SENT_FLUSH_SECONDS` if none
+        step's, so no round trip of their own), or after `sent_flush_seconds` if none
         comes. Until then their lease keeps the worker off them; a crash meanwhile sends
         them once more when it runs out."""
         self._sent.extend(delivery_ids)
         if self._sent_timer is None:
-            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+            self._sent_timer = asyncio.get_running_loop().call_later(self.sent_flush_seconds, self._flush_sent)
 
     def _flush_sent(self) -> None:
         self._sent_timer = None
         if not self._sent:
             return
         if self._draining:  # the running batches take them
-            self._sent_timer = asyncio.get_running_loop().call_later(SENT_FLUSH_SECONDS, self._flush_sent)
+            self._sent_timer = asyncio.get_running_loop().call_later(self.sent_flush_seconds, self._flush_sent)
             return
         asyncio.create_task(self._record_sent())
 

@@ -9,7 +9,8 @@ and a word joiner is none of these.
 Signs inside a link are left alone: the link is what Telegram makes of them (the later of two
 overlapping entities is dropped), and a word joiner would break the address officers need
 (`https://www.tiktok.com/@akun/video/…`). Only links with an explicit http(s) scheme and a
-plain host count, a subset of what Telegram links, so a sign is never left active by mistake.
+plain host count, not glued to a letter before it ("カhttps://…" is no link to Telegram), a
+subset of what Telegram links, so a sign is never left active by mistake.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 
 WORD_JOINER = "\u2060"
-_LINK = re.compile(r"(?i)https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}"
+_LINK = re.compile(r"(?i)(?<!\w)https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}"
                    r"(?::\d{1,5})?(?:[/?#][a-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*)?")
 _LINK_END_TRIMMED = ".:;,('?!`"
 """What Telegram cuts from the end of a link (TDLib's bad_path_end_chars)."""

@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard, overload
 
 if TYPE_CHECKING:
     from storage.dialect import Dialect
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def is_postgres_url(target: object) -> bool:
+def is_postgres_url(target: object) -> TypeGuard[str]:
     """Whether `target` names a PostgreSQL database (anything else is the SQLite file)."""
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.database import migrations
+from storage.database import is_postgres_url, migrations
 
 CONNECT_TIMEOUT = 10.0
 
@@ -30,7 +30,7 @@ class Unreachable(Exception):
 
 
 async def schema_status(target: str | Path) -> SchemaStatus:
-    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(target):
         return await _postgres(target)
     return await asyncio.to_thread(_sqlite, Path(target))
 

@@ -178,8 +178,16 @@ class SqliteDatabase(Database):
         await asyncio.to_thread(self._writer.close)  # the last connection to close checkpoints what is left
 
     async def _checkpoint_loop(self, every: float) -> None:
-        """PASSIVE checkpoints never block writers; a failure is logged and retried."""
-        conn = await _connect(self.path)
+        """PASSIVE checkpoints never block writers; a failure is logged and retried. A close
+        that comes while the connection is still opening waits for it and closes it (else
+        its thread outlived the loop)."""
+        opening = asyncio.ensure_future(_connect(self.path))
+        try:
+            conn = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await (await opening).close()
+            raise
         try:
             while True:
                 await asyncio.sleep(every)

@@ -1,4 +1,6 @@
-"""A scripted reporter talking to the real engine on a real SQLite file.
+"""A scripted reporter talking to the real engine on a real database (SQLite or PostgreSQL),
+or to the report flow alone without one (`tests.steps.Steps`, which stands where the engine
+stands).
 
 Input lines (used by the transcript files and the tests):
   /name args      a command            @id          press the option with that id
@@ -18,6 +20,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from bot.plain_text import render as render_plain
 from flows.engine import Engine, Handled
@@ -36,6 +39,7 @@ from flows.events import (
 )
 from flows.replies import ChoicesReply, MediaReply, Reply, TextReply, from_dict
 from storage import Database, conversations, routes
+from tests.steps import Steps
 
 WIB = timezone(timedelta(hours=7))
 START = datetime(2024, 11, 21, 10, 0, tzinfo=WIB)
@@ -125,7 +129,7 @@ def render(replies: list[Reply], channel: str = "test", locale: str = "id") -> l
 
 
 class Chat:
-    def __init__(self, engine: Engine, address: str = "reporter-1", locale: str | None = "id",
+    def __init__(self, engine: Engine | Steps, address: str = "reporter-1", locale: str | None = "id",
                  channel: str = "test", update_prefix: str | None = None) -> None:
         self.engine = engine
         self.address = address
@@ -147,6 +151,8 @@ class Chat:
             self.now += timedelta(hours=int(amount.rstrip("h")))
             return Handled([], self.locale or "id")
         if line.startswith("#route "):
+            if isinstance(self.engine, Steps):
+                self.engine.add_route(line.split()[1])
             async with self.engine.db.transaction() as tx:
                 await routes.add(tx, line.split()[1], -1009999, by="test", at=self.now.isoformat())
             return Handled([], self.locale or "id")
@@ -160,7 +166,10 @@ class Chat:
 
     async def news(self) -> list[Reply]:
         """Messages queued in the outbox for this reporter since the last call (news about
-        their case, an officer's question): what reaches them outside the step's answer."""
+        their case, an officer's question): what reaches them outside the step's answer.
+        Without a database there is no outbox, and nothing but the step's answer."""
+        if isinstance(self.engine, Steps):
+            return []
         async with self.engine.db.reading() as tx:
             rows = await tx.execute_fetchall(
                 "SELECT id, payload FROM outbox WHERE channel = ? AND address = ? AND id > ? ORDER BY id",
@@ -177,9 +186,20 @@ class Chat:
         assert self.last is not None
         return self.last
 
-    async def state(self) -> str:
+    async def stored(self) -> conversations.StoredConversation | None:
+        """The conversation as stored after the last step (None: nothing is kept)."""
+        if isinstance(self.engine, Steps):
+            return await self.engine.stored(self.channel, self.address)
         async with self.engine.db.reading() as tx:
-            stored = await conversations.load(tx, self.channel, self.address)
+            return await conversations.load(tx, self.channel, self.address)
+
+    async def draft(self) -> dict[str, Any]:
+        stored = await self.stored()
+        assert stored is not None
+        return json.loads(stored.data)["draft"]  # type: ignore[no-any-return]
+
+    async def state(self) -> str:
+        stored = await self.stored()
         return stored.state if stored else "none"
 
     def text(self) -> str:

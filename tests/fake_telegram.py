@@ -8,6 +8,7 @@ can be told to fail the next calls of a method.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import json
 import random
@@ -79,6 +80,16 @@ class FakeTelegram:
     webhook_url: str = ""
     webhook_error: tuple[int, str] | None = None
     """(unix time, message) of the last failed webhook delivery, as `getWebhookInfo` shows it."""
+    service: Any = None
+    """The settings of the service talking to this fake (`settings_for` sets them): where
+    `tests.quiet` looks for work the service has still to do."""
+    highest_pushed: int = 0
+    confirmed: int = 0
+    """The highest offset a getUpdates asked for: every update below it has been handled
+    (our poller asks for the next offset only once a batch is done)."""
+    _in_hand: bool = False
+    """Updates were served and the poller has not yet come back for more."""
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
@@ -94,6 +105,8 @@ class FakeTelegram:
         self.base = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
+        self._closing.set()  # a long poll, a held or slow answer still open ends now, not when its time runs out
+        self._new_update.set()
         if self._runner:
             await self._runner.cleanup()
 
@@ -115,6 +128,7 @@ class FakeTelegram:
         if "update_id" not in update:
             update["update_id"] = self.next_update_id
             self.next_update_id += 1
+        self.highest_pushed = max(self.highest_pushed, int(update["update_id"]))
         self.updates.append(update)
         self._new_update.set()
         return int(update["update_id"])
@@ -140,6 +154,11 @@ class FakeTelegram:
         """The next successful `method` call to `chat_id` is carried out at once but
         answered only after `seconds`: a client that dies meanwhile never learns of it."""
         self.holds.append((method, chat_id, seconds))
+
+    def all_handled(self) -> bool:
+        """Every update pushed (or redelivered) so far has been served and handled: the poller
+        has asked for updates after it, which it does only once a batch is done."""
+        return not self.forced and not self._in_hand and self.highest_pushed < max(self.confirmed, 1)
 
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
         return [c.params for c in self.calls if c.method == method
@@ -188,7 +207,7 @@ class FakeTelegram:
             mode = self.rng.choice([m for m in self.fail_modes if m != "getUpdates"])
             self.injected[mode] = self.injected.get(mode, 0) + 1
             if mode == "timeout":
-                await asyncio.sleep(self.slow_seconds)
+                await self._pause(self.slow_seconds)
             if mode == "drop" and request.transport is not None:
                 request.transport.close()
                 return web.Response(status=500)
@@ -202,7 +221,7 @@ class FakeTelegram:
         if failure is not None:
             queue.remove(failure)
             if failure.delay:
-                await asyncio.sleep(failure.delay)
+                await self._pause(failure.delay)
             return web.json_response(failure.body, status=failure.status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
@@ -222,14 +241,22 @@ class FakeTelegram:
         held = next((h for h in self.holds if h[0] == method and str(h[1]) == str(params.get("chat_id"))), None)
         if held is not None:
             self.holds.remove(held)
-            await asyncio.sleep(held[2])
+            await self._pause(held[2])
         return web.json_response({"ok": True, "result": call.result})
 
+    async def _pause(self, seconds: float) -> None:
+        """A slow answer: `seconds`, or until the fake stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self.confirmed = max(self.confirmed, offset)
+        self._in_hand = False
         if self.forced:
             forced, self.forced = self.forced, []
+            self._in_hand = True
             return forced
-        offset = int(params.get("offset") or 0)
         self.updates = [u for u in self.updates if u["update_id"] >= offset]
         if not self.updates:
             self._new_update.clear()
@@ -237,7 +264,11 @@ class FakeTelegram:
                 await asyncio.wait_for(self._new_update.wait(), min(float(params.get("timeout") or 0), 1.0))
             except TimeoutError:
                 return []
-        return [u for u in self.updates if u["update_id"] >= offset][:100]
+            if self._closing.is_set():
+                return []
+        served = [u for u in self.updates if u["update_id"] >= offset][:100]
+        self._in_hand = bool(served)
+        return served
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         """A file in chunks, as a network delivers it; one byte every `trickles[path]`

@@ -27,6 +27,8 @@ import trustme
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from tests.quiet import until_quiet
+
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
 BOT_NUMBER = "whatsapp:+14155238886"
@@ -211,6 +213,10 @@ class FakeTwilio:
         return web.json_response({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued", "to": form.get("To"),
                                   "from": form.get("From"), "body": form.get("Body"), "num_media": "0"}, status=201)
 
+    def idle(self) -> bool:
+        """No media fetch is under way (Twilio fetches after it has answered the creation)."""
+        return not self._fetches
+
     async def _fetch(self, url: str) -> None:
         local = url
         for public, reached in self.fetch_map.items():
@@ -278,11 +284,13 @@ class WhatsAppUser:
 
     _sids = itertools.count(1)
 
-    def __init__(self, twilio: FakeTwilio, webhook_url: str, public_url: str, number: str) -> None:
+    def __init__(self, twilio: FakeTwilio, webhook_url: str, public_url: str, number: str, service: Any) -> None:
+        """`service`: the settings of the bot behind the webhook, to see when it is done."""
         self.twilio = twilio
         self.webhook_url = webhook_url
         self.public_url = public_url
         self.number = number
+        self.service = service
 
     def form(self, body: str = "", **extra: str) -> dict[str, str]:
         return {"MessageSid": f"SM{next(self._sids):032x}", "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{self.number}",
@@ -300,16 +308,12 @@ class WhatsAppUser:
                 return response
 
     async def send(self, form: dict[str, str], replies: int = 1, timeout: float = 10.0) -> list[str]:
-        """Post and wait for the bot's answer (then a moment of quiet)."""
+        """Post and wait for the bot's answer, then until the bot has nothing left to do for this number."""
         before = len(self.twilio.to(self.number))
         response = await self.post(form)
         assert response.status == 200, response.status
         await self.twilio.wait_for(lambda: len(self.twilio.to(self.number)) >= before + replies, timeout)
-        while True:
-            seen = len(self.twilio.messages)
-            await asyncio.sleep(0.15)
-            if len(self.twilio.messages) == seen:
-                break
+        await until_quiet(self.service, timeout=timeout, chat=("whatsapp", self.number))
         return self.twilio.to(self.number)[before:]
 
     async def say(self, body: str, replies: int = 1) -> list[str]:

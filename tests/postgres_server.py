@@ -4,6 +4,11 @@ pytest-postgresql's executor runs `pg_ctl initdb` and `pg_ctl start` into a temp
 directory, with the socket there too. `initdb` refuses to run as root (CI does), so as
 root every `pg_ctl` call goes through a small wrapper that runs it as `nobody`, and the
 directory is handed to that user.
+
+The tests' server (`running_server(durable=False)`) runs without fsync: it is thrown away
+with the session, no test kills the server itself (crash tests kill the workers, which the
+server outlives), and every fresh database copied from the template would otherwise wait
+for a checkpoint written to disk. Benchmarks keep the durable defaults.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 UNPRIVILEGED_USER = "nobody"
+SERVER_OPTIONS = "-c max_connections=300 -c shared_buffers=64MB"
+THROWAWAY_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+"""For a server whose data nobody needs after a crash of the machine: the tests'."""
 
 
 def find_pg_ctl() -> str | None:
@@ -43,7 +51,7 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, pg_ctl: str) -> None:
+    def __init__(self, pg_ctl: str, durable: bool = True) -> None:
         from pytest_postgresql.executors import PostgreSQLExecutor
 
         self.root = Path(tempfile.mkdtemp(prefix="lapor-pg-"))
@@ -61,11 +69,17 @@ class PostgresServer:
             executable=executable, host="127.0.0.1", port=self.port, datadir=str(self.root / "data"),
             unixsocketdir=str(self.root), logfile=str(self.root / "server.log"), startparams="-w",
             dbname="postgres", user=self.user, timeout=120,
-            postgres_options="-c max_connections=300 -c shared_buffers=64MB",
+            postgres_options=SERVER_OPTIONS if durable else f"{SERVER_OPTIONS} {THROWAWAY_OPTIONS}",
         )
 
     def start(self) -> PostgresServer:
+        """Returns once the server takes connections. The executor returns as soon as the
+        TCP port answers, which PostgreSQL does while still "starting up" (and refusing
+        every connection); `pg_ctl start -w`, its launcher, exits only once it is ready."""
         self.executor.start()
+        launcher = self.executor.process
+        if launcher is not None and launcher.wait(120) != 0:
+            raise RuntimeError(f"pg_ctl start failed ({launcher.returncode}); see {self.root / 'server.log'}")
         return self
 
     def stop(self) -> None:
@@ -79,12 +93,12 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PostgresServer]:
+def running_server(durable: bool = True) -> Iterator[PostgresServer]:
     pg_ctl = find_pg_ctl()
     if pg_ctl is None:
         raise RuntimeError("PostgreSQL's server binaries (pg_ctl) are not installed: apt-get install postgresql")
     for attempt in range(3):  # the free port may be taken by another process before the server binds it
-        server = PostgresServer(pg_ctl)
+        server = PostgresServer(pg_ctl, durable)
         try:
             server.start()
             break

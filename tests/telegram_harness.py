@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,24 +14,40 @@ from bot.telegram.polling import poll
 from tests import fake_telegram as tg
 from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
+from tests.quiet import until_quiet
 
 
 def settings_for(fake: FakeTelegram, backend: Backend, **extra: Any) -> Settings:
-    """A bot on the fake Bot API, stored on the test's backend (SQLite or PostgreSQL)."""
-    return Settings(
+    """A bot on the fake Bot API, stored on the test's backend (SQLite or PostgreSQL). The
+    fake keeps them, so that waiting for the bot can look at what it has left to do.
+
+    Unless a test says otherwise, waits are short: a failed delivery is tried again after
+    0.1 s (2 s in service) and the worker looks for due ones every 0.05 s (1 s), and there
+    is no limit of 20 messages a minute per group (Telegram's, which PTB's rate limiter
+    keeps by waiting 3 s a message once a group has had its 20): a test's group is not
+    Telegram's."""
+    extra.setdefault("telegram_group_max_per_minute", 0)
+    extra.setdefault("delivery_backoff_seconds", 0.1)
+    extra.setdefault("delivery_poll_seconds", 0.05)
+    settings = Settings(
         telegram_bot_token=tg.TOKEN, telegram_base_url=fake.api_url, telegram_base_file_url=fake.file_url,
         **backend.settings(), **extra,
     )
+    fake.service = settings
+    return settings
 
 
 @asynccontextmanager
-async def polling_bot(settings: Settings, album_quiet: float = 0.3) -> AsyncIterator[Runtime]:
-    """The bot as `python -m bot run` runs it: our poller, which confirms updates once handled."""
+async def polling_bot(settings: Settings, album_quiet: float = 0.3, sent_flush: float = 0.005) -> AsyncIterator[Runtime]:
+    """The bot as `python -m bot run` runs it: our poller, which confirms updates once handled.
+    `sent_flush`: how soon replies sent right after their step are recorded as sent when no
+    next step does it (0.1 s in service); the tests wait for that record (`tests/quiet.py`)."""
     application, runtime = build_application(settings, webhook=True)
     async with application:
         await open_runtime(application, runtime)
         assert runtime.engine is not None
         runtime.engine.coalesce_seconds = album_quiet
+        runtime.engine.sent_flush_seconds = sent_flush
         await application.start()
         stop = asyncio.Event()
         poller = asyncio.create_task(poll(application, stop, ALLOWED_UPDATES, timeout=1))
@@ -42,6 +58,13 @@ async def polling_bot(settings: Settings, album_quiet: float = 0.3) -> AsyncIter
             await poller
             await application.stop()
             await close_runtime(runtime)
+
+
+async def quiet(fake: FakeTelegram, condition: Callable[[], bool] = lambda: True, timeout: float = 20.0) -> None:
+    """Until `condition` holds and the bot polling `fake` has nothing left to do at all
+    (`tests/quiet.py`): before reading the database for what the bot did."""
+    assert fake.service is not None, "make the settings with settings_for(fake, ...)"
+    await until_quiet(fake.service, condition, fake, timeout)
 
 
 class Reporter:
@@ -56,13 +79,12 @@ class Reporter:
         return len(self.fake.shown(self.chat_id))
 
     async def settle(self, before: int, at_least: int = 1, timeout: float = 10.0) -> list[str]:
-        """Wait for the bot's answer, then until it has been quiet a moment."""
+        """Wait for the bot's answer, then until the bot has nothing left to do for this chat:
+        its outbox drained. Not until every update is handled: the poller keeps polling
+        beside an update still at work (a slow download), which must not hold this chat up."""
         await self.fake.wait_for(lambda: self._count() >= before + at_least, timeout)
-        while True:
-            seen = len(self.fake.calls)
-            await asyncio.sleep(0.15)
-            if len(self.fake.calls) == seen:
-                break
+        assert self.fake.service is not None, "make the settings with settings_for(fake, ...)"
+        await until_quiet(self.fake.service, timeout=timeout, chat=("telegram", str(self.chat_id)))
         return self.fake.shown(self.chat_id)[before:]
 
     async def say(self, body: str, at_least: int = 1) -> list[str]:

@@ -18,7 +18,8 @@ from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
 from tests.conftest import wait_stopped
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_harness import Reporter, polling_bot, settings_for
+from tests.quiet import until_quiet
+from tests.telegram_harness import Reporter, polling_bot, quiet, settings_for
 
 CHAT = 4242
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -50,7 +51,7 @@ async def test_in_polling_mode_a_press_costs_two_calls_and_the_question_moves_fo
         before = len(fake.calls)
         await r.say("denpasar")
         assert calls_to(fake, before) == ["sendMessage"], "a typed answer: one message"
-        await asyncio.sleep(0.3)
+        await quiet(fake)  # until every reply sent at once is recorded as sent (it times out if one never is)
     assert pending(settings) == 0, "every reply sent at once was recorded as sent"
 
 
@@ -103,7 +104,7 @@ async def test_in_webhook_mode_the_press_is_answered_inside_the_response(
         async with http.post(url, json=press, headers=SECRET) as response:  # Telegram retries: a duplicate
             assert (await response.json())["method"] == "answerCallbackQuery"
         assert calls_to(fake, before) == ["editMessageText"], "nothing sent twice"
-    await asyncio.sleep(0.3)
+    await until_quiet(settings)  # until the replies are recorded as sent (it times out if one never is)
     assert pending(settings) == 0
 
 

@@ -34,6 +34,7 @@ from storage import Database, case_files, cases, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
 from tests.backends import Backend
+from tests.conftest import logging_as_it_was
 from tests.reports import Report, file_report, jpeg_with_gps
 
 WIB = timezone(timedelta(hours=7))
@@ -321,10 +322,12 @@ async def test_the_shell_command_writes_the_file_and_records_it(desk: Desk, back
 
 
 async def _run_main(argv: list[str]) -> int:
-    """`python -m bot ...` runs its own event loop: run it in a thread."""
+    """`python -m bot ...` runs its own event loop: run it in a thread. It sets up logging
+    for the process (a handler on this test's captured stderr): put it back afterwards."""
     import asyncio
 
-    return await asyncio.to_thread(main, argv)
+    with logging_as_it_was():
+        return await asyncio.to_thread(main, argv)
 
 
 async def test_hostile_text_is_shown_safely_and_logs_nothing_of_it(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
@@ -391,6 +394,7 @@ async def test_the_subtitle_follows_who_the_person_is(desk: Desk, group: str, su
     assert f"Status kepegawaian {employment}" in text
 
 
+@pytest.mark.slow  # exhaustive: 22 page layouts
 async def test_no_heading_is_the_last_line_of_a_page(desk: Desk) -> None:
     """A chronology a line longer each time moves every later heading (witnesses, reporter,
     evidence, related reports, audit trail, this file) down past the foot of a page, 5 mm

@@ -4,9 +4,13 @@ process on SQLite, once as two `serve` workers on PostgreSQL behind one webhook 
 
 from __future__ import annotations
 
+import pytest
+
 from bench.chaos import run
 from tests.conftest import fresh_database
 from tests.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.slow  # processes killed with SIGKILL (bench/chaos.py as a test)
 
 
 async def test_sigkill_mid_flow_loses_no_step_and_repeats_no_case() -> None:

@@ -67,6 +67,7 @@ async def cli(tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 
     return process.returncode, out.decode().splitlines()
 
 
+@pytest.mark.slow  # the command as a process
 async def test_run_with_a_rejected_token_says_so_in_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
     """Before: a 92-line traceback quoting the whole token, then unclosed aiohttp sessions."""
     fake.fail("getMe", 401, "Unauthorized", times=100)
@@ -78,6 +79,7 @@ async def test_run_with_a_rejected_token_says_so_in_one_line(fake: FakeTelegram,
     assert SECRET_PART not in text and "Traceback" not in text and "Unclosed" not in text
 
 
+@pytest.mark.slow  # the command as a process
 async def test_run_with_an_unreachable_api_says_so_in_one_line(tmp_path: Path) -> None:
     env = environment(tmp_path, TELEGRAM_BOT_TOKEN=tg.TOKEN, TELEGRAM_BASE_URL="http://127.0.0.1:9/bot")
     code, lines = await cli(tmp_path, "run", env=env)
@@ -86,6 +88,7 @@ async def test_run_with_an_unreachable_api_says_so_in_one_line(tmp_path: Path) -
     assert SECRET_PART not in lines[0]
 
 
+@pytest.mark.slow  # the command as a process
 async def test_serve_lists_every_missing_or_wrong_setting_at_once(tmp_path: Path) -> None:
     """Before: PUBLIC_BASE_URL first, and after a restart the next one."""
     env = environment(tmp_path, TWILIO_ACCOUNT_SID=tw.ACCOUNT_SID, PORT="delapan", ADMIN_TELEGRAM_IDS="12,abc")
@@ -96,6 +99,7 @@ async def test_serve_lists_every_missing_or_wrong_setting_at_once(tmp_path: Path
     assert len(lines) == 5 and "delapan" not in "\n".join(lines), "a wrong value is named, never shown"
 
 
+@pytest.mark.slow  # the command as a process
 async def test_serve_with_a_wrong_twilio_secret_refuses_in_one_line(twilio: FakeTwilio, tmp_path: Path) -> None:
     env = environment(tmp_path, PUBLIC_BASE_URL="https://lapor.example.org", **twilio_env(twilio, WRONG_TWILIO))
     code, lines = await cli(tmp_path, "serve", env=env)
@@ -103,6 +107,7 @@ async def test_serve_with_a_wrong_twilio_secret_refuses_in_one_line(twilio: Fake
     assert "TWILIO_AUTH_TOKEN" in lines[0] and WRONG_TWILIO not in lines[0]
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_names_each_problem_and_fails(fake: FakeTelegram, twilio: FakeTwilio, tmp_path: Path) -> None:
     """A wrong Telegram token, a wrong Twilio secret, a database not migrated and an http
     public URL: each named in its own line, with the fix; exit code 1."""
@@ -122,6 +127,7 @@ async def test_check_names_each_problem_and_fails(fake: FakeTelegram, twilio: Fa
     assert not (tmp_path / "data" / "lapor.db").exists(), "check creates no database"
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: FakeTwilio, tmp_path: Path) -> None:
     env = environment(tmp_path, PUBLIC_BASE_URL="https://lapor.example.org", TELEGRAM_WEBHOOK_SECRET="s3cret",
                       **telegram_env(fake), **twilio_env(twilio))
@@ -141,6 +147,7 @@ async def test_check_passes_when_everything_answers(fake: FakeTelegram, twilio: 
     assert len(failed) == 2 and "502 Bad Gateway" in failed[0] and "-100201" in failed[1], lines
 
 
+@pytest.mark.slow  # the command as a process
 async def test_serve_refuses_an_ephemeral_disk_unless_allowed(tmp_path: Path) -> None:
     from bot.check import filesystem_of
 
@@ -175,6 +182,7 @@ def test_the_file_system_of_a_path_comes_from_the_mount_table(tmp_path: Path) ->
     assert filesystem_of(Path("/app/data/lapor.db"), tmp_path / "none") is None
 
 
+@pytest.mark.slow  # the command as a process
 async def test_check_reads_the_schema_without_migrating(backend: Backend, tmp_path: Path) -> None:
     """On both backends: a database that does not exist yet is named, and `migrate` makes it."""
     env = environment(tmp_path)

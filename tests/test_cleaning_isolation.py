@@ -41,6 +41,7 @@ def run_child(script: str, *args: str) -> dict[str, object]:
 
 # --- budgets checked before decoding ---------------------------------------------------------
 
+@pytest.mark.slow  # measured in a process of its own
 def test_the_pixel_budget_covers_the_colour_mode(tmp_path: Path) -> None:
     """A 170 KB one-colour 6300×6300 RGBA PNG is under 40 megapixels, but decodes to 160 MB
     and cost 635 MB to clean: the budget counts bytes per pixel, in and out."""
@@ -80,6 +81,7 @@ def test_the_object_count_is_read_before_the_pdf_is_opened() -> None:
 
 # --- the pool ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # measured in a process of its own
 def test_the_service_process_never_decodes_a_file(tmp_path: Path) -> None:
     """`clean_async`, what the service calls, hands the bytes to a worker: none of the
     decoders is even imported in the calling process."""
@@ -112,6 +114,7 @@ async def wait_busy(pool: CleaningPool, timeout: float = 20.0, steady: float = 0
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow  # SIGKILL of a cleaning worker
 async def test_a_worker_killed_mid_file_makes_it_unsafe_and_is_replaced() -> None:
     pool = CleaningPool(Limits(workers=1, memory_mb=1024, seconds=60))
     try:
@@ -177,6 +180,7 @@ def file_settings(fake: FakeTelegram, backend: Backend) -> Settings:
                         delivery_backoff_seconds=0.1, telegram_timeout=2.0)
 
 
+@pytest.mark.slow  # SIGKILL of a cleaning worker
 async def test_a_cleaning_worker_killed_mid_file_leaves_the_file_unsafe_and_the_report_filed(
         fake: FakeTelegram, file_settings: Settings) -> None:
     r = Reporter(fake, REPORTER)

@@ -12,9 +12,13 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from flows.dates import read_date
 from tests.backends import Backend
 from tests.console_driver import ConsoleSession, console_env
+
+pytestmark = pytest.mark.slow  # the console as a process
 
 SCRIPT = [
     "halo", "1", "denpasar", "1", "8", "SMPN 1 Denpasar", "Budi Santoso", "Kepala Sekolah",

@@ -224,6 +224,7 @@ def threaded_platform() -> Iterator[FakePlatform]:
     thread.join(5)
 
 
+@pytest.mark.slow  # the console as a process
 def test_console_report_with_links_and_a_recording(backend: Backend, threaded_platform: FakePlatform) -> None:
     voice = backend.tmp_path / "Rekaman Siti Aminah.ogg"
     voice.write_bytes(hostile.opus_voice())

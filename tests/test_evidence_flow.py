@@ -154,7 +154,7 @@ async def test_a_forwarded_channel_message_is_an_item_with_its_origin(engine: En
 
 
 async def test_status_and_the_export_list_the_clean_links_and_never_a_held_one(engine: Engine) -> None:
-    from bot.export import COLUMNS, rows
+    from bot.export import Layout, rows
     from storage.case_queries import CaseFilter
 
     chat = Chat(engine)
@@ -163,5 +163,6 @@ async def test_status_and_the_export_list_the_clean_links_and_never_a_held_one(e
     status = chat.text()
     assert "Instagram: https://www.instagram.com/p/C9xYz12AbCd/" in status
     assert "ZMheld" not in status and "belum bisa dibersihkan" in status
-    exported = [row async for row in rows(engine.db, CaseFilter(), identity=False)]
-    assert exported[0][COLUMNS.index("links")] == "Instagram: https://www.instagram.com/p/C9xYz12AbCd/"
+    layout = Layout("id")
+    exported = [row async for row in rows(engine.db, CaseFilter(), identity=False, layout=layout)]
+    assert exported[0][layout.header(identity=False).index("Tautan")] == "Instagram: https://www.instagram.com/p/C9xYz12AbCd/"

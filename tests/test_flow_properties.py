@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,7 @@ def events(data: st.DataObject, conv: Conversation) -> Event:
     return data.draw(st.sampled_from([Unsupported("sticker"), Choice("nonsense"), Text("   ")]))
 
 
+@pytest.mark.slow  # property-based fuzzing
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_sequences_keep_the_conversation_valid(data: st.DataObject) -> None:
@@ -78,6 +80,7 @@ def test_the_happy_path_is_reachable_by_the_strategy() -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
+@pytest.mark.slow  # property-based fuzzing
 @given(st.data())
 def test_random_sequences_through_the_engine_store_only_complete_cases(backend: Backend, data: st.DataObject) -> None:
     """The same through the engine and a real database (each example a new reporter),

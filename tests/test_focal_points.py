@@ -15,7 +15,7 @@ from bot.config import Settings
 from tests import fake_telegram as tg
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
-from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
+from tests.telegram_harness import Reporter, polling_bot, quiet, settings_for, submit_report
 
 ADMIN = 4242
 OFFICER = 777
@@ -62,7 +62,9 @@ def cards(fake: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
 
 
 async def card_in(fake: FakeTelegram, chat_id: int, count: int = 1) -> dict[str, Any]:
-    await fake.wait_for(lambda: len(cards(fake, chat_id)) >= count)
+    """The group's latest case card once it has `count`, and the bot has done what posting it
+    set off (its message id recorded, the evidence after it, the reporter's news)."""
+    await quiet(fake, lambda: len(cards(fake, chat_id)) >= count)
     call = next(c for c in reversed(fake.calls) if c.method == "sendMessage" and c.result
                 and str(c.params.get("chat_id")) == str(chat_id) and str(c.params.get("text", "")).startswith("<b>Laporan"))
     return call.result  # the message as the group has it (with its buttons)
@@ -165,7 +167,8 @@ async def test_each_button_notifies_the_reporter_and_edits_the_group_message(fak
             assert await press(fake, card, action) == f"Kasus {number} diperbarui."
             texts = await fake.wait_messages(REPORTER, before + 1)
             assert any(told in t for t in texts[before:])
-            await fake.wait_for(lambda shown=shown: f"Status: <b>{shown}</b>" in last_edit(fake, GROUP)["text"])
+            await fake.wait_for(lambda shown=shown: any(f"Status: <b>{shown}</b>" in e["text"]
+                                                        for e in fake.sent("editMessageText", GROUP)[-1:]))
             edit = last_edit(fake, GROUP)
             assert "tindakan terakhir oleh User777" in edit["text"]
             card = {**card, "reply_markup": edit.get("reply_markup") or {"inline_keyboard": []}}

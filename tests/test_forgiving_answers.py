@@ -174,6 +174,7 @@ def test_one_typo_never_picks_another_option_in_any_menu(options: dict[str, list
     assert taken > 9 * (asked + refused), (taken, asked, refused)
 
 
+@pytest.mark.slow  # exhaustive: every one-letter typo of 552 names
 def test_one_typo_in_a_region_name_never_picks_another_region() -> None:
     """All 552 names: a typo finds the region (alone, or among a few to choose from), or
     nothing; another region alone only where the typo is itself the start of its name."""

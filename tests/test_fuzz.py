@@ -22,6 +22,8 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
 from tests.telegram_harness import settings_for
 
+pytestmark = pytest.mark.slow  # fuzzing
+
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
 PUBLIC = "https://lapor.example.org"
 HOSTILE = st.sampled_from(["<b>x</b>", "*bold* _it_ [a](http://x)", "'; DROP TABLE cases; --", "\u202egnp.exe",

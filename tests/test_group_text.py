@@ -97,6 +97,13 @@ async def test_reporter_text_is_inert_in_the_card_lihat_jejak_and_relayed_answer
     assert planted_tappable(fake) == [], planted_tappable(fake)
 
 
+@pytest.mark.parametrize("text", ["カhttps://x.co/#a", "kata@https://x.co/@akun"])
+def test_a_link_glued_to_a_word_is_no_link_and_its_signs_are_made_inert(text: str) -> None:
+    """Found by the property below: Telegram links no address glued to a letter before it,
+    so the "#a" in it was a hashtag while `inert` took it for part of a link."""
+    assert auto_entities(inert(text)) == []
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(list("/@#$_aZ1 .:é-()\n") + ["https://x.co/", "\u200c", "カ", "1INCH", "ා"]),
                 max_size=30).map("".join))

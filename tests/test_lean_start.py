@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # Python started as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 # `cleaning` itself is a dispatcher of a few kilobytes; its libraries are the heavy part
 HEAVY = ("matplotlib", "PIL", "xlsxwriter", "pikepdf", "av", "pillow_heif", "numpy", "fpdf", "dateparser")

@@ -27,6 +27,8 @@ from tests.postgres_server import PostgresServer
 from tests.reports import jpeg_with_gps
 from tests.telegram_harness import Reporter, polling_bot, settings_for, submit_report
 
+pytestmark = pytest.mark.slow  # migrate-db run as a process
+
 GROUP = -100555
 PHOTOS = [jpeg_with_gps(800, 800, shade, noise=True) for shade in (10, 20)]  # real photos, each more than one chunk
 

@@ -11,12 +11,10 @@ uploads included) and every log line at DEBUG is recorded, then searched.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from tests import hostile_files as hostile
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
+from tests.quiet import until_quiet
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 from tests.test_reporter_safety import captured_logs, video_update
 
@@ -118,25 +117,10 @@ class Lifecycle:
         self.number = ""
 
     async def quiet(self, condition: Callable[[], bool] = lambda: True, timeout: float = 20.0) -> None:
-        """Until `condition` holds, nothing is waiting in the outbox (but what waits for WhatsApp's
-        window) and nothing moved for a moment."""
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = (self._sent(), len(self.twilio.requests), len(self.twilio.fetched))
-            await asyncio.sleep(0.15)
-            with inspect_db(self.settings) as db:
-                pending = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'"
-                                     " AND (held_for IS NULL OR leased_until IS NOT NULL)").fetchone()[0]
-                queued = db.execute("SELECT count(*) FROM inbound_queue WHERE status = 'pending'").fetchone()[0]
-            if condition() and not pending and not queued and seen == (self._sent(), len(self.twilio.requests),
-                                                                      len(self.twilio.fetched)):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not quiet: {pending} pending; last calls {[c.method for c in self.fake.calls[-5:]]}")
-
-    def _sent(self) -> int:
-        """Calls other than polling (getUpdates comes every second whatever happens)."""
-        return sum(1 for c in self.fake.calls if c.method != "getUpdates")
+        """Until `condition` holds, the service has nothing left to do (`tests/quiet.py`) and
+        Twilio has fetched every file it was given a URL for."""
+        await until_quiet(self.settings, condition, self.fake, timeout)
+        await self.twilio.wait_for(self.twilio.idle, timeout)
 
     def told(self) -> list[str]:
         """What the reporter has been sent, on their channel."""
@@ -312,7 +296,7 @@ async def service(settings: Settings, twilio: FakeTwilio) -> AsyncIterator[Whats
         site = await start_site(make_web_app(settings, runtime.db, None), settings.host, settings.port)
         try:
             yield WhatsAppUser(twilio, f"http://127.0.0.1:{settings.port}/twilio/whatsapp",
-                               PUBLIC + "/twilio/whatsapp", WA_NUMBER)
+                               PUBLIC + "/twilio/whatsapp", WA_NUMBER, settings)
         finally:
             await site.cleanup()
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -42,19 +44,23 @@ def test_the_readme_shows_commands() -> None:
 def test_the_set_up_and_test_commands_are_what_ci_runs() -> None:
     commands = shell_commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    suite = next(c for c in commands if c.endswith("-m pytest"))
+    suite = next(c for c in commands if c.startswith("python3 -m venv .venv") and " -m pytest" in c)
     assert suite in ci, "set-up (b) is exactly what .ci/run runs"
+    assert "-m pytest -m" not in suite, "CI runs every test, the slow ones too"
     assert any(c.startswith("python3 -m venv .venv") and c.endswith(".venv/bin/python -m bot") for c in commands)
+    assert any(c.startswith(".venv/bin/python -m pytest") and '-m "not slow"' in c for c in commands), \
+        "the README gives the fast loop too"
 
 
+@pytest.mark.slow  # the README's commands, run
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "routes.csv").write_text("region,chat_id,agency,title\n51.03,-100201,,Fokus Badung\n",
                                          encoding="utf-8")
     env = _env(tmp_path)
     ran = []
     for command in shell_commands():
-        if "pip install" in command or command.endswith("-m pytest"):
-            continue  # the set-up, checked against .ci/run above
+        if "pip install" in command or " -m pytest" in command:
+            continue  # the set-up and the test suite (this is one of its tests), checked against .ci/run above
         if "locales/update.sh" in command:
             _update_catalogs_in_a_copy(tmp_path / "copy", command)
             ran.append(command)

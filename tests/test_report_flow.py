@@ -1,4 +1,6 @@
-"""The report flow end to end through the engine on a real SQLite file."""
+"""The report flow: the conversation alone through `step` (the `steps` fixture, no database),
+and end to end through the engine where what is stored matters (`engine`: SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from flows.events import Choice, Inbound
 from storage import cases, conversations, reporters
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
+from tests.steps import Steps
 
 pytestmark = pytest.mark.asyncio
 
@@ -85,8 +88,8 @@ async def test_anonymous_reporter_is_never_asked_for_name_or_phone(engine: Engin
 
 
 @pytest.mark.parametrize("position", range(len(HAPPY_PATH)))
-async def test_back_from_every_step(engine: Engine, position: int) -> None:
-    chat = Chat(engine)
+async def test_back_from_every_step(steps: Steps, position: int) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[: position + 1])
     reached, previous = PATH_STATES[position]
     assert await chat.state() == reached
@@ -96,8 +99,8 @@ async def test_back_from_every_step(engine: Engine, position: int) -> None:
         assert "tidak ada langkah sebelumnya" in chat.text() or reached == "consent"
 
 
-async def test_walking_back_to_the_start_and_forward_again_loses_nothing(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_walking_back_to_the_start_and_forward_again_loses_nothing(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH)
     before = chat.text()
     visited = []
@@ -129,8 +132,8 @@ EDITS = {
 
 
 @pytest.mark.parametrize("section", list(EDITS))
-async def test_every_edit_path_returns_to_the_summary(engine: Engine, section: str) -> None:
-    chat = Chat(engine)
+async def test_every_edit_path_returns_to_the_summary(steps: Steps, section: str) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH, "@edit")
     assert await chat.state() == "edit"
     inputs, expected = EDITS[section]
@@ -141,8 +144,8 @@ async def test_every_edit_path_returns_to_the_summary(engine: Engine, section: s
     assert await chat.state() == "done"
 
 
-async def test_edit_then_back_returns_to_the_summary_unchanged(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_edit_then_back_returns_to_the_summary_unchanged(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH)
     summary = chat.text()
     await chat.run("@edit", "@incident", "/kembali")
@@ -183,16 +186,16 @@ async def test_idle_for_a_day_offers_to_resume_or_start_over(engine: Engine) -> 
     assert (await only_case(engine)).person_name == "Budi Santoso"
 
 
-async def test_idle_then_start_over(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_idle_then_start_over(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:11], "#wait 30", "halo", "@restart")
     assert await chat.state() == "province", "consent was given at the start of the report"
     await chat.run("denpasar", "@pemda", "@sekolah", "@unknown")
     assert await chat.state() == "person_name"
 
 
-async def test_idle_less_than_a_day_just_continues(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_idle_less_than_a_day_just_continues(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:11], "#wait 23", "@today")
     assert await chat.state() == "place"
 
@@ -203,17 +206,15 @@ STEPS_TO_PROBE = [2, 4, 8, 9, 10, 11, 13, 15, 18, 21]
 
 @pytest.mark.parametrize("position", STEPS_TO_PROBE)
 @pytest.mark.parametrize("bad", BAD_INPUTS)
-async def test_bad_input_keeps_the_step_and_what_was_entered(engine: Engine, position: int, bad: str) -> None:
-    chat = Chat(engine)
+async def test_bad_input_keeps_the_step_and_what_was_entered(steps: Steps, position: int, bad: str) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:position])
     state = await chat.state()
-    async with engine.db.reading() as tx:
-        before = await conversations.load(tx, "test", "reporter-1")
+    before = await chat.stored()
     handled = await chat.send(bad)
     assert handled.replies, "bad input must get an answer"
     after_state = await chat.state()
-    async with engine.db.reading() as tx:
-        after = await conversations.load(tx, "test", "reporter-1")
+    after = await chat.stored()
     assert before is not None and after is not None
     if (bad.startswith("#photo") and state == "evidence"
             or bad == "#long 10000" and state in ("description", "witnesses", "place")):
@@ -224,28 +225,21 @@ async def test_bad_input_keeps_the_step_and_what_was_entered(engine: Engine, pos
     assert _draft(before.data) == _draft(after.data)
 
 
-async def _stored(engine: Engine) -> conversations.StoredConversation:
-    async with engine.db.reading() as tx:
-        stored = await conversations.load(tx, "test", "reporter-1")
-    assert stored is not None
-    return stored
-
-
 def _draft(data: str) -> str:
     import json
 
     return json.dumps(json.loads(data)["draft"], sort_keys=True)
 
 
-async def test_ten_thousand_characters_are_refused_with_the_limit(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_ten_thousand_characters_are_refused_with_the_limit(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:14], "#long 10000")
     assert await chat.state() == "description"
     assert "paling banyak 4000 karakter" in chat.text()
 
 
-async def test_short_description_is_refused_with_a_count(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_short_description_is_refused_with_a_count(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:14], "terlalu pendek")
     assert await chat.state() == "description"
     assert "minimal 30 karakter (sekarang 14)" in chat.text()
@@ -266,8 +260,8 @@ async def test_control_characters_typed_or_pasted_are_dropped_and_the_report_goe
     assert case.description == "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup guru.\nDua baris."
 
 
-async def test_future_dates_are_refused(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_future_dates_are_refused(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:10], "22/11/2024")
     assert await chat.state() == "occurred_on"
     assert "belum terjadi" in chat.text()
@@ -276,16 +270,16 @@ async def test_future_dates_are_refused(engine: Engine) -> None:
     assert "tidak mungkin mengetahuinya sebelum kejadian" in chat.text()
 
 
-async def test_learned_more_than_seven_days_ago_warns_and_goes_on(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_learned_more_than_seven_days_ago_warns_and_goes_on(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:10], "1 November 2024", "2 November 2024")
     assert await chat.state() == "place"
     assert "lebih dari 7 hari" in chat.text()
 
 
-async def test_dates_in_every_written_form(engine: Engine) -> None:
+async def test_dates_in_every_written_form(steps: Steps) -> None:
     for number, typed in enumerate(["19/11/2024", "19-11-2024", "19 nov 2024", "19 November 2024"]):
-        chat = Chat(engine, address=f"r{number}")
+        chat = Chat(steps, address=f"r{number}")
         await chat.run(*HAPPY_PATH[:10], typed)
         assert await chat.state() == "learned_on", typed
 
@@ -301,8 +295,8 @@ async def test_evidence_is_capped_at_ten_with_a_clear_message(engine: Engine) ->
         assert len(await cases.evidence_of(tx, case.id)) == 10
 
 
-async def test_no_evidence_needs_an_explicit_confirmation(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_no_evidence_needs_an_explicit_confirmation(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:16], "@done")
     assert await chat.state() == "no_evidence"
     assert "lebih lemah" in chat.text()
@@ -332,25 +326,25 @@ async def test_consent_given_is_recorded_with_time(engine: Engine) -> None:
     assert consents[0][2].startswith("2024-11-21T10:00:40")
 
 
-async def test_typed_number_and_label_pick_an_option(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_typed_number_and_label_pick_an_option(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "1", "DENPASAR", "1.")
     assert await chat.state() == "agency_unit"
     await chat.send("sekolah negeri")
     assert await chat.state() == "agency_name"
 
 
-async def test_a_button_from_an_older_message_changes_nothing(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_a_button_from_an_older_message_changes_nothing(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "denpasar")
     old = Inbound("test", "reporter-1", "stale-1", Choice("51", token=1), chat.now, "id")
-    handled = await engine.handle(old)
+    handled = await steps.handle(old)
     assert "sudah tidak berlaku" in handled.replies[0].text  # type: ignore[union-attr]
     assert await chat.state() == "agency_group"
 
 
-async def test_province_then_paged_regency_list(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_province_then_paged_regency_list(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "@nav:next", "@nav:next", "@nav:prev")
     assert "Kalimantan" in chat.text() or "Jawa" in chat.text()
     await chat.run("jawa barat")
@@ -360,8 +354,8 @@ async def test_province_then_paged_regency_list(engine: Engine) -> None:
     assert await chat.state() == "agency_group"
 
 
-async def test_ambiguous_region_name_offers_the_matches(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_ambiguous_region_name_offers_the_matches(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "bandung")
     assert await chat.state() == "province"
     assert chat.options()[:2] == ["32.04", "32.73"]
@@ -378,8 +372,8 @@ async def test_region_typed_names_found_tolerantly(engine: Engine) -> None:
     assert found == {"74.72", "92.03", "51.03"}
 
 
-async def test_jakarta_goes_to_the_province_then_asks_the_city(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_jakarta_goes_to_the_province_then_asks_the_city(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "jakarta")
     assert await chat.state() == "regency"
     assert "31.74" in chat.options()
@@ -387,28 +381,29 @@ async def test_jakarta_goes_to_the_province_then_asks_the_city(engine: Engine) -
     assert await chat.state() == "agency_group"
 
 
-async def test_language_switch_keeps_the_step(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_language_switch_keeps_the_step(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:9], "/bahasa", "@en")
     assert await chat.state() == "incident_type"
     assert "Language changed." in chat.text()
     assert "What did they do?" in chat.text()
 
 
-async def test_help_is_specific_to_the_step_and_keeps_it(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_help_is_specific_to_the_step_and_keeps_it(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:10], "/bantuan")
     assert "19/11/2024, 19-11-2024" in chat.text() and "/kembali" in chat.text()
     assert await chat.state() == "occurred_on"
 
 
-async def test_start_over_forgets_the_draft(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_start_over_forgets_the_draft(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:8], "/mulai")
     assert await chat.state() == "confirm_restart"
     await chat.run("@yes")
     assert await chat.state() == "province", "consent was given already"
-    assert "Budi" not in _draft((await _stored(engine)).data)
+    stored = await chat.stored()
+    assert stored is not None and "Budi" not in _draft(stored.data)
 
 
 async def test_status_shows_only_the_reporters_own_cases(engine: Engine) -> None:

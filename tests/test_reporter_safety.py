@@ -266,6 +266,7 @@ def test_what_cannot_be_made_safe_is_unsafe(kind: str) -> None:
     assert isinstance(cleaning.clean(getattr(hostile, kind)(), None), cleaning.Unsafe)
 
 
+@pytest.mark.slow  # a process of its own, to measure its memory
 def test_a_13300_pixel_square_png_is_refused_without_being_decoded(tmp_path: Path) -> None:
     """In a child process with its address space capped at 1 GiB: decoding it would need ~700 MB
     on top of the interpreter, so only a check before decoding passes."""

@@ -1,11 +1,11 @@
 """The conversation as reporters really talk (issue 13): each test is one finding of the
-review, typed the way the reviewer typed it, through the real engine on a real SQLite
-file, and shown the way the channel shows it (tests/chat.py renders WhatsApp and the
+review, typed the way the reviewer typed it, through the report flow alone (`steps`, no
+database) or, where what is stored matters, the real engine on SQLite and PostgreSQL
+(`engine`), and shown the way the channel shows it (tests/chat.py renders WhatsApp and the
 console with the same plain-text renderer the channels use)."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
@@ -14,9 +14,10 @@ import pytest
 from flows.engine import Engine
 from flows.i18n import long_date
 from flows.policy import Policy
-from storage import cases, conversations, routes
+from storage import cases, routes
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
+from tests.steps import Steps
 
 BADUNG_KEPALA_DESA = (
     "halo", "ya", "kab badung", "desa", "Desa Dalung", "I Made Sudarma", "Kepala desa",
@@ -32,13 +33,6 @@ def plain(chat: Chat) -> str:
     return chat.text()
 
 
-async def draft_of(engine: Engine, chat: Chat) -> dict[str, object]:
-    async with engine.db.reading() as tx:
-        stored = await conversations.load(tx, chat.channel, chat.address)
-    assert stored is not None
-    return json.loads(stored.data)["draft"]  # type: ignore[no-any-return]
-
-
 async def only_case(engine: Engine) -> cases.Case:
     async with engine.db.reading() as tx:
         found = await cases.recent(tx)
@@ -49,8 +43,8 @@ async def only_case(engine: Engine) -> cases.Case:
 # --- Buttons that do not exist ---------------------------------------------------------
 
 @pytest.mark.parametrize("channel", ["whatsapp", "console"])
-async def test_numbered_channels_never_talk_about_buttons(engine: Engine, channel: str) -> None:
-    chat = Chat(engine, channel=channel, address=f"{channel}-1")
+async def test_numbered_channels_never_talk_about_buttons(steps: Steps, channel: str) -> None:
+    chat = Chat(steps, channel=channel, address=f"{channel}-1")
     seen = []
     for line in (*HAPPY_PATH[:10], "#sticker", *HAPPY_PATH[10:15], "#sticker", HAPPY_PATH[15],
                  "#sticker", *HAPPY_PATH[16:19], "#sticker", *HAPPY_PATH[19:21], "#sticker", HAPPY_PATH[21]):
@@ -63,8 +57,8 @@ async def test_numbered_channels_never_talk_about_buttons(engine: Engine, channe
     assert "membagikannya" not in phone and "(Ketik nomor HP Anda.)" not in phone
 
 
-async def test_telegram_still_says_press(engine: Engine) -> None:
-    chat = Chat(engine)  # the "test" channel has Telegram's abilities
+async def test_telegram_still_says_press(steps: Steps) -> None:
+    chat = Chat(steps)  # the "test" channel has Telegram's abilities
     await chat.run(*HAPPY_PATH[:10])
     assert "Tekan tombol atau ketik tanggalnya" in plain(chat)
     await chat.run(*HAPPY_PATH[10:21])
@@ -80,22 +74,22 @@ async def test_telegram_still_says_press(engine: Engine) -> None:
     ("2 days ago", "2024-11-19"), ("19/11/2024", "2024-11-19"), ("19-11-2024", "2024-11-19"),
     ("19 nov 2024", "2024-11-19"), ("Selasa, 19 November 2024", "2024-11-19"), ("hari ini", "2024-11-21"),
 ])
-async def test_dates_as_people_type_them(engine: Engine, typed: str, expected: str) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000001")
+async def test_dates_as_people_type_them(steps: Steps, typed: str, expected: str) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000001")
     await chat.run(*HAPPY_PATH[:10], typed)
     assert await chat.state() == "learned_on", plain(chat)
-    assert (await draft_of(engine, chat))["occurred_on"] == expected
+    assert (await chat.draft())["occurred_on"] == expected
 
 
-async def test_tomorrow_is_in_the_future(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000001")
+async def test_tomorrow_is_in_the_future(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000001")
     await chat.run(*HAPPY_PATH[:10], "besok")
     assert await chat.state() == "occurred_on" and "belum terjadi" in plain(chat)
 
 
 @pytest.mark.parametrize("typed", ["31/02/2024", "30 Februari 2024", "29/02/2023", "31/11"])
-async def test_an_impossible_date_says_so(engine: Engine, typed: str) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000001")
+async def test_an_impossible_date_says_so(steps: Steps, typed: str) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000001")
     await chat.run(*HAPPY_PATH[:10], typed)
     assert await chat.state() == "occurred_on"
     assert "tidak ada" in plain(chat) and "tidak dapat dibaca" not in plain(chat)
@@ -116,15 +110,15 @@ async def test_my_data_uses_the_same_date_style(engine: Engine) -> None:
 # --- Everyday answers ------------------------------------------------------------------
 
 @pytest.mark.parametrize("word", ["ya", "yes", "iya", "ok", "Ya."])
-async def test_yes_at_consent(engine: Engine, word: str) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000002")
+async def test_yes_at_consent(steps: Steps, word: str) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000002")
     await chat.run("halo", word)
     assert await chat.state() == "province"
 
 
 @pytest.mark.parametrize("word", ["tidak", "gak"])
-async def test_no_at_consent(engine: Engine, word: str) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000002")
+async def test_no_at_consent(steps: Steps, word: str) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000002")
     await chat.run("halo", word)
     assert await chat.state() == "none"
     assert "Baik." in plain(chat)
@@ -132,22 +126,22 @@ async def test_no_at_consent(engine: Engine, word: str) -> None:
 
 @pytest.mark.parametrize("word, group", [("pemda", "pemda"), ("pusat", "pusat"), ("desa", "desa"),
                                          ("bumn", "bumn_bumd"), ("Polri", "tni_polri")])
-async def test_agency_groups_by_their_short_names(engine: Engine, word: str, group: str) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000003")
+async def test_agency_groups_by_their_short_names(steps: Steps, word: str, group: str) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000003")
     await chat.run("halo", "ya", "kab badung", word)
-    assert (await draft_of(engine, chat))["agency_group"] == group, plain(chat)
+    assert (await chat.draft())["agency_group"] == group, plain(chat)
 
 
-async def test_an_out_of_range_number_gets_the_valid_range(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000004")
+async def test_an_out_of_range_number_gets_the_valid_range(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000004")
     await chat.run(*HAPPY_PATH, "@edit", "99")
     assert await chat.state() == "edit"
     assert "Balas dengan angka 1–10" in plain(chat)
     assert "tidak ditemukan" not in plain(chat)
 
 
-async def test_yes_confirms_a_cancel(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000004")
+async def test_yes_confirms_a_cancel(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000004")
     await chat.run(*HAPPY_PATH[:6], "/batal", "iya")
     assert await chat.state() == "start"
 
@@ -183,8 +177,8 @@ async def test_not_asn_reaches_the_case_card_lihat_and_the_export(engine: Engine
     assert row_of(case, 0, identity=False)[Layout().header(False).index("person_status")] == "bukan_asn"
 
 
-async def test_changing_the_agency_to_an_asn_one_asks_the_status(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_changing_the_agency_to_an_asn_one_asks_the_status(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "kab badung", "@desa", "Desa Dalung", "@unknown", "@skip",
                    *HAPPY_PATH[9:], "@edit", "@agency", "@pemda", "@kecamatan", "Kecamatan Kuta Utara")
     assert await chat.state() == "person_status", "an ASN agency now: the status is asked"
@@ -193,7 +187,7 @@ async def test_changing_the_agency_to_an_asn_one_asks_the_status(engine: Engine)
     assert "Status kepegawaian: PNS" in plain(chat)
 
 
-async def test_village_offices_are_offices(engine: Engine) -> None:
+async def test_village_offices_are_offices(steps: Steps) -> None:
     from flows import menus
 
     village = menus.agency_group("desa")
@@ -203,15 +197,15 @@ async def test_village_offices_are_offices(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("group", ["bumn_bumd", "tni_polri"])
-async def test_not_asn_agencies_skip_the_status(engine: Engine, group: str) -> None:
-    chat = Chat(engine)
+async def test_not_asn_agencies_skip_the_status(steps: Steps, group: str) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "kab badung", f"@{group}", "PLN", "@unknown", "@skip")
     assert await chat.state() == "incident_type"
-    assert (await draft_of(engine, chat))["person_status"] == "bukan_asn"
+    assert (await chat.draft())["person_status"] == "bukan_asn"
 
 
-async def test_every_summary_field_has_a_label(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_every_summary_field_has_a_label(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("halo", "@agree", "denpasar", "@pemda", "@dinas", "@unknown", "@unknown", "@skip",
                    "@tidak_tahu", *HAPPY_PATH[9:])
     summary = plain(chat).split("Periksa kembali laporan Anda:\n\n")[1].split("\n\n")[0]
@@ -244,38 +238,38 @@ async def test_with_a_focal_point_the_ending_names_the_region(engine: Engine) ->
 
 # --- Confirm what destroys; acknowledge what changes -----------------------------------
 
-async def test_start_over_in_the_middle_asks_first(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000007")
+async def test_start_over_in_the_middle_asks_first(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000007")
     await chat.run(*HAPPY_PATH[:8], "/mulai")
     assert await chat.state() == "confirm_restart"
     await chat.send("tidak")
     assert await chat.state() == "person_status"
-    assert (await draft_of(engine, chat))["person_name"] == "Budi Santoso"
+    assert (await chat.draft())["person_name"] == "Budi Santoso"
     await chat.run("/mulai", "ya")
     assert await chat.state() == "province", "consent was given already"
-    assert (await draft_of(engine, chat))["person_name"] is None
+    assert (await chat.draft())["person_name"] is None
 
 
-async def test_removing_all_files_asks_then_says_how_many(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_removing_all_files_asks_then_says_how_many(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:16], "#album 3", "@clear")
     assert await chat.state() == "confirm_clear"
     await chat.send("@yes")
     assert await chat.state() == "evidence"
     assert "3 bukti dihapus" in plain(chat)
-    assert (await draft_of(engine, chat))["evidence"] == []
+    assert (await chat.draft())["evidence"] == []
 
 
-async def test_the_same_file_twice_counts_once(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_the_same_file_twice_counts_once(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH[:16], "#files a.jpg a.jpg")
     assert "1 bukti sudah masuk (paling banyak 10)" in plain(chat)
     await chat.send("#photo a.jpg")
-    assert len((await draft_of(engine, chat))["evidence"]) == 1  # type: ignore[arg-type]
+    assert len((await chat.draft())["evidence"]) == 1  # type: ignore[arg-type]
 
 
-async def test_at_the_limit_only_done_or_remove(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000008")
+async def test_at_the_limit_only_done_or_remove(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000008")
     await chat.run(*HAPPY_PATH[:16], "#album 10")
     assert "Kirim lagi" not in plain(chat)
     assert re.findall(r"^\s+\d\. (.*)$", plain(chat), re.MULTILINE) == ["Selesai", "Hapus semua bukti"]
@@ -283,8 +277,8 @@ async def test_at_the_limit_only_done_or_remove(engine: Engine) -> None:
 
 # --- Say it once -----------------------------------------------------------------------
 
-async def test_a_wrong_answer_at_consent_repeats_only_the_question(engine: Engine) -> None:
-    chat = Chat(engine, channel="whatsapp", address="+6281200000009")
+async def test_a_wrong_answer_at_consent_repeats_only_the_question(steps: Steps) -> None:
+    chat = Chat(steps, channel="whatsapp", address="+6281200000009")
     await chat.run("halo", "#sticker")
     assert "Selamat datang" not in plain(chat) and "Privasi" not in plain(chat)
     assert "1. Setuju" in plain(chat)
@@ -305,20 +299,20 @@ async def test_consent_is_given_once_and_recorded_with_the_notice_version(engine
     assert len(consent_times) == 1, "both cases carry the one consent"
 
 
-async def test_a_changed_notice_is_asked_again(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_changed_notice_is_asked_again(steps: Steps, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.reporter import consent
 
-    chat = Chat(engine)
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH, "@send")
     monkeypatch.setattr(consent, "NOTICE_VERSION", "a-newer-notice")
     await chat.send("@new")
     assert await chat.state() == "consent"
 
 
-async def test_a_long_menu_on_whatsapp_is_short_with_explanations_on_request(engine: Engine) -> None:
+async def test_a_long_menu_on_whatsapp_is_short_with_explanations_on_request(steps: Steps) -> None:
     """Issue 30: the commonest kinds first, with what each means, and the rest behind
     "Lainnya…", labels only on a small screen until "?" asks for the explanations."""
-    chat = Chat(engine, channel="whatsapp", address="+6281200000010")
+    chat = Chat(steps, channel="whatsapp", address="+6281200000010")
     await chat.run(*HAPPY_PATH[:9])
     menu = plain(chat)
     assert "1. Kampanye di media sosial - unggah" in menu and "7. Lainnya…" in menu and len(menu) < 700, menu
@@ -331,7 +325,7 @@ async def test_a_long_menu_on_whatsapp_is_short_with_explanations_on_request(eng
     assert "memasang spanduk, baliho atau stiker" in plain(chat)
     await chat.send("2")
     assert await chat.state() == "occurred_on"
-    assert (await draft_of(engine, chat))["incident_type"] == "atribut"
+    assert (await chat.draft())["incident_type"] == "atribut"
 
 
 # --- Privacy notice and help -----------------------------------------------------------
@@ -347,8 +341,8 @@ async def test_the_notice_says_who_runs_the_service_and_how_to_see_or_delete(bac
         await db.close()
 
 
-async def test_help_lists_the_data_commands(engine: Engine) -> None:
-    chat = Chat(engine)
+async def test_help_lists_the_data_commands(steps: Steps) -> None:
+    chat = Chat(steps)
     await chat.run("/bantuan")
     assert "/data_saya" in plain(chat) and "/hapus_data" in plain(chat)
 
@@ -362,10 +356,10 @@ async def test_my_data_has_no_english_left(engine: Engine) -> None:
 
 
 async def test_a_returning_reporter_who_declines_is_told_the_truth(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        steps: Steps, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.reporter import consent
 
-    chat = Chat(engine)
+    chat = Chat(steps)
     await chat.run(*HAPPY_PATH, "@send")
     monkeypatch.setattr(consent, "NOTICE_VERSION", "a-newer-notice")
     await chat.run("@new", "@decline")
@@ -389,14 +383,13 @@ async def test_a_kepala_desa_in_badung_goes_through_without_a_refusal(engine: En
     assert (case.region_code, case.occurred_on, case.learned_on) == ("51.03", "2023-11-28", "2024-11-19")
 
 
-async def test_an_officers_question_is_worded_for_the_reporters_channel(engine: Engine) -> None:
+async def test_an_officers_question_is_worded_for_the_reporters_channel(steps: Steps) -> None:
     from flows.reporter import info_answer
     from flows.reporter.conversation import Conversation
 
-    chat = Chat(engine, channel="whatsapp", address="+6281200000012")
+    chat = Chat(steps, channel="whatsapp", address="+6281200000012")
     await chat.run(*HAPPY_PATH[:4])
-    async with engine.db.reading() as tx:
-        stored = await conversations.load(tx, chat.channel, chat.address)
+    stored = await chat.stored()
     assert stored is not None
     conv = Conversation.from_json(stored.state, stored.data, stored.updated_at)
     _conv, replies = info_answer.open_question(conv, 1, "LN-24-7K3Q9", "Jam berapa kejadiannya?")

@@ -23,6 +23,8 @@ from flows.policy import Policy
 from storage import Database, cases
 from tests.chat import HAPPY_PATH, Chat
 
+pytestmark = pytest.mark.slow  # every shell command as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -100201
 

@@ -61,6 +61,7 @@ class Endless(Driver):
         super()._seen(chat, text, question)
 
 
+@pytest.mark.slow  # processes stopped with SIGTERM
 @pytest.mark.timeout(900)
 async def test_sigterm_at_random_moments_always_exits_within_5_s_and_releases_every_lease(backend: Backend) -> None:
     """Regression: a SIGTERM while the delivery worker was inside a transaction hung the process,

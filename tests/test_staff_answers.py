@@ -25,6 +25,7 @@ from tests import fake_telegram as tg
 from tests.backends import Backend
 from tests.chat import HAPPY_PATH, Chat
 from tests.fake_telegram import FakeTelegram
+from tests.quiet import until_quiet
 from tests.telegram_harness import polling_bot, settings_for
 from tests.test_focal_points import db_rows
 
@@ -124,6 +125,7 @@ async def test_a_staff_answer_survives_a_telegram_500(fake: FakeTelegram, settin
                             timeout=20)
         assert len([c for c in fake.calls if c.method == "sendMessage" and str(c.params["chat_id"]) == str(ADMIN)
                     and "5151" in str(c.params.get("text"))]) == 3, "two failures, then the answer"
+        await until_quiet(settings, chat=("telegram", str(ADMIN)))  # sent, then recorded as sent
     assert db_rows(settings, "SELECT count(*) FROM moderators") == [(1,)]
     assert db_rows(settings, "SELECT status FROM outbox WHERE address = ? AND payload LIKE '%staff%'",
                    str(ADMIN)) == [("sent",)]
@@ -143,6 +145,7 @@ def _bot(fake: FakeTelegram, tmp: Path, settings: Settings) -> subprocess.Popen[
                             stderr=(tmp / "bot.log").open("ab"))
 
 
+@pytest.mark.slow  # SIGKILL of a bot process
 async def test_a_staff_answer_survives_a_sigkill_between_the_command_and_the_send(
         fake: FakeTelegram, settings: Settings, tmp_path: Path) -> None:
     """The command's effect and its answer are committed together; the process dies while
@@ -192,6 +195,7 @@ async def test_the_menus_per_scope_as_telegram_keeps_them(fake: FakeTelegram, se
         await say(fake, ADMIN, f"/tambah_moderator {NEWCOMER}", ADMIN)  # never wrote to the bot: no menu yet
         await say(fake, ADMIN, f"/hapus_moderator {MODERATOR}", ADMIN)
         await fake.wait_for(lambda: fake.menu_seen(MODERATOR) == reporter)
+        await until_quiet(settings)  # each menu sent, then recorded as sent
     assert db_rows(settings, "SELECT status, count(*) FROM outbox WHERE payload LIKE '%\"menu\"%' GROUP BY status"
                    " ORDER BY status") == [("failed", 1), ("sent", 2)]
 

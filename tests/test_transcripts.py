@@ -8,6 +8,11 @@ without one they are shown as buttons (`[id] label`), as on Telegram. `#notice V
 changes the privacy notice's version from that line on. Run with
 UPDATE_GOLDEN=1 to rewrite them after an intended change, then read the diff before
 committing it.
+
+A transcript of the conversation alone runs through the report flow without a database
+(`tests/steps.py`), once. One that needs what is stored (`/status`, `/data_saya`,
+`/hapus_data`, a focal point with `#route`, news in `~` lines) runs through the engine, on
+SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,9 +31,21 @@ from flows.i18n import long_date
 from flows.reporter import consent
 from tests.chat import Chat, render
 from tests.console_driver import ConsoleSession, console_env
+from tests.steps import Steps
 
 HERE = Path(__file__).parent / "transcripts"
 FILES = sorted(HERE.glob("*.txt"))
+STORED_INPUT = re.compile(r"^> (#route |/?status\b|/data_saya|/hapus_data|data_saya|hapus_data)|^  ~",
+                          re.MULTILINE | re.IGNORECASE)
+
+
+def needs_storage(path: Path) -> bool:
+    """Whether the transcript reads what is stored (else `Steps` would refuse it anyway)."""
+    return bool(STORED_INPUT.search(path.read_text(encoding="utf-8")))
+
+
+ALONE = [p for p in FILES if not needs_storage(p)]
+STORED = [p for p in FILES if needs_storage(p)]
 
 
 def inputs_of(text: str) -> tuple[str | None, str, list[str]]:
@@ -45,8 +62,21 @@ def inputs_of(text: str) -> tuple[str | None, str, list[str]]:
     return locale, channel, lines
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-async def test_transcript(engine: Engine, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("path", ALONE, ids=[p.stem for p in ALONE])
+async def test_transcript(steps: Steps, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await replay(steps, path, monkeypatch)
+
+
+@pytest.mark.parametrize("path", STORED, ids=[p.stem for p in STORED])
+async def test_transcript_with_storage(engine: Engine, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await replay(engine, path, monkeypatch)
+
+
+def test_every_transcript_runs() -> None:
+    assert sorted(ALONE + STORED) == FILES and ALONE and STORED
+
+
+async def replay(engine: Engine | Steps, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = path.read_text(encoding="utf-8")
     locale, channel, lines = inputs_of(expected)
     chat = Chat(engine, locale=locale or "id", channel=channel)
@@ -116,6 +146,7 @@ def _todays() -> tuple[date, ...]:
     return tuple(dict.fromkeys((datetime.now(ZoneInfo("Asia/Jakarta")).date(), date.today())))
 
 
+@pytest.mark.slow  # the console as a process
 @pytest.mark.parametrize("path", CONSOLE_FILES, ids=[p.stem for p in CONSOLE_FILES])
 def test_console_session(tmp_path: Path, path: Path) -> None:
     """`python -m bot console` with piped input, line by line: the screen shows only the

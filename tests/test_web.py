@@ -19,6 +19,7 @@ from tests import fake_telegram as tg
 from tests.backends import Backend
 from tests.conftest import wait_stopped
 from tests.fake_telegram import FakeTelegram
+from tests.quiet import until_quiet
 from tests.telegram_harness import settings_for
 
 SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
@@ -45,7 +46,7 @@ async def test_health_and_metrics(base: tuple[str, Settings], fake: FakeTelegram
         async with http.post(f"{url}/telegram/webhook", json=update, headers=SECRET) as response:
             assert response.status == 200
         await fake.wait_messages(5001, 2)
-        await asyncio.sleep(0.2)
+        await until_quiet(_settings)  # the replies are recorded as sent
         async with http.get(f"{url}/healthz") as response:
             assert response.status == 200 and await response.json() == {"status": "ok"}, "no details without the token"
         async with http.get(f"{url}/healthz", headers=METRICS) as response:

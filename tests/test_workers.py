@@ -45,6 +45,18 @@ def postgres_only(backend: Backend) -> None:
         pytest.skip("one SQLite file is served by one process: SQLite's write lock already serialises it")
 
 
+async def sessions_waiting_for_a_lock(backend: Backend, count: int) -> None:
+    """Until `count` sessions of the test's PostgreSQL database wait for a lock (a row's, or
+    an advisory one): the moment a step is queued, however long it takes to get there."""
+    with backend.connect() as db:
+        for _ in range(3000):
+            if db.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND datname = current_database()").fetchall()[0][0] >= count:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} session(s) never waited for a lock")
+
+
 async def test_consecutive_updates_of_one_chat_on_two_workers_apply_in_order(
         backend: Backend, workers: tuple[Database, Database]) -> None:
     """Worker A is in the middle of update N (held up at its write by another session's row
@@ -64,10 +76,10 @@ async def test_consecutive_updates_of_one_chat_on_two_workers_apply_in_order(
         await holding.start()
         await blocker.execute("SELECT 1 FROM conversations WHERE address = $1 FOR UPDATE", chat_a.address)
         step_n = asyncio.create_task(chat_a.send("SMPN 1 Denpasar"))  # the agency name
-        await asyncio.sleep(0.3)  # A holds the conversation's lock, waiting for the row
+        await sessions_waiting_for_a_lock(backend, 1)  # A holds the conversation's lock, waiting for the row
         chat_b.counter, chat_b.now = chat_a.counter, chat_a.now
         step_n1 = asyncio.create_task(chat_b.send("Budi Santoso"))  # the person's name, one step later
-        await asyncio.sleep(0.3)
+        await sessions_waiting_for_a_lock(backend, 2)  # B waits for the conversation's lock A holds
         assert not step_n.done() and not step_n1.done(), "both wait: A for the row, B for the conversation"
         await holding.rollback()
         first, second = await asyncio.gather(step_n, step_n1)
@@ -332,6 +344,7 @@ async def test_a_failing_step_does_not_take_its_batch_down(backend: Backend) -> 
         await db.close()
 
 
+@pytest.mark.slow  # the bot as a process
 async def test_a_second_poller_refuses_to_start(backend: Backend, fake: object) -> None:
     import subprocess
     import sys
