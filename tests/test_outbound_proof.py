@@ -256,7 +256,7 @@ class Lifecycle:
 
     def officer(self, number: str) -> WhatsAppUser:
         assert self.whatsapp is not None
-        return WhatsAppUser(self.twilio, self.whatsapp.webhook_url, self.whatsapp.public_url, number)
+        return WhatsAppUser(self.twilio, self.whatsapp.webhook_url, self.whatsapp.public_url, number, self.settings)
 
     async def officer_says(self, number: str, text: str, replies: int = 1) -> list[str]:
         said = await self.officer(number).say(text, replies)

@@ -30,6 +30,7 @@ from tests import fake_twilio as tw
 from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
+from tests.quiet import until_quiet
 from tests.telegram_harness import settings_for
 
 PUBLIC = "https://lapor.example.org"
@@ -90,19 +91,15 @@ class People:
         self.twilio = twilio
         self.settings = settings
         self.base = url
-        self.reporter = WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, REPORTER)
-        self.officers = {n: WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, n) for n in (OFFICER_1, OFFICER_2,
-                                                                                          OFFICER_3)}
+        self.reporter = WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, REPORTER, settings)
+        self.officers = {n: WhatsAppUser(twilio, url + PATH, PUBLIC + PATH, n, settings)
+                         for n in (OFFICER_1, OFFICER_2, OFFICER_3)}
 
     async def quiet(self, condition: Any = lambda: True, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = (len(self.twilio.messages), len(self.twilio.fetched))
-            await asyncio.sleep(0.2)
-            if condition() and seen == (len(self.twilio.messages), len(self.twilio.fetched)):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not quiet; last messages {self.twilio.messages[-3:]}")
+        """Until `condition` holds, the service has nothing left to do (`tests/quiet.py`) and
+        Twilio has fetched every file it was given a URL for."""
+        await until_quiet(self.settings, condition, timeout=timeout)
+        await self.twilio.wait_for(self.twilio.idle, timeout)
 
 
 @asynccontextmanager
@@ -629,3 +626,70 @@ async def test_the_officers_of_a_roster_wait_for_one_cleaning_of_a_file(
         assert COMMENT.encode() not in copies[0].data  # type: ignore[union-attr]
     finally:
         await db.close()
+
+
+async def test_an_officer_who_says_tidak_or_2_gets_nothing_and_the_invitation_comes_again_for_anything_else(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Consent: `tidak` (or the option's number 2) declines, and nothing of a case reaches
+    that number afterwards; an answer that is neither brings the invitation again."""
+    await add_officers(settings, OFFICER_1, OFFICER_2, OFFICER_3)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        o2, o3 = people.officers[OFFICER_2], people.officers[OFFICER_3]
+        await o2.say("halo")
+        again = await o2.say("mungkin nanti")
+        assert "1. Ya, saya bersedia" in again[-1], again
+        declined = await o2.say("tidak")
+        assert declined[-1].startswith("Baik, nomor ini tidak akan menerima laporan."), declined
+        await o3.say("halo")
+        assert (await o3.say("2"))[-1].startswith("Baik, nomor ini tidak akan menerima laporan.")
+        late = await o2.say("ya")
+        assert not late[-1].startswith("Terima kasih"), "a declined number cannot take it back by itself"
+        number = await report(people, "anonim")
+        await people.quiet(lambda: len(cards(twilio, OFFICER_1)) == 1)
+        assert number in cards(twilio, OFFICER_1)[0]
+    for officer in (OFFICER_2, OFFICER_3):
+        assert not any(number in str(m) for m in twilio.sent_to(officer)) and twilio.media_for(officer) == []
+    assert rows(settings, "SELECT number, status FROM roster_members ORDER BY number") == [
+        (OFFICER_1, "active"), (OFFICER_2, "declined"), (OFFICER_3, "declined")]
+
+
+GROUP_BONTANG = -1001000000074
+GROUP_OFFICER = 7701003
+
+
+async def test_a_roster_and_a_telegram_group_of_one_region_both_get_the_case_and_see_each_other_act(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """A Telegram group and a WhatsApp roster serve Kota Bontang: both get the case. The
+    group's Terima reaches each officer of the roster as one line; an officer's Selesai
+    edits the group's card (one desk, two channels)."""
+    said = await shell_routes(settings, "add", "64.74", GROUP_BONTANG, "", "Bawaslu Bontang")
+    assert "Rute ditambahkan" in said, said
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with polling_service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        number = await report(people, "rahasia")
+
+        def group_cards() -> list[Any]:
+            return [c for c in telegram.calls if c.method == "sendMessage" and c.result
+                    and str(c.params.get("chat_id")) == str(GROUP_BONTANG)
+                    and str(c.params.get("text", "")).startswith("<b>Laporan")]
+
+        await until_quiet(settings, lambda: bool(group_cards()) and all(cards(twilio, n) for n in (OFFICER_1, OFFICER_2)),
+                          telegram)
+        card = group_cards()[0].result
+        assert number in card["text"] and NAME not in card["text"]
+        data = next(b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row
+                    if b["callback_data"].endswith(":accept"))
+        telegram.push(tg.group_press(GROUP_BONTANG, data, card, GROUP_OFFICER))
+        await until_quiet(settings, lambda: all(any(f"{number} diterima oleh" in b for b in twilio.to(n))
+                                                for n in (OFFICER_1, OFFICER_2)), telegram)
+        edits = len(telegram.sent("editMessageText", GROUP_BONTANG))
+        done = await people.officers[OFFICER_1].say("3")
+        assert done[0].startswith(f"{number}: Selesai"), done
+        await until_quiet(settings, lambda: len(telegram.sent("editMessageText", GROUP_BONTANG)) > edits, telegram)
+        assert "Selesai" in str(telegram.sent("editMessageText", GROUP_BONTANG)[-1].get("text"))
+        await people.quiet(lambda: any(f"{number} diselesaikan oleh Petugas 1." in b for b in twilio.to(OFFICER_2)))
+    assert rows(settings, "SELECT status FROM cases") == [("selesai",)]
+    assert rows(settings, "SELECT count(*) FROM case_posts WHERE active = 1") == [(2,)]
