@@ -64,8 +64,8 @@ async def main(cases: int, fail: float) -> None:
             worker = DeliveryWorker(db, policy, {"telegram": sender}, base_backoff=0.2, batch=64)
             calls_before = len(fake.calls)
             started = time.perf_counter()
+            worker.start()  # its own loop: up to 64 deliveries in flight, the next leased as one ends
             while True:
-                await worker.run_once()
                 async with db.reading() as tx:  # pending for Telegram, due now or after a backoff
                     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
                     if not await outbox.has_due(tx, later, ["telegram"]):

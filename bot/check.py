@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -26,8 +26,11 @@ from bot.config import Settings
 from bot.shell import Shell
 from flows.i18n import N_
 
+if TYPE_CHECKING:
+    from storage import Database
+
 Mode = Literal["run", "serve"]
-OK, FAIL = "✓", "✗"
+OK, FAIL, LOOK = "✓", "✗", "!"
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 WHATSAPP_NUMBER = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,14}$")
 RECENT_WEBHOOK_ERROR = timedelta(hours=1)
@@ -41,9 +44,11 @@ PLATFORMS = (("DYNO", "Heroku"), ("K_SERVICE", "Cloud Run"))
 class Finding:
     ok: bool
     line: str
+    look: bool = False
+    """Worth a person's look, but not a failed check (`ok` stays True): shown with "!"."""
 
     def shown(self) -> str:
-        return f"{OK if self.ok else FAIL} {self.line}"
+        return f"{LOOK if self.look else OK if self.ok else FAIL} {self.line}"
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -211,6 +216,7 @@ class Checks:
         findings += await self.telegram(webhook=self.mode == "serve")
         findings += await self.twilio()
         findings += await self.routes()
+        findings += await self.set_aside()
         findings += await self.extra()
         return findings
 
@@ -339,20 +345,29 @@ class Checks:
                 status=account.status))]
         return [Finding(True, _("Twilio: the credentials are accepted."))]
 
-    async def routes(self) -> list[Finding]:
-        """Focal routes whose group has gone: marked broken by a failed delivery, or no
-        longer reachable now (asked with `getChat`, which changes nothing)."""
-        from storage import Database, routes
+    async def _migrated_database(self) -> Database | None:
+        """The database, opened only when its schema is already up to date (opening it
+        would otherwise migrate it); None when it is not (the database line says why)."""
+        from storage import Database
         from storage.schema import Unreachable, schema_status
 
-        _ = self._
         try:
             status = await schema_status(self.settings.database)
         except Unreachable:
-            return []
+            return None
         if status.current is None or status.current < status.latest:
+            return None
+        return await Database.open(self.settings.database)
+
+    async def routes(self) -> list[Finding]:
+        """Focal routes whose group has gone: marked broken by a failed delivery, or no
+        longer reachable now (asked with `getChat`, which changes nothing)."""
+        from storage import routes
+
+        _ = self._
+        db = await self._migrated_database()
+        if db is None:
             return []
-        db = await Database.open(self.settings.database)
         try:
             async with db.reading() as tx:
                 found = await routes.all_routes(tx)
@@ -395,8 +410,30 @@ class Checks:
             await asyncio.gather(*(ask(c) for c in chats))
         return gone
 
+    async def set_aside(self) -> list[Finding]:
+        """Work set aside in the last 7 days after the service stopped three times while
+        doing it (`flows/set_aside.py`): a line to look at, not a failed check. The service
+        goes on without it, and the moderators were alerted each time with the case number."""
+        from bot import health
+        from storage.workers import MAX_CRASHES
+
+        _ = self._
+        db = await self._migrated_database()
+        if db is None:
+            return []
+        try:
+            summary = await health.set_aside(db)
+        finally:
+            await db.close()
+        if not summary:
+            return [Finding(True, _("Work set aside after repeated crashes (last 7 days): none."))]
+        return [Finding(True, _("Set aside after the service stopped {crashes} times while doing it (last 7 days): "
+                                "{count} × {what}, the last at {time}. The moderators were alerted each time.").format(
+            crashes=MAX_CRASHES, count=item["count"], what=_(SET_ASIDE_KINDS.get(kind, OUTGOING)),
+            time=self.shell.when(str(item["last"]))), look=True) for kind, item in sorted(summary.items())]
+
     async def extra(self) -> list[Finding]:
-        """Checks that other parts register (`EXTRA_CHECKS`), e.g. deliveries set aside."""
+        """Checks that other parts register (`EXTRA_CHECKS`)."""
         found: list[Finding] = []
         for check in EXTRA_CHECKS:
             found += await check(self.settings, self.shell)
@@ -404,7 +441,11 @@ class Checks:
 
 
 EXTRA_CHECKS: list[Callable[[Settings, Shell], Awaitable[list[Finding]]]] = []
-"""More `check` lines: issue 25's deliveries set aside after repeated crashes report here."""
+"""More `check` lines that other parts register (the work set aside after crashes has its own)."""
+SET_ASIDE_KINDS = {"inbound": N_("a message or file from a reporter"),
+                   "delivery:post_case": N_("a case card or its files for a group"),
+                   "delivery:edit_case": N_("an update of a case card")}
+OUTGOING = N_("a message of ours")
 
 
 def _reason(exc: BaseException) -> str:

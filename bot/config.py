@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
+    worker_heartbeat_seconds: float = Field(default=1.0, gt=0, description="how often a worker says it is alive "
+                                            "(PostgreSQL, several workers)")
+    worker_dead_after_seconds: float = Field(default=3.0, gt=0, description="a worker silent this long is dead: "
+                                             "its leases are taken over")
     deadline_check_seconds: float = Field(default=60.0, gt=0)
     health_max_backlog_seconds: float = Field(default=900.0, gt=0, description="/readyz is 503 when the oldest "
                                               "delivery that could be sent now is older")

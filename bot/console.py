@@ -284,6 +284,7 @@ async def _one_line(engine: Engine, store: EvidenceStore, worker: DeliveryWorker
                                               locale, caps=CAPABILITIES))
         show(handled.replies, handled.locale)
         await worker.run_once()
+        await worker.settle()  # news printed now, before the next prompt
     except Exception:
         log.exception("console input not handled")
         stdout.write("\n" + _("Sorry, something went wrong on our side. Nothing you entered before was lost; "

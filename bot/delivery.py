@@ -1,17 +1,30 @@
 """The delivery worker: sends what the outbox holds, one channel sender per channel, with
 retries. Messages to one chat go out in order (only the oldest pending one is taken);
-different chats go out concurrently.
+different chats go out concurrently and independently ("lanes"): the worker keeps leasing
+while earlier deliveries are in flight, up to a bound per channel, so a slow upload, a
+Twilio call that takes seconds or a group post waiting for its per-minute slot (which is
+rescheduled to its slot instead of waiting with its lease) never holds up a reply to
+someone else. Replies to a person who just wrote go before news and group posts.
 
-A delivery is leased before it is sent and recorded after. If the process dies in
-between, the lease expires and the delivery is sent again: at most one duplicate, never
-a loss. Multi-part deliveries (a case card and its albums) record each part as it goes.
+A delivery is leased before it is sent and recorded after. The lease names this worker
+(`storage.workers`): if the process dies in between, the next process (SQLite) or another
+worker's heartbeat (PostgreSQL) frees it within seconds and it is sent again, at most one
+duplicate, never a loss; each such crash is counted, and a delivery in flight at three of
+them is set aside (`flows.set_aside`). Multi-part deliveries (a case card and its albums)
+record each part as it goes. A wait a channel asked for (Retry-After) is a floor for that
+address that nothing undercuts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -19,26 +32,49 @@ from typing import Protocol
 from bot import metrics
 from bot.background import BackgroundLoop
 from bot.logs import address_ref, redact
-from flows import retention
+from flows import retention, set_aside
 from flows.case import deadlines, forwarding, notify, related
 from flows.policy import Policy
-from storage import Database, locks, outbox, privacy
+from storage import Database, Tx, inbound_queue, keys, locks, outbox, privacy, updates, workers
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY = 3600.0
+SUSPECT_CHECK_SECONDS = 1.0
+"""How often the worker looks for deliveries that were in flight at two crashes (sent alone)."""
+SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("sending_a_delivery", default=False)
+"""Set while a delivery is being sent: the Telegram rate limiter then raises `Throttled`
+instead of waiting for a group's slot, and lets a RetryAfter through to the worker."""
+
+
+def new_worker_id() -> str:
+    """This process as a worker: unique, and telling an operator which host and process it was."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class Retry(Exception):
     """Try again later: after `after` seconds if the service said so, else with backoff.
     `held`: the delivery waits for something outside the service (`outbox.HELD`), so it
-    does not count as a backlog meanwhile."""
+    does not count as a backlog meanwhile. `floor`: the channel asked us to wait (a 429,
+    Retry-After): nothing goes to that address before then, whatever wakes it. Waits of our
+    own (WhatsApp's 24-hour window) are not floors."""
 
-    def __init__(self, reason: str, after: float | None = None, held: str | None = None) -> None:
+    def __init__(self, reason: str, after: float | None = None, held: str | None = None, *,
+                 floor: bool = False) -> None:
         super().__init__(reason)
         self.after = after
         self.held = held
+        self.floor = floor
+
+
+class Throttled(Exception):
+    """Not sent yet: the address's own rate (a group's messages a minute) has no slot for
+    `after` seconds. Not a failure: the delivery gives its lease back until then."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__(f"throttled for {after:.1f}s")
+        self.after = after
 
 
 class Gone(Exception):
@@ -79,7 +115,13 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, db: Database, policy: Policy, senders: dict[str, Sender], *,
                  lease_seconds: float = 60.0, batch: int = 32, poll_seconds: float = 1.0,
                  deadline_every: float = 60.0, base_backoff: float = 2.0, max_backoff: float = 600.0,
-                 clock: Callable[[], datetime] = _now, store: EvidenceStore | None = None) -> None:
+                 clock: Callable[[], datetime] = _now, store: EvidenceStore | None = None,
+                 worker_id: str | None = None, heartbeat_seconds: float = 1.0, dead_after: float = 3.0,
+                 limits: dict[str, int] | None = None) -> None:
+        """`batch`: deliveries in flight per channel at most (`limits` per channel overrides it).
+        `worker_id`: the id leases are taken under (the engine's replies share it); a worker
+        whose heartbeat (every `heartbeat_seconds`, PostgreSQL) is older than `dead_after` is
+        dead and its leases are taken over."""
         super().__init__(poll_seconds)
         self.db = db
         self.store = store
@@ -87,15 +129,28 @@ class DeliveryWorker(BackgroundLoop):
         self.senders = senders
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
+        self.limits = {channel: (limits or {}).get(channel, batch) for channel in senders}
         self.deadline_every = deadline_every
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.clock = clock
+        self.worker_id = worker_id or new_worker_id()
+        self.heartbeat = heartbeat_seconds
+        self.dead_after = timedelta(seconds=dead_after)
         self.sent = 0
         self.failures: dict[str, int] = {}
+        self.throttled = 0
         self._last_deadlines: float | None = None
         self._last_retention: float | None = None
         self._in_flight: set[int] = set()
+        """Every delivery leased to this worker and not yet done (its own and `deliver_now`'s)."""
+        self._tasks: dict[int, tuple[str, asyncio.Task[None]]] = {}
+        """The worker's own deliveries in flight, with their channel."""
+        self._suspect: Delivery | None = None
+        """A delivery that was in flight at `outbox.ALONE_AFTER` crashes: sent alone, once nothing
+        else is in flight."""
+        self._suspect_check = 0.0
+        self._side_tasks: list[asyncio.Task[None]] = []
         self._woken_at = -1
         self.on_sent: Callable[[list[int]], None] | None = None
         """Where replies sent at once (`deliver_now`) are recorded (the engine's next
@@ -110,30 +165,130 @@ class DeliveryWorker(BackgroundLoop):
             self._woken_at = queued
             super().wake()
 
+    # --- this process as a worker: registration, heartbeat, what dead workers left ---------
+
+    @property
+    def several_workers(self) -> bool:
+        """PostgreSQL: workers share the database and must tell each other they are alive.
+        SQLite: one process serves the file."""
+        return self.db.dialect.shared_counters
+
+    async def register(self) -> workers.Reclaimed:
+        """Before anything is leased: say this worker is alive, and free what dead workers
+        held: on SQLite every lease left (the process that held it is gone), on PostgreSQL
+        those of workers whose heartbeat stopped. Each is counted as a crash."""
+        key = await keys.message_digest_key(self.db)  # read before the transaction (once, then kept)
+        now = self.clock()
+        stale = (now - self.dead_after).isoformat() if self.several_workers else None
+        async with self.db.transaction() as tx:
+            await workers.beat(tx, self.worker_id, now.isoformat())
+            reclaimed = await workers.reclaim(tx, self.worker_id, now.isoformat(), stale)
+            await self._set_aside(tx, reclaimed, now.isoformat(), key)
+        self._reclaimed(reclaimed)
+        return reclaimed
+
+    async def beat(self) -> workers.Reclaimed:
+        """One heartbeat (PostgreSQL): this worker is alive; the leases of workers whose
+        heartbeat stopped are taken over."""
+        key = await keys.message_digest_key(self.db)
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            await workers.beat(tx, self.worker_id, now.isoformat())
+            reclaimed = await workers.reclaim(tx, self.worker_id, now.isoformat(), (now - self.dead_after).isoformat())
+            await self._set_aside(tx, reclaimed, now.isoformat(), key)
+        self._reclaimed(reclaimed)
+        return reclaimed
+
+    def _reclaimed(self, reclaimed: workers.Reclaimed) -> None:
+        if reclaimed.freed:
+            log.warning("took over %d lease(s) of a worker that died; %d set aside after %d crashes",
+                        reclaimed.freed, len(reclaimed.deliveries) + len(reclaimed.inbound), workers.MAX_CRASHES)
+            self._suspect_check = 0.0
+            outbox.note_queued()
+            self.wake()
+
+    async def _set_aside(self, tx: Tx, reclaimed: workers.Reclaimed, at: str, key: bytes) -> None:
+        await set_aside.deliveries(tx, self.policy, reclaimed.deliveries, at)
+        for item in reclaimed.inbound:
+            await set_aside.inbound(tx, self.policy, item.channel, item.address, item.external_id, item.received_at,
+                                    item.crashes, at,
+                                    digest=updates.digest(key, item.channel, item.address, item.external_id))
+            await inbound_queue.mark_done(tx, item.id)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat failed; trying again")
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._side_tasks.append(asyncio.create_task(self._jobs(), name="delivery-jobs"))
+            if self.several_workers:
+                self._side_tasks.append(asyncio.create_task(self._keepalive(), name="delivery-heartbeat"))
+        super().start()
+
     async def deliver_now(self, delivery: Delivery) -> None:
         """Send a reply leased to the caller straight after its step committed, with the
-        worker's handling of failures (retry, gone, rejected). Progress is not recorded
-        part by part: a crash sends the whole reply again once its lease runs out."""
+        worker's handling of failures (retry, gone, rejected, a group's slot not yet free).
+        A reporter's reply records no progress part by part: a crash sends the whole reply
+        again once its lease is freed. A staff answer does (a transaction per part): it may
+        carry a chart, files and a case's evidence, and one to a group may have to wait for
+        the group's next slot halfway, so what went out is not sent again."""
 
         async def untracked(parts: int, message_id: int | None) -> None:
             return None
 
         self._in_flight.add(delivery.id)
         try:
-            await self._deliver(delivery, untracked)
+            await self._deliver(delivery, None if "staff" in delivery.payload else untracked)
         finally:
             self._in_flight.discard(delivery.id)
 
+    async def settle(self) -> None:
+        """Wait until the deliveries this worker started are done (tests, benchmarks)."""
+        while self._tasks:
+            await asyncio.gather(*(task for _channel, task in list(self._tasks.values())), return_exceptions=True)
+
     async def stopped(self) -> None:
         """Deliveries cut off midway are released at once for the next process (one of
-        them may then be sent twice); only a crash leaves them to the lease."""
+        them may then be sent twice); only a crash leaves them to be reclaimed."""
         self.db.remove_on_commit(self.wake)
-        if self._in_flight:
-            async with self.db.transaction() as tx:
-                await outbox.release(tx, sorted(self._in_flight))
-            self._in_flight.clear()
+        held = self._in_flight | set(self._tasks) | ({self._suspect.id} if self._suspect else set())
+        # noted before the tasks are cancelled: a cancelled delivery forgets itself as it ends
+        side, self._side_tasks = self._side_tasks, []
+        tasks = [task for _channel, task in self._tasks.values()] + side
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._suspect = None
+        held |= self._in_flight  # a reply sent at once that began meanwhile
+        async with self.db.transaction() as tx:
+            if held:  # only those still pending: what was sent meanwhile stays sent
+                await outbox.release(tx, sorted(held))
+            await workers.leave(tx, self.worker_id)
+        self._in_flight.clear()
 
-    async def before_round(self) -> None:
+    async def _jobs(self) -> None:
+        """The timed jobs run beside the deliveries, never in front of them: a long
+        retention pass delays no reply."""
+        while True:
+            try:
+                await self.run_jobs()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a timed job failed; trying again")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def run_jobs(self) -> None:
         """Timed jobs ride on the worker: deadlines every `deadline_every`, the retention
         clean-up (`flows/retention.py`) at start and then every hour, on the worker's clock. With
         several workers on one database each job runs in one of them at a time (a job lock);
@@ -152,28 +307,86 @@ class DeliveryWorker(BackgroundLoop):
                 return 0, 0  # another worker is on it
             return await deadlines.run_due(tx, self.policy, self.clock())
 
+    def _rooms(self) -> dict[str, int]:
+        busy: dict[str, int] = {}
+        for channel, _task in self._tasks.values():
+            busy[channel] = busy.get(channel, 0) + 1
+        return {channel: room for channel, limit in self.limits.items() if (room := limit - busy.get(channel, 0)) > 0}
+
     async def run_once(self) -> int:
-        """Link new cases to related ones (before their cards go), then send what is due
-        now; returns how many deliveries were attempted."""
+        """Link new cases to related ones (before their cards go), then lease what is due
+        now, as much as each channel has room for, and start each delivery at once; a
+        delivery that ends wakes the loop for what its chat has next. Returns how many were
+        started when a channel's room was filled (more may be due), else 0."""
         now = self.clock()
         await related.link_waiting(self.db, now.isoformat())
+        if self._alone():
+            return 0  # nothing else is leased meanwhile
+        rooms = self._rooms()
+        if not rooms:
+            return 0
+        check_suspects = asyncio.get_running_loop().time() >= self._suspect_check
         async with self.db.reading() as tx:  # a read first: an idle round commits nothing
-            if not await outbox.has_due(tx, now.isoformat(), list(self.senders)):
+            if not await outbox.has_due(tx, now.isoformat(), list(rooms)):
                 return 0
+
         async def lease() -> list[Delivery]:
+            until = (now + self.lease).isoformat()
             async with self.db.transaction() as tx:
-                taken = await outbox.lease_due(tx, now.isoformat(), (now + self.lease).isoformat(), self.batch,
-                                               list(self.senders))
-            self._in_flight.update(d.id for d in taken)  # left there if we are cancelled: see `stop`
+                if check_suspects:
+                    suspects = await outbox.lease_due(tx, now.isoformat(), until, 1, list(self.limits),
+                                                      worker=self.worker_id, suspects=True)
+                    if suspects:
+                        self._suspect = suspects[0]  # noted at once, so that `stopped` gives it back
+                        return suspects
+                taken: list[Delivery] = []
+                for channel, room in rooms.items():
+                    taken += await outbox.lease_due(tx, now.isoformat(), until, room, [channel],
+                                                    worker=self.worker_id)
+            for delivery in taken:  # started at once, so that `stopped` sees and gives them back
+                self._start(delivery)
             return taken
 
         due = await self.taking(lease())
-        if due:
-            await asyncio.gather(*(self._deliver(d) for d in due))
-            self._in_flight.difference_update(d.id for d in due)
-        return len(due)
+        if self._alone():
+            return 0
+        if check_suspects:
+            self._suspect_check = asyncio.get_running_loop().time() + SUSPECT_CHECK_SECONDS
+        filled = any(sum(1 for d in due if d.channel == channel) >= room for channel, room in rooms.items())
+        return len(due) if filled else 0
+
+    def _alone(self) -> bool:
+        """True while a suspect is noted: it is started once nothing else is in flight, and
+        nothing else is leased until it ends."""
+        if self._suspect is None:
+            return False
+        if not self._tasks:
+            self._start(self._suspect)
+        return True
+
+    def _start(self, delivery: Delivery) -> None:
+        if delivery.id in self._tasks:
+            return  # still being sent after its lease ran out: the lease is renewed, not sent twice
+        self._in_flight.add(delivery.id)
+        task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
+        self._tasks[delivery.id] = (delivery.channel, task)
+        task.add_done_callback(functools.partial(self._done, delivery.id))
+
+    def _done(self, delivery_id: int, _task: asyncio.Task[None] | None = None) -> None:
+        self._tasks.pop(delivery_id, None)
+        self._in_flight.discard(delivery_id)
+        if self._suspect is not None and self._suspect.id == delivery_id:
+            self._suspect = None
+        super().wake()  # its chat's next message, or room for another
 
     async def _deliver(self, delivery: Delivery, progress: Progress | None = None) -> None:
+        token = SENDING.set(True)  # the rate limiter knows a delivery is calling
+        try:
+            await self._send(delivery, progress)
+        finally:
+            SENDING.reset(token)
+
+    async def _send(self, delivery: Delivery, progress: Progress | None) -> None:
         sender = self.senders[delivery.channel]  # only channels we have a sender for are leased
 
         async def recorded(parts: int, message_id: int | None) -> None:
@@ -187,8 +400,12 @@ class DeliveryWorker(BackgroundLoop):
         progress = progress or recorded
         try:
             await sender.deliver(delivery, progress)
+        except Throttled as exc:
+            self.throttled += 1
+            async with self.db.transaction() as tx:
+                await outbox.reschedule(tx, delivery.id, (self.clock() + timedelta(seconds=exc.after)).isoformat())
         except Retry as exc:
-            await self._retry(delivery, str(exc), exc.after, exc.held)
+            await self._retry(delivery, str(exc), exc.after, exc.held, floor=exc.floor)
         except Migrated as exc:
             log.info("delivery %s: chat %s moved to %s", delivery.id, address_ref(delivery.address),
                      address_ref(exc.new_address))
@@ -243,16 +460,20 @@ class DeliveryWorker(BackgroundLoop):
         self.failures[reason] = self.failures.get(reason, 0) + 1
         metrics.DELIVERY_FAILURES.labels(delivery.channel, reason).inc()
 
-    async def _retry(self, delivery: Delivery, reason: str, after: float | None, held: str | None = None) -> None:
+    async def _retry(self, delivery: Delivery, reason: str, after: float | None, held: str | None = None,
+                     floor: bool = False) -> None:
         self._count(delivery, held or ("retry_after" if after is not None else "transient"))
         if after is None:
             after = min(self.max_backoff, self.base_backoff * 2 ** max(delivery.attempts - 1, 0))
             after *= random.uniform(0.5, 1.5)  # jitter: retries of many messages do not come back together
-        log.warning("delivery %s (%s to %s) failed (%s); next try in %.1fs",
-                    delivery.id, delivery.channel, address_ref(delivery.address), redact(reason), after)
+        log.warning("delivery %s (%s to %s) failed (%s); next try in %.1fs%s",
+                    delivery.id, delivery.channel, address_ref(delivery.address), redact(reason), after,
+                    " (nothing to this address before then)" if floor else "")
+        at = (self.clock() + timedelta(seconds=after)).isoformat()
         async with self.db.transaction() as tx:
-            await outbox.retry_at(tx, delivery.id, (self.clock() + timedelta(seconds=after)).isoformat(), reason,
-                                  held)
+            await outbox.retry_at(tx, delivery.id, at, reason, held)
+            if floor:
+                await outbox.hold(tx, delivery.channel, delivery.address, at)
 
     async def _gone(self, delivery: Delivery, reason: str) -> None:
         at = self.clock().isoformat()

@@ -7,6 +7,12 @@
   for something outside the service (WhatsApp's 24-hour window, a message template, a case
   waiting for a focal point) are reported apart, with their count and oldest age, and never
   make a worker unready: no worker could send them. A load balancer probes this one.
+
+Both show more to a caller with the metrics token; readiness then also lists the work set
+aside in the last 7 days after the process died on it three times (issue 28's poison
+pills, `flows/set_aside.py`). That is a detail for a person to look at, not a reason to
+take the worker out of the balancer: the work is no longer tried, and everything else is
+served. `set_aside` and `lines` are what `python -m bot check` prints of it.
 """
 
 from __future__ import annotations
@@ -15,19 +21,48 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import metrics
-from storage import Database, Tx, outbox
+from storage import Database, Tx, outbox, workers
 from storage.database import fetch_one
 
 log = logging.getLogger(__name__)
 HELD_KINDS = ("window", "template", "route")
+RECENT = timedelta(days=7)
+"""How far back the work set aside after crashes is reported."""
+
+
+async def set_aside_in(tx: Tx, now: datetime | None = None) -> dict[str, dict[str, object]]:
+    """Per kind of work ("inbound", "delivery:post_case", ...): how many were set aside in
+    the last 7 days and when the last one was (no identifiers: kinds, counts, times)."""
+    since = (now or datetime.now(UTC)) - RECENT
+    counts = await workers.set_aside_counts(tx, since.isoformat())
+    return {kind: {"count": count, "last": last} for kind, (count, last) in counts.items()}
+
+
+async def set_aside(db: Database, now: datetime | None = None) -> dict[str, dict[str, object]]:
+    async with db.reading() as tx:
+        return await set_aside_in(tx, now)
+
+
+def lines(summary: dict[str, dict[str, object]]) -> list[str]:
+    """One line per kind, or one saying there is none."""
+    if not summary:
+        return ["set aside (last 7 days): none"]
+    return [f"set aside (last 7 days): {item['count']} {kind}, the last at {item['last']}"
+            for kind, item in sorted(summary.items())]
+
+
+async def _set_aside_detail(tx: Tx) -> dict[str, object]:
+    return {"set_aside": await set_aside_in(tx)}
+
 
 ReadinessDetail = Callable[[Tx], Awaitable[dict[str, object]]]
-READINESS_DETAILS: list[ReadinessDetail] = []
-"""More details for `/readyz` (read in the same snapshot), e.g. issue 25's deliveries set
-aside after repeated crashes. They inform; they do not make a worker unready."""
+READINESS_DETAILS: list[ReadinessDetail] = [_set_aside_detail]
+"""More details for `/readyz` (read in the same snapshot): the work set aside after
+repeated crashes, and whatever other parts add. They inform; they do not make a worker
+unready."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.config import Settings
-from bot.delivery import DeliveryWorker, Sender
+from bot.delivery import DeliveryWorker, Sender, new_worker_id
 from bot.downloads import Downloads
 from cleaning import pool as cleaning_pool
 from flows.engine import Engine
@@ -50,6 +50,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
     runtime.warming = asyncio.create_task(asyncio.to_thread(pool.start))  # warm before the first file
     db = runtime.db = await Database.open(settings.database)
     store = EvidenceStore.for_database(db, settings.evidence_dir)
+    worker_id = new_worker_id()  # the leases of this process name it
     whatsapp = settings.whatsapp_enabled
     durable = {name for name, on in (("telegram", bot is not None), ("whatsapp", whatsapp)) if on}
     engine = runtime.engine = Engine(db, settings.default_locale, settings.timezone, policy=policy,
@@ -58,7 +59,7 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
                                      store=store,
                                      direct_channels=frozenset({"telegram"}) if bot is not None else frozenset(),
                                      lease_seconds=settings.delivery_lease_seconds,
-                                     links=settings.link_resolver())
+                                     links=settings.link_resolver(), worker_id=worker_id)
     engine.observer = _observe
     senders: dict[str, Sender] = {}
     if bot is not None:
@@ -69,10 +70,10 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
         from bot.telegram.staff import StaffChat
 
         lease = settings.delivery_lease_seconds  # staff answers are sent at once, like replies
-        desk = Desk(db, policy, lease)
+        desk = Desk(db, policy, lease, worker_id)
         sender = TelegramSender(bot, db, store, settings.default_locale,
                                 CaseFiles(db, store, settings.timezone))
-        staff = StaffChat(StaffCommands(db, policy, desk, lease))
+        staff = StaffChat(StaffCommands(db, policy, desk, lease, worker_id))
         runtime.channel = TelegramChannel(engine, store, settings.default_locale,
                                           focal=FocalGroups(desk, staff), staff=staff)
         runtime.channel.downloads = Downloads(settings.download_limits())
@@ -101,22 +102,26 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
                                          settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
                                       poll_seconds=settings.delivery_poll_seconds, rules=rules,
-                                      limits=settings.download_limits(), concurrency=settings.whatsapp_concurrency)
+                                      limits=settings.download_limits(), concurrency=settings.whatsapp_concurrency,
+                                      worker_id=worker_id)
         officer_desk = Desk(db, policy)  # officers' answers go through the worker, like every WhatsApp message
         runtime.inbox.officers = OfficerDesk(db, policy, officer_desk, StaffCommands(db, policy, officer_desk),
                                              engine.admit)
         db.on_commit(runtime.inbox.wake)
-        runtime.inbox.start()
-    runtime.worker = DeliveryWorker(
+    worker = runtime.worker = DeliveryWorker(
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,
         poll_seconds=settings.delivery_poll_seconds, deadline_every=settings.deadline_check_seconds,
-        base_backoff=settings.delivery_backoff_seconds, store=store)
-    runtime.worker.on_sent = engine.delivered
+        base_backoff=settings.delivery_backoff_seconds, store=store, worker_id=worker_id,
+        heartbeat_seconds=settings.worker_heartbeat_seconds, dead_after=settings.worker_dead_after_seconds)
+    worker.on_sent = engine.delivered
     if runtime.channel is not None:  # Telegram replies go out right after their step's commit
-        runtime.channel.deliver_now = runtime.worker.deliver_now
+        runtime.channel.deliver_now = worker.deliver_now
         if runtime.channel.staff is not None:  # and so do staff answers
-            runtime.channel.staff.deliver_now = runtime.worker.deliver_now
-    runtime.worker.start()
+            runtime.channel.staff.deliver_now = worker.deliver_now
+    await worker.register()  # before anything is leased: what a dead process held is free again
+    if runtime.inbox is not None:
+        runtime.inbox.start()
+    worker.start()
 
 
 async def close_runtime(runtime: Runtime) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from flows import set_aside
 from flows.case.forwarding import destinations
 from flows.case.recording import record_outcomes
 from flows.events import Event, Forwarded, Inbound, Media, Text
@@ -36,7 +37,7 @@ from flows.reporter.report import file_room, new_conversation, step
 from flows.reporter.status import is_status_query, status_replies
 from flows.reporter.turn import Facts
 from flows.reporter.wording import press
-from storage import Database, Tx, contacts, conversations, keys, locks, outbox, reporters, retention, updates
+from storage import Database, Tx, contacts, conversations, keys, locks, outbox, reporters, retention, updates, workers
 from storage.cases import DuplicateCaseNumber
 from storage.database import savepoint
 from storage.evidence_files import EvidenceStore
@@ -73,7 +74,9 @@ class ReplyQueue:
     windowed: bool
     lease: timedelta | None = None
     """Set: the channel sends each step's replies itself right after the commit, holding
-    this lease on them meanwhile (the delivery worker sends them only if it runs out)."""
+    this lease on them meanwhile (the delivery worker sends them only if it runs out, or
+    if `worker` is known to be dead)."""
+    worker: str | None = None
 
 
 class LinkResolver(Protocol):
@@ -88,15 +91,17 @@ class Engine:
                  outbox_channels: frozenset[str] = frozenset(),
                  windowed_channels: frozenset[str] = frozenset(), store: EvidenceStore | None = None,
                  direct_channels: frozenset[str] = frozenset(), lease_seconds: float = 60.0,
-                 links: LinkResolver | None = None) -> None:
+                 links: LinkResolver | None = None, worker_id: str | None = None) -> None:
         """`outbox_channels`: channels whose replies are written to the outbox in the step's
         transaction; `windowed_channels`: those of them with a reply window; `store`: the
         evidence files, so that files no step kept are deleted and an erasure cleans them;
-        `direct_channels`: those that send a step's replies themselves after the commit;
-        `links`: follows share links before a step sees them (without it, a short link is
-        held for the moderators: the step never does I/O)."""
+        `direct_channels`: those that send a step's replies themselves after the commit,
+        under leases that name `worker_id` (the process's delivery worker); `links`: follows
+        share links before a step sees them (without it, a short link is held for the
+        moderators: the step never does I/O)."""
         self.db = db
         self.links = links
+        self.worker_id = worker_id
         self.store = store
         self._chores: set[asyncio.Task[None]] = set()
         self.direct_channels = direct_channels
@@ -139,6 +144,29 @@ class Engine:
             return 0
         conv = Conversation.from_json(stored.state, stored.data, stored.updated_at)
         return file_room(conv, at.astimezone(self.tz))
+
+    async def attempt(self, channel: str, update_id: str, at: datetime) -> int:
+        """Count a try at an update that channels cannot lease (Telegram's, which Telegram
+        sends again until answered): how many tries there were, this one included. Only
+        updates whose handling does heavy work (a file) are counted: one write each."""
+        async with self.db.transaction() as tx:
+            return await workers.count_attempt(tx, channel, update_id, at.isoformat())
+
+    async def set_aside(self, channel: str, address: str, update_id: str, at: datetime, tries: int,
+                        locale_hint: str | None = None) -> bool:
+        """An update whose handling died every time: recorded as processed without a step,
+        the reporter asked to send it another way, the moderators alerted. False: it had
+        been processed after all (a redelivery), nothing to do."""
+        key = await keys.message_digest_key(self.db)
+        remembered = updates.digest(key, channel, address, update_id)
+        async with self.db.transaction() as tx:
+            await locks.conversations(tx, [(channel, address)])
+            if await updates.processed_among(tx, [(channel, update_id)]) or await updates.seen_among(tx, [remembered]):
+                return False
+            await set_aside.inbound(tx, self.policy, channel, address, update_id, at.isoformat(), tries - 1,
+                                    at.isoformat(), normalize_locale(locale_hint, self.default_locale),
+                                    digest=remembered)
+        return True
 
     def drop_files(self, shas: list[str]) -> None:
         """Files a channel stored for a message it then could not hand over: they go unless
@@ -224,7 +252,7 @@ class Engine:
     def _reply_queues(self) -> dict[str, ReplyQueue]:
         coalesce = timedelta(seconds=self.coalesce_seconds)
         return {channel: ReplyQueue(coalesce, channel in self.windowed_channels,
-                                    self.lease if channel in self.direct_channels else None)
+                                    self.lease if channel in self.direct_channels else None, self.worker_id)
                 for channel in self.outbox_channels}
 
     def delivered(self, delivery_ids: list[int]) -> None:
@@ -481,15 +509,15 @@ async def _queue_replies(tx: Tx, inbound: Inbound, handled: Handled, queue: Repl
         payload["forget_after_send"] = True
     if inbound.reply_key:
         await outbox.enqueue_coalesced(tx, inbound.channel, inbound.address, inbound.reply_key, payload, at,
-                                       (inbound.at + queue.coalesce).isoformat())
+                                       (inbound.at + queue.coalesce).isoformat(), reply=True)
     elif queue.lease is not None and not forget_after_send:
         delivery = await outbox.enqueue_to_send_now(tx, inbound.channel, inbound.address, payload, at,
-                                                    (inbound.at + queue.lease).isoformat())
+                                                    (inbound.at + queue.lease).isoformat(), queue.worker)
         if delivery.leased:
             return delivery
         await outbox.wake_address(tx, inbound.channel, inbound.address, at)  # what waits (a backoff) goes now
     else:
-        await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at)
+        await outbox.enqueue(tx, inbound.channel, inbound.address, "send", payload, at, reply=True)
     return None
 
 

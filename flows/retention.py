@@ -9,6 +9,8 @@ start, then every hour) with the worker's clock, so tests move `now` instead of 
 | conversations (a draft and its files) nobody touched | 30 days |
 | a WhatsApp number's last-message time (not an opt-out) | 30 days after its last message |
 | a sender's flood-gate window (PostgreSQL, shared by workers) | an hour after its last message |
+| a channel's Retry-After floor for an address | until it has passed (an hour at most) |
+| the count of tries of a Telegram update with a file | 7 days |
 | a reporter's identity on a closed case | `RETENTION_DAYS` (365) after it closed |
 | a reporter's address and identity | `RETENTION_DAYS` after their last case closed; 30 days with no case and no conversation |
 | original evidence files of a case without identity | replaced by a cleaned copy (the SHA-256 stays) |
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 
 from flows.policy import Policy
 from flows.reporter import data_rights
-from storage import Database, Tx, inbound_queue, locks, retention, updates
+from storage import Database, Tx, inbound_queue, locks, outbox, retention, updates, workers
 from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ async def _run(db: Database, policy: Policy, now: datetime, store: EvidenceStore
         done.add("processed inbound messages purged", await inbound_queue.purge_done(tx))
         done.add("contact records pruned", await retention.prune_contacts(tx, (now - DRAFT_IDLE).isoformat()))
         done.add("flood windows pruned", await retention.prune_flood_windows(tx, (now - FLOOD_WINDOW_KEEP).isoformat()))
+        done.add("send floors passed", await outbox.prune_floors(tx, at))
+        done.add("update attempts pruned", await workers.prune_attempts(tx, (now - PROCESSED_UPDATES_KEEP).isoformat()))
     if store is not None:
         done.add("evidence files cleaned", await data_rights.clean_erased_evidence(db, store))
 

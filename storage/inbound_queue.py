@@ -9,6 +9,7 @@ from typing import Any
 
 from storage import dialect
 from storage.database import Tx, fetch_one, utc
+from storage.outbox import ALONE_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +21,11 @@ class QueuedInbound:
     payload: dict[str, Any]
     received_at: str
     attempts: int
+    crashes: int = 0
+    """How often the process died while this message was being handled (`storage.workers`)."""
 
 
-_COLUMNS = "id, channel, address, external_id, payload, received_at, attempts"
+_COLUMNS = "id, channel, address, external_id, payload, received_at, attempts, crashes"
 _DUE = (
     "SELECT id FROM inbound_queue AS q WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ?"
     " AND (leased_until IS NULL OR leased_until <= ?)"
@@ -52,11 +55,14 @@ async def has_due(tx: Tx, channel: str, now: str) -> bool:
     return await fetch_one(tx, _DUE + " LIMIT 1", (channel, utc(now), utc(now))) is not None
 
 
-async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int) -> list[QueuedInbound]:
+async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int, *, worker: str | None = None,
+                    suspects: bool = False) -> list[QueuedInbound]:
+    """`suspects`: only messages that were being handled when a process died `ALONE_AFTER`
+    times or more (the inbox takes those one at a time, alone); otherwise only the others."""
     async with tx.execute(
-        f"UPDATE inbound_queue SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
-        (utc(lease_until), channel, utc(now), utc(now), limit)
+        f"UPDATE inbound_queue SET leased_until = ?, leased_by = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
+        f" AND q.crashes {'>=' if suspects else '<'} {ALONE_AFTER} ORDER BY id LIMIT ?{dialect.of(tx).skip_locked})"
+        f" RETURNING {_COLUMNS}", (utc(lease_until), worker, channel, utc(now), utc(now), limit)
     ) as cur:
         return sorted((_row(r) for r in await cur.fetchall()), key=lambda q: q.id)
 
@@ -74,10 +80,10 @@ async def purge_done(tx: Tx) -> int:
 
 
 async def retry_at(tx: Tx, item_id: int, at: str, error: str) -> None:
-    await tx.execute("UPDATE inbound_queue SET next_attempt_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
-                     (utc(at), error, item_id))
+    await tx.execute("UPDATE inbound_queue SET next_attempt_at = ?, leased_until = NULL, leased_by = NULL,"
+                     " last_error = ? WHERE id = ?", (utc(at), error, item_id))
 
 
 async def release(tx: Tx, item_ids: list[int]) -> None:
-    await tx.executemany("UPDATE inbound_queue SET leased_until = NULL WHERE id = ? AND status = 'pending'",
-                         [(i,) for i in item_ids])
+    await tx.executemany("UPDATE inbound_queue SET leased_until = NULL, leased_by = NULL WHERE id = ?"
+                         " AND status = 'pending'", [(i,) for i in item_ids])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage import dialect
@@ -26,12 +27,26 @@ class Delivery:
     next_attempt_at: str
     last_error: str | None
     created_at: str
+    crashes: int = 0
+    """How often the process died while this was in flight (`storage.workers.reclaim`)."""
     leased: bool = False
     """Leased to the caller that queued it (`enqueue_to_send_now`), which sends it itself."""
 
 
+REPLY = 0
+OTHER = 1
+"""Priorities: a reply to someone who just wrote goes before news, alerts and group posts
+that are due at the same time (`lease_due`)."""
+AGING_SECONDS = 10.0
+"""...but anything due this long counts as urgent too: a priority, never a starvation."""
+ALONE_AFTER = 2
+"""Work that was in flight when the process died this many times is tried alone: if it is
+what kills the process, the next death is counted against it only. (After one death it
+is tried again as usual: most of what was in flight was only there by chance, and sending
+it one at a time would hold up everything behind it.)"""
+
 _COLUMNS = ("id, channel, address, kind, payload, case_id, post_id, status, progress, attempts,"
-            " next_attempt_at, last_error, created_at")
+            " next_attempt_at, last_error, created_at, crashes")
 
 
 def _delivery(row: Any) -> Delivery:
@@ -49,34 +64,47 @@ def queued() -> int:
     return _queued
 
 
+def note_queued() -> None:
+    """Something became due for the worker other than by a queueing function (leases of a
+    dead worker freed)."""
+    global _queued
+    _queued += 1
+
+
 async def enqueue(tx: Tx, channel: str, address: str, kind: str, payload: dict[str, Any], at: str, *,
-                  case_id: int | None = None, post_id: int | None = None) -> int:
+                  case_id: int | None = None, post_id: int | None = None, reply: bool = False) -> int:
+    """`reply`: the answer to a message the person just sent (it goes before other work)."""
     global _queued
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(at), utc(at)))
+        tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at,"
+        " priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(at), utc(at),
+         REPLY if reply else OTHER))
     assert row is not None
     _queued += 1
     return int(row[0])
 
 
 async def enqueue_to_send_now(tx: Tx, channel: str, address: str, payload: dict[str, Any], at: str,
-                              lease_until: str) -> Delivery:
+                              lease_until: str, worker: str | None = None, *, reply: bool = True) -> Delivery:
     """Queue a reply that its step's channel sends itself right after the commit: leased
-    to it at once (one statement, no extra round trip), unless an older message to the
-    same chat is still waiting, which must go first; then it is left to the worker. Either
-    way it is in the outbox, so a crash before it is recorded as sent sends it again when
-    the lease runs out."""
+    to it (to `worker`) at once, in one statement, no extra round trip, unless an older
+    message to the same chat is still waiting, which must go first, or the channel asked us
+    to hold back (a Retry-After floor); then it is left to the worker. Either way it is in
+    the outbox, so a crash before it is recorded as sent sends it again once the worker is
+    known to be dead (or the lease runs out). `reply`: the answer to someone who just wrote
+    (`REPLY` priority); else a post like any other (a staff answer in a group)."""
     global _queued
     body = json.dumps(payload, ensure_ascii=False)
     row = await fetch_one(
-        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts)"
-        " SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END, CASE WHEN waiting THEN 0 ELSE 1 END"
-        " FROM (SELECT EXISTS ("
-        "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') AS waiting) AS chat"
+        tx, "INSERT INTO outbox (channel, address, kind, payload, next_attempt_at, created_at, leased_until, attempts,"
+        " leased_by, priority) SELECT ?, ?, 'send', ?, ?, ?, CASE WHEN waiting THEN NULL ELSE ? END,"
+        " CASE WHEN waiting THEN 0 ELSE 1 END, CASE WHEN waiting THEN NULL ELSE ? END, CAST(? AS INTEGER) FROM (SELECT (EXISTS ("
+        "  SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND status = 'pending') OR EXISTS ("
+        "  SELECT 1 FROM send_floors WHERE channel = ? AND address = ? AND not_before > ?)) AS waiting) AS chat"
         " RETURNING id, leased_until, attempts",
-        (channel, address, body, utc(at), utc(at), utc(lease_until), channel, address))
+        (channel, address, body, utc(at), utc(at), utc(lease_until), worker, REPLY if reply else OTHER, channel,
+         address, channel, address, utc(at)))
     assert row is not None
     if row[1] is None:
         _queued += 1
@@ -99,18 +127,21 @@ _DUE = (
     " AND (leased_until IS NULL OR leased_until <= ?)"
     " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.channel = o.channel AND e.address = o.address"
     "  AND e.status = 'pending' AND e.id < o.id)"
+    " AND NOT EXISTS (SELECT 1 FROM send_floors AS f WHERE f.channel = o.channel AND f.address = o.address"
+    "  AND f.not_before > ?)"
 )
-"""Due deliveries that are the oldest pending one of their chat: a chat's messages keep
-their order, and a chat in backoff holds up only itself."""
+"""Due deliveries that are the oldest pending one of their chat, to an address the channel
+has not asked us to leave alone for now (`hold`): a chat's messages keep their order, and
+a chat in backoff holds up only itself."""
 
 
 async def has_due(tx: Tx, now: str, channels: list[str]) -> bool:
-    return await fetch_one(tx, _due(channels) + " LIMIT 1", (utc(now), utc(now), *channels)) is not None
+    return await fetch_one(tx, _due(channels) + " LIMIT 1", (utc(now), utc(now), utc(now), *channels)) is not None
 
 
 async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payload: dict[str, Any], at: str,
                             not_before: str, *, kind: str = "send", case_id: int | None = None,
-                            post_id: int | None = None) -> int:
+                            post_id: int | None = None, reply: bool = False) -> int:
     """Queue a message that replaces a still-waiting one with the same key (not one being
     sent); it is due at `not_before`, so that a quick series ends up as one message."""
     global _queued
@@ -123,9 +154,9 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
         return int(row[0])
     row = await fetch_one(
         tx, "INSERT INTO outbox (channel, address, kind, payload, case_id, post_id, next_attempt_at, created_at,"
-        " coalesce_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " coalesce_key, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (channel, address, kind, json.dumps(payload, ensure_ascii=False), case_id, post_id, utc(not_before), utc(at),
-         key))
+         key, REPLY if reply else OTHER))
     assert row is not None
     return int(row[0])
 
@@ -137,14 +168,22 @@ async def waiting_with_key(tx: Tx, channel: str, address: str, key: str) -> bool
                                " AND status = 'pending' LIMIT 1", (channel, address, key)) is not None
 
 
-async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str]) -> list[Delivery]:
-    """Take up to `limit` due deliveries on `channels` for this worker until `lease_until`.
-    A worker that dies holding a lease loses it when it expires, and the delivery is tried
-    again. Workers leasing at the same moment skip each other's rows (PostgreSQL)."""
+async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str], *,
+                    worker: str | None = None, suspects: bool = False) -> list[Delivery]:
+    """Take up to `limit` due deliveries on `channels` for `worker` until `lease_until`:
+    replies first, then the rest, each in the order they fell due. A worker that dies
+    holding a lease loses it as soon as it is known to be dead (`storage.workers`), at the
+    latest when the lease expires, and the delivery is tried again. Workers leasing at the
+    same moment skip each other's rows (PostgreSQL). `suspects`: only deliveries that were
+    in flight at `ALONE_AFTER` crashes or more, which the worker sends one at a time, alone;
+    otherwise only the others."""
+    urgent = (datetime.fromisoformat(utc(now)) - timedelta(seconds=AGING_SECONDS)).isoformat()
     async with tx.execute(
-        f"UPDATE outbox SET leased_until = ?, attempts = attempts + 1 WHERE id IN ({_due(channels)}"
-        f" ORDER BY next_attempt_at, id LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
-        (utc(lease_until), utc(now), utc(now), *channels, limit)
+        f"UPDATE outbox SET leased_until = ?, leased_by = ?, attempts = attempts + 1 WHERE id IN ({_due(channels)}"
+        f" AND o.crashes {'>=' if suspects else '<'} {ALONE_AFTER}"
+        " ORDER BY CASE WHEN o.priority = 0 OR o.next_attempt_at <= ? THEN 0 ELSE 1 END, o.next_attempt_at, o.id"
+        f" LIMIT ?{dialect.of(tx).skip_locked}) RETURNING {_COLUMNS}",
+        (utc(lease_until), worker, utc(now), utc(now), utc(now), *channels, urgent, limit)
     ) as cur:
         rows = await cur.fetchall()
     return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
@@ -155,19 +194,42 @@ async def release(tx: Tx, delivery_ids: list[int]) -> None:
     at once): the worker takes them from here."""
     global _queued
     _queued += 1
-    await tx.executemany("UPDATE outbox SET leased_until = NULL WHERE id = ? AND status = 'pending'",
+    await tx.executemany("UPDATE outbox SET leased_until = NULL, leased_by = NULL WHERE id = ? AND status = 'pending'",
                          [(i,) for i in delivery_ids])
 
 
 async def wake_address(tx: Tx, channel: str, address: str, now: str) -> None:
     """Messages to this address that were put off (waiting for the person to write) are due;
-    those that were held are sendable from now on (their wait counts from now)."""
+    those that were held are sendable from now on (their wait counts from now). A floor the
+    channel itself asked for (a 429's Retry-After) is kept: they fall due when it ends."""
     global _queued
     _queued += 1
-    await tx.execute("UPDATE outbox SET next_attempt_at = ?,"
+    await tx.execute("UPDATE outbox SET next_attempt_at = coalesce((SELECT f.not_before FROM send_floors AS f"
+                     " WHERE f.channel = outbox.channel AND f.address = outbox.address AND f.not_before > ?), ?),"
                      " ready_since = CASE WHEN held_for IS NULL THEN ready_since ELSE ? END, held_for = NULL"
                      " WHERE channel = ? AND address = ? AND status = 'pending' AND next_attempt_at > ?",
-                     (utc(now), utc(now), channel, address, utc(now)))
+                     (utc(now), utc(now), utc(now), channel, address, utc(now)))
+
+
+async def hold(tx: Tx, channel: str, address: str, until: str) -> None:
+    """The channel asked us not to write to `address` before `until` (a 429's Retry-After):
+    a floor no wake-up, new reply or retry undercuts (a longer floor already set stays)."""
+    await tx.execute(
+        "INSERT INTO send_floors (channel, address, not_before) VALUES (?, ?, ?) ON CONFLICT (channel, address)"
+        " DO UPDATE SET not_before = CASE WHEN excluded.not_before > send_floors.not_before"
+        " THEN excluded.not_before ELSE send_floors.not_before END", (channel, address, utc(until)))
+
+
+async def floor_of(tx: Tx, channel: str, address: str) -> str | None:
+    row = await fetch_one(tx, "SELECT not_before FROM send_floors WHERE channel = ? AND address = ?",
+                          (channel, address))
+    return str(row[0]) if row else None
+
+
+async def prune_floors(tx: Tx, now: str) -> int:
+    """Floors that have passed (they name an address: kept no longer than needed)."""
+    async with tx.execute("DELETE FROM send_floors WHERE not_before <= ?", (utc(now),)) as cur:
+        return int(cur.rowcount)
 
 
 async def mark_sent_many(tx: Tx, delivery_ids: list[int], at: str) -> None:
@@ -176,7 +238,7 @@ async def mark_sent_many(tx: Tx, delivery_ids: list[int], at: str) -> None:
     global _queued
     _queued += 1
     await tx.executemany(
-        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, last_error = NULL"
+        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, leased_by = NULL, last_error = NULL"
         " WHERE id = ? AND status = 'pending'", [(at, i) for i in delivery_ids])
 
 
@@ -186,27 +248,37 @@ async def set_progress(tx: Tx, delivery_id: int, progress: int) -> None:
 
 async def mark_sent(tx: Tx, delivery_id: int, at: str) -> None:
     await tx.execute(
-        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, last_error = NULL WHERE id = ?",
-        (at, delivery_id))
+        "UPDATE outbox SET status = 'sent', done_at = ?, leased_until = NULL, leased_by = NULL, last_error = NULL"
+        " WHERE id = ?", (at, delivery_id))
 
 
 async def retry_at(tx: Tx, delivery_id: int, at: str, error: str, held: str | None = None) -> None:
     """`held`: what the delivery waits for outside the service (`HELD`), if that is why."""
     await tx.execute(
-        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, last_error = ?, held_for = ? WHERE id = ?",
-        (utc(at), error, held, delivery_id))
+        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, leased_by = NULL, last_error = ?, held_for = ?"
+        " WHERE id = ?", (utc(at), error, held, delivery_id))
+
+
+async def reschedule(tx: Tx, delivery_id: int, at: str) -> None:
+    """Not a failure: the delivery waits for its turn (a group's per-minute slot) and gives
+    its lease back meanwhile; the try is not counted."""
+    global _queued
+    _queued += 1
+    await tx.execute(
+        "UPDATE outbox SET next_attempt_at = ?, leased_until = NULL, leased_by = NULL,"
+        " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ?", (utc(at), delivery_id))
 
 
 async def mark_failed(tx: Tx, delivery_id: int, at: str, error: str) -> None:
     await tx.execute(
-        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, last_error = ? WHERE id = ?",
-        (at, error, delivery_id))
+        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, leased_by = NULL, last_error = ?"
+        " WHERE id = ?", (at, error, delivery_id))
 
 
 async def fail_pending_to(tx: Tx, channel: str, address: str, at: str, error: str) -> list[Delivery]:
     """Stop everything still queued for a chat that is gone; returns what was stopped."""
     async with tx.execute(
-        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, last_error = ?"
+        "UPDATE outbox SET status = 'failed', done_at = ?, leased_until = NULL, leased_by = NULL, last_error = ?"
         f" WHERE channel = ? AND address = ? AND status = 'pending' RETURNING {_COLUMNS}",
         (at, error, channel, address)
     ) as cur:
@@ -219,7 +291,7 @@ async def readdress(tx: Tx, channel: str, old: str, new: str) -> None:
 
 
 PENDING = "outbox_pending_held"
-"""The partial index of pending rows that readiness reads (migration 0012): without
+"""The partial index of pending rows that readiness reads (migration 0015): without
 statistics SQLite would walk `outbox_done` over every pending row."""
 HELD = ("window", "template")
 """What a delivery may wait for outside the service: WhatsApp's 24-hour window (the person

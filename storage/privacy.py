@@ -35,6 +35,7 @@ async def erase_reporter(tx: Tx, reporter_id: int, at: str) -> int:
     await tx.execute("UPDATE reporters SET address = ?, erased_at = ? WHERE id = ?", (erased, at, reporter_id))
     await tx.execute("DELETE FROM conversations WHERE channel = ? AND address = ?", (channel, address))
     await tx.execute("DELETE FROM contacts WHERE channel = ? AND address = ?", (channel, address))
+    await tx.execute("DELETE FROM send_floors WHERE channel = ? AND address = ?", (channel, address))
     await dialect.of(tx).forget_address(tx, channel, address)
     await tx.execute(
         "UPDATE outbox SET address = ?, payload = '{}', last_error = CASE WHEN status = 'pending' THEN 'erased'"

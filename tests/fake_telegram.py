@@ -56,6 +56,9 @@ class FakeTelegram:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     forced: list[dict[str, Any]] = field(default_factory=list)
     holds: list[tuple[str, int, float]] = field(default_factory=list)
+    file_holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """File paths whose download hangs until the event is set (or the fake stops)."""
+    file_requests: list[str] = field(default_factory=list)
     fail_rate: float = 0.0
     """Share of send*/edit* calls answered with a 500 or a 429 (retry_after 1), at random."""
     fail_modes: tuple[str, ...] = ("500", "429")
@@ -272,8 +275,15 @@ class FakeTelegram:
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         """A file in chunks, as a network delivers it; one byte every `trickles[path]`
-        seconds for a stalled file server."""
+        seconds for a stalled file server. A file in `file_holds` is served only once its
+        event is set (or the fake stops)."""
         path = request.match_info["path"]
+        self.file_requests.append(path)
+        if path in self.file_holds:
+            waits = {asyncio.ensure_future(self._closing.wait()), asyncio.ensure_future(self.file_holds[path].wait())}
+            _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
         data = self.files.get(path)
         if data is None:
             return web.Response(status=404)

@@ -60,6 +60,10 @@ class FakeTwilio:
     rng: random.Random = field(default_factory=lambda: random.Random(11))
     retry_after: list[int] = field(default_factory=list)
     """The next message creations answer 429 with these `Retry-After` seconds."""
+    retry_after_to: dict[str, list[int]] = field(default_factory=dict)
+    """The same for the next messages to one number (`whatsapp:+62...`)."""
+    refused_to: dict[str, list[float]] = field(default_factory=dict)
+    """When each 429 given to a number by `retry_after_to` was answered (`time.monotonic`)."""
     chunk_size: int = 16 * 1024
     no_length: set[str] = field(default_factory=set)
     """Files served without Content-Length (chunked transfer), so only reading finds the size."""
@@ -191,6 +195,11 @@ class FakeTwilio:
                 request.transport.close()
                 return web.Response(status=500)
             self.failures.insert(0, 429 if mode == "429" else 500)
+        to = (await request.post()).get("To")
+        if isinstance(to, str) and self.retry_after_to.get(to):
+            self.refused_to.setdefault(to, []).append(time.monotonic())
+            return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429}, status=429,
+                                     headers={"Retry-After": str(self.retry_after_to[to].pop(0))})
         if self.retry_after:
             return web.json_response({"code": 20429, "message": "Too Many Requests", "status": 429}, status=429,
                                      headers={"Retry-After": str(self.retry_after.pop(0))})

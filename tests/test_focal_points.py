@@ -379,6 +379,10 @@ async def test_a_crash_between_sending_and_recording_repeats_the_card_at_most_on
         await card_in(fake, GROUP, 2)
         await fake.wait_for(lambda: len([c for c in fake.calls if c.method == "sendMediaGroup" and c.result]) == 1)
         await fake.wait_for(lambda: any("telah diteruskan" in t for t in fake.texts(REPORTER)))
+        # The reporter's news goes out once the card is; the delivery records its end a moment
+        # later (a stop before that releases it, to be sent again: read the record, not a guess).
+        await fake.wait_for(lambda: db_rows(settings, "SELECT status FROM outbox WHERE kind = 'post_case'")
+                            == [("sent",)])
     assert [f"<b>Laporan {number}</b>" in c["text"] for c in cards(fake, GROUP)] == [True, True]
     assert db_rows(settings, "SELECT kind, status FROM outbox WHERE kind = 'post_case'") == [("post_case", "sent")]
 

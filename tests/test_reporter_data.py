@@ -334,7 +334,7 @@ async def test_retention_leaves_no_identity_in_any_table(backend: Backend) -> No
 
     clock = [chat.now + timedelta(days=400)]
     worker = DeliveryWorker(db, policy, {}, clock=lambda: clock[0], store=store)
-    await worker.before_round()
+    await worker.run_jobs()
     await db.close()
     with backend.connect() as inspector:
         dump = "\n".join(inspector.iterdump())

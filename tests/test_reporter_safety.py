@@ -422,6 +422,7 @@ async def test_delivery_warnings_name_no_chat_and_no_phone(backend: Backend) -> 
         with captured_logs("DEBUG") as logs:
             for _ in range(3):
                 await worker.run_once()
+                await worker.settle()
         text = logs.getvalue()
         assert "delivery" in text
         assert "6281298765432" not in text and str(REPORTER) not in text and "1001000000001" not in text
@@ -523,3 +524,51 @@ async def test_a_whatsapp_rosters_card_follows_a_groups_audience_rule(backend: B
         assert NAME not in gone and case.description[:20] not in gone and "Terima" not in gone
     finally:
         await s.db.close()
+
+
+# --- issue 28: work set aside after crashes names nobody ------------------------------------------
+
+async def test_work_set_aside_after_crashes_is_alerted_and_logged_without_identifiers(backend: Backend) -> None:
+    """A reporter's message and a case card that the process died on three times: the alerts
+    say what it was (and the case number), never the number, chat id, name or text."""
+    from bot.delivery import DeliveryWorker
+    from flows.engine import Engine
+    from flows.policy import Policy
+    from storage import workers
+
+    db = await backend.open()
+    policy = Policy(moderator_chat_id=-1002800000009)
+    try:
+        chat = Chat(Engine(db, policy=policy), address="6281298765432")
+        await chat.run(*HAPPY_PATH, "@send")  # Siti Aminah, 0812 3456 7890, a confidential report
+        async with db.transaction() as tx:
+            await inbound_queue_add(tx)
+            await tx.execute("UPDATE outbox SET crashes = 2, leased_until = '2999-01-01T00:00:00+00:00',"
+                             " leased_by = 'dead' WHERE status = 'pending'")
+            await tx.execute("UPDATE inbound_queue SET crashes = 2, leased_until = '2999-01-01T00:00:00+00:00',"
+                             " leased_by = 'dead'")
+        with captured_logs("DEBUG") as logs:
+            reclaimed = await DeliveryWorker(db, policy, {}, worker_id="alive").register()
+        assert reclaimed.deliveries and len(reclaimed.inbound) == 1
+        async with db.reading() as tx:
+            alerts = [d.payload for d in await outbox_to(tx, str(policy.moderator_chat_id))]
+            kinds = await workers.set_aside_counts(tx, "2000-01-01T00:00:00+00:00")
+        assert alerts and "inbound" in kinds and any(kind.startswith("delivery:") for kind in kinds)
+        for text in [json.dumps(alerts, ensure_ascii=False), logs.getvalue()]:
+            for secret in ("6281298765432", "Siti Aminah", "0812 3456 7890", "812345", "Kepala sekolah mengunggah",
+                           "halo dari +62"):
+                assert secret not in text, secret
+    finally:
+        await db.close()
+
+
+async def inbound_queue_add(tx: Any) -> None:
+    from storage import inbound_queue
+
+    await inbound_queue.add(tx, "whatsapp", "+6281298765432", "SM-set-aside", {"Body": "halo dari +6281298765432"},
+                            "2024-11-21T03:00:00+00:00")
+
+
+async def outbox_to(tx: Any, address: str) -> list[outbox.Delivery]:
+    rows = await tx.execute_fetchall(f"SELECT {outbox._COLUMNS} FROM outbox WHERE address = ? ORDER BY id", (address,))
+    return [outbox._delivery(r) for r in rows]

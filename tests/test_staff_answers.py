@@ -175,6 +175,58 @@ async def test_a_staff_answer_survives_a_sigkill_between_the_command_and_the_sen
     assert texts == ["5151 sekarang moderator."], (texts, (tmp_path / "bot.log").read_text())
 
 
+async def test_an_answer_sent_at_once_is_leased_to_this_worker_and_a_private_one_is_a_reply(
+        fake: FakeTelegram, settings: Settings) -> None:
+    """Issue 25 meets issue 29: the lease of an answer the channel sends at once names the
+    process's worker (a restart, or another worker once its heartbeat stops, frees it at
+    once instead of when the lease ends), and an answer in a private chat goes before news
+    and group posts, as a reporter's reply does; one in a group is a post like any other."""
+    await seed(settings)
+    fake.known_chats.add(ADMIN)
+    async with polling_bot(settings) as runtime:
+        assert runtime.worker is not None
+        worker = runtime.worker.worker_id
+        await quiet(fake, settings)
+        fake.hold("sendMessage", ADMIN, 1.5)  # carried out now, answered later: the answers are in flight
+        fake.hold("sendMessage", GROUP, 1.5)
+        await say(fake, ADMIN, "/kasus", ADMIN)
+        await say(fake, GROUP, "/kasus", OFFICER)
+        in_flight = db_rows(settings, "SELECT address, priority, leased_by FROM outbox WHERE status = 'pending'"
+                                      " AND payload LIKE '%\"staff\"%' ORDER BY id")
+        await quiet(fake, settings)
+    assert in_flight == [(str(ADMIN), 0, worker), (str(GROUP), 1, worker)]
+    assert db_rows(settings, "SELECT status, leased_by FROM outbox WHERE payload LIKE '%\"staff\"%'") == [
+        ("sent", None), ("sent", None)]
+
+
+async def test_an_answer_in_a_group_keeps_to_its_rate_and_no_part_goes_twice(fake: FakeTelegram,
+                                                                             backend: Backend) -> None:
+    """A group gets 3 messages a minute here. The second /statistik's text takes the last
+    slot; its chart has none, so the answer gives its lease back until the group's next slot
+    (it never waits inside the call) and then sends the chart only: the text that went is
+    recorded and not sent again."""
+    settings = settings_for(fake, backend, admin_telegram_ids=[ADMIN], moderator_chat_id=MODERATORS,
+                            delivery_poll_seconds=0.05, delivery_backoff_seconds=0.1, telegram_timeout=2.0,
+                            telegram_max_rate=0, telegram_group_max_per_minute=3)
+    await seed(settings, denpasar=0, badung=1)  # the case goes to the other group: this one has had no message
+    async with polling_bot(settings) as runtime:
+        assert runtime.worker is not None
+        await quiet(fake, settings)
+        assert not fake.sent("sendMessage", GROUP) and not fake.sent("sendPhoto", GROUP)
+        await say(fake, GROUP, "/statistik", OFFICER)
+        await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 1, timeout=20)
+        await quiet(fake, settings)  # recorded as sent: the next answer is leased to the channel, sent at once
+        await say(fake, GROUP, "/statistik 7", OFFICER)
+        await fake.wait_for(lambda: runtime.worker is not None and runtime.worker.throttled >= 1, timeout=10)
+        assert len(fake.sent("sendPhoto", GROUP)) == 1, "the second chart waits for the group's next slot"
+        await fake.wait_for(lambda: len(fake.sent("sendPhoto", GROUP)) == 2, timeout=60)
+        await quiet(fake, settings)
+    texts = [c["text"].split(":")[0] for c in fake.sent("sendMessage", GROUP)]
+    assert texts == ["Kasus 30 hari terakhir", "Kasus 7 hari terakhir"], texts
+    assert db_rows(settings, "SELECT status, progress FROM outbox WHERE address = ? ORDER BY id", str(GROUP)) == [
+        ("sent", 2), ("sent", 2)], "sent at once, each part recorded as it went"
+
+
 # --- menus ---------------------------------------------------------------------------------
 
 async def test_the_menus_per_scope_as_telegram_keeps_them(fake: FakeTelegram, settings: Settings) -> None:

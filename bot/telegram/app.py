@@ -17,13 +17,14 @@ from telegram import (
     Update,
 )
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
+from telegram.ext import Application, ContextTypes, Defaults, TypeHandler
 
 from bot import runtime as runtime_module
 from bot.config import Settings
 from bot.logs import address_ref
 from bot.runtime import Runtime, close_runtime
 from bot.telegram import TelegramApp
+from bot.telegram.limiter import DeliveryRateLimiter
 from bot.telegram.request import AiohttpRequest
 from flows.command_menus import Menu, entries
 from flows.i18n import LOCALES, gettext_for
@@ -77,8 +78,7 @@ def build_application(settings: Settings, *, webhook: bool = False) -> tuple[Tel
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_rate,
-                                     group_max_rate=settings.telegram_group_max_per_minute, max_retries=3))
+        .rate_limiter(DeliveryRateLimiter(settings.telegram_max_rate, settings.telegram_group_max_per_minute))
         .request(_transport(settings, 256))
         .get_updates_request(_transport(settings, 1))
         .concurrent_updates(True)

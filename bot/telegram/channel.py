@@ -38,6 +38,7 @@ from flows.i18n import N_, gettext_for, normalize_locale
 from flows.replies import ChoicesReply, TextReply
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
+from storage.workers import MAX_CRASHES
 
 CHANNEL = "telegram"
 CAPABILITIES = Capabilities(buttons=True, share_contact=True, name=N_("Telegram"))
@@ -109,6 +110,8 @@ class TelegramChannel:
         user = update.effective_user
         try:
             now = datetime.now(UTC)
+            if has_file(update) and await self._set_aside(update, chat_id, now):
+                return
             room = await self.engine.file_room(CHANNEL, str(chat_id), now) if has_file(update) else 0
             event = await to_event(update, bot, self.store, room, self.downloads)
             inbound = Inbound(CHANNEL, str(chat_id), str(update.update_id), event,
@@ -145,6 +148,17 @@ class TelegramChannel:
             await sending
         else:  # every press is answered (a stale one with why), at the same time as the reply goes
             await asyncio.gather(_answer(query, stale_text), sending)
+
+    async def _set_aside(self, update: Update, chat_id: int, now: datetime) -> bool:
+        """An update with a file is counted before its handling starts (Telegram sends it
+        again if we die meanwhile). After `MAX_CRASHES` tries that died it is set aside:
+        the reporter is asked to send it another way, and nothing else happens."""
+        tries = await self.engine.attempt(CHANNEL, str(update.update_id), now)
+        if tries <= MAX_CRASHES:
+            return False
+        user = update.effective_user
+        return await self.engine.set_aside(CHANNEL, str(chat_id), str(update.update_id), now, tries,
+                                           user.language_code if user else None)
 
     async def _send_now(self, handled: Handled) -> None:
         """The step's replies, leased to us in its transaction, go out now (the chat's lock

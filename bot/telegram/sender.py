@@ -34,6 +34,7 @@ from telegram.error import (
 from bot.case_file import ALREADY_SENT, CaseFiles
 from bot.delivery import Dropped, Gone, Migrated, Progress, Rejected, Retry
 from bot.telegram.case_card import CardData, render
+from bot.telegram.limiter import DeliveryRateLimiter
 from bot.telegram.render import messages
 from bot.telegram.text_limits import MAX_TEXT, units
 from cleaning import Cleaned, Unsafe
@@ -90,9 +91,10 @@ class TelegramSender:
                 await deliver_answer(self, delivery, progress)
             else:
                 await self._send(delivery, progress)
-        except RetryAfter as exc:
+        except RetryAfter as exc:  # Telegram's flood control for this chat: nothing goes there before then
             after = exc.retry_after
-            raise Retry("retry_after", after.total_seconds() if isinstance(after, timedelta) else float(after)) from exc
+            raise Retry("retry_after", after.total_seconds() if isinstance(after, timedelta) else float(after),
+                        floor=True) from exc
         except ChatMigrated as exc:
             raise Migrated(str(exc.new_chat_id)) from exc
         except Forbidden as exc:
@@ -155,6 +157,7 @@ class TelegramSender:
         batches = _batches(evidence)
         raw = audience.gets_unsafe_files
         kept = 0 if raw else await self._unsafe_count(evidence)
+        self._room_for(chat_id, sum(_calls(b) for b in batches) + (1 if kept else 0))  # one part: all, or later
         for index, batch in enumerate(batches, start=1):
             await self._send_evidence(chat_id, case, batch, None, index, len(batches), unsafe_as_is=raw,
                                       kept_notice=kept if index == len(batches) else 0)
@@ -165,6 +168,7 @@ class TelegramSender:
         named after the case, never after the reporter's file; then, if `kept_notice`, how
         many of the case's files stay with the moderators (sent with the last batch, so the
         delivery has no extra part)."""
+        self._room_for(chat_id, _calls(batch) + (1 if kept_notice else 0))
         _ = gettext_for(self.locale)
         caption: str | None = _("Evidence for {number} ({index}/{total})").format(
             number=case.number, index=index, total=total)
@@ -196,6 +200,13 @@ class TelegramSender:
             caption = None
         if kept_notice:
             await self._kept_notice(chat_id, case, kept_notice, reply)
+
+    def _room_for(self, chat_id: int, calls: int) -> None:
+        """A part of a delivery that makes several calls goes only when its group has a slot
+        for each (`DeliveryRateLimiter.ensure_room`): otherwise it comes back for them."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if isinstance(limiter, DeliveryRateLimiter):
+            limiter.ensure_room(chat_id, calls)
 
     async def _unsafe_count(self, evidence: list[Evidence]) -> int:
         """How many of these files cannot be made safe (each cleaned once, then looked up)."""
@@ -257,6 +268,7 @@ class TelegramSender:
             if case is not None:
                 items = [_loose_evidence(case.id, n, e) for n, e in enumerate(evidence, start=1)]
                 batches = _batches(items)
+                self._room_for(chat_id, sum(_calls(b) for b in batches) + 1)  # one part: all of it, or later
                 kept = await self._unsafe_count(items)
                 for n, batch in enumerate(batches, start=1):
                     await self._send_evidence(chat_id, case, batch, int(reply_to) if reply_to else None, 1, 1,
@@ -318,6 +330,12 @@ def _kind(item: Evidence, cleaned: Cleaned) -> str:
             and (cleaned.width or 0) + (cleaned.height or 0) <= PHOTO_MAX_SIDES:
         return "photo"
     return "document"
+
+
+def _calls(batch: list[Evidence]) -> int:
+    """The Bot API calls a batch takes at most: an album, or its files one by one."""
+    visual = sum(1 for e in batch if e.kind in VISUAL)
+    return min(visual, 1) + len(batch) - visual
 
 
 def _input_media(kind: str, data: bytes, name: str, caption: str | None) -> Any:

@@ -74,7 +74,7 @@ class StaffChat:
         if command.name in ("bantuan", "help") and await self.commands.role(caller) == Role.STRANGER:
             return False  # a reporter's help: the report flow (or, in a group, the pointer) answers
         await self._answer(caller, command.name, command.args, str(update.update_id),
-                           Destination(CHANNEL, str(message.chat.id), reply_to=message.message_id))
+                           Destination(CHANNEL, str(message.chat.id), reply_to=message.message_id, private=private))
         return True
 
     async def decide_route(self, update: Update) -> str | None:
@@ -102,7 +102,8 @@ class StaffChat:
         pressed = query.message.message_id if isinstance(query.message, Message) else None
         caller = Caller(query.from_user.id, query.from_user.full_name, chat.id, in_group=not private)
         await self._answer(caller, name, args, str(update.update_id),
-                           Destination(CHANNEL, str(chat.id), edit=pressed if name in REPLACED_BY_PRESS else None))
+                           Destination(CHANNEL, str(chat.id), edit=pressed if name in REPLACED_BY_PRESS else None,
+                                       private=private))
 
     async def _answer(self, caller: Caller, name: str, args: str, update_id: str, destination: Destination) -> None:
         delivery = await self.commands.answer(caller, name, args, update_id, datetime.now(UTC).isoformat(),
@@ -173,6 +174,7 @@ async def deliver_answer(sender: TelegramSender, delivery: Delivery, progress: P
     if export is not None:
         part += 1
         if part > delivery.progress:
+            sender._room_for(chat_id, 2)  # the CSV and the XLSX: both now, or both at the group's next slot
             await _send_export(sender, chat_id, payload, *export)
             await progress(part, None)
     if staff.get("evidence") is not None and audience is not None:

@@ -69,7 +69,9 @@ class WhatsAppInbox(BackgroundLoop):
     def __init__(self, engine: Engine, store: EvidenceStore, account_sid: str, auth_token: str, *,
                  poll_seconds: float = 1.0, lease_seconds: float = 120.0, concurrency: int = 64,
                  retry_pause: float = 0.5, rules: MediaRules | None = None, limits: DownloadLimits | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), worker_id: str | None = None) -> None:
+        """`worker_id`: the id the leases name (the process's delivery worker, whose heartbeat
+        tells other workers this one is alive)."""
         super().__init__(poll_seconds)
         self.engine = engine
         self.db = engine.db
@@ -81,47 +83,81 @@ class WhatsAppInbox(BackgroundLoop):
         self.retry_pause = retry_pause
         self.clock = clock
         self.processed = 0
+        self.worker_id = worker_id
         self.officers: OfficerDesk | None = None
         """Officers of WhatsApp rosters (`officers.py`): their messages go to the desk."""
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._downloading: set[int] = set()
         """Messages waiting for their files: they do not take the slots the others are
         handled in (at most `concurrency` of them more)."""
+        self._suspect: QueuedInbound | None = None
+        """A message that was being handled when a process died twice: handled alone, once
+        nothing else is in flight, so that if it kills the process again only it is counted."""
+        self._suspect_check = 0.0
 
     async def run_once(self) -> int:
         """Lease what is due for senders not already in flight, and start each at once;
         a finished message wakes the loop for its sender's next one."""
+        if self._alone():
+            return 0
         room = min(self.concurrency - (len(self._in_flight) - len(self._downloading)),
                    2 * self.concurrency - len(self._in_flight))
         if room <= 0:
             return 0
         now = self.clock()
+        check_suspects = asyncio.get_running_loop().time() >= self._suspect_check
         async with self.db.reading() as tx:
             if not await inbound_queue.has_due(tx, CHANNEL, now.isoformat()):
                 return 0
 
         async def lease() -> list[QueuedInbound]:
+            until = (now + self.lease).isoformat()
             async with self.db.transaction() as tx:
-                taken = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), (now + self.lease).isoformat(),
-                                                      room)
+                if check_suspects:
+                    suspects = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), until, 1,
+                                                             worker=self.worker_id, suspects=True)
+                    if suspects:
+                        self._suspect = suspects[0]  # noted at once, so that `stopped` gives it back
+                        return suspects
+                taken = await inbound_queue.lease_due(tx, CHANNEL, now.isoformat(), until, room,
+                                                      worker=self.worker_id)
             for item in taken:  # noted at once, so that `stopped` gives them back
-                if item.id in self._in_flight:
-                    continue  # still being handled after its lease ran out: the lease is renewed
-                task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
-                self._in_flight[item.id] = task
-                task.add_done_callback(functools.partial(self._done, item.id))
+                self._start(item)
             return taken
 
         due = await self.taking(lease())
+        if self._alone():
+            return 0
+        if check_suspects:
+            self._suspect_check = asyncio.get_running_loop().time() + 1.0
         return 0 if len(due) < room else len(due)
+
+    def _alone(self) -> bool:
+        """True while a suspect is noted: it is handled once nothing else is in flight, and
+        nothing else is leased until it ends."""
+        if self._suspect is None:
+            return False
+        if not self._in_flight:
+            self._start(self._suspect)
+        return True
+
+    def _start(self, item: QueuedInbound) -> None:
+        if item.id in self._in_flight:
+            return  # still being handled after its lease ran out: the lease is renewed
+        task = asyncio.create_task(self._process(item), name=f"whatsapp-{item.id}")
+        self._in_flight[item.id] = task
+        task.add_done_callback(functools.partial(self._done, item.id))
 
     def _done(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
+        if self._suspect is not None and self._suspect.id == item_id:
+            self._suspect = None
         self.wake()
 
     async def stopped(self) -> None:
         """Messages cut off midway are given back at once for the next process."""
-        leased = sorted(self._in_flight)
+        leased = sorted(set(self._in_flight) | ({self._suspect.id} if self._suspect else set()))
+        self._suspect = None
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
@@ -212,7 +248,7 @@ class WhatsAppInbox(BackgroundLoop):
             text = gettext_for(locale)(message_id)
             await outbox.enqueue(tx, CHANNEL, item.address, "send",
                                  {"replies": [to_dict(TextReply(text))], "locale": locale,
-                                  "even_if_opted_out": True}, at.isoformat())
+                                  "even_if_opted_out": True}, at.isoformat(), reply=True)
             await updates.claim_many(tx, [(CHANNEL, item.external_id, at.isoformat(), remembered)])
 
     async def _download(self, item: QueuedInbound, refs: list[MediaRef], at: datetime,

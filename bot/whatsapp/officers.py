@@ -145,7 +145,8 @@ class OfficerDesk:
                 if not await outbox.waiting_with_key(tx, CHANNEL, member.number, roster_admin.INVITATION_KEY):
                     await roster_admin.invite(tx, self.policy, member, at)
                 return
-            reserved = await outbox.enqueue(tx, CHANNEL, member.number, "send", {}, at)  # before the cases it brings
+            # the answer to their yes or no: a reply, before the cases it brings
+            reserved = await outbox.enqueue(tx, CHANNEL, member.number, "send", {}, at, reply=True)
             text = _("That invitation was already answered.")
             if answer == roster_admin.YES:
                 accepted = await roster_admin.accept(tx, self.policy, member, at)

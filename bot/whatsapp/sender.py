@@ -37,6 +37,8 @@ WAIT_FOR_WINDOW = timedelta(hours=6)
 LOCATION_HINT = N_("(To send a location, tap 📎 and choose Location.)")
 OUTSIDE_WINDOW = 63016
 OPTED_OUT = 21610
+RATE_LIMITED = 63018
+"""Twilio: the rate limit of the sender or the channel was exceeded."""
 GONE_CODES = frozenset({21211, OPTED_OUT, 63003, 63024})  # invalid number, unsubscribed, not on WhatsApp
 
 
@@ -90,10 +92,12 @@ class WhatsAppSender:
         to = f"whatsapp:{delivery.address}"
         try:
             await self.client.messages.create_async(from_=self.from_number, to=to, **content)
-        except RetryAfter as exc:  # as Telegram's retry_after: wait as long as told
-            raise Retry(str(exc), exc.seconds) from exc
+        except RetryAfter as exc:  # as Telegram's retry_after: wait as long as told, and send nothing else meanwhile
+            raise Retry(str(exc), exc.seconds, floor=exc.status == 429) from exc
         except TwilioRestException as exc:
-            if exc.status == 429 or exc.status >= 500:
+            if exc.status == 429 or exc.code == RATE_LIMITED:  # too fast for this number: a floor, with our backoff
+                raise Retry(f"twilio {exc.status} {exc.code or ''}".strip(), floor=True) from exc
+            if exc.status >= 500:
                 raise Retry(f"twilio {exc.status}") from exc
             if exc.code == OUTSIDE_WINDOW:
                 raise Retry("outside the 24-hour window", WAIT_FOR_WINDOW.total_seconds(), held="window") from exc

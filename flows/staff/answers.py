@@ -31,6 +31,10 @@ class Destination:
     address: str
     reply_to: int | None = None
     edit: int | None = None
+    private: bool = False
+    """A private chat: the answer is a reply to the one person waiting for it, sent before
+    news and group posts (`outbox.REPLY`); in a group it is a post like any other (and
+    keeps to the group's rate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +107,22 @@ def buttons_of(staff: dict[str, Any]) -> list[list[Button]]:
     return [[Button(str(label), str(action)) for label, action in row] for row in staff.get("buttons") or ()]
 
 
-async def reserve(tx: Tx, destination: Destination, at: str, lease_until: str | None) -> Delivery:
+async def reserve(tx: Tx, destination: Destination, at: str, lease_until: str | None,
+                  worker: str | None = None) -> Delivery:
     """The answer's place in the chat's order, taken before the command's effects queue
     anything for the same chat (a case file ordered with `/berkas` comes after the answer
-    that says it is coming). Leased to the caller when nothing older waits for the chat,
-    so the channel can send it right after the commit; else the worker sends it in order.
-    `fill` gives it its content, in the same transaction."""
+    that says it is coming). Leased to the caller (the process's delivery worker, `worker`)
+    when nothing older waits for the chat and the channel asked for no pause (a Retry-After
+    floor), so the channel can send it right after the commit; else the worker sends it in
+    order. `fill` gives it its content, in the same transaction."""
     if lease_until is not None:
-        delivery = await outbox.enqueue_to_send_now(tx, destination.channel, destination.address, {}, at, lease_until)
+        delivery = await outbox.enqueue_to_send_now(tx, destination.channel, destination.address, {}, at, lease_until,
+                                                    worker, reply=destination.private)
         if not delivery.leased:  # an older message (maybe in backoff) goes first, now
             await outbox.wake_address(tx, destination.channel, destination.address, at)
         return delivery
-    delivery_id = await outbox.enqueue(tx, destination.channel, destination.address, "send", {}, at)
+    delivery_id = await outbox.enqueue(tx, destination.channel, destination.address, "send", {}, at,
+                                       reply=destination.private)
     return Delivery(delivery_id, destination.channel, destination.address, "send", {}, None, None, "pending", 0, 0,
                     utc(at), None, utc(at))
 
@@ -127,5 +135,6 @@ async def fill(tx: Tx, delivery: Delivery, answer: StaffReply, destination: Dest
 
 
 async def queue(tx: Tx, answer: StaffReply, destination: Destination, at: str, locale: str, timezone: str,
-                lease_until: str | None) -> Delivery:
-    return await fill(tx, await reserve(tx, destination, at, lease_until), answer, destination, locale, timezone)
+                lease_until: str | None, worker: str | None = None) -> Delivery:
+    return await fill(tx, await reserve(tx, destination, at, lease_until, worker), answer, destination, locale,
+                      timezone)

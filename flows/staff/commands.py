@@ -88,10 +88,12 @@ class Spec:
 
 
 class StaffCommands:
-    def __init__(self, db: Database, policy: Policy, desk: Desk, lease_seconds: float | None = None) -> None:
+    def __init__(self, db: Database, policy: Policy, desk: Desk, lease_seconds: float | None = None,
+                 worker_id: str | None = None) -> None:
         """`lease_seconds`: answers are leased to the channel that asked, which sends them
-        right after the commit (the worker takes them if it does not within that time);
-        None leaves every answer to the delivery worker."""
+        right after the commit (the worker takes them if it does not within that time, or
+        once `worker_id`, the process's delivery worker the lease names, is known to be
+        dead); None leaves every answer to the delivery worker."""
         self.db = db
         self.policy = policy
         self.desk = desk
@@ -99,6 +101,7 @@ class StaffCommands:
         self.locale = policy.default_locale
         self.tz = ZoneInfo(policy.timezone)
         self.lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+        self.worker_id = worker_id
         self.ngettext = ngettext_for(policy.default_locale)
 
     async def role(self, caller: Caller) -> Role:
@@ -155,7 +158,7 @@ class StaffCommands:
         if destination is None:
             return None
         lease_until = (datetime.fromisoformat(at) + self.lease).isoformat() if self.lease else None
-        return await answers.reserve(tx, destination, at, lease_until)
+        return await answers.reserve(tx, destination, at, lease_until, self.worker_id)
 
     async def _fill(self, tx: Tx, reserved: Delivery | None, reply: StaffReply,
                     destination: Destination | None) -> Delivery | None:

@@ -69,22 +69,26 @@ class Officer:
 
     @property
     def destination(self) -> Destination:
-        return Destination(rosters.CHANNEL, self.member.number)
+        """Their own number: an answer to what they typed is a reply (`outbox.REPLY`), as in a
+        private chat; what the roster gets unasked (cards, colleagues' lines) is not."""
+        return Destination(rosters.CHANNEL, self.member.number, private=True)
 
 
 class Desk:
-    def __init__(self, db: Database, policy: Policy, lease_seconds: float | None = None) -> None:
+    def __init__(self, db: Database, policy: Policy, lease_seconds: float | None = None,
+                 worker_id: str | None = None) -> None:
         """`lease_seconds`: answers are leased to the channel, which sends them right after
-        the commit (see `StaffCommands`)."""
+        the commit, under leases that name `worker_id` (see `StaffCommands`)."""
         self.db = db
         self.policy = policy
         self._ = notify.staff_gettext(policy)
         self.lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+        self.worker_id = worker_id
 
     async def _queue(self, tx: Tx, reply: StaffReply, destination: Destination, at: str) -> Delivery:
         lease_until = (datetime.fromisoformat(at) + self.lease).isoformat() if self.lease else None
         return await answers.queue(tx, reply, destination, at, self.policy.default_locale, self.policy.timezone,
-                                   lease_until)
+                                   lease_until, self.worker_id)
 
     async def _once(self, chat_id: int, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]],
                     via: tuple[str, str] | None = None) -> T | None:
