@@ -693,3 +693,47 @@ async def test_a_roster_and_a_telegram_group_of_one_region_both_get_the_case_and
         await people.quiet(lambda: any(f"{number} diselesaikan oleh Petugas 1." in b for b in twilio.to(OFFICER_2)))
     assert rows(settings, "SELECT status FROM cases") == [("selesai",)]
     assert rows(settings, "SELECT count(*) FROM case_posts WHERE active = 1") == [(2,)]
+
+
+async def test_a_number_that_is_not_on_whatsapp_leaves_the_roster_and_its_case_goes_down_the_fallback_chain(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """Twilio says the only officer who said yes is no WhatsApp number (21211 on the card):
+    before, the officer stayed in the roster, every card to them failed, and the case sat
+    with a roster nobody receives, the moderators never told. Now the officer leaves the
+    roster (the admins are told why), and the case that reached nobody goes to the
+    province's group, as a roster nobody is in counts as no route."""
+    province = -1001000000064
+    await shell_routes(settings, "add", "64", province, "", "Bawaslu Kaltim")
+    await add_officers(settings, OFFICER_1)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        twilio.errors[f"whatsapp:{OFFICER_1}"] = [21211]
+        number = await report(people, "anonim")
+        await people.quiet(lambda: any(number in str(p.get("text")) for p in telegram.sent("sendMessage", province)))
+        assert any(f"Nomor WhatsApp {OFFICER_1} (Inspektorat Bontang) tidak dapat dihubungi" in t
+                   for t in admin_texts(telegram)), admin_texts(telegram)
+        assert any(t.startswith("WhatsApp: Inspektorat Bontang tidak punya petugas lagi yang menerima kasusnya.")
+                   for t in admin_texts(telegram)), admin_texts(telegram)
+    assert rows(settings, "SELECT status FROM roster_members") == [("stopped",)]
+    assert rows(settings, "SELECT status FROM cases") == [("diteruskan",)]
+    assert not cards(twilio, OFFICER_1)
+
+
+async def test_a_card_twilio_refuses_tells_the_moderators_which_officer_of_which_roster(
+        settings: Settings, twilio: FakeTwilio, telegram: FakeTelegram) -> None:
+    """A card Twilio refuses for good (400, a code that is neither the window nor a gone
+    number): before, the alert said "could not be posted to group 6281300000002" (an
+    officer's number read as a group's id); now it names the officer by their place and the
+    roster by its title, and the error without the number."""
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        twilio.errors[f"whatsapp:{OFFICER_2}"] = [21620]
+        number = await report(people, "anonim")
+        await people.quiet(lambda: any(number in t for t in admin_texts(telegram)) and bool(cards(twilio, OFFICER_1)))
+    alert, = [t for t in admin_texts(telegram) if number in t or "tidak dapat dikirim" in t]
+    assert alert.startswith(f"Kasus {number} tidak dapat dikirim ke Petugas 2 di WhatsApp: Inspektorat Bontang: "
+                            "twilio 400 21620"), alert
+    assert OFFICER_2[1:] not in alert and "grup" not in alert
+    assert rows(settings, "SELECT status FROM roster_members ORDER BY number") == [("active",), ("active",)]

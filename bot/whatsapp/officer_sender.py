@@ -103,10 +103,11 @@ class OfficerDeliveries:
             parts = await self._news(delivery)
         await self._send_parts(send, delivery, progress, parts, in_window, status_template)
 
-    async def gone(self, address: str) -> None:
-        """Twilio says the number opted out (21610): their membership ends, as with STOP."""
+    async def gone(self, address: str, *, unreachable: bool = False) -> None:
+        """Twilio says the number opted out (21610), or (`unreachable`) is no WhatsApp
+        number: their membership ends, as with STOP."""
         async with self.db.transaction() as tx:
-            await roster_admin.stop(tx, self.policy, address, self.clock().isoformat())
+            await roster_admin.stop(tx, self.policy, address, self.clock().isoformat(), unreachable=unreachable)
 
     # --- checks -------------------------------------------------------------------------
 

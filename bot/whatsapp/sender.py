@@ -65,9 +65,8 @@ class WhatsAppSender:
         if self.officers is not None and self.officers.handles(delivery):
             try:
                 await self.officers.deliver(self._send, delivery, progress, in_window, self.template_sid)
-            except Gone as exc:
-                if f"twilio {OPTED_OUT}:" in str(exc):  # as STOP: the officer leaves the roster
-                    await self.officers.gone(delivery.address)
+            except Gone as exc:  # opted out (as STOP) or no WhatsApp number: the officer leaves the roster
+                await self.officers.gone(delivery.address, unreachable=not str(exc).startswith(f"twilio {OPTED_OUT}:"))
                 raise
             return
         if delivery.kind != "send":

@@ -158,6 +158,23 @@ async def release(tx: Tx, policy: Policy, post: CasePost, at: str) -> None:
         await forward(tx, policy, case, at, exclude=frozenset({post.chat_id}))
 
 
+async def unreached(tx: Tx, policy: Policy, chat_id: int, at: str) -> list[str]:
+    """Nobody in a WhatsApp roster receives its cases any more: each open case it holds
+    whose card reached none of its officers leaves it, and goes down the fallback chain
+    without it unless another focal point holds it, as when a group is gone (`chat_gone`).
+    A case an officer has seen stays (the moderators are told of the empty roster)."""
+    moved = []
+    for post in await case_posts.active_in_chat(tx, chat_id):
+        case = await cases.get(tx, post.case_id)
+        if post.message_id is not None or case is None or case.status in CLOSED:
+            continue
+        await case_posts.deactivate(tx, post.id)
+        if not await case_posts.of_case(tx, case.id):
+            await forward(tx, policy, case, at, exclude=frozenset({chat_id}))
+            moved.append(case.number)
+    return moved
+
+
 async def chat_migrated(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:
     """A group became a supergroup: routes, posts and queued messages follow the new id."""
     await routes.migrate_chat(tx, old_chat_id, new_chat_id)

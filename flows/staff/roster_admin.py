@@ -212,9 +212,11 @@ async def decline(tx: Tx, policy: Policy, member: Member, at: str) -> Member | N
     return moved
 
 
-async def stop(tx: Tx, policy: Policy, number: str, at: str) -> Member | None:
-    """STOP from the officer, or Twilio's word that the number opted out (21610): the
-    membership ends. The moderators hear of a roster left with nobody who gets its cases."""
+async def stop(tx: Tx, policy: Policy, number: str, at: str, *, unreachable: bool = False) -> Member | None:
+    """STOP from the officer, or Twilio's word that the number opted out (21610), or
+    (`unreachable`) that it is no WhatsApp number at all: the membership ends. The
+    moderators hear of a roster left with nobody who gets its cases, and the cases that
+    reached nobody there go down the fallback chain."""
     member = await roster_store.member_by_number(tx, number)
     if member is None or member.status not in CURRENT:
         return None
@@ -222,7 +224,7 @@ async def stop(tx: Tx, policy: Policy, number: str, at: str) -> Member | None:
     if moved is None:
         return None
     await _record(tx, moved, "stopped", moved.ref, None, at)
-    await _announce(tx, policy, moved, "stopped", moved.ref, None, at)
+    await _announce(tx, policy, moved, "unreachable" if unreachable else "stopped", moved.ref, None, at)
     if member.status == "active":
         await _alert_if_empty(tx, policy, moved.chat_id, at)
     return moved
@@ -259,6 +261,9 @@ async def remove(tx: Tx, policy: Policy, number_text: str, query: str | None, at
 
 
 async def _alert_if_empty(tx: Tx, policy: Policy, chat_id: int, at: str) -> None:
+    """The roster's last officer who said yes has left: the moderators are told, and the
+    cases it holds that reached none of its officers go down the fallback chain (a roster
+    with nobody in it is no route, for the cases already queued to it too)."""
     if await roster_store.has_active(tx, chat_id):
         return
     found = await routes.of_chat(tx, chat_id)
@@ -270,6 +275,7 @@ async def _alert_if_empty(tx: Tx, policy: Policy, chat_id: int, at: str) -> None
         "go down the fallback chain. Add an officer with /daftar_fokus or python -m bot routes add.").format(
         roster=await notify.chat_label(tx, policy, chat_id),
         regions=", ".join(sorted({notify.region_name(r.region_code) for r in found}))))
+    await forwarding.unreached(tx, policy, chat_id, at)
 
 
 async def _record(tx: Tx, member: Member, action: str, by: str, by_name: str | None, at: str) -> None:
@@ -302,6 +308,8 @@ async def _announce(tx: Tx, policy: Policy, member: Member, action: str, by: str
         "accepted": _("WhatsApp number {number} ({title}) said yes: it receives the reports of {region} from now on."),
         "declined": _("WhatsApp number {number} ({title}) declined to receive the reports of {region}."),
         "stopped": _("WhatsApp number {number} ({title}) sent STOP: it receives nothing from now on."),
+        "unreachable": _("WhatsApp number {number} ({title}) cannot be reached: Twilio says it is not a valid "
+                         "WhatsApp number. It receives nothing from now on; add it again once it is corrected."),
         "removed": _("Officer removed by {who}: WhatsApp number {number} ({title}) no longer receives reports."),
     }[action].format(**values)
     reply: Reply = TextReply(text)
