@@ -219,6 +219,9 @@ async def test_two_officers_of_kota_bontang_accept_get_the_case_and_act_on_it(
         assert asked[-1].startswith(f"{number}: kirim pertanyaan Anda untuk pelapor sebagai pesan berikutnya.")
         await people.officers[OFFICER_2].say("Kapan tepatnya baliho itu dipasang?")
         await people.quiet(lambda: any("Kapan tepatnya baliho" in b for b in twilio.to(REPORTER)))
+        question = next(b for b in twilio.to(REPORTER) if "Kapan tepatnya baliho" in b)
+        assert "Petugas 2" not in question and "Inspektorat" not in question and OFFICER_2[1:] not in question, \
+            "the reporter is not told who asked"
         await people.reporter.say("Hari Selasa pagi, sekitar jam 7.")
         await people.quiet(lambda: any("Hari Selasa pagi" in b for b in twilio.to(OFFICER_2)))
         assert not any("Hari Selasa pagi" in b for b in twilio.to(OFFICER_1)), "the answer goes to who asked"
@@ -737,3 +740,38 @@ async def test_a_card_twilio_refuses_tells_the_moderators_which_officer_of_which
                             "twilio 400 21620"), alert
     assert OFFICER_2[1:] not in alert and "grup" not in alert
     assert rows(settings, "SELECT status FROM roster_members ORDER BY number") == [("active",), ("active",)]
+
+
+async def test_a_retry_after_to_one_officer_is_a_floor_for_that_number_only(
+        settings: Settings, twilio: FakeTwilio) -> None:
+    """Issue 25's lanes with a roster: Twilio answers 429 with Retry-After 2 to officer 2's
+    card. Officer 1's card goes at once; nothing reaches officer 2 before the 2 s are over,
+    not even the answer to what they type meanwhile (which would otherwise wake their
+    number); then the card and that answer come, in order."""
+    await add_officers(settings, OFFICER_1, OFFICER_2)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        await accept(people, OFFICER_2)
+        before = len(twilio.sent_to(OFFICER_2))
+        twilio.retry_after_to[f"whatsapp:{OFFICER_2}"] = [2]
+        arrived: list[float] = []
+
+        async def first_to_officer_2() -> None:
+            while len(twilio.sent_to(OFFICER_2)) == before:
+                await asyncio.sleep(0.01)
+            arrived.append(time.monotonic())
+
+        watcher = asyncio.create_task(first_to_officer_2())
+        number = await report(people, "anonim")
+        await twilio.wait_for(lambda: bool(twilio.refused_to.get(f"whatsapp:{OFFICER_2}")))
+        refused = twilio.refused_to[f"whatsapp:{OFFICER_2}"][0]
+        await until_quiet(settings, lambda: len(cards(twilio, OFFICER_1)) == 1, chat=("whatsapp", OFFICER_1))
+        assert number in cards(twilio, OFFICER_1)[0], "officer 1 is not held up by officer 2's floor"
+        assert rows(settings, "SELECT count(*) FROM send_floors WHERE address = ?", OFFICER_2) == [(1,)]
+        officer = people.officers[OFFICER_2]
+        assert (await officer.post(officer.form("bantuan"))).status == 200  # wakes the number, not its floor
+        await asyncio.wait_for(watcher, 15)
+        assert arrived[0] >= refused + 2 - 0.05, f"officer 2 was written to {refused + 2 - arrived[0]:.2f} s early"
+        await people.quiet(lambda: len(twilio.to(OFFICER_2)) >= before + 2)
+        got = twilio.to(OFFICER_2)[before:]
+        assert got[0].startswith(f"*Laporan {number}*") and got[-1].startswith("Anda Petugas 2"), got
