@@ -17,9 +17,11 @@ from storage import Database, cleaned_files
 from storage.cleaned_files import CleanedFile
 from storage.evidence_files import EvidenceStore
 
-_cleaning: dict[str, asyncio.Future[Cleaned | Unsafe]] = {}
-"""Files being cleaned in this process now: a second caller (another officer of the same
-roster, another group) waits for the same result instead of cleaning the file again."""
+_cleaning: dict[tuple[int, str], asyncio.Future[Cleaned | Unsafe]] = {}
+"""Files being cleaned in this process now, per database: a second caller (another officer
+of the same roster, another group) waits for the same result instead of cleaning the file
+again. Keyed by the database too, so that two installations open in one process (a test, a
+migration) each record their own copy."""
 
 
 async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, mime: str | None) -> Cleaned | Unsafe:
@@ -27,12 +29,14 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
     never held its bytes)."""
     if not sha256:
         return Unsafe("missing")
-    while (running := _cleaning.get(sha256)) is not None:
+    key = (id(db), sha256)
+    loop = asyncio.get_running_loop()
+    while (running := _cleaning.get(key)) is not None and running.get_loop() is loop:
         await asyncio.wait([running])  # raises only if this caller is cancelled
         if not running.cancelled():
             return running.result()
-    future: asyncio.Future[Cleaned | Unsafe] = asyncio.get_running_loop().create_future()
-    _cleaning[sha256] = future
+    future: asyncio.Future[Cleaned | Unsafe] = loop.create_future()
+    _cleaning[key] = future
     try:
         result = await _cleaned_copy(db, store, sha256, mime)
     except BaseException as exc:
@@ -46,7 +50,8 @@ async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, m
         future.set_result(result)
         return result
     finally:
-        del _cleaning[sha256]
+        if _cleaning.get(key) is future:
+            del _cleaning[key]
 
 
 async def _cleaned_copy(db: Database, store: EvidenceStore, sha256: str, mime: str | None) -> Cleaned | Unsafe:

@@ -775,3 +775,28 @@ async def test_a_retry_after_to_one_officer_is_a_floor_for_that_number_only(
         await people.quiet(lambda: len(twilio.to(OFFICER_2)) >= before + 2)
         got = twilio.to(OFFICER_2)[before:]
         assert got[0].startswith(f"*Laporan {number}*") and got[-1].startswith("Anda Petugas 2"), got
+
+
+async def test_two_installations_in_one_process_each_record_their_cleaned_copy(tmp_path: Any) -> None:
+    """The one-cleaning wait is per database: two installations open in one process (a
+    test, migrate-db) cleaning the same photo at the same moment each record their own
+    copy (before, the second took the first's result and recorded nothing)."""
+    from cleaning import Cleaned, stored
+    from storage import cleaned_files
+    from storage.evidence_files import EvidenceStore
+
+    photo = photo_with_exif_and_comment(33)
+    opened = [await Database.open(tmp_path / f"{name}.db") for name in ("a", "b")]
+    try:
+        stores = [EvidenceStore.for_database(db, tmp_path / f"files-{n}") for n, db in enumerate(opened)]
+        shas = [(await store.put(photo)).sha256 for store in stores]
+        copies = await asyncio.gather(*(stored.cleaned_copy(db, store, sha, "image/jpeg")
+                                        for db, store, sha in zip(opened, stores, shas)))
+        assert all(isinstance(c, Cleaned) for c in copies)
+        for db, sha in zip(opened, shas):
+            async with db.reading() as tx:
+                known = await cleaned_files.get(tx, sha)
+            assert known is not None and known.clean_sha256 is not None
+    finally:
+        for db in opened:
+            await db.close()
