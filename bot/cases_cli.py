@@ -141,7 +141,7 @@ def period_of(shell: Shell, text: str, today: date) -> tuple[date, date, str]:
     """`7`, `30`, `90` (days up to today) or `YYYY-MM`: the first day, the day after the
     last, and the chart's title."""
     _ = shell._
-    if text.isdigit() and 0 < int(text) <= 3660:
+    if text.isdecimal() and 0 < int(text) <= 3660:
         days = int(text)
         return (today - timedelta(days=days - 1), today + timedelta(days=1),
                 shell.ngettext("Cases in the last {days} day", "Cases in the last {days} days", days).format(days=days))

@@ -492,7 +492,7 @@ class DeliveryWorker(BackgroundLoop):
         log.error("delivery %s: %s chat %s is unreachable: %s", delivery.id, delivery.channel,
                   address_ref(delivery.address), redact(reason))
         async with self.db.transaction() as tx:
-            if delivery.channel == notify.GROUP_CHANNEL and delivery.address.lstrip("-").isdigit() \
+            if delivery.channel == notify.GROUP_CHANNEL and delivery.address.lstrip("-").isdecimal() \
                     and int(delivery.address) < 0:
                 await forwarding.chat_gone(tx, self.policy, int(delivery.address), reason, at)
             else:  # a person who blocked the bot: nothing to re-route, nothing else to stop

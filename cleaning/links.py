@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
+
+import idna
 
 if TYPE_CHECKING:
     from url_unwrap import Providers
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 RULES_DIR = Path(__file__).parent / "rules"
 MAX_LINK = 2048
 """Longer links keep their scheme, host and path only: rules are not run on them."""
-MAX_PASSES = 8
+MAX_PASSES = 64
+"""Unwrapping a redirect is one pass; a link wrapped more often than this keeps no query."""
 
 PLATFORMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Instagram", ("instagram.com", "instagr.am")),
@@ -51,14 +54,22 @@ SHORT_LINKS: tuple[tuple[str, str], ...] = (
     ("facebook.com", "/share/"), ("fb.me", ""), ("fb.watch", ""),
     ("instagram.com", "/share/"),
     ("t.co", ""),
+    # The share sheets of other apps Indonesians post on, and the shorteners they use: the
+    # resolver does not follow these, so a link on them is held for the moderators.
+    ("sck.io", ""), ("kwai.app", ""), ("likee.video", ""), ("lemon8-app.com", ""), ("vt.tokopedia.com", ""),
+    ("tokopedia.link", ""), ("shope.ee", ""), ("shp.ee", ""), ("s.id", ""), ("bit.ly", ""), ("tinyurl.com", ""),
+    ("cutt.ly", ""), ("shorturl.at", ""), ("lnkd.in", ""),
 )
 """(domain, path prefix): links whose path is a share identifier tied to the sharer, or an
-opaque code; only the platform knows where they lead."""
+opaque code; only the platform knows where they lead. Paths are compared decoded, without
+repeated slashes and case-folded, as the platforms read them."""
 
-_BARE_HOSTS = (r"(?:vm\.tiktok\.com|vt\.tiktok\.com|(?:www\.|m\.)?tiktok\.com|(?:www\.)?instagram\.com"
-               r"|(?:www\.|m\.|web\.)?facebook\.com|fb\.watch|fb\.me|youtu\.be|(?:www\.|m\.)?youtube\.com"
-               r"|(?:www\.)?x\.com|(?:www\.)?twitter\.com|t\.co|(?:www\.)?threads\.(?:net|com))")
-_LINK = re.compile(r"(?i)\bhttps?://[^\s<>\"'`]+|(?<![\w.@/-])" + _BARE_HOSTS + r"/[^\s<>\"'`]*")
+_BARE_DOMAINS = sorted({d for _name, domains in PLATFORMS for d in domains} | {d for d, _p in SHORT_LINKS},
+                       key=len, reverse=True)
+_BARE_HOSTS = r"(?:[a-z0-9-]+\.)*(?:" + "|".join(re.escape(d) for d in _BARE_DOMAINS) + ")"
+_LINK = re.compile(r"(?i)https?://[^\s<>\"'`]+|(?<![\w.@/-])" + _BARE_HOSTS + r"/[^\s<>\"'`]*")
+"""A link with its scheme, even glued to the word before it (`Linknyahttps://…`), or a
+platform's or shortener's host typed bare."""
 _TRAILING = ".,;:!?'\")]}»…"
 
 
@@ -92,7 +103,36 @@ def urlsplit_safe(url: str) -> tuple[str, str, str, str, str] | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in url):
         return None
-    return parts.scheme.lower(), host.lower().rstrip("."), parts.path, parts.query, parts.fragment
+    return parts.scheme.lower(), _host(host), parts.path, parts.query, parts.fragment
+
+
+def _host(host: str) -> str:
+    """The host a browser would go to: full-width letters, an ideographic full stop or a
+    zero-width space mapped away (UTS-46), in its ASCII form."""
+    host = host.lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii").rstrip(".")
+    except idna.IDNAError:
+        return host
+
+
+def _normal_query(query: str) -> str:
+    """Parameter names as the site reads them (`%69gsh`, `+igsh`, `igsh[]`, `;igsh`, an
+    encoded `=`), so the rules see the name they know."""
+    out = []
+    for part in re.split(r"[&;]", query):
+        if not part:
+            continue
+        name, eq, value = part.partition("=")
+        name = unquote_plus(name)
+        if not eq and "=" in name:
+            name, eq, value = name.partition("=")
+            value = quote(value, safe="")
+        name = name.strip().removesuffix("[]")
+        out.append(quote(name, safe="[]") + eq + value)
+    return "&".join(out)
 
 
 def _with_scheme(url: str) -> str:
@@ -133,23 +173,40 @@ def clean(url: str) -> str:
     scheme, host, path, query, fragment = parts
     port = urlsplit(_with_scheme(url.strip())).port
     netloc = f"{host}:{port}" if port and port not in (80, 443) else host
-    normal = _join(scheme, netloc, path, query, fragment)
+    if platform(host) is not None:
+        fragment = ""  # a platform's page needs none, and `#/?igsh=…` would carry the sharer
+    normal = _join(scheme, netloc, path, _normal_query(query), fragment)
     if len(normal) > MAX_LINK:
         return _bare((scheme, netloc, path, "", ""))
-    providers = _providers()
-    current = normal
-    for _pass in range(MAX_PASSES):
-        result = providers.apply(current)
-        if result == current:
-            break
-        current = result
-    checked = urlsplit_safe(current)
-    if checked is None or len(current) > MAX_LINK:  # a redirect rule that led nowhere: keep only where it was
+    try:
+        current = _apply_rules(normal)
+    except ValueError:  # a target the parser refuses (`https://[::1]@…]x`): only where it was
+        return _bare((scheme, netloc, path, "", ""))
+    checked = urlsplit_safe(current) if current is not None else None
+    if current is None or checked is None or len(current) > MAX_LINK:  # a redirect rule that led nowhere: keep only where it was
         return _bare((scheme, netloc, path, "", ""))
     c_scheme, c_host, c_path, c_query, c_fragment = checked
     c_port = urlsplit(current).port
     c_netloc = f"{c_host}:{c_port}" if c_port and c_port not in (80, 443) else c_host
     return _join(c_scheme, c_netloc, c_path, c_query, c_fragment)
+
+
+def _apply_rules(url: str) -> str | None:
+    """The rules run until nothing changes; None if they do not settle (wrapped too often)."""
+    providers = _providers()
+    current = url
+    for _pass in range(MAX_PASSES):
+        result: str = providers.apply(current)
+        if result == current:
+            return current
+        parts = urlsplit_safe(result)
+        if parts is None:
+            return result
+        scheme, host, path, query, fragment = parts
+        if platform(host) is not None:
+            fragment = ""
+        current = urlunsplit((scheme, urlsplit(result).netloc.lower(), path, _normal_query(query), fragment))
+    return None
 
 
 def clean_text(text: str) -> str:
@@ -189,6 +246,7 @@ def needs_resolving(url: str) -> bool:
     if parts is None:
         return False
     _scheme, host, path, _query, _fragment = parts
+    path = re.sub(r"/{2,}", "/", unquote(path)).casefold()
     if path.strip("/") == "":
         return False
     return any(_on(host, domain) and path.startswith(prefix or "/") for domain, prefix in SHORT_LINKS)

@@ -20,6 +20,9 @@ DROPPED_KEYS = ("/Metadata", "/PieceInfo", "/AA", "/OpenAction", "/JS", "/JavaSc
                 "/EF", "/XFA", "/Collection", "/LastModified", "/Perms", "/SpiderInfo", "/URLS")
 DANGEROUS_ACTIONS = frozenset({"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/GoToE", "/GoToR",
                                "/Sound", "/Movie", "/Rendition", "/RichMediaExecute", "/Hide", "/ResetForm"})
+ANNOTATION_AUTHOR_KEYS = ("/T", "/M", "/NM", "/CreationDate")
+"""A note's or highlight's author (PDF editors write the user's name or e-mail), its times and
+its id; what it says (/Contents) is evidence and stays."""
 DROPPED_ANNOTATIONS = frozenset({"/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D"})
 
 
@@ -28,6 +31,10 @@ MAX_OBJECTS = 100_000
 one ~330 bytes. The attack round's PDF had 1.15 million (383 MB just to open it)."""
 CHECK_EVERY = 512
 """Objects walked between two looks at the clock."""
+
+
+class _Unsupported(Exception):
+    """An image whose metadata we cannot take out (JPEG 2000, a JPEG under a filter we do not undo)."""
 
 
 class _OverBudget(Exception):
@@ -49,13 +56,14 @@ def clean_pdf(data: bytes, *, max_objects: int = MAX_OBJECTS, deadline: float | 
             if "/ID" in document.trailer:
                 del document.trailer["/ID"]
             _scrub(document.Root, set(), budget)
-            for page in document.pages:
-                _scrub_images(page)
+            _scrub_images(document, budget)
             budget.check()
             out = io.BytesIO()
             document.save(out, encryption=False, fix_metadata_version=False, compress_streams=True)
     except _OverBudget as exc:
         return Unsafe(exc.reason)
+    except _Unsupported:
+        return Unsafe("unsupported")
     except pikepdf.PasswordError:
         return Unsafe("encrypted")
     except (pikepdf.PdfError, ValueError, RecursionError, KeyError, TypeError):
@@ -122,6 +130,10 @@ def _scrub(obj: object, seen: set[tuple[int, int]], budget: _Budget) -> None:
     for key in DROPPED_KEYS:
         if key in obj:
             del obj[key]
+    if "/Rect" in obj and "/Subtype" in obj:  # an annotation: who made it, and when, is the editor's user
+        for key in ANNOTATION_AUTHOR_KEYS:
+            if key in obj and not (key == "/T" and str(obj.get("/Subtype")) == "/Widget"):  # a form field's name
+                del obj[key]
     for key in list(obj.keys()):
         value = obj[key]
         if _dangerous(value):
@@ -138,32 +150,47 @@ def _dangerous(value: object) -> bool:
             or str(value.get("/Type", "")) in ("/Filespec", "/EmbeddedFile"))
 
 
-def _scrub_images(page: pikepdf.Page) -> None:
-    for image in _image_streams(page.obj, set()):
-        if str(image.get("/Filter", "")) == "/DCTDecode":
-            raw = image.read_raw_bytes()
-            stripped = strip_jpeg_segments(raw)
-            if stripped != raw:
-                parms = image.get("/DecodeParms")
-                image.write(stripped, filter=pikepdf.Name.DCTDecode,
-                            decode_parms=parms if isinstance(parms, (pikepdf.Dictionary, pikepdf.Array)) else None)
+UNDOABLE_FILTERS = frozenset({"/FlateDecode", "/LZWDecode", "/ASCIIHexDecode", "/ASCII85Decode", "/RunLengthDecode"})
+"""Filters that may wrap a JPEG and that QPDF undoes for us."""
 
 
-def _image_streams(obj: object, seen: set[tuple[int, int]]) -> list[pikepdf.Stream]:
-    found: list[pikepdf.Stream] = []
-    if isinstance(obj, (pikepdf.Dictionary, pikepdf.Stream)):
-        if obj.is_indirect:
-            if obj.objgen in seen:
-                return found
-            seen.add(obj.objgen)
-        if isinstance(obj, pikepdf.Stream) and str(obj.get("/Subtype", "")) == "/Image":
-            found.append(obj)
-        resources = obj.get("/Resources")
-        xobjects = resources.get("/XObject") if isinstance(resources, pikepdf.Dictionary) else None
-        if isinstance(xobjects, pikepdf.Dictionary):
-            for key in xobjects.keys():
-                found += _image_streams(xobjects[key], seen)
-    return found
+def _scrub_images(document: pikepdf.Pdf, budget: _Budget) -> None:
+    """Every image in the file, wherever it is drawn (a page, a form, an annotation's
+    appearance) or not drawn at all: a JPEG, also under other filters, loses its EXIF, XMP
+    and comments; a JPEG 2000 (which can carry the same in its boxes) makes the file unsafe."""
+    for n, obj in enumerate(document.objects):
+        if n % CHECK_EVERY == 0:
+            budget.check()  # the walk above counted these objects; only the clock is left to watch
+        if not isinstance(obj, pikepdf.Stream) or str(obj.get("/Subtype", "")) != "/Image":
+            continue
+        value = obj.get("/Filter")
+        filters = [str(f) for f in value] if isinstance(value, pikepdf.Array) else [str(value)] if value else []
+        if "/JPXDecode" in filters or ("/DCTDecode" in filters and filters[-1] != "/DCTDecode"):
+            raise _Unsupported
+        if not filters or filters[-1] != "/DCTDecode":
+            continue
+        if not set(filters[:-1]) <= UNDOABLE_FILTERS:
+            raise _Unsupported
+        jpeg = _jpeg_bytes(document, obj, filters)
+        stripped = strip_jpeg_segments(jpeg)
+        if stripped != jpeg or len(filters) > 1:
+            parms = obj.get("/DecodeParms")
+            last = parms[len(parms) - 1] if isinstance(parms, pikepdf.Array) and len(parms) else parms
+            obj.write(stripped, filter=pikepdf.Name.DCTDecode,
+                      decode_parms=last if isinstance(last, pikepdf.Dictionary) else None)
+
+
+def _jpeg_bytes(document: pikepdf.Pdf, image: pikepdf.Stream, filters: list[str]) -> bytes:
+    """The JPEG inside the stream: the filters before /DCTDecode undone (QPDF will not undo
+    only some of a stream's filters, so a copy carries them alone)."""
+    if len(filters) == 1:
+        return bytes(image.read_raw_bytes())
+    copy = pikepdf.Stream(document, image.read_raw_bytes())
+    copy["/Filter"] = pikepdf.Array([pikepdf.Name(f) for f in filters[:-1]])
+    parms = image.get("/DecodeParms")
+    if isinstance(parms, pikepdf.Array):
+        copy["/DecodeParms"] = pikepdf.Array(list(parms)[:-1])
+    return bytes(copy.read_bytes())
 
 
 def strip_jpeg_segments(data: bytes) -> bytes:

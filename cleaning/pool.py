@@ -71,7 +71,7 @@ def _memory_bytes() -> int:
     limit = Path("/sys/fs/cgroup/memory.max")
     with contextlib.suppress(OSError, ValueError):
         text = limit.read_text().strip()
-        if text.isdigit():
+        if text.isdecimal():
             return int(text)
     with contextlib.suppress(ValueError, OSError, AttributeError):
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

@@ -38,7 +38,8 @@ async def deliveries(tx: Tx, policy: Policy, items: list[Delivery], at: str) -> 
                   delivery.id, delivery.kind, delivery.crashes)
         await workers.record_set_aside(tx, f"delivery:{delivery.kind}", delivery.channel, delivery.case_id,
                                        delivery.crashes, at)
-        to_reporter = "locale" in delivery.payload and delivery.kind == "send"  # alerts and group posts carry none
+        to_reporter = "locale" in delivery.payload and delivery.kind == "send" and "staff" not in delivery.payload
+        # alerts and group posts carry no locale; a staff answer does, and goes to staff
         case = await cases.get(tx, delivery.case_id) if delivery.case_id else None
         _ = notify.staff_gettext(policy)
         what = _("a message to a reporter") if to_reporter else \

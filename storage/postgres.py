@@ -64,7 +64,7 @@ class PgTx:
             return Rows(rows, len(rows))
         status = await self.conn.execute(text, *params)
         last = status.rsplit(" ", 1)[-1]
-        return Rows([], int(last) if last.isdigit() else -1)
+        return Rows([], int(last) if last.isdecimal() else -1)
 
     async def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> None:
         rows = list(params)

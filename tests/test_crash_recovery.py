@@ -325,29 +325,32 @@ async def test_a_dead_workers_leases_are_taken_over_at_once_and_twice_orphaned_w
         await db.close()
 
 
+async def _three_deaths(db: Database, policy: Policy, channel: str, address: str, payload: dict[str, object],
+                        now: datetime) -> None:
+    """A delivery leased by three workers in turn, each dying with it; a fourth starts."""
+    async with db.transaction() as tx:
+        await outbox.enqueue(tx, channel, address, "send", payload, now.isoformat(), reply=True)
+    for death in range(3):
+        at = now + timedelta(seconds=10 * death)
+        worker = DeliveryWorker(db, policy, {channel: Recorder()}, worker_id=f"w{death}", clock=lambda at=at: at)
+        await worker.register()
+        async with db.transaction() as tx:
+            suspects = death >= outbox.ALONE_AFTER
+            taken = await outbox.lease_due(tx, at.isoformat(), (at + timedelta(seconds=60)).isoformat(), 1,
+                                           [channel], worker=f"w{death}", suspects=suspects)
+        assert len(taken) == 1 and taken[0].crashes == death  # and then the process dies
+    last = DeliveryWorker(db, policy, {channel: Recorder()}, worker_id="w3", clock=lambda: now + timedelta(seconds=30))
+    reclaimed = await last.register()
+    assert [d.crashes for d in reclaimed.deliveries] == [3]
+
+
 async def test_a_delivery_in_flight_at_three_deaths_is_set_aside_with_an_alert_and_a_word_to_the_reporter(
         backend: Backend) -> None:
     db = await backend.open()
     policy = Policy(moderator_chat_id=MODERATORS)
     now = datetime.now(UTC)
     try:
-        async with db.transaction() as tx:
-            await outbox.enqueue(tx, "whatsapp", "+6281200000077", "send", {"replies": [], "locale": "id", "n": 1},
-                                 now.isoformat(), reply=True)
-        for death in range(3):
-            at = now + timedelta(seconds=10 * death)
-            worker = DeliveryWorker(db, policy, {"whatsapp": Recorder()}, worker_id=f"w{death}",
-                                    clock=lambda at=at: at)
-            await worker.register()
-            async with db.transaction() as tx:
-                suspects = death >= outbox.ALONE_AFTER
-                taken = await outbox.lease_due(tx, at.isoformat(), (at + timedelta(seconds=60)).isoformat(), 1,
-                                               ["whatsapp"], worker=f"w{death}", suspects=suspects)
-            assert len(taken) == 1 and taken[0].crashes == death  # and then the process dies
-        last = DeliveryWorker(db, policy, {"whatsapp": Recorder()}, worker_id="w3",
-                              clock=lambda: now + timedelta(seconds=30))
-        reclaimed = await last.register()
-        assert [d.crashes for d in reclaimed.deliveries] == [3]
+        await _three_deaths(db, policy, "whatsapp", "+6281200000077", {"replies": [], "locale": "id", "n": 1}, now)
         with backend.connect() as inspector:
             rows = inspector.execute("SELECT address, status, payload, priority FROM outbox ORDER BY id").fetchall()
             kinds = inspector.execute("SELECT kind, channel, crashes FROM set_aside").fetchall()
@@ -360,5 +363,23 @@ async def test_a_delivery_in_flight_at_three_deaths_is_set_aside_with_an_alert_a
         summary = await health.set_aside(db)
         last = summary["delivery:send"]["last"]
         assert health.lines(summary) == [f"set aside (last 7 days): 1 delivery:send, the last at {last}"]
+    finally:
+        await db.close()
+
+
+async def test_a_staff_answer_set_aside_is_named_as_one_and_the_group_gets_no_word_meant_for_a_reporter(
+        backend: Backend) -> None:
+    """Regression (attacker's review): a staff answer carries a locale, so it was taken for a
+    message to a reporter: the alert said so and the group got the reporter's apology."""
+    db = await backend.open()
+    policy = Policy(moderator_chat_id=MODERATORS)
+    try:
+        await _three_deaths(db, policy, "telegram", str(GROUP), {"staff": {"text": "3 kasus"}, "locale": "id",
+                                                                 "timezone": "Asia/Jakarta"}, datetime.now(UTC))
+        with backend.connect() as inspector:
+            rows = inspector.execute("SELECT address, payload FROM outbox ORDER BY id").fetchall()
+        alert = next(payload for address, payload in rows if address == str(MODERATORS))
+        assert "pesan ke pelapor" not in alert and "Dikesampingkan" in alert
+        assert [address for address, _payload in rows] == [str(GROUP), str(MODERATORS)], "no word to the group"
     finally:
         await db.close()

@@ -131,6 +131,17 @@ async def test_recordings_are_evidence_with_one_caution_and_elsewhere_get_a_hint
     assert [e["kind"] for e in (await _draft(chat))["evidence"]] == ["audio", "audio"]
 
 
+async def test_a_video_s_caution_names_the_face_too(engine: Engine) -> None:
+    """Regression (attacker's review): a video, a Telegram round video note above all (a
+    selfie), got only the voice caution."""
+    chat = Chat(engine)
+    await chat.run(*UNTIL_EVIDENCE, "#video bukti-rapat")
+    reply = chat.text()
+    assert "wajah" in reply and "suara Anda sendiri" in reply
+    await chat.run("#voice rekaman")
+    assert "suara Anda sendiri" not in chat.text(), "one caution for recordings, once"
+
+
 async def test_no_caution_for_an_open_reporter(engine: Engine) -> None:
     chat = Chat(engine)
     await chat.run(*UNTIL_EVIDENCE, "#photo a", "@done", "@terbuka", "Siti Aminah", "0812 3456 7890", "@edit",

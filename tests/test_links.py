@@ -142,3 +142,77 @@ def test_cleaning_is_idempotent_and_drops_every_tracker(shared: str, extra: list
     assert links.clean(once) == once
     for tracker in ("utm_", "fbclid", "igsh", "gclid", "mibextid"):
         assert tracker not in once, (url, once)
+
+
+# An attacker's review (2026-12-07) found links that came out with the sharer's trace, or broke
+# the step; each case below failed on the code before it.
+TRACE = "SECRET9"
+
+
+@pytest.mark.parametrize("text", [
+    f"Linknyahttps://www.instagram.com/p/ABC/?igsh={TRACE}",  # glued to the word before it
+    f"bukti2https://youtu.be/dQw4w9WgXcQ?si={TRACE}",
+    f"https://www.instagram.com/p/ABC/?%69gsh={TRACE}",  # the name percent-encoded
+    f"https://www.instagram.com/p/ABC/?ig%73h={TRACE}",
+    f"https://www.instagram.com/p/ABC/?igsh[]={TRACE}",
+    f"https://www.instagram.com/p/ABC/?+igsh={TRACE}",
+    f"https://www.instagram.com/p/ABC/?a=1;igsh={TRACE}",
+    f"https://www.instagram.com/p/ABC/?igsh%3D{TRACE}",
+    f"https://www.instagram.com/p/ABC/#/?igsh={TRACE}",  # in the fragment, on a platform
+    f"m.instagram.com/p/ABC/?igsh={TRACE}",  # bare hosts with a subdomain, or a platform's other domain
+    f"mobile.twitter.com/a/status/1?t={TRACE}",
+    f"fb.com/story.php?story_fbid=1&id=2&mibextid={TRACE}",
+    f"instagr.am/p/ABC/?igsh={TRACE}",
+    f"www.youtu.be/dQw4w9WgXcQ?si={TRACE}",
+    f"https://shopee.co.id/product/1/2?smtt=0.{TRACE}&sp_atk={TRACE}&xptdk={TRACE}",  # Shopee's share sheet
+    f"https://www.tokopedia.com/toko/kaos?_branch_match_id={TRACE}&_branch_referrer={TRACE}",
+])
+def test_a_share_parameter_hidden_from_the_rules_is_still_dropped(text: str) -> None:
+    cleaned = links.clean_text(text)
+    assert TRACE not in cleaned, cleaned
+    assert links.clean_text(cleaned) == cleaned
+
+
+@pytest.mark.parametrize("short", [
+    "https://ｖｍ.tiktok.com/ZMhAbCdEf/",  # full-width letters, an ideographic full stop, a zero-width space:
+    "https://vm。tiktok.com/ZMhAbCdEf/",  # a browser maps each host to vm.tiktok.com (UTS-46)
+    "https://vm.tiktok.com\u200b/ZMhAbCdEf/",
+    "https://www.facebook.com/SHARE/p/1AbCdEfGh/", "https://www.facebook.com//share/p/1AbCdEfGh/",
+    "https://www.facebook.com/%73hare/p/1AbCdEfGh/",
+    "https://sck.io/p/AbCdEf", "https://s.kwai.app/s/AbCdEf", "https://l.likee.video/v/AbCd",
+    "https://v.lemon8-app.com/AbCdEf/", "https://vt.tokopedia.com/t/ZSAbCd/", "https://shope.ee/AbCdEf",
+    "https://s.id/AbCd", "https://bit.ly/3AbCdEf",
+])
+def test_share_links_in_disguise_or_on_other_apps_need_resolving(short: str) -> None:
+    assert links.needs_resolving(links.clean(short)), links.clean(short)
+
+
+def test_a_link_wrapped_more_often_than_the_rules_run_keeps_nothing_of_the_sharer() -> None:
+    url = "https://vm.tiktok.com/ZMSECRET9/"
+    for _ in range(9):
+        url = "https://www.google.com/url?q=" + url
+    cleaned = links.clean(url)
+    assert links.needs_resolving(cleaned) or "ZMSECRET9" not in cleaned, cleaned
+    assert links.clean(cleaned) == cleaned
+
+
+@pytest.mark.parametrize("text", [
+    "https://[::1]@instagram.com]x/p", "https://www.google.com/url?q=https://%5B:80", "https://x.com/a?q=https://[",
+])
+def test_a_link_that_breaks_the_parser_is_cleaned_to_its_host_and_path_or_left_alone(text: str) -> None:
+    links.clean_text(text)  # raised ValueError('Invalid IPv6 URL'): the reporter's step failed every time
+
+
+@pytest.mark.parametrize(("question", "linked"), [
+    ("Tolong buka quickmessage.us/abc lalu kirim ulang fotonya", True),  # IP loggers (Grabify, IPLogger)
+    ("Lihat yip.su/2Xyz", True), ("Cek iplis.ru/abc", True), ("Buka grabify.link/ABC", True),
+    ("Buka contoh.cc", True), ("https://berita.contoh.id/a", True),
+    ("Kapan kejadiannya? Pukul 10.30 WIB?", False), ("Di Jl. Merdeka No. 5, dll.", False),
+    ("Apakah ada saksi lain?", False),
+])
+def test_a_question_with_a_link_is_flagged_wherever_the_link_lives(question: str, linked: bool) -> None:
+    """Regression (attacker's review): an officer's question with an IP logger on .us, .su or
+    .ru reached the reporter without the caution; one tap tells the officer where they are."""
+    from flows.reporter.info_answer import has_link
+
+    assert has_link(question) is linked

@@ -353,3 +353,39 @@ async def test_retention_removes_identity_from_old_closed_cases_only(seeded: See
         total = await counts(tx, CaseFilter())
     assert after is not None and after.reporter_name is None and after.reporter_phone is None
     assert after.identity_erased_at and total.total == 1, "the case itself stays"
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("statistik", "²"), ("statistik", "١٢"), ("kasus", "halaman=²"), ("kasus", "halaman=99999999999999999999"),
+    ("kasus", "dari=²²²²-²-²"), ("kasus", "2"), ("ekspor", "dari=2024-13-45"), ("lihat", "²"),
+])
+async def test_numbers_a_member_may_type_get_an_answer_and_never_an_error(seeded: Seeded, name: str, args: str) -> None:
+    """Regression (attacker's review): `"²".isdigit()` is true and `int("²")` fails; a page
+    past 2**63 overflowed SQLite. Any member of a focal group can type these; the officer got
+    no answer at all."""
+    reply = await seeded.run(MODERATOR, name, args)
+    assert reply.text.strip(), reply
+
+
+@pytest.mark.parametrize("data", [
+    "c:²:accept", "c:99999999999999999999999:accept", "²:x", "99999999999999999999999:x",
+    "s:k:²:::::", "s:k:1:::::20241345", "s:k:1::::²²²²²²²²:", "s:k:99999999999999999999:::::", "s:t:LN-1:²",
+])
+def test_button_data_a_client_forges_is_read_as_nothing_or_as_a_plain_request(data: str) -> None:
+    """Regression (attacker's review): forged callback data raised ValueError in the handler."""
+    from bot.telegram import case_card, inbound
+    from flows.staff import buttons
+
+    case_card.parse_callback(data)
+    inbound.parse_callback(data)
+    buttons.decode(data)
+
+
+@pytest.mark.parametrize("command", ["blokir", "buka_blokir"])
+async def test_blocking_answers_alike_whether_or_not_the_reporter_was_already_blocked(seeded: Seeded,
+                                                                                       command: str) -> None:
+    """Regression (attacker's review): "Nothing to change." on a second case proved that its
+    reporter (perhaps Anonim) was the one blocked through the first."""
+    first = await seeded.run(MODERATOR, command, seeded.number)
+    again = await seeded.run(MODERATOR, command, seeded.number)
+    assert first.text == again.text

@@ -228,6 +228,113 @@ def test_a_pdf_loses_author_xmp_javascript_and_embedded_files() -> None:
         assert b"Laporan bukti" in document.pages[0].Contents.read_bytes(), "the content stays"
 
 
+def _pdf_with_jpeg(where: str, filters: list[str], as_array: bool) -> bytes:
+    """A one-page PDF showing a phone photo (camera make, owner, comment) as `where` says:
+    in the page's resources, or in a stamp annotation's appearance (an image stamp, a
+    signature)."""
+    import zlib
+
+    exif = Image.Exif()
+    exif[0x010F] = "SAMSUNG-SECRETMAKE"
+    exif[0x013B] = "Budi Santoso SECRETOWNER"
+    photo = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(photo, "JPEG", exif=exif.tobytes(), comment=b"SECRETCOMMENT")
+    data = photo.getvalue()
+    for name in reversed(filters[:-1]):
+        assert name == "/FlateDecode"
+        data = zlib.compress(data)
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(100, 100))
+    page = pdf.pages[0]
+    image = pikepdf.Stream(pdf, data)
+    for key, value in (("/Type", pikepdf.Name.XObject), ("/Subtype", pikepdf.Name.Image), ("/Width", 16),
+                       ("/Height", 16), ("/ColorSpace", pikepdf.Name.DeviceRGB), ("/BitsPerComponent", 8)):
+        image[key] = value
+    image["/Filter"] = (pikepdf.Array([pikepdf.Name(f) for f in filters]) if as_array else pikepdf.Name(filters[0]))
+    resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=pdf.make_indirect(image)))
+    drawing = b"q 100 0 0 100 0 0 cm /Im0 Do Q"
+    if where == "page":
+        page.obj["/Resources"] = resources
+        page.obj["/Contents"] = pdf.make_stream(drawing)
+    else:
+        appearance = pikepdf.Stream(pdf, drawing)
+        for key, value in (("/Type", pikepdf.Name.XObject), ("/Subtype", pikepdf.Name.Form),
+                           ("/BBox", pikepdf.Array([0, 0, 100, 100])), ("/Resources", resources)):
+            appearance[key] = value
+        stamp = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Stamp, Rect=[0, 0, 100, 100],
+                                   AP=pikepdf.Dictionary(N=pdf.make_indirect(appearance)))
+        page.obj["/Annots"] = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(stamp)]))
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False)
+    return out.getvalue()
+
+
+def _every_stream_decoded(data: bytes) -> bytes:
+    """The file's bytes and every stream's, with what a reader can undo undone."""
+    import zlib
+
+    found = [data]
+    with pikepdf.open(io.BytesIO(data)) as document:
+        for obj in document.objects:
+            if isinstance(obj, pikepdf.Stream):
+                try:
+                    found.append(obj.read_bytes(decode_level=pikepdf.StreamDecodeLevel.generalized))
+                except pikepdf.PdfError:  # a JPEG under other filters: undo those by hand
+                    raw = obj.read_raw_bytes()
+                    found.append(zlib.decompress(raw) if raw.startswith(b"x") else raw)
+    return b"".join(found)
+
+
+@pytest.mark.parametrize(("where", "filters"), [
+    ("page", ["/DCTDecode"]), ("page-array", ["/DCTDecode"]), ("page-array", ["/FlateDecode", "/DCTDecode"]),
+    ("stamp", ["/DCTDecode"]),
+])
+def test_a_photo_in_a_pdf_loses_its_exif_however_its_filters_are_written_and_wherever_it_is_drawn(
+        where: str, filters: list[str]) -> None:
+    """Regression (attacker's review): a JPEG whose /Filter was an array, or that a stamp
+    annotation drew, kept its camera data and comment in a PDF called cleaned."""
+    original = _pdf_with_jpeg(where.removesuffix("-array"), filters, where.endswith("-array") or len(filters) > 1)
+    assert b"SECRETMAKE" in _every_stream_decoded(original)
+    result = cleaning.clean(original, "application/pdf")
+    assert isinstance(result, cleaning.Cleaned), result
+    everything = _every_stream_decoded(result.data)
+    assert b"SECRETMAKE" not in everything and b"SECRETOWNER" not in everything and b"SECRETCOMMENT" not in everything
+    with pikepdf.open(io.BytesIO(result.data)) as document:
+        images = [o for o in document.objects if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/Image"]
+        assert len(images) == 1
+        pixels = Image.open(io.BytesIO(images[0].read_bytes(decode_level=pikepdf.StreamDecodeLevel.generalized)
+                                       if str(images[0].get("/Filter")) != "/DCTDecode" else images[0].read_raw_bytes()))
+        assert pixels.size == (16, 16), "the photo itself stays"
+
+
+def test_a_pdf_s_annotations_lose_their_author_and_times_and_keep_what_they_say() -> None:
+    """Regression (attacker's review): a highlight or a note kept /T (the editor's user name,
+    often the reporter's full name or e-mail), /M and /NM."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(200, 200))
+    popup = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Popup,
+                                                 Rect=[0, 0, 50, 50], T=pikepdf.String("Budi Santoso SECRETNAME")))
+    note = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text, Rect=[10, 10, 30, 30], Popup=popup,
+        Contents=pikepdf.String("lihat paragraf ini"), T=pikepdf.String("Budi Santoso SECRETNAME"),
+        M=pikepdf.String("D:20241120093000+07'00'"), NM=pikepdf.String("budi-laptop-SECRETID"),
+        CreationDate=pikepdf.String("D:20241120093000+07'00'")))
+    highlight = pdf.make_indirect(pikepdf.Dictionary(
+        Subtype=pikepdf.Name.Highlight, Rect=[40, 40, 90, 50], QuadPoints=[40, 50, 90, 50, 40, 40, 90, 40],
+        T=pikepdf.String("budi.s@kemendagri.go.id SECRETMAIL")))
+    pdf.pages[0].obj["/Annots"] = pdf.make_indirect(pikepdf.Array([note, highlight, popup]))
+    out = io.BytesIO()
+    pdf.save(out)
+    result = cleaning.clean(out.getvalue(), "application/pdf")
+    assert isinstance(result, cleaning.Cleaned), result
+    everything = _every_stream_decoded(result.data)
+    for secret in (b"SECRETNAME", b"SECRETID", b"SECRETMAIL", b"20241120093000"):
+        assert secret not in everything, secret
+    with pikepdf.open(io.BytesIO(result.data)) as document:
+        kept = [str(a.get("/Contents", "")) for a in document.pages[0].obj["/Annots"]]
+        assert "lihat paragraf ini" in kept, "what the note says is evidence"
+
+
 def test_a_video_is_remuxed_without_its_location_and_title() -> None:
     result = cleaning.clean(hostile.mp4(), "video/mp4")
     assert isinstance(result, cleaning.Cleaned) and result.mime == "video/mp4"

@@ -30,7 +30,7 @@ def callback(case_id: int, action: str) -> str:
 
 def parse_callback(data: str | None) -> tuple[int, str] | None:
     parts = (data or "").split(":")
-    if len(parts) == 3 and parts[0] == "c" and parts[1].isdigit():
+    if len(parts) == 3 and parts[0] == "c" and parts[1].isdecimal() and len(parts[1]) <= 18:
         return int(parts[1]), parts[2]
     return None
 

@@ -57,7 +57,7 @@ def callback_data(token: int, option_id: str) -> str:
 
 def parse_callback(data: str | None) -> Event:
     token, _, option_id = (data or "").partition(":")
-    if token.isdigit() and option_id:
+    if token.isdecimal() and len(token) <= 18 and option_id:  # a database integer, whatever the client sends
         return Choice(option_id, int(token))
     return Unsupported("callback")
 

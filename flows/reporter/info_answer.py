@@ -59,8 +59,10 @@ def _question(conv: Conversation) -> ChoicesReply:
     return ChoicesReply(text, options, conv.token)
 
 
-_LINK = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/|wa\.me/)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
-                   r"(?:com|id|net|org|info|io|co|me|ly|link|site|xyz|app|online|click|top|gl|gd|to)(?:/\S*)?\b")
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/|wa\.me/)\S+"
+                   r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}/"  # any host with a path: IP loggers live on .us, .su, .ru…
+                   r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|id|net|org|info|io|co|me|ly|link|site|xyz|app|online|click|top"
+                   r"|gl|gd|to|us|su|ru|cc|biz|pw|de|in|tk|ml|ga|cf|gq|ws|sh|lol|icu|live|shop|store|cloud|pro|vip)\b")
 
 
 def has_link(text: str) -> bool:

@@ -804,14 +804,18 @@ def _add_evidence(turn: Turn, items: list[dict[str, object]]) -> None:
 
 def _cautions(turn: Turn, accepted: list[dict[str, object]]) -> None:
     """One line each, once per report, unless the reporter has chosen to be named: a
-    recording may carry their own voice; a screenshot their own name or notifications."""
+    recording may carry their own voice, a video (a round video note is a selfie) their face;
+    a screenshot their own name or notifications."""
     draft = turn.conv.draft
     if draft.identity_mode == "terbuka":
         return
     kinds = {item.get("kind") for item in accepted}
     if kinds & {"audio", "video"} and "recording" not in draft.cautions:
         draft.cautions.append("recording")
-        turn.say(turn._("Note: a recording can carry your own voice. If you want to stay unknown, check that "
+        turn.say(turn._("Note: a video can carry your own face and voice, and your reflection in a glass or a "
+                        "screen. If you want to stay unknown, check that none of them can be seen or heard in it.")
+                 if "video" in kinds else
+                 turn._("Note: a recording can carry your own voice. If you want to stay unknown, check that "
                         "your voice cannot be heard in it."))
     if "photo" in kinds and "image" not in draft.cautions:
         draft.cautions.append("image")

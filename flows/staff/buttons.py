@@ -44,11 +44,16 @@ def _index(items: tuple[menus.MenuItem, ...], item_id: str | None) -> str:
 
 
 def _item(items: tuple[menus.MenuItem, ...], index: str) -> str | None:
-    return items[int(index)].id if index.isdigit() and int(index) < len(items) else None
+    return items[int(index)].id if index.isdecimal() and int(index) < len(items) else None
 
 
 def _day(text: str) -> date | None:
-    return date(int(text[:4]), int(text[4:6]), int(text[6:])) if len(text) == 8 and text.isdigit() else None
+    if len(text) != 8 or not text.isdecimal():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:  # button data is what the client sends: `20241345` is no day
+        return None
 
 
 def _checked(action: str) -> str:
@@ -84,7 +89,7 @@ def decode(data: str | None) -> tuple[str, str] | None:
     parts = (data or "").split(":")
     if len(parts) < 3 or parts[0] != PREFIX:
         return None
-    if parts[1] == "k" and len(parts) == 8 and parts[2].isdigit():
+    if parts[1] == "k" and len(parts) == 8 and parts[2].isdecimal() and len(parts[2]) <= 7:
         query = Query(_item(menus.CASE_STATUSES, parts[3]), parts[4] or None, _item(menus.INCIDENT_TYPES, parts[5]),
                       _day(parts[6]), _day(parts[7]))
         return "kasus", query.args(int(parts[2]))

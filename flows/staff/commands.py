@@ -35,6 +35,8 @@ from storage.outbox import Delivery
 __all__ = ["SPECS", "StaffCommands", "StaffReply", "is_staff_command"]
 
 PAGE_SIZE = 10
+MAX_PAGE = 1_000_000
+"""A page number past this is read as this one: SQLite stores no integer past 2**63."""
 EVERYONE_IN_GROUPS = frozenset({Role.ADMIN, Role.MODERATOR, Role.FOCAL})
 MODERATION = frozenset({Role.ADMIN, Role.MODERATOR})
 ADMINS = frozenset({Role.ADMIN})
@@ -171,7 +173,7 @@ class StaffCommands:
         `option` is not such a press."""
         action, _sep, raw = option.rpartition(":")
         if action not in (route_admin.CONFIRM, route_admin.REFUSE, roster_admin.CONFIRM, roster_admin.REFUSE) \
-                or not raw.isdigit():
+                or not raw.isdecimal():
             return None
         _ = self._
         if caller.user_id not in self.policy.admin_ids:
@@ -217,7 +219,7 @@ class StaffCommands:
         try:
             since = date.fromisoformat(given.pop("dari")) if "dari" in given else None
             until = date.fromisoformat(given.pop("sampai")) if "sampai" in given else None
-            number = int(page)
+            number = min(int(page), MAX_PAGE)
         except ValueError:
             return _("Dates look like 2024-11-27 and the page is a number.")
         if given or number < 1:
@@ -319,7 +321,7 @@ class StaffCommands:
         if actor == "system":
             return _("System")
         user = actor.removeprefix("telegram:")
-        if user.lstrip("-").isdigit():
+        if user.lstrip("-").isdecimal():
             if int(user) in self.policy.admin_ids:
                 return _("Admin")
             if await staff.is_moderator(tx, int(user)):
@@ -347,7 +349,7 @@ class StaffCommands:
         _ = self._
         period = call.args.strip() or "30"
         today = datetime.now(UTC).date()
-        if period.isdigit() and 0 < int(period) <= 3660:
+        if period.isdecimal() and 0 < int(period) <= 3660:
             since, until = today - timedelta(days=int(period) - 1), today + timedelta(days=1)
             title = self.ngettext("Cases in the last {days} day", "Cases in the last {days} days",
                                   int(period)).format(days=int(period))
@@ -462,8 +464,9 @@ class StaffCommands:
         case = await self._visible_case(tx, call, call.args)
         if isinstance(case, str):
             return StaffReply(case)
-        if not await reporters.set_blocked(tx, case.reporter_id, blocked):
-            return StaffReply(_("Nothing to change."))
+        # The same answer whether or not the reporter was already blocked: "nothing to change" on
+        # a second case would tell a moderator that both cases, one perhaps Anonim, share a reporter.
+        await reporters.set_blocked(tx, case.reporter_id, blocked)
         await cases.add_event(tx, case.id, call.at, call.actor.ref, "reporter_blocked" if blocked else "reporter_unblocked",
                               str(int(not blocked)), str(int(blocked)), None, call.actor.name)
         text = (_("The reporter of {number} is blocked; their earlier cases stay.") if blocked
@@ -513,7 +516,7 @@ class StaffCommands:
 
     async def _moderator(self, tx: Tx, call: _Call, add: bool) -> StaffReply:
         _ = self._
-        if not call.args.lstrip("-").isdigit():
+        if not call.args.lstrip("-").isdecimal():
             return StaffReply(_("Give the person's numeric Telegram user id."))
         user_id = int(call.args)
         changed = (await staff.add_moderator(tx, user_id, call.actor.ref, call.at) if add

@@ -150,7 +150,7 @@ def actor_text(_: Callable[[str], str], policy: Policy, by: str, by_name: str | 
     user = by.removeprefix("telegram:")
     if by == "shell":
         return _("the shell (python -m bot routes)")
-    role = _("admin") if user.lstrip("-").isdigit() and int(user) in policy.admin_ids else _("moderator")
+    role = _("admin") if user.lstrip("-").isdecimal() and int(user) in policy.admin_ids else _("moderator")
     return f"{role} {by_name or '-'} ({user})"
 
 
