@@ -800,3 +800,32 @@ async def test_two_installations_in_one_process_each_record_their_cleaned_copy(t
     finally:
         for db in opened:
             await db.close()
+
+
+async def test_an_officers_odd_digits_get_an_answer_not_a_crash(settings: Settings, twilio: FakeTwilio) -> None:
+    """A superscript or another script's digit is a digit to str.isdigit but no number to
+    int(): an officer typing "²" crashed the handler, and the message was tried again and
+    again with no answer. Now it is not understood (and an Arabic-Indic "١" is 1)."""
+    await add_officers(settings, OFFICER_1)
+    async with service(settings, twilio) as people:
+        await accept(people, OFFICER_1)
+        number = await report(people, "anonim")
+        await people.quiet(lambda: len(cards(twilio, OFFICER_1)) == 1)
+        officer = people.officers[OFFICER_1]
+        for odd in ("²", "⁵", "1" * 50):
+            answer = await officer.say(odd)
+            assert answer[0].startswith("Maaf, saya tidak mengerti pesan itu."), (odd[:5], answer)
+        assert await officer.say("١") == [f"{number}: Diterima. Pelapor sudah diberi tahu."]
+    assert rows(settings, "SELECT count(*) FROM inbound_queue WHERE status = 'pending'") == [(0,)]
+
+
+def test_a_media_url_with_odd_digits_in_its_expiry_is_refused_not_an_error() -> None:
+    """"²" passed str.isdigit and then failed int(): the media server answered 500."""
+    key = b"k" * 32
+    links = media_links.MediaLinks(PUBLIC)
+    sha = "a" * 64
+    url = links.url(key, "e", sha, "LN-26-AAAAA-bukti-1.jpg")
+    kind, _sha, expires, signature, name = url.split("/media/")[1].split("/")
+    assert media_links.verify(key, kind, sha, expires, signature, name) is not None
+    for odd in ("²" * 10, expires[:-1] + "²", "١" * 10):
+        assert media_links.verify(key, kind, sha, odd, signature, name) is None

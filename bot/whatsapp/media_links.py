@@ -69,7 +69,7 @@ def verify(key: bytes, kind: str, sha256: str, expires: str, signature: str, nam
            now: float | None = None) -> Fetch | None:
     """The file a request may have, or None: a wrong or expired signature, or a malformed URL."""
     if kind not in (EVIDENCE, CASE_FILE) or not _SHA.match(sha256) or not _NAME.match(name) \
-            or not expires.isdigit() or len(expires) > 12:
+            or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:  # "²" is a digit, not a number
         return None
     expected = _signature(key, kind, sha256, int(expires), name)
     if not hmac.compare_digest(expected.encode(), signature.encode()):

@@ -115,7 +115,7 @@ class OfficerDesk:
         number = case_number.normalize(found.group(0)) if found else None
         head = " ".join((_CASE.sub(" ", typed) if found else typed).casefold().split()).strip(" .!:")
         first, _sep, rest = head.partition(" ")
-        if head.isdigit() and 1 <= int(head) <= len(card.ACTIONS):
+        if head.isdecimal() and len(head) <= 2 and 1 <= int(head) <= len(card.ACTIONS):  # not "²" (isdigit)
             await self.desk.officer_act(item.external_id, officer, card.ACTIONS[int(head) - 1][0], number, at)
         elif head in WORDS:
             await self.desk.officer_act(item.external_id, officer, WORDS[head], number, at)
