@@ -30,7 +30,7 @@ from flows.reporter import data_rights
 from flows.staff import route_admin
 from flows.staff.roles import Role
 from flows.staff.visibility import PRIVATE, Viewer
-from storage import Database, case_files, cases, staff
+from storage import Database, case_files, cases, cleaned_files, staff
 from storage.cases import Case
 from storage.evidence_files import EvidenceStore
 from tests.backends import Backend
@@ -202,12 +202,18 @@ async def test_evidence_hashes_equal_the_stored_ones_and_thumbnails_come_from_cl
              ("photo", b"\xff\xd8\xff\xe0 not really a jpeg" * 50, "image/jpeg"),
              ("document", b"%PDF-1.4\n% surat undangan\n" * 40, "application/pdf")]
     case = await desk.file(Report(files=files), "reporter-1")
-    made = await desk.make(case, Viewer.group(GROUP))
+    made = await desk.make(case, MODERATOR)
     async with desk.db.reading() as tx:
         stored = [e.sha256 for e in await cases.evidence_of(tx, case.id)]
+        cleaned = [await cleaned_files.get(tx, sha) for sha in stored if sha]
     assert stored == [hashlib.sha256(data).hexdigest() for _kind, data, _mime in files]
     text = text_of(made.data)
     assert HEX.findall(text) == stored, "every hash listed, in order, equal to the stored one"
+    group_text = text_of((await desk.make(case, Viewer.group(GROUP))).data)
+    clean_hashes = [c.clean_sha256 for c in cleaned if c is not None and c.clean_sha256]
+    assert len(clean_hashes) == 2 and HEX.findall(group_text.split("Jejak audit")[0]) == clean_hashes, \
+        "a group reads the hashes of the cleaned copies it was sent, never an original's (attacker's review)"
+    assert "Ukuran" not in group_text and "tidak ada salinan bersih" in flat(group_text)
     flat_text = flat(text)
     assert "Pratinjau Tanpa pratinjau: berkas tidak dapat dibuat aman untuk ditampilkan." in flat_text
     assert "Pratinjau Tidak ada pratinjau untuk jenis berkas ini." in flat_text

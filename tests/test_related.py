@@ -253,6 +253,29 @@ async def test_an_identical_file_links_two_cases(world: World) -> None:
     assert await world.links(copy) == [(first.number, ("file",))]
 
 
+async def test_an_identical_file_never_ties_a_hidden_reporter_to_a_named_one_before_officers(world: World) -> None:
+    """Regression (attacker's review): a photo sent with an open report (name and phone on the
+    card) and again with an Anonim one linked the two on the group's card, naming the
+    Anonim reporter. Moderators still see the link; a group sees links of like reports."""
+    photo = jpeg_with_gps(shade=11)
+    named = await world.file(Report(identity="terbuka", name="Wayan Open", person=None, incident="alat_peraga",
+                                    occurred="01/11/2024", files=[("photo", photo, "image/jpeg")]))
+    hidden = await world.file(Report(identity="anonim", person="Gede Wirawan", incident="media_sosial",
+                                     occurred="12/11/2024", files=[("photo", photo, "image/jpeg")]))
+    also_open = await world.file(Report(identity="terbuka", name="Komang Lain", person=None, incident="foto_dukungan",
+                                        occurred="20/11/2024", files=[("photo", photo, "image/jpeg")]))
+    assert (named.number, ("file",)) in await world.links(hidden)
+    async with world.db.reading() as tx:
+        for case in (named, hidden):
+            shown = [r.number for r in await related.visible(tx, case.id, Viewer.group(GROUP_A))]
+            assert hidden.number not in shown and (case is named or shown == []), shown
+        assert [r.number for r in await related.visible(tx, named.id, Viewer.group(GROUP_A))] == [also_open.number]
+        assert hidden.number in [r.number for r in await related.visible(tx, named.id,
+                                                                         Viewer.of(MODERATOR, Role.MODERATOR))]
+    officer_view = (await world.run(FOCAL_A, "lihat", hidden.number)).text
+    assert named.number not in officer_view and "Wayan" not in officer_view
+
+
 async def test_a_focal_group_sees_links_only_to_cases_it_may_see(world: World) -> None:
     here = await world.file(Report(person="Ketut Arsana", agency_name="Dinas Pendidikan Provinsi Bali"))
     there = await world.file(Report(person="Ketut Arsana", region="badung",

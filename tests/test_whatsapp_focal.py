@@ -7,6 +7,7 @@ message out goes through the fake Twilio's REST API."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import re
@@ -315,8 +316,6 @@ async def test_a_media_url_is_one_file_for_an_hour_and_never_an_original(
             key = await keys.media_url_key(db)
         finally:
             await db.close()
-        import hashlib
-
         original = hashlib.sha256(photo).hexdigest()
         links = media_links.MediaLinks(people.base)
         async with aiohttp.ClientSession() as http:
@@ -468,6 +467,9 @@ async def test_an_officer_types_commands_rejects_and_hands_a_case_over(
 
         text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
         assert mine in text and NAME not in text
+        sent = next(f for f in twilio.media_for(OFFICER_1) if f.url.endswith(f"{mine}-bukti-1.jpg"))
+        listed = re.findall(r"\b[0-9a-f]{64}\b", text.split("Jejak audit")[0])
+        assert listed == [hashlib.sha256(sent.data).hexdigest()], "the roster reads the hash of the copy it was sent"
         helped = await o1.say("bantuan")
         assert helped[0].startswith("Anda Petugas 1 di Inspektorat Bontang.") and "1 Terima" in helped[0]
         wants = await o1.say("mau lapor")

@@ -19,14 +19,15 @@ from babel.numbers import format_decimal
 
 from cleaning import links
 from flows import menus
-from flows.case import notify
+from flows.case import notify, related
 from flows.case.case_text import identity_text, status_label
 from flows.i18n import N_, gettext_for, long_date, long_datetime
 from flows.reporter.summary import agency_label, region_label
 from flows.staff.roles import Role
 from flows.staff.visibility import GROUP, PRIVATE, SHELL, Viewer, identity_allowed, may_see
-from storage import Tx, case_files, case_links, cases, cleaned_files, outbox, routes
+from storage import Tx, case_files, cases, cleaned_files, outbox, routes
 from storage.cases import Case, CaseEvent, Evidence
+from storage.cleaned_files import CleanedFile
 from storage.rosters import is_roster
 
 ACTION = "case_file"
@@ -339,7 +340,12 @@ def duration_text(seconds: float | None) -> str:
 
 
 def _evidence_entry(_: notify.Gettext, item: Evidence, zone: ZoneInfo, show_held: bool = False,
-                    duration: float | None = None) -> EvidenceEntry:
+                    cleaned: CleanedFile | None = None) -> EvidenceEntry:
+    """`show_held` is for moderators and the shell, who may hold the originals: they read the
+    original's SHA-256 and size. Anyone else reads the cleaned copy's hash (what they were
+    sent, so what they can check), and no size: a superior holding a subordinate's photos
+    could match the original's hash or its exact byte count to its owner."""
+    duration = cleaned.duration if cleaned is not None else None
     heading = _("Evidence {position}").format(position=item.position)
     received = Field(_("Received"), when_text(item.created_at, zone))
     if item.kind == "link":
@@ -363,11 +369,12 @@ def _evidence_entry(_: notify.Gettext, item: Evidence, zone: ZoneInfo, show_held
     fields = [Field(_("Type"), kind_text(_, item.kind, item.mime))]
     if item.kind in ("audio", "video"):
         fields.append(Field(_("Duration"), duration_text(duration)))
-    fields += [
-        Field(_("Size"), size_text(_, item.size)),
-        received,
-        Field("SHA-256", item.sha256 or _("not recorded"), mono=True),
-    ]
+    if show_held:
+        fields += [Field(_("Size"), size_text(_, item.size)), received,
+                   Field("SHA-256", item.sha256 or _("not recorded"), mono=True)]
+    else:
+        clean_hash = cleaned.clean_sha256 if cleaned is not None else None
+        fields += [received, Field(_("SHA-256 (cleaned copy)"), clean_hash or _("no cleaned copy"), mono=True)]
     return EvidenceEntry(item.id, item.sha256, image, item.mime, heading, tuple(fields))
 
 
@@ -380,13 +387,11 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
         return None
     show_identity = await identity_allowed(tx, order.audience, case)
     evidence = await cases.evidence_of(tx, case.id)
-    durations = {e.id: known.duration for e in evidence if e.kind in ("audio", "video") and e.sha256
-                 and (known := await cleaned_files.get(tx, e.sha256)) is not None}
+    cleaned = {e.id: known for e in evidence if e.sha256 and (known := await cleaned_files.get(tx, e.sha256))}
     show_held = order.audience.kind == SHELL or (order.audience.kind == PRIVATE
                                                  and order.audience.role in (Role.ADMIN, Role.MODERATOR))
     events = await cases.events_of(tx, case.id)
-    linked = [r for r in await case_links.of_case(tx, case.id)
-              if (other := await cases.get(tx, r.case_id)) is not None and await may_see(tx, order.audience, other)]
+    linked = await related.visible(tx, case.id, order.audience)
     label = await audience_label(tx, order.audience, order.requester_name)
     local_now = _local(now, zone)
     incident = menus.incident(case.incident_type, case.agency_group)
@@ -431,7 +436,7 @@ async def gather(tx: Tx, order: Order, now: datetime, zone: ZoneInfo) -> Content
         Section(_("Chronology"), text=case.description),
         Section(_("Witnesses"), text=case.witnesses or "-"),
         Section(_("Reporter"), tuple(identity)),
-        Section(_("Evidence"), evidence=tuple(_evidence_entry(_, e, zone, show_held, durations.get(e.id))
+        Section(_("Evidence"), evidence=tuple(_evidence_entry(_, e, zone, show_held, cleaned.get(e.id))
                                               for e in evidence),
                 empty=_("No evidence was sent.")),
         Section(_("Related reports"), tuple(Field(r.number, reasons_text(_, r.reasons)) for r in linked),

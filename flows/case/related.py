@@ -14,14 +14,15 @@ import heapq
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from flows.case import forwarding
-from flows.staff.visibility import Viewer, may_see
+from flows.staff.roles import Role
+from flows.staff.visibility import PRIVATE, SHELL, Viewer, may_see
 from storage import Database, Tx, case_links, cases
 from storage.case_links import Candidate, Related
 from storage.cases import Case
@@ -305,10 +306,23 @@ async def unlink(tx: Tx, a: Case, b: Case, actor_ref: str, actor_name: str | Non
 
 
 async def visible(tx: Tx, case_id: int, audience: Viewer) -> list[Related]:
-    """The cases linked to this one that the audience may see (a focal group: its own)."""
+    """The cases linked to this one that the audience may see (a focal group: its own).
+
+    An identical file says "one person sent both" as much as "one event": between a report
+    whose reporter officers may see named and one they may not, that would name the hidden
+    one. So only moderators and the shell read a file link between reports of different
+    identity modes; anyone else reads the pair's other reasons, if any."""
+    case = await cases.get(tx, case_id)
+    trusted = audience.kind == SHELL or audience.role in (Role.ADMIN, Role.MODERATOR) and audience.kind == PRIVATE
     shown = []
     for related in await case_links.of_case(tx, case_id):
         other = await cases.get(tx, related.case_id)
-        if other is not None and await may_see(tx, audience, other):
-            shown.append(related)
+        if other is None or not await may_see(tx, audience, other):
+            continue
+        if not trusted and case is not None and other.identity_mode != case.identity_mode and "file" in related.reasons:
+            reasons = tuple(r for r in related.reasons if r != "file")
+            if not reasons:
+                continue
+            related = replace(related, reasons=reasons)
+        shown.append(related)
     return shown
