@@ -16,20 +16,30 @@ from datetime import UTC, datetime
 from storage.database import Database, fetch_one
 
 MESSAGE_DIGEST = "message_digest"
-_known: weakref.WeakKeyDictionary[Database, bytes] = weakref.WeakKeyDictionary()
+MEDIA_URL = "media_url"
+"""The key that signs the media URLs Twilio fetches officers' files from (`bot/whatsapp/media_links.py`):
+the same for every worker, so any of them serves a URL another signed."""
+_known: weakref.WeakKeyDictionary[Database, dict[str, bytes]] = weakref.WeakKeyDictionary()
 
 
 async def message_digest_key(db: Database) -> bytes:
     """The key, read (or made) once per open database and then kept in memory."""
-    known = _known.get(db)
-    if known is not None:
-        return known
+    return await _key(db, MESSAGE_DIGEST)
+
+
+async def media_url_key(db: Database) -> bytes:
+    return await _key(db, MEDIA_URL)
+
+
+async def _key(db: Database, name: str) -> bytes:
+    known = _known.setdefault(db, {})
+    if name in known:
+        return known[name]
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO installation_keys (name, key, created_at) VALUES (?, ?, ?)"
                          " ON CONFLICT (name) DO NOTHING",
-                         (MESSAGE_DIGEST, secrets.token_bytes(32), datetime.now(UTC).isoformat()))
-        row = await fetch_one(tx, "SELECT key FROM installation_keys WHERE name = ?", (MESSAGE_DIGEST,))
+                         (name, secrets.token_bytes(32), datetime.now(UTC).isoformat()))
+        row = await fetch_one(tx, "SELECT key FROM installation_keys WHERE name = ?", (name,))
     assert row is not None
-    key = bytes(row[0])
-    _known[db] = key
-    return key
+    known[name] = bytes(row[0])
+    return known[name]

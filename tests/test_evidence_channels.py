@@ -155,8 +155,10 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
             berkas = await _case_file(fake)
     assert "Rekaman suara OGG" in berkas and "audio/ogg" not in berkas and "Durasi 0:02" in berkas, berkas[:3000]
     with inspect_db(settings) as db:
-        (sha,), = db.execute("SELECT sha256 FROM evidence WHERE kind = 'audio'").fetchall()
-    assert sha in berkas.replace(" ", ""), "the recording's SHA-256 in the case file"
+        (sha, clean), = db.execute("SELECT e.sha256, c.clean_sha256 FROM evidence e JOIN cleaned_files c"
+                                   " ON c.sha256 = e.sha256 WHERE e.kind = 'audio'").fetchall()
+    # the group's case file names the cleaned copy it was sent, never the original (main's 35d47a1)
+    assert clean in berkas.replace(" ", "") and sha not in berkas.replace(" ", ""), "the recording's copy's SHA-256"
     assert f"Tautan (Instagram) Alamat {IG}" in berkas and "Pesan diteruskan" in berkas
     assert "ZSgone" not in berkas and "hanya ditampilkan untuk moderator" in berkas
     _no_traces([call.text for call in telegram_requests(fake)], logs.getvalue(), _stored(settings))
