@@ -65,20 +65,23 @@ def build_parser(locale: str) -> OneLineParser:
         parser: OneLineParser = routes_sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         return parser
 
-    add = routes_command("add", _("send a region's cases to a Telegram group"))
+    add = routes_command("add", _("send a region's cases to a Telegram group or an officer's WhatsApp number"))
     add.add_argument("region", help=_("a Kemendagri code (51.71) or a name (\"Kota Denpasar\")"))
-    add.add_argument("chat_id", type=_number(_, "chat_id"), help=_("the group's id, for example -1001234567890"))
+    add.add_argument("chat_id", type=_focal(_), help=_("the group's id, for example -1001234567890, or an officer's "
+                                                        "WhatsApp number, for example whatsapp:+6281300000001"))
     add.add_argument("--agency", default="", help=_("only cases about this agency group (for example pusat)"))
-    add.add_argument("--title", default=None, help=_("the group's name, as the lists show it"))
-    remove = routes_command("remove", _("stop sending to a group (one region, or all)"))
-    remove.add_argument("chat_id", type=_number(_, "chat_id"), help=_("the group's id"))
+    add.add_argument("--title", default=None, help=_("the group's name, or the office of a WhatsApp roster, as "
+                                                     "the lists show it"))
+    remove = routes_command("remove", _("stop sending to a group or a WhatsApp number (one region, or all)"))
+    remove.add_argument("chat_id", type=_focal(_), help=_("the group's id, or the WhatsApp number"))
     remove.add_argument("region", nargs="?", help=_("only this region's route"))
     routes_command("list", _("every route, broken and waiting ones flagged"))
     routes_command("pending", _("routes a moderator asked for, waiting for an admin"))
     for verb, what in (("approve", _("confirm a waiting route: its group receives cases from now on")),
                        ("refuse", _("refuse a waiting route: it goes"))):
         decided = routes_command(verb, what)
-        decided.add_argument("route_id", type=_number(_, "route_id"), help=_("the number `routes pending` shows"))
+        decided.add_argument("route_id", type=_focal(_), help=_("the number `routes pending` shows, or the "
+                                                                   "WhatsApp number waiting"))
     routes_command("log", _("the latest route changes, who made them and when"))
     imported = routes_command("import", _("add routes from a CSV file: region,chat_id[,agency,title]"))
     imported.add_argument("file", type=Path)
@@ -119,6 +122,27 @@ def _number(_: Callable[[str], str], name: str) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(_("\"{value}\" is not a whole number").format(value=text)) from None
 
     parse.__name__ = name
+    return parse
+
+
+def _focal(_: Callable[[str], str]) -> Callable[[str], int | str]:
+    """A Telegram group's id (a whole number) or an officer's WhatsApp number (`whatsapp:+62…`)."""
+    from flows.staff.roster_admin import looks_like_number, normalize_number
+
+    def parse(text: str) -> int | str:
+        if looks_like_number(text):
+            number = normalize_number(text)
+            if number is None:
+                raise argparse.ArgumentTypeError(_("\"{value}\" is not a WhatsApp number: give it with the country "
+                                                   "code, for example whatsapp:+6281300000001").format(value=text))
+            return number
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_("\"{value}\" is neither a group's id nor a WhatsApp number").format(
+                value=text)) from None
+
+    parse.__name__ = "chat_id"
     return parse
 
 

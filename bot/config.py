@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     twilio_api_base_url: str | None = Field(default=None, description="instead of https://api.twilio.com")
     twilio_status_template_sid: str | None = Field(default=None, description="approved template for news "
                                                    "outside WhatsApp's 24-hour window")
+    twilio_case_template_sid: str | None = Field(default=None, description="approved template (number, region, "
+                                                 "kind, quick replies) for a new case to an officer outside "
+                                                 "WhatsApp's 24-hour window")
+    media_url_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400, description="how long a signed URL of a "
+                                     "file sent to an officer on WhatsApp works")
     twilio_webhook_path: str = "/twilio/whatsapp"
     twilio_timeout: float = Field(default=15.0, gt=0)
     twilio_media_auth_hosts: Annotated[list[str], NoDecode] = Field(

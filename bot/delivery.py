@@ -33,9 +33,10 @@ from bot import metrics
 from bot.background import BackgroundLoop
 from bot.logs import address_ref, redact
 from flows import retention, set_aside
-from flows.case import deadlines, forwarding, notify, related
+from flows.case import deadlines, forwarding, notify, related, rosters
 from flows.policy import Policy
-from storage import Database, Tx, inbound_queue, keys, locks, outbox, privacy, updates, workers
+from storage import Database, Tx, cases, inbound_queue, keys, locks, outbox, privacy, updates, workers
+from storage import rosters as roster_store
 from storage.evidence_files import EvidenceStore
 from storage.outbox import Delivery
 
@@ -449,7 +450,18 @@ class DeliveryWorker(BackgroundLoop):
         at = self.clock().isoformat()
         async with self.db.transaction() as tx:
             await outbox.mark_failed(tx, delivery.id, at, error)
-            if delivery.kind == "post_case":
+            if delivery.kind == "post_case" and delivery.channel == rosters.CHANNEL:  # an officer's card
+                _ = notify.staff_gettext(self.policy)
+                member = await roster_store.member_by_number(tx, delivery.address)
+                roster = int(str(delivery.payload.get(rosters.ROSTER, member.chat_id if member else 0)))
+                case = await cases.get(tx, delivery.case_id) if delivery.case_id is not None else None
+                await notify.moderators(tx, self.policy, at, _(
+                    "Case {number} could not be sent to {officer} of {roster}: {error}").format(
+                        number=case.number if case else "-",
+                        officer=rosters.officer_name(self.policy.default_locale, member) if member else "-",
+                        roster=await notify.chat_label(tx, self.policy, roster), error=redact(error)),
+                    delivery.case_id)
+            elif delivery.kind == "post_case":
                 _ = notify.staff_gettext(self.policy)
                 await notify.moderators(tx, self.policy, at, _(
                     "A case could not be posted to group {chat}: {error}").format(

@@ -1,6 +1,7 @@
-"""`python -m bot routes add|remove|list|import`: focal points from the shell, with the
-same rules as `/daftar_fokus` in a group, in the shell's voice. Bad input is refused in one
-line before anything is written."""
+"""`python -m bot routes add|remove|list|import`: focal points from the shell (Telegram groups
+by their id, officers' WhatsApp numbers as `whatsapp:+62…`), with the same rules as
+`/daftar_fokus`, in the shell's voice. Bad input is refused in one line before anything is
+written."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from bot.config import Settings
 from bot.shell import Shell
 from flows import regions
+from flows.case import rosters as rosters_text
 from flows.case.lifecycle import find_region
-from flows.staff import route_admin
-from storage import routes
+from flows.i18n import N_
+from flows.staff import roster_admin, route_admin
+from storage import rosters, routes
 from storage.routes import Route
 
 ACTOR = "shell"
@@ -61,7 +64,9 @@ def say_queued(shell: Shell, numbers: list[str] | tuple[str, ...]) -> None:
             len(numbers)).format(count=len(numbers), numbers=", ".join(numbers)))
 
 
-async def add(settings: Settings, shell: Shell, region: str, chat_id: int, agency: str, title: str | None) -> int:
+async def add(settings: Settings, shell: Shell, region: str, chat_id: int | str, agency: str, title: str | None) -> int:
+    if isinstance(chat_id, str):
+        return await add_number(settings, shell, region, chat_id, agency, title)
     found = region_or_refuse(shell, region)
     group_or_refuse(shell, chat_id)
     scope_or_refuse(shell, agency)
@@ -80,9 +85,32 @@ async def add(settings: Settings, shell: Shell, region: str, chat_id: int, agenc
     return 0
 
 
-async def decide(settings: Settings, shell: Shell, route_id: int, approve: bool) -> int:
-    """`routes approve|refuse ID`: the shell decides as an admin does with the buttons."""
+async def add_number(settings: Settings, shell: Shell, region: str, number: str, agency: str,
+                     title: str | None) -> int:
+    """`routes add 64.74 whatsapp:+62… --title …`: the number joins the region's roster (or
+    brings its roster to the region) and is invited; it gets cases once the officer says yes."""
+    found = region_or_refuse(shell, region)
+    scope_or_refuse(shell, agency)
+    db = await settings.open_database()
+    try:
+        async with db.transaction() as tx:
+            added = await roster_admin.add_number(tx, settings.policy(), found.code, number, scope=agency, title=title,
+                                                 by=ACTOR, at=datetime.now(UTC).isoformat())
+    finally:
+        await db.close()
+    shell.say(roster_admin.describe_added(added, shell.locale))
+    if not (settings.whatsapp_enabled and settings.public_base_url):
+        shell.warn(shell._("WhatsApp is not set up here (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM "
+                           "and PUBLIC_BASE_URL): the service sends this officer nothing until it is."))
+    return 0
+
+
+async def decide(settings: Settings, shell: Shell, route_id: int | str, approve: bool) -> int:
+    """`routes approve|refuse ID` (or a WhatsApp number): the shell decides as an admin does
+    with the buttons."""
     _ = shell._
+    if isinstance(route_id, str):
+        return await decide_number(settings, shell, route_id, approve)
     db = await settings.open_database()
     try:
         async with db.transaction() as tx:
@@ -105,18 +133,44 @@ async def decide(settings: Settings, shell: Shell, route_id: int, approve: bool)
     return 0
 
 
+async def decide_number(settings: Settings, shell: Shell, number: str, approve: bool) -> int:
+    _ = shell._
+    db = await settings.open_database()
+    try:
+        async with db.transaction() as tx:
+            member = await rosters.member_by_number(tx, number)
+            at = datetime.now(UTC).isoformat()
+            done = None
+            if member is not None and member.status == "waiting_admin":
+                decide_ = roster_admin.confirm if approve else roster_admin.refuse
+                done = await decide_(tx, settings.policy(), member.id, by=ACTOR, by_name=None, at=at)
+    finally:
+        await db.close()
+    if done is None:
+        shell.refuse(_("WhatsApp number {number} is not waiting for an admin; `python -m bot routes pending` lists "
+                       "what is.").format(number=number))
+    shell.say((_("Confirmed: WhatsApp number {number} is invited; it gets cases once the officer says yes.")
+               if approve else _("Refused: WhatsApp number {number} receives nothing.")).format(number=number))
+    return 0
+
+
 async def pending(settings: Settings, shell: Shell) -> int:
     _ = shell._
     db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await routes.pending(tx)
+            numbers = await rosters.waiting_for_admin(tx)
     finally:
         await db.close()
     for route in found:
         shell.say(_("{id}: {route}, asked for by {who} on {when}").format(
             id=route.id, route=describe(shell, route), who=route.created_by, when=shell.when(route.created_at)))
-    if not found:
+    for member in numbers:
+        shell.say(_("whatsapp:{number}: {region}, asked for by {who} on {when}").format(
+            number=member.number, region=route_admin.area_text(member.region_code, member.agency_scope),
+            who=member.requested_by, when=shell.when(member.created_at)))
+    if not found and not numbers:
         shell.say(_("No route is waiting for an admin."))
     return 0
 
@@ -132,15 +186,18 @@ async def log(settings: Settings, shell: Shell) -> int:
     for event in found:
         scope = f" {event.agency_scope}" if event.agency_scope else ""
         who = event.actor + (f" ({event.actor_name})" if event.actor_name else "")
-        shell.say(f"{shell.when(event.at)} {event.action} {event.region_code}{scope} → {event.chat_id}, {who}")
+        where = f"whatsapp:{event.officer}" if event.officer else str(event.chat_id)
+        shell.say(f"{shell.when(event.at)} {event.action} {event.region_code}{scope} → {where}, {who}")
     if not found:
         shell.say(_("No route changes yet."))
     return 0
 
 
-async def remove(settings: Settings, shell: Shell, chat_id: int, region: str | None) -> int:
+async def remove(settings: Settings, shell: Shell, chat_id: int | str, region: str | None) -> int:
     _ = shell._
     code = region_or_refuse(shell, region).code if region else None
+    if isinstance(chat_id, str):
+        return await remove_number(settings, shell, chat_id, code)
     db = await settings.open_database()
     try:
         async with db.reading() as tx:
@@ -159,15 +216,50 @@ async def remove(settings: Settings, shell: Shell, chat_id: int, region: str | N
     return 0
 
 
+async def remove_number(settings: Settings, shell: Shell, number: str, code: str | None) -> int:
+    """Without a region the number leaves its roster; with one, its roster stops serving it."""
+    _ = shell._
+    db = await settings.open_database()
+    try:
+        async with db.transaction() as tx:
+            member, removed = await roster_admin.remove(tx, settings.policy(), number, code,
+                                                        datetime.now(UTC).isoformat())
+    finally:
+        await db.close()
+    if member is None or (code and not removed):
+        shell.refuse((_("WhatsApp number {number} has no route for {region}; `python -m bot routes list` shows the "
+                        "routes.") if code else _("WhatsApp number {number} is in no roster; `python -m bot routes "
+                                                  "list` shows the routes.")).format(number=number, region=code))
+    if not code:
+        shell.say(_("WhatsApp number {number} no longer receives reports.").format(number=number))
+    for route in removed:
+        shell.say(_("Route removed: {route}.").format(route=describe(shell, route)))
+    return 0
+
+
+STANDING = {"waiting_admin": N_("waiting for an admin"), "invited": N_("invited, no answer yet"),
+            "active": N_("receives cases"), "declined": N_("declined"), "stopped": N_("sent STOP"),
+            "removed": N_("removed")}
+
+
 async def listing(settings: Settings, shell: Shell) -> int:
+    _ = shell._
     db = await settings.open_database()
     try:
         async with db.reading() as tx:
             found = await routes.all_routes(tx)
+            members = {r.chat_id: await rosters.members(tx, r.chat_id) for r in await rosters.all_rosters(tx)}
     finally:
         await db.close()
     for route in found:
         shell.say(describe(shell, route))
+    for chat_id, people in members.items():
+        titled = next((r.chat_title for r in found if r.chat_id == chat_id and r.chat_title), None)
+        if people:
+            shell.say(_("Officers of {roster}:").format(roster=titled or "WhatsApp"))
+        for member in people:
+            shell.say(f"  {rosters_text.officer_name(shell.locale, member)} whatsapp:{member.number} · "
+                      f"{_(STANDING[member.status])}")
     if not found:
         shell.say(shell._("No routes yet: `python -m bot routes add <region> <group id>` adds one."))
     return 0
@@ -190,20 +282,29 @@ async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
         shell.refuse(_("{path} needs the columns region and chat_id (and optionally agency and title) in its first "
                        "line.").format(path=path))
     problems: list[str] = []
-    good: list[tuple[int, regions.Region, int, str, str | None]] = []
+    good: list[tuple[int, regions.Region, int | str, str, str | None]] = []
     for line, row in enumerate(rows, start=2):
         region_text = (row.get("region") or "").strip()
         scope = (row.get("agency") or "").strip().lower()
-        try:
-            chat_id = int((row.get("chat_id") or "").strip())
-        except ValueError:
-            problems.append(_("line {line}: chat_id is not a number").format(line=line))
-            continue
+        given = (row.get("chat_id") or "").strip()
+        chat_id: int | str
+        if roster_admin.looks_like_number(given):
+            number = roster_admin.normalize_number(given)
+            if number is None:
+                problems.append(_("line {line}: \"{value}\" is not a WhatsApp number").format(line=line, value=given))
+                continue
+            chat_id = number
+        else:
+            try:
+                chat_id = int(given)
+            except ValueError:
+                problems.append(_("line {line}: chat_id is not a number").format(line=line))
+                continue
         found = find_region(region_text)
         if not isinstance(found, regions.Region):
             problems.append((_("line {line}: \"{value}\" matches several regions; give the code") if found
                              else _("line {line}: \"{value}\" is not a region")).format(line=line, value=region_text))
-        elif chat_id >= 0:
+        elif isinstance(chat_id, int) and chat_id >= 0:
             problems.append(_("line {line}: {chat} is not a group (a group's id is negative)").format(
                 line=line, chat=chat_id))
         elif scope and scope not in route_admin.SCOPES:
@@ -217,8 +318,15 @@ async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
         try:
             async with db.transaction() as tx:
                 for _line, region, chat_id, scope, title in good:
+                    at = datetime.now(UTC).isoformat()
+                    if isinstance(chat_id, str):  # an officer's number: invited, as with `routes add`
+                        joined = await roster_admin.add_number(tx, settings.policy(), region.code, chat_id,
+                                                               scope=scope, title=title, by=ACTOR, at=at)
+                        added += joined.joined
+                        queued.extend(joined.forwarded)
+                        continue
                     result = await route_admin.add(tx, settings.policy(), region.code, chat_id, scope=scope,
-                                                   title=title, by=ACTOR, at=datetime.now(UTC).isoformat())
+                                                   title=title, by=ACTOR, at=at)
                     added += result.created
                     queued.extend(result.forwarded)
         finally:

@@ -86,16 +86,27 @@ async def open_runtime(runtime: Runtime, bot: Bot | None) -> None:
 
         assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_whatsapp_from
         token = settings.twilio_auth_token.get_secret_value()
+        from bot.case_file import CaseFiles
+        from bot.whatsapp.media_links import MediaLinks
+        from bot.whatsapp.officer_sender import OfficerDeliveries
+        from bot.whatsapp.officers import OfficerDesk
+
         runtime.twilio = make_client(settings.twilio_account_sid, token, settings.twilio_api_base_url,
                                      settings.twilio_timeout)
+        links = MediaLinks(settings.public_base_url, settings.media_url_seconds) if settings.public_base_url else None
+        officers = OfficerDeliveries(db, store, policy, links, CaseFiles(db, store, settings.timezone),
+                                     settings.twilio_case_template_sid)
         senders["whatsapp"] = WhatsAppSender(runtime.twilio, db, settings.twilio_whatsapp_from,
-                                             settings.twilio_status_template_sid)
+                                             settings.twilio_status_template_sid, officers=officers)
         rules = MediaRules.from_settings(settings.twilio_media_auth_hosts, settings.twilio_media_allow_networks,
                                          settings.twilio_media_ca_file)
         runtime.inbox = WhatsAppInbox(engine, store, settings.twilio_account_sid, token,
                                       poll_seconds=settings.delivery_poll_seconds, rules=rules,
                                       limits=settings.download_limits(), concurrency=settings.whatsapp_concurrency,
                                       worker_id=worker_id)
+        officer_desk = Desk(db, policy)  # officers' answers go through the worker, like every WhatsApp message
+        runtime.inbox.officers = OfficerDesk(db, policy, officer_desk, StaffCommands(db, policy, officer_desk),
+                                             engine.admit)
         db.on_commit(runtime.inbox.wake)
     worker = runtime.worker = DeliveryWorker(
         db, policy, senders, lease_seconds=settings.delivery_lease_seconds,

@@ -17,7 +17,8 @@ from bot import metrics
 from bot.config import Settings
 from bot.health import Health, liveness, readiness
 from bot.telegram import TelegramApp
-from storage import Database, outbox
+from storage import Database, case_files, cleaned_files, keys, outbox
+from storage.evidence_files import EvidenceStore
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,11 +66,14 @@ def make_web_app(settings: Settings, db: Database, application: TelegramApp | No
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
         app.router.add_post(settings.telegram_webhook_path, _telegram_handler(application, secret))
     if settings.whatsapp_enabled:
+        from bot.whatsapp import media_links
         from bot.whatsapp.webhook import handler
 
         assert settings.twilio_auth_token and settings.public_base_url
         app.router.add_post(settings.twilio_webhook_path, handler(
             db, settings.twilio_auth_token.get_secret_value(), settings.public_base_url))
+        app.router.add_get(media_links.PATH + "/{kind}/{sha}/{expires}/{signature}/{name}",
+                           _media_handler(db, EvidenceStore.for_database(db, settings.evidence_dir)))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
@@ -103,6 +107,36 @@ def _telegram_handler(application: TelegramApp, secret: str) -> Handler:
         return web.json_response(answer) if answer else web.Response(text="ok")
 
     return telegram_webhook
+
+
+def _media_handler(db: Database, store: EvidenceStore) -> Handler:
+    async def media(request: web.Request) -> web.Response:
+        """A file an officer gets on WhatsApp, fetched by Twilio (`bot/whatsapp/media_links.py`).
+        A wrong or expired signature, or a file that is not a cleaned copy or a recorded case
+        file, is a bare 404. Each fetch is logged by case number, never by address."""
+        from bot.whatsapp import media_links
+
+        given = request.match_info
+        found = media_links.verify(await keys.media_url_key(db), given["kind"], given["sha"], given["expires"],
+                                   given["signature"], given["name"])
+        if found is None:
+            log.info("a media URL with a wrong or expired signature was refused")
+            return web.Response(status=404, text="not found")
+        async with db.reading() as tx:
+            if found.kind == media_links.EVIDENCE:
+                mime = await cleaned_files.copy_mime(tx, found.sha256)
+            else:
+                mime = "application/pdf" if await case_files.recorded(tx, found.sha256) else None
+        data = await store.get(found.sha256) if mime else None
+        if data is None:
+            log.warning("media of %s (%s) was asked for and is not served", found.number, found.label)
+            return web.Response(status=404, text="not found")
+        log.info("media of %s (%s) fetched", found.number, found.label)
+        return web.Response(body=data, headers={"Content-Type": mime or "application/octet-stream",
+                                                "Cache-Control": "no-store",
+                                                "Content-Disposition": f'inline; filename="{found.name}"'})
+
+    return media
 
 
 MAX_JSON_DEPTH = 32

@@ -9,6 +9,7 @@ erasure, which keeps only the copy, issue 16's PDF case file) read the same copy
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from cleaning import VERSION, Cleaned, Unsafe, clean_async
@@ -16,12 +17,44 @@ from storage import Database, cleaned_files
 from storage.cleaned_files import CleanedFile
 from storage.evidence_files import EvidenceStore
 
+_cleaning: dict[tuple[int, str], asyncio.Future[Cleaned | Unsafe]] = {}
+"""Files being cleaned in this process now, per database: a second caller (another officer
+of the same roster, another group) waits for the same result instead of cleaning the file
+again. Keyed by the database too, so that two installations open in one process (a test, a
+migration) each record their own copy."""
+
 
 async def cleaned_copy(db: Database, store: EvidenceStore, sha256: str | None, mime: str | None) -> Cleaned | Unsafe:
     """The safe copy of the stored file `sha256`, or why there is none ("missing" when we
     never held its bytes)."""
     if not sha256:
         return Unsafe("missing")
+    key = (id(db), sha256)
+    loop = asyncio.get_running_loop()
+    while (running := _cleaning.get(key)) is not None and running.get_loop() is loop:
+        await asyncio.wait([running])  # raises only if this caller is cancelled
+        if not running.cancelled():
+            return running.result()
+    future: asyncio.Future[Cleaned | Unsafe] = loop.create_future()
+    _cleaning[key] = future
+    try:
+        result = await _cleaned_copy(db, store, sha256, mime)
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()  # the ones waiting try again themselves
+        else:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+        raise
+    else:
+        future.set_result(result)
+        return result
+    finally:
+        if _cleaning.get(key) is future:
+            del _cleaning[key]
+
+
+async def _cleaned_copy(db: Database, store: EvidenceStore, sha256: str, mime: str | None) -> Cleaned | Unsafe:
     async with db.reading() as tx:
         known = await cleaned_files.get(tx, sha256)
     if known is not None and known.version == VERSION:

@@ -206,13 +206,18 @@ class Engine:
         while self._chores:
             await asyncio.gather(*list(self._chores), return_exceptions=True)
 
+    async def admit(self, channel: str, address: str, at: datetime) -> str:
+        """The flood gate's verdict on one more message from this sender: "ok", "warn" (the
+        first over the limit: tell them once) or "drop". Every message counts, whether the
+        report flow takes it or another desk does (an officer of a WhatsApp roster)."""
+        key = (channel, address)
+        return await self.shared_flood.check(self.db, key, at) if self.shared_flood else self.flood.check(key, at)
+
     async def handle(self, inbound: Inbound) -> Handled:
         """Process one update. The step sees the time in the service's zone, so "today"
         is the reporter's today, not UTC's. Raises if the update could not be stored, and
         then nothing of it was."""
-        key = (inbound.channel, inbound.address)
-        verdict = await self.shared_flood.check(self.db, key, inbound.at) if self.shared_flood \
-            else self.flood.check(key, inbound.at)
+        verdict = await self.admit(inbound.channel, inbound.address, inbound.at)
         if verdict != "ok":  # nothing is stored: the flood never reaches the database
             self.drop_files(_files_of(inbound.event))
             locale = normalize_locale(inbound.locale_hint, self.default_locale)

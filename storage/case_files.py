@@ -75,3 +75,8 @@ async def forget_data_of_reporter(tx: Tx, reporter_id: int) -> None:
 async def forget_data_of_cases(tx: Tx, case_ids: list[int]) -> None:
     await tx.executemany("UPDATE case_files SET data = NULL, delivery_id = NULL WHERE data IS NOT NULL"
                          " AND case_id = ?", [(case_id,) for case_id in case_ids])
+
+
+async def recorded(tx: Tx, sha256: str) -> bool:
+    """Whether a case file with this SHA-256 was generated (and recorded in its case's trail)."""
+    return await fetch_one(tx, "SELECT 1 FROM case_files WHERE sha256 = ? LIMIT 1", (sha256,)) is not None

@@ -37,3 +37,10 @@ async def put(tx: Tx, item: CleanedFile) -> None:
                      " cleaned_at = excluded.cleaned_at, duration = excluded.duration",
                      (item.sha256, item.version, item.clean_sha256, item.mime, item.extension, item.width,
                       item.height, item.unsafe_reason, item.cleaned_at, item.duration))
+
+
+async def copy_mime(tx: Tx, sha256: str) -> str | None:
+    """The type of a cleaned copy, if `sha256` is one (a copy is recorded as its own clean
+    copy); None for anything else, an original above all."""
+    row = await fetch_one(tx, "SELECT mime FROM cleaned_files WHERE sha256 = ? AND clean_sha256 = ?", (sha256, sha256))
+    return str(row[0] or "application/octet-stream") if row else None

@@ -13,9 +13,16 @@ from __future__ import annotations
 from storage.database import Database
 from storage.sealing import DigestKey
 
-__all__ = ["DigestKey", "message_digest_key"]
+__all__ = ["DigestKey", "media_url_key", "message_digest_key"]
 
 
 async def message_digest_key(db: Database) -> DigestKey:
     """The key, unwrapped when the database was opened."""
     return db.keys.digest_key
+
+
+async def media_url_key(db: Database) -> bytes:
+    """The key that signs the media URLs Twilio fetches officers' files from
+    (`bot/whatsapp/media_links.py`): the same for every worker, so any of them serves a URL
+    another signed, and derived from a keyring key, so a copy of the database cannot sign one."""
+    return db.keys.media_url_key

@@ -181,6 +181,13 @@ async def enqueue_coalesced(tx: Tx, channel: str, address: str, key: str, payloa
     return int(row[0])
 
 
+async def waiting_with_key(tx: Tx, channel: str, address: str, key: str) -> bool:
+    """Whether a message queued with `enqueue_coalesced` under this key still waits (or is
+    being sent) for this address."""
+    return await fetch_one(tx, "SELECT 1 FROM outbox WHERE channel = ? AND address = ? AND coalesce_key = ?"
+                               " AND status = 'pending' LIMIT 1", (channel, OUTBOX.lookup(tx, address), key)) is not None
+
+
 async def lease_due(tx: Tx, now: str, lease_until: str, limit: int, channels: list[str], *,
                     worker: str | None = None, suspects: bool = False) -> list[Delivery]:
     """Take up to `limit` due deliveries on `channels` for `worker` until `lease_until`:

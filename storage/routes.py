@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.database import Tx, fetch_one
+from storage.rosters import ROSTER_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +87,29 @@ class RouteEvent:
     region_code: str
     agency_scope: str
     chat_id: int
+    officer: str | None = None
+    """The officer's number, for a change of a WhatsApp roster's membership."""
 
 
 async def record(tx: Tx, route: Route, action: str, actor: str, actor_name: str | None, at: str) -> None:
     """The audit trail of routes: every change, with who made it."""
+    await record_change(tx, action, actor, actor_name, at, route.id, route.region_code, route.agency_scope,
+                        route.chat_id)
+
+
+async def record_change(tx: Tx, action: str, actor: str, actor_name: str | None, at: str, route_id: int | None,
+                        region_code: str, agency_scope: str, chat_id: int, officer: str | None = None) -> None:
+    """One line of the trail; `officer`: the number a roster's change was about."""
     await tx.execute(
-        "INSERT INTO route_events (at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, actor, actor_name, action, route.id, route.region_code, route.agency_scope, route.chat_id))
+        "INSERT INTO route_events (at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id,"
+        " officer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id, officer))
 
 
 async def events(tx: Tx, limit: int = 100) -> list[RouteEvent]:
     """The latest changes, newest first."""
     async with tx.execute(
-        "SELECT at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id FROM route_events"
+        "SELECT at, actor, actor_name, action, route_id, region_code, agency_scope, chat_id, officer FROM route_events"
         " ORDER BY id DESC LIMIT ?", (limit,)) as cur:
         return [RouteEvent(*row) for row in await cur.fetchall()]
 
@@ -135,10 +145,13 @@ async def all_routes(tx: Tx) -> list[Route]:
 
 async def active_for(tx: Tx, region_code: str, agency_group: str) -> list[Route]:
     """The working destinations of one region for one agency group: routes narrowed to
-    that group win over the region's general ones. A route waiting for an admin is none."""
+    that group win over the region's general ones. A route waiting for an admin is none,
+    and so is a WhatsApp roster in which nobody has said yes."""
     async with tx.execute(
         f"SELECT {_COLUMNS} FROM routes WHERE region_code = ? AND status = 'active' AND confirmed_at IS NOT NULL"
-        " AND agency_scope IN (?, '') ORDER BY agency_scope DESC, id", (region_code, agency_group)
+        " AND agency_scope IN (?, '') AND (chat_id >= ? OR EXISTS (SELECT 1 FROM roster_members AS m"
+        "  WHERE m.chat_id = routes.chat_id AND m.status = 'active'))"
+        " ORDER BY agency_scope DESC, id", (region_code, agency_group, ROSTER_BASE)
     ) as cur:
         found = [Route(*row) for row in await cur.fetchall()]
     narrowed = [r for r in found if r.agency_scope]

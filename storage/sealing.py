@@ -432,6 +432,14 @@ class Keyring:
             raise KeyProblem("unloaded", detail="digest")
         return self._digest
 
+    @property
+    def media_url_key(self) -> bytes:
+        """The key signing the media URLs officers' files are fetched from (issue 26), derived
+        from the lookup key: it survives a rotation as the lookup key does."""
+        if self._lookup is None:
+            raise KeyProblem("unloaded", detail="lookup")
+        return hmac.digest(self._lookup, b"lapor-netral media url", "sha256")
+
     # evidence files ------------------------------------------------------------------------
 
     def file_name(self, sha256: str) -> str:
@@ -614,6 +622,10 @@ class UnsealedKeyring(Keyring):
     @property
     def digest_key(self) -> DigestKey:
         return DigestKey(b"unsealed")
+
+    @property
+    def media_url_key(self) -> bytes:
+        return b"unsealed media url key, tests only"
 
     def file_name(self, sha256: str) -> str:
         return sha256

@@ -390,7 +390,7 @@ class SqliteDatabase(Database):
 
 
 def _stem(name: str) -> str:
-    """A migration's name without its number and suffix (`0017_sealed_at_rest.sql`:
+    """A migration's name without its number and suffix (`0018_sealed_at_rest.sql`:
     `sealed_at_rest`), which stays when the numbers change."""
     return name.split("_", 1)[1].removesuffix(".sql")
 

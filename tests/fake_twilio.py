@@ -34,6 +34,14 @@ AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
 BOT_NUMBER = "whatsapp:+14155238886"
 
 
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class FakeTwilio:
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -71,6 +79,15 @@ class FakeTwilio:
     cdn_base: str = ""
     ca_file: Path | None = None
     account_status: str = "active"
+    fetch_map: dict[str, str] = field(default_factory=dict)
+    """Public base URL -> where it is reached from here: Twilio fetches outbound media
+    (`MediaUrl`) from the sender's public address, the service under test."""
+    fetched: list[Fetched] = field(default_factory=list)
+    """Every outbound media fetch, as Twilio makes it after accepting a message."""
+    errors: dict[str, list[int]] = field(default_factory=dict)
+    """Per recipient (`whatsapp:+62…`): the next creations to it fail with these Twilio error
+    codes (HTTP 400), as 63016 (outside the 24-hour window) or 21610 (opted out) do."""
+    _fetches: set[asyncio.Task[None]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runners: list[web.AppRunner] = field(default_factory=list)
     _tmp: Any = None
@@ -104,6 +121,8 @@ class FakeTwilio:
         return f"{'https' if tls else 'http'}://{host}:{port}"
 
     async def stop(self) -> None:
+        for task in list(self._fetches):
+            task.cancel()
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
@@ -137,6 +156,19 @@ class FakeTwilio:
 
     def to(self, number: str) -> list[str]:
         return [m["Body"] for m in self.messages if m["To"] == f"whatsapp:{number}" and "Body" in m]
+
+    def sent_to(self, number: str) -> list[dict[str, str]]:
+        """Every message created for this number (templates and media included)."""
+        return [m for m in self.messages if m["To"] == f"whatsapp:{number}"]
+
+    def media_for(self, number: str) -> list[Fetched]:
+        """What Twilio fetched for each media message to this number (in order; once each)."""
+        found = []
+        for url in (m["MediaUrl"] for m in self.sent_to(number) if m.get("MediaUrl")):
+            fetched = next((f for f in self.fetched if f.url == url), None)
+            if fetched is not None:
+                found.append(fetched)
+        return found
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -176,10 +208,32 @@ class FakeTwilio:
             return web.json_response({"code": 20429 if status == 429 else 20500, "message": "try later",
                                       "status": status}, status=status)
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        codes = self.errors.get(form.get("To", ""))
+        if codes:
+            code = codes.pop(0)
+            return web.json_response({"code": code, "message": f"error {code}", "status": 400,
+                                      "more_info": f"https://www.twilio.com/docs/errors/{code}"}, status=400)
         self.messages.append(form)
+        if form.get("MediaUrl"):  # Twilio fetches the media after it has accepted the message
+            task = asyncio.create_task(self._fetch(form["MediaUrl"]))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
         sid = f"SM{next(self._ids):032d}"
         return web.json_response({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued", "to": form.get("To"),
                                   "from": form.get("From"), "body": form.get("Body"), "num_media": "0"}, status=201)
+
+    def idle(self) -> bool:
+        """No media fetch is under way (Twilio fetches after it has answered the creation)."""
+        return not self._fetches
+
+    async def _fetch(self, url: str) -> None:
+        local = url
+        for public, reached in self.fetch_map.items():
+            if url.startswith(public):
+                local = reached + url[len(public):]
+        async with aiohttp.ClientSession() as http, http.get(local, allow_redirects=False) as response:
+            data = await response.read()
+            self.fetched.append(Fetched(url, response.status, response.headers.get("Content-Type", ""), data))
 
     async def _account(self, request: web.Request) -> web.Response:
         """The account itself: what `check` fetches to see that the credentials work."""

@@ -9,6 +9,8 @@ The service has nothing left to do (for one chat, or at all) when
 - nothing waits in the outbox: every reply, card, file and piece of news has been sent and
   recorded as sent (a step's outcomes are queued in its own transaction, so nothing is
   caused that is not there yet);
+  what is held for the world outside (a WhatsApp message waiting for the person to write
+  within 24 hours, or for a template) is not work the service can do, unless it is being sent;
 - (at all) no new case waits for the related-reports search (the delivery worker's, before
   its card goes).
 """
@@ -24,10 +26,12 @@ from tests.backends import inspect_db
 
 POLL_SECONDS = 0.01
 """How often the condition is looked at: a check, not a wait for time to pass."""
-WORK_LEFT = ("SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+HELD = " AND (held_for IS NULL OR leased_until IS NOT NULL)"
+WORK_LEFT = ("SELECT (SELECT count(*) FROM outbox WHERE status = 'pending'" + HELD + ")"
              " + (SELECT count(*) FROM inbound_queue WHERE status = 'pending')"
              " + (SELECT count(*) FROM cases WHERE linked_at IS NULL)")
-WORK_LEFT_FOR_CHAT = ("SELECT (SELECT count(*) FROM outbox WHERE status = 'pending' AND channel = ? AND address = ?)"
+WORK_LEFT_FOR_CHAT = ("SELECT (SELECT count(*) FROM outbox WHERE status = 'pending' AND channel = ? AND address = ?"
+                      + HELD + ")"
                       " + (SELECT count(*) FROM inbound_queue WHERE status = 'pending' AND channel = ? AND address = ?)")
 
 

@@ -11,6 +11,7 @@ uploads included) and every log line at DEBUG is recorded, then searched.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -27,7 +28,7 @@ from bot.web import make_web_app, start_site
 from tests import fake_telegram as tg
 from tests import fake_twilio as tw
 from tests import hostile_files as hostile
-from tests.backends import Backend
+from tests.backends import Backend, inspect_db
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.quiet import until_quiet
@@ -52,7 +53,10 @@ SHARED_LINKS = ("https://www.instagram.com/p/C9xYz12AbCd/?igsh=MWQ1ZGUxMzBkMA==&
 SHARER_TRACES = ("igsh", "MWQ1ZGUxMzBkMA", "mibextid", "fbclid", "si=AbC")
 HELD_PATH = "ZMsharerPath"
 """The short link nobody could follow: held for moderators, so shown only to them in private."""
-FILE_NAME = re.compile(r"^(LN-\d{2}-[0-9A-Z]{5}-bukti-\d+\.[a-z0-9]+|kasus-\d{8}-\d{4}\.(csv|xlsx)|statistik\.png)$")
+FILE_NAME = re.compile(r"^(LN-\d{2}-[0-9A-Z]{5}-bukti-\d+\.[a-z0-9]+|kasus-\d{8}-\d{4}\.(csv|xlsx)|statistik\.png"
+                       r"|berkas-LN-\d{2}-[0-9A-Z]{5}\.pdf)$")
+OFFICERS = ("+6281300000001", "+6281300000002")
+"""Issue 26: a WhatsApp roster beside GROUP_A for 51.71 (its officers act and read on WhatsApp)."""
 
 
 @dataclass
@@ -78,11 +82,27 @@ def telegram_requests(fake: FakeTelegram) -> list[Outbound]:
 
 
 def twilio_requests(twilio: FakeTwilio) -> list[Outbound]:
+    """Every request to Twilio's API, and every file Twilio then fetched from our signed
+    URLs for it (as the officer's WhatsApp receives it), PDFs' text extracted."""
     found = []
+    fetched = {f.url: f for f in twilio.fetched}
     for method, path, body in twilio.requests:
         raw = body.decode("utf-8", "replace")
-        to = (parse_qs(raw).get("To") or ["-"])[0]
-        found.append(Outbound(f"twilio:{to}", f"{method} {unquote_plus(path)} {raw} {unquote_plus(raw)}"))
+        form = parse_qs(raw)
+        to = (form.get("To") or ["-"])[0]
+        files = []
+        text = f"{method} {unquote_plus(path)} {raw} {unquote_plus(raw)}"
+        for url in form.get("MediaUrl", []):
+            got = fetched.get(url)
+            if got is not None and got.status == 200:
+                name = url.rsplit("/", 1)[1]
+                files.append((name, got.data))
+                text += hostile.text_of(name, got.data)
+                if got.data.startswith(b"%PDF"):
+                    from pypdf import PdfReader
+
+                    text += "".join(page.extract_text() for page in PdfReader(io.BytesIO(got.data)).pages)
+        found.append(Outbound(f"twilio:{to}", text, files))
     return found
 
 
@@ -97,8 +117,10 @@ class Lifecycle:
         self.number = ""
 
     async def quiet(self, condition: Callable[[], bool] = lambda: True, timeout: float = 20.0) -> None:
-        """Until `condition` holds and the service has nothing left to do (`tests/quiet.py`)."""
+        """Until `condition` holds, the service has nothing left to do (`tests/quiet.py`) and
+        Twilio has fetched every file it was given a URL for."""
         await until_quiet(self.settings, condition, self.fake, timeout)
+        await self.twilio.wait_for(self.twilio.idle, timeout)
 
     def told(self) -> list[str]:
         """What the reporter has been sent, on their channel."""
@@ -215,6 +237,32 @@ class Lifecycle:
             await user.say(PHONE_TYPED)
         await user.say("1")  # send
 
+    async def roster(self) -> None:
+        """Two officers' WhatsApp numbers for 51.71, added by an admin in Telegram; each writes
+        first (the invitation waits for WhatsApp's window) and says yes."""
+        for number in OFFICERS:
+            await self.private(ADMIN, f"/daftar_fokus 51.71 {number} Inspektorat Denpasar")
+        for number in OFFICERS:
+            officer = self.officer(number)
+            await self.quiet(lambda n=number: all(m.get("To") != f"whatsapp:{n}" for m in self.twilio.messages)
+                             and self._held(n))
+            await officer.say("halo")
+            await officer.say("ya")
+
+    def _held(self, number: str) -> bool:
+        with inspect_db(self.settings) as db:
+            return bool(db.execute("SELECT count(*) FROM outbox WHERE address = ? AND held_for = 'window'",
+                                   (db.lookup(number),)).fetchone()[0])
+
+    def officer(self, number: str) -> WhatsAppUser:
+        assert self.whatsapp is not None
+        return WhatsAppUser(self.twilio, self.whatsapp.webhook_url, self.whatsapp.public_url, number, self.settings)
+
+    async def officer_says(self, number: str, text: str, replies: int = 1) -> list[str]:
+        said = await self.officer(number).say(text, replies)
+        await self.quiet()
+        return said
+
     async def answer_question(self) -> None:
         await self.quiet(lambda: any(QUESTION in t for t in self.told()))
         if self.channel == "telegram":
@@ -273,6 +321,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
         telegram_timeout=3.0, public_base_url=PUBLIC, host="127.0.0.1", port=unused_tcp_port,
         twilio_account_sid=tw.ACCOUNT_SID, twilio_auth_token=tw.AUTH_TOKEN, twilio_whatsapp_from=tw.BOT_NUMBER,
         log_level="DEBUG", link_resolve=False, max_messages_per_minute=60, **twilio.settings())
+    twilio.fetch_map[PUBLIC] = f"http://127.0.0.1:{unused_tcp_port}"  # Twilio fetches officers' files from us
     with captured_logs("DEBUG", settings) as logs:
         levels = [logging.getLogger().level]
         async with service(settings, twilio) as whatsapp:
@@ -280,8 +329,10 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
             await life.group(GROUP_A, "/daftar_fokus 51.71", ADMIN)
             await life.group(GROUP_B, "/daftar_fokus 51.03", ADMIN)
             await life.private(ADMIN, f"/tambah_moderator {MODERATOR}")
+            await life.roster()
             await life.report()
             number = life.number
+            await life.quiet(lambda: all(len(twilio.media_for(n)) >= 5 for n in OFFICERS))
             await life.press(GROUP_A, "accept", OFFICER_A)
             await life.answer_prompt(GROUP_A, "ask", OFFICER_A, QUESTION)
             await life.answer_question()
@@ -294,6 +345,10 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
                 await life.private(OFFICER_A, command)
             await life.private(ADMIN, "/ekspor")
             await life.group(GROUP_A, "/rute semua", ADMIN)
+            for command in (f"lihat {number}", f"jejak {number}", f"berkas {number}", "kasus"):
+                await life.officer_says(OFFICERS[0], command)
+            await life.quiet(lambda: any(f.url.endswith(".pdf") and "berkas-" in f.url for f in twilio.fetched))
+            await life.officer_says(OFFICERS[1], "1")  # Terima, after the group accepted: the current status
             moved_at = len(fake.calls)
             await life.answer_prompt(GROUP_A, "not_ours", OFFICER_A, "51.03")
             await life.quiet(lambda: any(str(c.params.get("chat_id")) == str(GROUP_B) and c.method == "sendMediaGroup"
@@ -310,6 +365,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
     log_text = logs.getvalue()
     reporter_chat = f"telegram:{TG_REPORTER}" if channel == "telegram" else f"twilio:whatsapp:{WA_NUMBER}"
     trusted = {reporter_chat, f"telegram:{ADMIN}", f"telegram:{MODERATOR}"}
+    officers = {f"twilio:whatsapp:{n}" for n in OFFICERS}
 
     # The lifecycle really happened (so that the searches below search something).
     assert levels == [logging.DEBUG] and "Application started" in log_text, "DEBUG logging was on and captured"
@@ -321,6 +377,11 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
     assert any("diserahkan ke kantor lain" in r.text for r in requests[moved_at:] if r.to == f"telegram:{GROUP_A}")
     if identity != "anonim":
         assert any(NAME in r.text for r in requests if r.to == f"telegram:{MODERATOR}")
+    for officer in officers:  # issue 26: the roster got the card, the evidence as fetched media, a case file
+        mine = [r for r in requests if r.to == officer]
+        assert any(r.text.count("Laporan " + number) and "1. Terima" in unquote_plus(r.text) for r in mine), officer
+        assert sum(1 for r in mine for f, _ in r.files if "-bukti-" in f) >= 5, officer
+    assert any(f.startswith("berkas-") for r in requests if r.to in officers for f, _ in r.files)
 
     # An Anonim (and every) reporter's own identifiers reach their own chat only.
     for r in requests:
@@ -334,7 +395,7 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
         if NAME in r.text or PHONE_DIGITS in r.text:
             allowed = set(trusted) if identity != "anonim" else {reporter_chat}
             if identity == "terbuka":
-                allowed.add(f"telegram:{GROUP_B}")
+                allowed |= {f"telegram:{GROUP_B}", *officers}  # the roster holds the case all along
                 if r.index < moved_at:
                     allowed.add(f"telegram:{GROUP_A}")
             assert r.to in allowed, (identity, r.to, r.text[:300])
@@ -368,6 +429,8 @@ async def test_nothing_identifying_leaves_except_as_the_identity_mode_allows(
             found = hostile.findings(name, data)
             if r.to in trusted:
                 found = [f for f in found if f != "docx_creator"]
+            if name.startswith("berkas-"):  # our own case file: fpdf2's producer and date, no reporter's file
+                found = [f for f in found if f != "pdf_metadata"]
             assert found == [], (r.to, name, found)
 
     # The relayed question: link previews off and a caution, on both channels.

@@ -609,6 +609,28 @@ async def test_a_cleaning_worker_writes_no_core_dump_and_dies_first() -> None:
         pool.close()
 
 
+@pytest.mark.parametrize("open_identity", [False, True])
+async def test_a_whatsapp_rosters_card_follows_a_groups_audience_rule(backend: Backend, open_identity: bool) -> None:
+    """Issue 26: each officer of a roster reads the card a group reads: an open reporter's
+    name, never a confidential one's, and never their chat address."""
+    from bot.whatsapp import officer_text
+    from storage.rosters import ROSTER_BASE
+
+    s = await seed(backend, steps=terbuka_path() if open_identity else HAPPY_PATH)
+    try:
+        async with s.db.reading() as tx:
+            case = await cases.get(tx, s.case_id)
+        assert case is not None
+        text = officer_text.card_text(CardData(case, 1, None, active_here=True), "id", ROSTER_BASE - 1)
+        assert case.number in text and "1. Terima" in text
+        assert (NAME in text) == open_identity and (PHONE_TAIL in text) == open_identity
+        assert "111222333" not in text
+        gone = officer_text.card_text(CardData(case, 1, None, active_here=False), "id", ROSTER_BASE - 1)
+        assert NAME not in gone and case.description[:20] not in gone and "Terima" not in gone
+    finally:
+        await s.db.close()
+
+
 # --- issue 28: work set aside after crashes names nobody ------------------------------------------
 
 async def test_work_set_aside_after_crashes_is_alerted_and_logged_without_identifiers(backend: Backend) -> None:

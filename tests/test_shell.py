@@ -223,3 +223,30 @@ def test_statistik_draws_the_chart_offline(installation: tuple[Path, str]) -> No
     assert out == ["grafik.png", "Kasus pada 2024-11: 1"]
     with Image.open(folder / "grafik.png") as image:
         assert image.format == "PNG" and image.size[0] >= 800
+
+
+def test_routes_take_an_officers_whatsapp_number_as_the_readme_writes_it(installation: tuple[Path, str]) -> None:
+    """Issue 26: `python -m bot routes add 51.71 whatsapp:+62… --title …` as a real command
+    line. Where WhatsApp is not set up, the operator is warned that the officer gets nothing
+    until it is; where it is, not. `list` and `remove` take the same form (a local 08… is
+    taken as Indonesian); a number too short to be one is one line and exit 2."""
+    folder, _number = installation
+    code, out, err = shell(folder, "routes", "add", "51.71", "whatsapp:+6281300000001", "--title", "Inspektorat Denpasar")
+    assert code == 0, (out, err)
+    assert "+6281300000001" in out[0] and "diundang" in out[0], out
+    assert err == ["WhatsApp belum diatur di sini (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM dan "
+                   "PUBLIC_BASE_URL). Layanan tidak mengirim apa pun ke petugas ini sampai semuanya diatur."], err
+    set_up = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t" * 32,
+              "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886", "PUBLIC_BASE_URL": "https://lapor.example.org"}
+    code, out, err = shell(folder, "routes", "add", "51.71", "whatsapp:+6281300000002", **set_up)
+    assert code == 0 and err == [], (out, err)
+    code, out, _err = shell(folder, "routes", "list")
+    listing = "\n".join(out)
+    assert "Kota Denpasar (51.71) → Inspektorat Denpasar [WhatsApp]" in listing, listing
+    assert "Petugas 1 whatsapp:+6281300000001" in listing and "Petugas 2 whatsapp:+6281300000002" in listing
+    code, out, err = shell(folder, "routes", "remove", "whatsapp:+6281300000001")
+    assert code == 0 and out == ["Nomor WhatsApp +6281300000001 tidak lagi menerima laporan."], (out, err)
+    before = snapshot(folder)
+    code, out, err = shell(folder, "routes", "add", "51.71", "whatsapp:+62813")
+    assert code == 2 and out == [] and len(err) == 1 and "kode negara" in err[0], err
+    assert snapshot(folder) == before

@@ -4,27 +4,22 @@ escaped) with the current status, who acted last, and the buttons its status all
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.text_limits import MAX_TEXT, cut, units
-from flows.case import case_file, lifecycle
-from flows.case.case_text import case_fields, status_label
-from flows.i18n import N_, gettext_for, long_date
+from flows.case import card, case_file, lifecycle
+from flows.case.card import CardData
+from flows.i18n import gettext_for
 from flows.inert import inert
-from flows.staff.audience import Audience
-from storage.cases import Case, CaseEvent, Evidence
+from storage.cases import Case
+
+__all__ = ["BUTTONS", "CardData", "callback", "parse_callback", "render"]
 
 MAX_CARD = MAX_TEXT
-MESSAGE_ON_CARD = 300
-"""Characters of a forwarded message on the card (all of it in `/lihat` and the case file)."""
-BUTTONS = (
-    ("accept", N_("Accept")), ("follow_up", N_("Follow up")), ("finish", N_("Done")),
-    ("not_ours", N_("Not our authority")), ("reject", N_("Reject")), ("ask", N_("Ask for info")),
-)
+BUTTONS = card.ACTIONS[:-1]
+"""The status actions, two to a row; the case file's button has a row of its own."""
 CASE_FILE = case_file.ACTION
 """The "Berkas PDF" button: the case file for this group, whatever the status."""
 
@@ -40,18 +35,6 @@ def parse_callback(data: str | None) -> tuple[int, str] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class CardData:
-    case: Case
-    evidence_count: int
-    last: CaseEvent | None
-    active_here: bool
-    related: tuple[str, ...] = ()
-    """Numbers of the linked cases this group may see."""
-    items: tuple[Evidence, ...] = ()
-    """The evidence: links and forwarded messages are listed on the card."""
-
-
 def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
     """The card as the group reads it (`Audience.group`): an open reporter's name and phone,
     never a confidential one's. A group the case has left sees only that it moved. Every
@@ -60,17 +43,13 @@ def render(data: CardData, locale: str, chat_id: int = 0) -> tuple[str, InlineKe
     _ = gettext_for(locale)
     case = data.case
     if not data.active_here:
-        return (f"<b>{escape(_('Report {number}').format(number=case.number))}</b>\n"
-                + escape(_("This case was handed to another office. Its details are no longer shown here.")), None)
-    status_line = f"<b>{escape(status_label(_, case.status))}</b>"
-    if data.last is not None and data.last.actor_name:
-        at = datetime.fromisoformat(data.last.at)
-        status_line += " · " + escape(_("last action by {name}, {when}").format(
-            name=inert(data.last.actor_name), when=f"{long_date(at.date(), locale)} {at:%H:%M}"))
-    top = [f"<b>{escape(_('Report {number}').format(number=case.number))}</b>",
-           f"{escape(_('Status'))}: {status_line}", ""]
-    fields = case_fields(case, locale, data.evidence_count, Audience.group(chat_id).sees_identity(case), data.related,
-                         data.items, message_limit=MESSAGE_ON_CARD)
+        return f"<b>{escape(card.title(case, locale))}</b>\n" + escape(card.moved_text(locale)), None
+    status_line = f"<b>{escape(card.status_text(data, locale))}</b>"
+    last = card.last_action(data, locale)
+    if last is not None:
+        status_line += " · " + escape(last)
+    top = [f"<b>{escape(card.title(case, locale))}</b>", f"{escape(_('Status'))}: {status_line}", ""]
+    fields = card.fields(data, locale, chat_id)
     description = inert(case.description)
     text = _compose(top, fields, description, case, locale)
     if shown_units(text) <= MAX_CARD:

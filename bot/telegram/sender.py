@@ -39,13 +39,12 @@ from bot.telegram.render import messages
 from bot.telegram.text_limits import MAX_TEXT, units
 from cleaning import Cleaned, Unsafe
 from cleaning.stored import cleaned_copy
-from flows.case import related
+from flows.case import card
 from flows.case.case_file import Order
 from flows.command_menus import MENU
 from flows.i18n import gettext_for
 from flows.replies import from_dict
 from flows.staff.audience import Audience
-from flows.staff.visibility import Viewer
 from storage import Database, case_posts, cases
 from storage.cases import Case, Evidence
 from storage.evidence_files import EvidenceStore
@@ -117,15 +116,11 @@ class TelegramSender:
     async def _card(self, delivery: Delivery) -> tuple[CardData, list[Evidence], int | None] | None:
         assert delivery.case_id is not None and delivery.post_id is not None
         async with self.db.reading() as tx:
-            case = await cases.get(tx, delivery.case_id)
-            post = await case_posts.get(tx, delivery.post_id)
-            if case is None or post is None:
-                return None
-            evidence = await cases.evidence_of(tx, case.id)
-            last = await cases.last_actor(tx, case.id)
-            linked = await related.visible(tx, case.id, Viewer.group(post.chat_id))
-        return (CardData(case, len(evidence), last, post.active, tuple(r.number for r in linked), tuple(evidence)),
-                evidence, post.message_id)
+            loaded = await card.load(tx, delivery.case_id, delivery.post_id)
+        if loaded is None:
+            return None
+        data, post = loaded
+        return data, list(data.items), post.message_id
 
     async def _post_case(self, delivery: Delivery, progress: Progress) -> None:
         """Part 0 is the card; parts 1.. are the evidence batches, each recorded when sent,

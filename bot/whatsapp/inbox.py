@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from bot.background import BackgroundLoop
 from bot.downloads import DownloadLimits
 from bot.whatsapp.media import DownloadFailed, FileTooLarge, MediaFetcher, MediaRules, Refused
+from bot.whatsapp.officers import OfficerDesk
 from bot.whatsapp.payload import (
     CAPABILITIES,
     CHANNEL,
@@ -41,6 +42,7 @@ from flows.engine import Engine
 from flows.events import Inbound, MediaItem
 from flows.i18n import N_, gettext_for
 from flows.replies import TextReply, to_dict
+from flows.staff import roster_admin
 from storage import contacts, conversations, inbound_queue, keys, outbox, updates
 from storage.evidence_files import EvidenceStore
 from storage.inbound_queue import QueuedInbound
@@ -82,6 +84,8 @@ class WhatsAppInbox(BackgroundLoop):
         self.clock = clock
         self.processed = 0
         self.worker_id = worker_id
+        self.officers: OfficerDesk | None = None
+        """Officers of WhatsApp rosters (`officers.py`): their messages go to the desk."""
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._downloading: set[int] = set()
         """Messages waiting for their files: they do not take the slots the others are
@@ -188,6 +192,11 @@ class WhatsAppInbox(BackgroundLoop):
         message = TwilioInbound.from_form(item.payload)
         if await self._keyword(item, message, at):
             return
+        member = await self.officers.member(item.address) if self.officers is not None else None
+        if member is not None:  # an officer of a roster: the desk, not the report flow
+            assert self.officers is not None
+            await self.officers.handle(item, message, member, at)
+            return
         refs = TwilioInbound.media_of(item.payload, message.num_media)
         try:
             media = await self._download(item, refs, at, give_up=item.attempts >= GIVE_UP_AFTER)
@@ -230,6 +239,7 @@ class WhatsAppInbox(BackgroundLoop):
                 return
             if opt == "out":
                 await contacts.opt_out(tx, CHANNEL, item.address, at.isoformat())
+                await roster_admin.stop(tx, self.engine.policy, item.address, at.isoformat())  # an officer leaves
             elif opt == "in":
                 await contacts.opt_in(tx, CHANNEL, item.address)
             await contacts.seen(tx, CHANNEL, item.address, at.isoformat())

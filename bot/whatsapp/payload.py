@@ -54,6 +54,8 @@ class TwilioInbound(BaseModel):
     message_type: str | None = Field(default=None, alias="MessageType")
     forwarded: bool = Field(default=False, alias="Forwarded")
     frequently_forwarded: bool = Field(default=False, alias="FrequentlyForwarded")
+    button_payload: str = Field(default="", alias="ButtonPayload", max_length=256)
+    """A quick reply's payload (a message template's button): what an officer's tap means."""
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> TwilioInbound:

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -26,38 +27,52 @@ from flows.replies import from_dict
 from storage import Database, contacts
 from storage.outbox import Delivery
 
+if TYPE_CHECKING:
+    from bot.whatsapp.officer_sender import OfficerDeliveries
+
 log = logging.getLogger(__name__)
 MAX_BODY = 1600
 WINDOW = timedelta(hours=24)
 WAIT_FOR_WINDOW = timedelta(hours=6)
 LOCATION_HINT = N_("(To send a location, tap 📎 and choose Location.)")
 OUTSIDE_WINDOW = 63016
+OPTED_OUT = 21610
 RATE_LIMITED = 63018
 """Twilio: the rate limit of the sender or the channel was exceeded."""
-GONE_CODES = frozenset({21211, 21610, 63003, 63024})  # invalid number, unsubscribed, not on WhatsApp
+GONE_CODES = frozenset({21211, OPTED_OUT, 63003, 63024})  # invalid number, unsubscribed, not on WhatsApp
 
 
 class WhatsAppSender:
     def __init__(self, client: Client, db: Database, from_number: str, template_sid: str | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 officers: OfficerDeliveries | None = None) -> None:
+        """`officers`: renders what goes to officers of WhatsApp rosters (cards, answers, files)."""
         self.client = client
         self.db = db
         self.from_number = from_number if from_number.startswith("whatsapp:") else f"whatsapp:{from_number}"
         self.template_sid = template_sid
         self.clock = clock
+        self.officers = officers
 
     async def deliver(self, delivery: Delivery, progress: Progress) -> None:
-        if delivery.kind != "send":
-            raise Rejected(f"{delivery.kind} cannot go to WhatsApp")
         payload = delivery.payload
         async with self.db.reading() as tx:
             contact = await contacts.get(tx, delivery.channel, delivery.address)
         if contact and contact.opted_out_at and not payload.get("even_if_opted_out"):
             raise Dropped("opted out")
-        locale = str(payload.get("locale") or "id")
-        text = "\n\n".join(render(from_dict(r), locale, LOCATION_HINT) for r in payload.get("replies", []))
         in_window = bool(contact and contact.last_inbound_at
                          and self.clock() - datetime.fromisoformat(contact.last_inbound_at) < WINDOW)
+        if self.officers is not None and self.officers.handles(delivery):
+            try:
+                await self.officers.deliver(self._send, delivery, progress, in_window, self.template_sid)
+            except Gone as exc:  # opted out (as STOP) or no WhatsApp number: the officer leaves the roster
+                await self.officers.gone(delivery.address, unreachable=not str(exc).startswith(f"twilio {OPTED_OUT}:"))
+                raise
+            return
+        if delivery.kind != "send":
+            raise Rejected(f"{delivery.kind} cannot go to WhatsApp")
+        locale = str(payload.get("locale") or "id")
+        text = "\n\n".join(render(from_dict(r), locale, LOCATION_HINT) for r in payload.get("replies", []))
         if not in_window:
             if not self.template_sid:
                 raise Retry("outside the 24-hour window: waiting for the person to write",
@@ -72,7 +87,7 @@ class WhatsAppSender:
             await self._send(delivery, body=body)
             await progress(index + 1, None)
 
-    async def _send(self, delivery: Delivery, **content: str) -> None:
+    async def _send(self, delivery: Delivery, **content: Any) -> None:
         to = f"whatsapp:{delivery.address}"
         try:
             await self.client.messages.create_async(from_=self.from_number, to=to, **content)

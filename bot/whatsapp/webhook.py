@@ -19,7 +19,7 @@ from storage import Database, inbound_queue, keys, updates
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 KEPT_FIELDS = ("MessageSid", "From", "Body", "NumMedia", "Latitude", "Longitude", "MessageType", "Forwarded",
-               "FrequentlyForwarded",
+               "FrequentlyForwarded", "ButtonPayload",
                *(f"MediaUrl{n}" for n in range(MAX_MEDIA)), *(f"MediaContentType{n}" for n in range(MAX_MEDIA)))
 """What is stored of a request: not `ProfileName` (the reporter's WhatsApp name) nor
 anything else we do not use. The body's links are cleaned of their share parameters before

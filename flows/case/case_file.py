@@ -28,6 +28,7 @@ from flows.staff.visibility import GROUP, PRIVATE, SHELL, Viewer, identity_allow
 from storage import Tx, case_files, cases, cleaned_files, outbox, routes
 from storage.cases import Case, CaseEvent, Evidence
 from storage.cleaned_files import CleanedFile
+from storage.rosters import is_roster
 
 ACTION = "case_file"
 """The case card's "Berkas PDF" button."""
@@ -316,6 +317,9 @@ async def audience_label(tx: Tx, audience: Viewer, requester_name: str | None) -
     if audience.kind == GROUP and audience.chat_id is not None:
         found = await routes.of_chat(tx, audience.chat_id)
         title = next((r.chat_title for r in found if r.chat_title), None)
+        if is_roster(audience.chat_id):
+            return _("Focal point on WhatsApp \"{title}\"").format(
+                title=title or ", ".join(sorted({notify.region_name(r.region_code) for r in found})) or "-")
         if title:
             return _("Focal-point group \"{title}\"").format(title=title)
         names = sorted({notify.region_name(r.region_code) for r in found})
@@ -467,12 +471,16 @@ def file_name(number: str) -> str:
     return f"berkas-{number}.pdf"
 
 
-async def order(tx: Tx, request: Order, chat_id: int, at: str, reply_to: int | None = None) -> int | None:
+async def order(tx: Tx, request: Order, chat_id: int, at: str, reply_to: int | None = None, *,
+                to: tuple[str, str] | None = None) -> int | None:
     """Queue a case file for a chat; the delivery worker generates and sends it. None when
-    one is already waiting for this chat (a double press makes one file)."""
-    if await case_files.waiting(tx, notify.GROUP_CHANNEL, str(chat_id), request.case_id):
+    one is already waiting for this chat (a double press makes one file). `to`: the
+    channel and address it goes to when that is not the chat itself (an officer of a
+    WhatsApp roster gets it on their own number; the audience is still the roster's)."""
+    channel, address = to or (notify.GROUP_CHANNEL, str(chat_id))
+    if await case_files.waiting(tx, channel, address, request.case_id):
         return None
-    return await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(chat_id), "send",
+    return await outbox.enqueue(tx, channel, address, "send",
                                 {"case_file": request.to_dict(), "reply_to": reply_to}, at, case_id=request.case_id)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flows.case import notify
+from flows.case import notify, rosters
 from flows.policy import Policy
 from storage import Tx, case_posts, cases
 
@@ -19,10 +19,15 @@ async def run_due(tx: Tx, policy: Policy, now: datetime) -> tuple[int, int]:
     for case in await cases.due_reminders(tx, (now - policy.remind_after).isoformat()):
         hours = int(policy.remind_after.total_seconds() // 3600)
         for post in await case_posts.of_case(tx, case.id):
-            await notify.group(tx, post.chat_id, _(
-                "Reminder: case {number} has waited more than {hours} hours for someone to accept it. "
-                "Please press Accept, or Not our authority if another office should handle it.").format(
-                    number=case.number, hours=hours), at, case_id=case.id, reply_to=post.message_id)
+            if rosters.is_roster(post.chat_id):  # officers on WhatsApp type their answer
+                text = _("Reminder: case {number} has waited more than {hours} hours for someone to accept it. "
+                         "Reply \"terima {number}\" to accept it, or \"bukan {number}\" if another office should "
+                         "handle it.")
+            else:
+                text = _("Reminder: case {number} has waited more than {hours} hours for someone to accept it. "
+                         "Please press Accept, or Not our authority if another office should handle it.")
+            await notify.group(tx, post.chat_id, text.format(number=case.number, hours=hours), at, case_id=case.id,
+                               reply_to=post.message_id)
         await cases.mark_reminded(tx, case.id, at)
         await cases.add_event(tx, case.id, at, "system", "reminder", None, None, None)
         reminded += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flows.case import notify
+from flows.case import notify, rosters
 from flows.policy import Policy
 from storage import Tx, case_posts, cases, outbox, routes
 from storage.case_posts import CasePost
@@ -49,8 +49,11 @@ async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: s
                                province_code or case.province_code, case.agency_group, exclude)
     for destination in found:
         post_id, _new = await case_posts.create(tx, case.id, destination.chat_id, destination.route_id, at)
-        await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(destination.chat_id), "post_case",
-                             {"case_id": case.id}, at, case_id=case.id, post_id=post_id)
+        if rosters.is_roster(destination.chat_id):  # each officer of a WhatsApp roster, privately
+            await rosters.post_case(tx, destination.chat_id, case.id, post_id, at)
+        else:
+            await outbox.enqueue(tx, notify.GROUP_CHANNEL, str(destination.chat_id), "post_case",
+                                 {"case_id": case.id}, at, case_id=case.id, post_id=post_id)
     if found:
         await cases.mark_routed(tx, case.id, at)
         return found
@@ -67,8 +70,9 @@ async def forward(tx: Tx, policy: Policy, case: Case, at: str, *, region_code: s
 
 
 async def post_delivered(tx: Tx, case_id: int, post_id: int, message_id: int, at: str) -> None:
-    """The card is in the group: remember its message (buttons and edits refer to it), and
-    the first delivery makes the case "diteruskan" and tells the reporter."""
+    """The card is in the group (or with an officer of a roster, `message_id` then naming
+    the delivery): remember its message (buttons and edits refer to it), and the first
+    delivery makes the case "diteruskan" and tells the reporter."""
     await case_posts.set_message(tx, post_id, message_id)
     case = await cases.get(tx, case_id)
     if case is None or case.status not in FORWARDABLE:
@@ -84,7 +88,7 @@ async def refresh_posts(tx: Tx, case_id: int, at: str) -> None:
     change: a busy case (related reports keep coming) costs its group one edit, not one per
     change, under Telegram's 20 messages a minute per group."""
     for post in await case_posts.of_case(tx, case_id, active_only=False):
-        if post.message_id is not None:
+        if post.message_id is not None and not rosters.is_roster(post.chat_id):  # WhatsApp edits nothing
             await outbox.enqueue_coalesced(tx, notify.GROUP_CHANNEL, str(post.chat_id), f"card:{post.id}",
                                            {"case_id": case_id}, at, at, kind="edit_case", case_id=case_id,
                                            post_id=post.id)
@@ -149,8 +153,26 @@ async def release(tx: Tx, policy: Policy, post: CasePost, at: str) -> None:
         return
     await cases.add_event(tx, case.id, at, "system", "route_removed", None, None, None)
     await refresh_posts(tx, case.id, at)
+    await rosters.case_left(tx, policy.default_locale, post.chat_id, case, at)
     if case.status not in CLOSED and not await case_posts.of_case(tx, case.id):
         await forward(tx, policy, case, at, exclude=frozenset({post.chat_id}))
+
+
+async def unreached(tx: Tx, policy: Policy, chat_id: int, at: str) -> list[str]:
+    """Nobody in a WhatsApp roster receives its cases any more: each open case it holds
+    whose card reached none of its officers leaves it, and goes down the fallback chain
+    without it unless another focal point holds it, as when a group is gone (`chat_gone`).
+    A case an officer has seen stays (the moderators are told of the empty roster)."""
+    moved = []
+    for post in await case_posts.active_in_chat(tx, chat_id):
+        case = await cases.get(tx, post.case_id)
+        if post.message_id is not None or case is None or case.status in CLOSED:
+            continue
+        await case_posts.deactivate(tx, post.id)
+        if not await case_posts.of_case(tx, case.id):
+            await forward(tx, policy, case, at, exclude=frozenset({chat_id}))
+            moved.append(case.number)
+    return moved
 
 
 async def chat_migrated(tx: Tx, old_chat_id: int, new_chat_id: int) -> None:

@@ -4,7 +4,7 @@ reporter chose to be named, which the case card already shows)."""
 
 from __future__ import annotations
 
-from flows.case import notify
+from flows.case import notify, rosters
 from flows.case.evidence import counts_text, new_evidence
 from flows.case.evidence import lines as evidence_lines
 from flows.case.lifecycle import Actor, Outcome, check
@@ -82,6 +82,10 @@ async def record_answer(tx: Tx, policy: Policy, channel: str, address: str,
         if listed:
             text += "\n" + "\n".join(listed)
     for chat_id, reply_to in holders:
+        if rosters.is_roster(chat_id):  # to the officer who asked; the others hear that it came
+            await rosters.relay_answer(tx, policy.default_locale, chat_id, case, request.asked_by, text, evidence,
+                                       outcome.at)
+            continue
         await notify.group(tx, chat_id, text, outcome.at, case_id=case.id, reply_to=reply_to,
                            evidence=evidence, holder_only=True)
 

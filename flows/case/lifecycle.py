@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flows import regions
-from flows.case import forwarding, notify
+from flows.case import forwarding, notify, rosters
 from flows.policy import Policy
 from flows.staff.audience import Audience
 from storage import Tx, case_posts, cases
@@ -87,6 +87,7 @@ async def change_status(tx: Tx, policy: Policy, case_id: int, chat_id: int, acti
         return Outcome(False, case, "not_allowed")
     await notify.reporter_status(tx, case, after, at, note)
     await forwarding.refresh_posts(tx, case.id, at)
+    await rosters.status_changed(tx, policy.default_locale, case, after, actor.ref, actor.name, at, note)
     return Outcome(True, case, status=after)
 
 
@@ -123,6 +124,9 @@ async def reroute(tx: Tx, policy: Policy, case_id: int, chat_id: int, region_que
     await cases.add_event(tx, case.id, at, actor.ref, "reroute", case.region_code, target.code, None, actor.name)
     await notify.reporter_status(tx, case, "bukan_kewenangan", at)
     await forwarding.refresh_posts(tx, case.id, at)
+    locale = policy.default_locale  # the roster that let it go hears why; others only the new status
+    await rosters.status_changed(tx, locale, case, "bukan_kewenangan", actor.ref, actor.name, at, posts=[chat_id])
+    await rosters.status_changed(tx, locale, case, "bukan_kewenangan", actor.ref, actor.name, at, generic=True)
     moved = await cases.get(tx, case.id)
     assert moved is not None
     await forwarding.forward(tx, policy, moved, at, region_code=target.code,
@@ -140,6 +144,7 @@ async def force_status(tx: Tx, policy: Policy, case: Case, status: str, actor: A
         return False
     await notify.reporter_status(tx, case, status, at, note)
     await forwarding.refresh_posts(tx, case.id, at)
+    await rosters.status_changed(tx, policy.default_locale, case, status, actor.ref, actor.name, at, note, generic=True)
     return True
 
 
@@ -152,6 +157,7 @@ async def reroute_by_staff(tx: Tx, policy: Policy, case: Case, region_query: str
         return Outcome(False, case, "ambiguous" if target else "bad_region")
     for post in await case_posts.of_case(tx, case.id):
         await case_posts.deactivate(tx, post.id)
+        await rosters.case_left(tx, policy.default_locale, post.chat_id, case, at)
     await cases.add_event(tx, case.id, at, actor.ref, "reroute", case.region_code, target.code, None, actor.name)
     await forwarding.refresh_posts(tx, case.id, at)
     await forwarding.forward(tx, policy, case, at, region_code=target.code, province_code=target.province_code)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from flows import regions
+from flows.case import rosters
 from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import ChoicesReply, Option, Reply, TextReply, to_dict
@@ -83,8 +84,12 @@ async def reporter_status(tx: Tx, case: Case, status: str, at: str, note: str | 
 async def group(tx: Tx, chat_id: int, text: str, at: str, *, case_id: int | None = None,
                 reply_to: int | None = None, evidence: list[dict[str, object]] | None = None,
                 holder_only: bool = False) -> None:
-    """Plain text to a focal-point or moderators' group (shown literally, never parsed).
-    `holder_only`: case content, sent only if the group still holds the case when it goes out."""
+    """Plain text to a focal-point or moderators' group (shown literally, never parsed), or
+    to each officer of a WhatsApp roster. `holder_only`: case content, sent only if the
+    group still holds the case when it goes out."""
+    if rosters.is_roster(chat_id):
+        await rosters.tell(tx, chat_id, text, at, case_id=case_id, evidence=evidence, holder_only=holder_only)
+        return
     payload: dict[str, object] = {"replies": [to_dict(TextReply(text))], "reply_to": reply_to}
     if evidence:
         payload["evidence"] = evidence
@@ -97,11 +102,13 @@ async def chat_label(tx: Tx, policy: Policy, chat_id: int) -> str:
     """A focal-point group as an alert names it. Alerts to admins (private chats) give its
     chat id; the moderators' group is a group, and a group never reads another group's chat
     id (`flows/staff/audience.py`), so there it is named by its title or its regions."""
-    if policy.moderator_chat_id is None:
+    roster = rosters.is_roster(chat_id)  # a roster's id means nothing to anyone: always its name
+    if policy.moderator_chat_id is None and not roster:
         return str(chat_id)
     found = await routes.of_chat(tx, chat_id)
     title = next((r.chat_title for r in found if r.chat_title), None)
-    return title or ", ".join(sorted({region_name(r.region_code) for r in found})) or "-"
+    label = title or ", ".join(sorted({region_name(r.region_code) for r in found})) or "-"
+    return f"WhatsApp: {label}" if roster else label
 
 
 def staff_gettext(policy: Policy) -> Gettext:

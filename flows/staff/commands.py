@@ -21,7 +21,7 @@ from flows.case.lifecycle import Actor
 from flows.i18n import N_, ngettext_for
 from flows.inert import inert
 from flows.policy import Policy
-from flows.staff import answers, buttons, route_admin, visibility
+from flows.staff import answers, buttons, roster_admin, route_admin, visibility
 from flows.staff.answers import Destination, StaffReply
 from flows.staff.audience import Audience, audience_of
 from flows.staff.buttons import Button, Query
@@ -138,7 +138,7 @@ class StaffCommands:
         if allowed and spec.changes:
             key = await self.desk.digest_key()
             async with self.db.transaction() as tx:
-                if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+                if not await self.desk.claim(tx, caller.chat_id, update_id, at, key, caller.update_key):
                     return StaffReply(self._("Already done."), audience=audience), None
                 reserved = await self._reserve(tx, destination, at)  # before the effects queue anything
                 reply = replace(await spec.run(self, tx, call), audience=audience)
@@ -152,7 +152,7 @@ class StaffCommands:
             return reply, None
         key = await self.desk.digest_key()
         async with self.db.transaction() as tx:
-            if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
+            if not await self.desk.claim(tx, caller.chat_id, update_id, at, key, caller.update_key):
                 return reply, None
             return reply, await self._fill(tx, await self._reserve(tx, destination, at), reply, destination)
 
@@ -172,7 +172,8 @@ class StaffCommands:
         """An admin's press under the announcement of a route waiting for them; None when
         `option` is not such a press."""
         action, _sep, raw = option.rpartition(":")
-        if action not in (route_admin.CONFIRM, route_admin.REFUSE) or not raw.isdecimal():
+        if action not in (route_admin.CONFIRM, route_admin.REFUSE, roster_admin.CONFIRM, roster_admin.REFUSE) \
+                or not raw.isdecimal():
             return None
         _ = self._
         if caller.user_id not in self.policy.admin_ids:
@@ -182,12 +183,14 @@ class StaffCommands:
             if not await self.desk.claim(tx, caller.chat_id, update_id, at, key):
                 return _("Already done.")
             done: object | None
-            if action == route_admin.CONFIRM:
-                done = await route_admin.confirm(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
-            else:
-                done = await route_admin.refuse(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
+            decide = {route_admin.CONFIRM: route_admin.confirm, route_admin.REFUSE: route_admin.refuse,
+                      roster_admin.CONFIRM: roster_admin.confirm, roster_admin.REFUSE: roster_admin.refuse}[action]
+            done = await decide(tx, self.policy, int(raw), by=caller.ref, by_name=caller.name, at=at)
         if done is None:
             return _("That route was already decided.")
+        if action in (roster_admin.CONFIRM, roster_admin.REFUSE):
+            return _("Confirmed: the officer is invited and gets cases once they say yes.") \
+                if action == roster_admin.CONFIRM else _("Refused: that number receives nothing.")
         return _("Confirmed: the group receives its reports from now on.") if action == route_admin.CONFIRM \
             else _("Refused: the group receives nothing.")
 
@@ -270,6 +273,8 @@ class StaffCommands:
         if case is None:
             return _("There is no case {number}.").format(number=number)
         if not await call.audience.holds(tx, case.id):
+            if call.caller.officer:  # an officer of a WhatsApp roster reads of their office, not a group
+                return _("Case {number} is not assigned to your office.").format(number=case.number)
             return _("This case is not assigned to this group.")
         return case
 
@@ -334,8 +339,9 @@ class StaffCommands:
         audience = call.file_audience
         if not await visibility.may_see(tx, audience, case):
             return StaffReply(_("This case is not assigned to this group."))
+        to = ("whatsapp", call.caller.address) if call.caller.officer and call.caller.address else None
         await case_file.order(tx, case_file.Order(case.id, audience, call.actor.ref, call.actor.name),
-                              call.caller.chat_id, call.at)
+                              call.caller.chat_id, call.at, to=to)
         return StaffReply(_("Case {number}: the case file (PDF) is being prepared and will be sent here.")
                           .format(number=case.number))
 
@@ -529,12 +535,36 @@ class StaffCommands:
         return await self._moderator(tx, call, False)
 
     async def _daftar_fokus(self, tx: Tx, call: _Call) -> StaffReply:
+        """`/daftar_fokus <region> [agency]` in a group registers it; with an officer's
+        WhatsApp number (`/daftar_fokus 64.74 +6281300000001 [agency] [office]`), anywhere,
+        the number joins the region's roster and is invited."""
+        words = call.args.split()
+        spot = next((n for n, w in enumerate(words) if roster_admin.looks_like_number(w)), None)
+        if spot is not None:
+            after = words[spot + 1:]
+            scope = after[0].lower() if after and after[0].lower() in route_admin.SCOPES else ""
+            title = " ".join(after[1:] if scope else after) or None
+            added = await roster_admin.add_number(tx, self.policy, " ".join(words[:spot]), words[spot], scope=scope,
+                                                  title=title, by=call.actor.ref, at=call.at, by_name=call.actor.name,
+                                                  confirmed=call.role == Role.ADMIN)
+            return StaffReply(roster_admin.describe_added(added, self.locale))
         if not call.caller.in_group:
-            return StaffReply(self._("Send this in the focal point's group."))
+            return StaffReply(self._("Send this in the focal point's group, or give an officer's WhatsApp number: "
+                                     "/daftar_fokus 64.74 +6281300000001"))
         return StaffReply(await self.desk.register_in(tx, call.caller.chat_id, None, call.args, call.actor, call.at,
                                                       confirmed=call.role == Role.ADMIN))
 
     async def _hapus_fokus(self, tx: Tx, call: _Call) -> StaffReply:
+        words = call.args.split()
+        if words and roster_admin.looks_like_number(words[0]):  # an officer's number leaves its roster
+            _ = self._
+            member, removed = await roster_admin.remove(tx, self.policy, words[0], " ".join(words[1:]) or None,
+                                                        call.at, by=call.actor.ref, by_name=call.actor.name)
+            if member is None:
+                return StaffReply(_("That WhatsApp number is in no roster."))
+            lines = [route_admin.describe(r, self.locale) for r in removed]
+            return StaffReply("\n".join([_("WhatsApp number {number} no longer receives reports.").format(
+                number=member.number) if len(words) == 1 else _("Its roster no longer receives reports for:"), *lines]))
         if not call.caller.in_group:
             return StaffReply(self._("Send this in the focal point's group."))
         return StaffReply(await self.desk.unregister_in(tx, call.caller.chat_id, call.args, call.at, call.actor))
@@ -564,10 +594,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("rute", "routes", EVERYONE_IN_GROUPS, StaffCommands._rute, N_("/rute [semua]: routes, broken ones flagged"),
          menu=N_("Focal-point routes")),
     Spec("daftar_fokus", "register_focal", MODERATION, StaffCommands._daftar_fokus,
-         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases"), changes=True,
+         N_("/daftar_fokus <region> [agency group]: this group receives a region's cases; with an officer's "
+            "WhatsApp number (/daftar_fokus 64.74 +6281300000001), that number does"), changes=True,
          in_private=False),
     Spec("hapus_fokus", "remove_focal", MODERATION, StaffCommands._hapus_fokus,
-         N_("/hapus_fokus [region]: stop receiving cases"), changes=True, in_private=False),
+         N_("/hapus_fokus [region]: stop receiving cases (or /hapus_fokus +62…: that officer's number)"), changes=True,
+         in_private=False),
     Spec("blokir", "block", MODERATION, StaffCommands._blokir,
          N_("/blokir <number>: block the reporter of a case"), changes=True, menu=N_("Block a case's reporter")),
     Spec("buka_blokir", "unblock", MODERATION, StaffCommands._buka_blokir,

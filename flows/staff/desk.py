@@ -12,15 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from flows.case import case_file, forwarding, inquiry, lifecycle, notify
+from flows.case import case_file, case_number, forwarding, inquiry, lifecycle, notify, rosters
+from flows.case.case_text import status_label
 from flows.case.lifecycle import Actor, Outcome
 from flows.policy import Policy
 from flows.staff import answers, route_admin
 from flows.staff.answers import Destination, StaffReply
 from flows.staff.audience import Audience
+from flows.staff.roles import Caller
 from flows.staff.visibility import Viewer, may_see
 from storage import Database, Tx, case_posts, cases, group_prompts, keys, updates
+from storage import rosters as roster_store
+from storage.cases import Case
 from storage.outbox import Delivery
+from storage.rosters import Member
 
 T = TypeVar("T")
 CHANNEL = "telegram"
@@ -36,6 +41,37 @@ class DeskReply:
     prompt: str | None = None
     duplicate: bool = False
     delivery: Delivery | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """An officer of a WhatsApp roster, acting from their own number: in the roster as a
+    member acts in a group (the audience is the roster's), answered on their number."""
+
+    member: Member
+    name: str
+
+    @property
+    def chat_id(self) -> int:
+        return self.member.chat_id
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.member.ref, self.name)
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.member.id, self.name, self.member.chat_id, True, officer=True, address=self.member.number)
+
+    @property
+    def via(self) -> tuple[str, str]:
+        return rosters.CHANNEL, self.member.number
+
+    @property
+    def destination(self) -> Destination:
+        """Their own number: an answer to what they typed is a reply (`outbox.REPLY`), as in a
+        private chat; what the roster gets unasked (cards, colleagues' lines) is not."""
+        return Destination(rosters.CHANNEL, self.member.number, private=True)
 
 
 class Desk:
@@ -54,11 +90,12 @@ class Desk:
         return await answers.queue(tx, reply, destination, at, self.policy.default_locale, self.policy.timezone,
                                    lease_until, self.worker_id)
 
-    async def _once(self, chat_id: int, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]]) -> T | None:
+    async def _once(self, chat_id: int, update_id: str, at: str, work: Callable[[Tx], Awaitable[T]],
+                    via: tuple[str, str] | None = None) -> T | None:
         """Run `work` unless this update was processed before; claim it in the same transaction."""
         key = await keys.message_digest_key(self.db)
         async with self.db.transaction() as tx:
-            if not await self.claim(tx, chat_id, update_id, at, key):
+            if not await self.claim(tx, chat_id, update_id, at, key, via):
                 return None
             return await work(tx)
 
@@ -66,10 +103,14 @@ class Desk:
         return await keys.message_digest_key(self.db)
 
     @staticmethod
-    async def claim(tx: Tx, chat_id: int, update_id: str, at: str, key: keys.DigestKey) -> bool:
+    async def claim(tx: Tx, chat_id: int, update_id: str, at: str, key: keys.DigestKey,
+                    via: tuple[str, str] | None = None) -> bool:
         """Record the update as processed; False if it already was (a redelivery, or a
-        replay at any age), also when another worker is handling the same update now."""
-        return await updates.claim(tx, CHANNEL, update_id, at, updates.digest(key, CHANNEL, str(chat_id), update_id))
+        replay at any age), also when another worker is handling the same update now.
+        `via`: the channel and address it came from when not a Telegram chat (an officer's
+        WhatsApp number: claimed as that channel's messages are, so a replay is known)."""
+        channel, address = via or (CHANNEL, str(chat_id))
+        return await updates.claim(tx, channel, update_id, at, updates.digest(key, channel, address, update_id))
 
     # --- buttons on a case --------------------------------------------------------------
 
@@ -170,6 +211,145 @@ class Desk:
             "bad_region": _("I don't know that region. Reply again with a code such as 51.03 or a name."),
             "ambiguous": _("Several regions match. Reply again with the region's code."),
         }.get(verdict.problem or "", _("That did not work."))
+
+    # --- officers of a WhatsApp roster ------------------------------------------------------
+
+    async def officer_act(self, update_id: str, officer: Officer, action: str, number: str | None,
+                          at: str) -> bool:
+        """An officer's numbered (or worded) action on a case: the one named, else the last
+        case shown to them. The answer names the case; an action its status no longer
+        allows gets the case's current status. Actions that need input ask for it as the
+        officer's next message. False: a redelivery (nothing done)."""
+        _ = self._
+
+        async def work(tx: Tx) -> bool:
+            reserved = await answers.reserve(tx, officer.destination, at, None)  # before the effects' messages
+            found = await self._officer_case(tx, officer, number)
+            if isinstance(found, str):
+                await self._officer_answer(tx, reserved, officer, found)
+                return True
+            case = found
+            await roster_store.set_last_case(tx, officer.member.id, case.id)
+            if action == case_file.ACTION:
+                await case_file.order(tx, case_file.Order(case.id, Viewer.group(officer.chat_id), officer.actor.ref,
+                                                          officer.name), officer.chat_id, at, to=officer.via)
+                text = _("Case {number}: the case file (PDF) is being prepared and will be sent here.").format(
+                    number=case.number)
+            elif action in lifecycle.NEEDS_INPUT:
+                verdict = await lifecycle.check(tx, case.id, officer.chat_id, action)
+                if verdict.ok:
+                    await roster_store.set_prompt(tx, officer.member.id, case.id, _PROMPT_ACTION[action])
+                    text = {
+                        "ask": _("{number}: send your question for the reporter as your next message. They will "
+                                 "not see who asked. (Send \"batal\" to cancel.)"),
+                        "not_ours": _("{number}: which region should handle it? Send its code (such as 51.03) or "
+                                      "its name (such as \"Kab Badung\") as your next message. (Send \"batal\" "
+                                      "to cancel.)"),
+                        "reject": _("{number}: send the reason for rejecting it as your next message. The reporter "
+                                    "will see the reason. (Send \"batal\" to cancel.)"),
+                    }[action].format(number=case.number)
+                else:
+                    text = await self._officer_problem(tx, verdict, case)
+            else:
+                verdict = await lifecycle.change_status(tx, self.policy, case.id, officer.chat_id, action,
+                                                        officer.actor, at)
+                text = (_("{number}: {status}. The reporter has been told.").format(
+                    number=case.number, status=status_label(_, verdict.status or case.status)) if verdict.ok
+                    else await self._officer_problem(tx, verdict, case))
+            await self._officer_answer(tx, reserved, officer, text)
+            return True
+
+        return bool(await self._once(officer.chat_id, update_id, at, work, officer.via))
+
+    async def officer_input(self, update_id: str, officer: Officer, text: str, at: str) -> bool:
+        """The officer's next message after a question (Minta info, Bukan kewenangan,
+        Tolak): its answer. "batal" cancels. False: a redelivery."""
+        _ = self._
+
+        async def work(tx: Tx) -> bool:
+            reserved = await answers.reserve(tx, officer.destination, at, None)
+            member = await roster_store.member(tx, officer.member.id)
+            given = text.strip()
+            if member is None or member.prompt_case_id is None or member.prompt_action is None:
+                await self._officer_answer(tx, reserved, officer, _("That question was already answered."))
+                return True
+            if given.casefold().strip("/ .!") in ("batal", "cancel"):
+                await roster_store.set_prompt(tx, member.id, None, None)
+                await self._officer_answer(tx, reserved, officer, _("Cancelled: nothing was changed."))
+                return True
+            if not given:
+                await self._officer_answer(tx, reserved, officer, _("Please reply with text."))
+                return True
+            case_id, action = member.prompt_case_id, member.prompt_action
+            if action == "ask":
+                verdict = await inquiry.ask(tx, self.policy, case_id, officer.chat_id, given, officer.actor, at)
+            elif action == "reroute":
+                verdict = await lifecycle.reroute(tx, self.policy, case_id, officer.chat_id, given, officer.actor, at)
+            else:
+                verdict = await lifecycle.change_status(tx, self.policy, case_id, officer.chat_id, "reject",
+                                                        officer.actor, at, note=given)
+            number = verdict.case.number if verdict.case else "-"
+            if verdict.ok:
+                await roster_store.set_prompt(tx, member.id, None, None)
+                answer = _("{number}: rejected. The reporter has been told the reason.").format(number=number) \
+                    if action == "reject" else self._done(verdict, action)
+            elif verdict.problem in ("bad_region", "ambiguous"):
+                answer = self.problem(verdict)  # the question stands: the next message is tried again
+            else:
+                await roster_store.set_prompt(tx, member.id, None, None)
+                answer = await self._officer_problem(tx, verdict, verdict.case)
+            await self._officer_answer(tx, reserved, officer, answer)
+            return True
+
+        return bool(await self._once(officer.chat_id, update_id, at, work, officer.via))
+
+    async def officer_say(self, update_id: str, officer: Officer, text: str, at: str) -> bool:
+        """An answer of the channel's own (help, a hint) to an officer's message, claimed
+        like any update. False: a redelivery."""
+
+        async def work(tx: Tx) -> bool:
+            await self._officer_answer(tx, await answers.reserve(tx, officer.destination, at, None), officer, text)
+            return True
+
+        return bool(await self._once(officer.chat_id, update_id, at, work, officer.via))
+
+    async def _officer_case(self, tx: Tx, officer: Officer, number: str | None) -> Case | str:
+        _ = self._
+        if number is not None:
+            normal = case_number.normalize(number)
+            case = await cases.by_number(tx, normal) if normal else None
+            if case is None:
+                return _("There is no case {number}.").format(number=number)
+        else:
+            member = await roster_store.member(tx, officer.member.id)
+            case = await cases.get(tx, member.last_case_id) if member and member.last_case_id else None
+            if case is None:
+                return _("Which case? Add its number, for example: terima LN-24-7K3Q9.")
+        if not await Audience.group(officer.chat_id).holds(tx, case.id):
+            return _("Case {number} is not assigned to your office.").format(number=case.number)
+        return case
+
+    async def _officer_problem(self, tx: Tx, verdict: Outcome, case: Case | None) -> str:
+        """What a refused action answers: for a case that moved on (a colleague acted
+        first), its current status, not an error."""
+        _ = self._
+        if verdict.problem == "not_allowed" and case is not None:
+            now = await cases.get(tx, case.id) or case
+            last = await cases.last_actor(tx, case.id)
+            if last and last.actor_name:
+                return _("{number} is already {status} (last action by {name}). Nothing was changed.").format(
+                    number=now.number, status=status_label(_, now.status), name=last.actor_name)
+            return _("{number} is already {status}. Nothing was changed.").format(
+                number=now.number, status=status_label(_, now.status))
+        if verdict.problem == "not_here" and case is not None:
+            return _("Case {number} is not assigned to your office.").format(number=case.number)
+        return self.problem(verdict)
+
+    async def _officer_answer(self, tx: Tx, reserved: Delivery, officer: Officer, text: str) -> None:
+        """To the officer who acted. It names the case and its status, never its content, so
+        it goes even when the action took the case away from the roster."""
+        reply = StaffReply(text, audience=Audience.group(officer.chat_id))
+        await answers.fill(tx, reserved, reply, officer.destination, self.policy.default_locale, self.policy.timezone)
 
     # --- routes ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from flows.i18n import gettext_for
 from flows.policy import Policy
 from flows.replies import ChoicesReply, Option, Reply, TextReply, to_dict
 from storage import Tx, case_posts, outbox, routes
+from storage.rosters import is_roster
 from storage.routes import Route
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ async def confirm(tx: Tx, policy: Policy, route_id: int, *, by: str, by_name: st
     forwarded = await forwarding.route_waiting(tx, policy, route.region_code, at, by, by_name)
     await _announce(tx, policy, route, "confirmed", by, by_name, at)
     added = Added(regions.get(route.region_code), route, False, tuple(forwarded))
-    await notify.group(tx, route.chat_id, describe_added(added, policy.default_locale), at)
+    if not is_roster(route.chat_id):  # a roster's officers hear of it from their invitation
+        await notify.group(tx, route.chat_id, describe_added(added, policy.default_locale), at)
     return added
 
 
@@ -102,9 +104,11 @@ async def refuse(tx: Tx, policy: Policy, route_id: int, *, by: str, by_name: str
         return None
     await routes.record(tx, route, "refused", by, by_name, at)
     await _announce(tx, policy, route, "refused", by, by_name, at)
+    if is_roster(route.chat_id):
+        return route
     _ = gettext_for(policy.default_locale)
     await notify.group(tx, route.chat_id, _("An admin did not confirm this group for {region}: it receives no "
-                                            "reports for it.").format(region=_region_text(route)), at)
+                                            "reports for it.").format(region=region_text(route)), at)
     return route
 
 
@@ -116,8 +120,8 @@ async def _announce(tx: Tx, policy: Policy, route: Route, action: str, by: str, 
             "no admin configured: a route change (%s) was announced to nobody", action)
         return
     _ = gettext_for(policy.default_locale)
-    who = _actor_text(_, policy, by, by_name)
-    group = f"{route.chat_title or ''} [{route.chat_id}]".strip()
+    who = actor_text(_, policy, by, by_name)
+    group = chat_text(_, route)
     text = {
         "requested": _("Route waiting for you: {who} asks that group {group} receive the reports of {region}. "
                        "It receives nothing until an admin confirms."),
@@ -125,7 +129,7 @@ async def _announce(tx: Tx, policy: Policy, route: Route, action: str, by: str, 
         "confirmed": _("Route confirmed by {who}: group {group} now receives the reports of {region}."),
         "refused": _("Route refused by {who}: group {group} will not receive the reports of {region}."),
         "removed": _("Route removed by {who}: group {group} no longer receives the reports of {region}."),
-    }[action].format(who=who, group=group, region=_region_text(route))
+    }[action].format(who=who, group=group, region=region_text(route))
     reply: Reply = TextReply(text)
     if action == "requested":
         reply = ChoicesReply(text, (Option(f"{CONFIRM}:{route.id}", _("Confirm")),
@@ -135,7 +139,14 @@ async def _announce(tx: Tx, policy: Policy, route: Route, action: str, by: str, 
                              {"replies": [to_dict(reply)], "locale": policy.default_locale}, at)
 
 
-def _actor_text(_: Callable[[str], str], policy: Policy, by: str, by_name: str | None) -> str:
+def chat_text(_: Callable[[str], str], route: Route) -> str:
+    """A route's focal point as staff read it: a group's title and id; a roster's title."""
+    if is_roster(route.chat_id):
+        return _("{title} [WhatsApp]").format(title=route.chat_title or _("WhatsApp officers"))
+    return f"{route.chat_title or ''} [{route.chat_id}]".strip()
+
+
+def actor_text(_: Callable[[str], str], policy: Policy, by: str, by_name: str | None) -> str:
     user = by.removeprefix("telegram:")
     if by == "shell":
         return _("the shell (python -m bot routes)")
@@ -143,11 +154,16 @@ def _actor_text(_: Callable[[str], str], policy: Policy, by: str, by_name: str |
     return f"{role} {by_name or '-'} ({user})"
 
 
-def _region_text(route: Route) -> str:
-    region = regions.get(route.region_code)
-    text = f"{region.name if region else route.region_code} ({route.region_code})"
-    if route.agency_scope:
-        text += f" · {route.agency_scope}"
+def region_text(route: Route) -> str:
+    return area_text(route.region_code, route.agency_scope)
+
+
+def area_text(code: str, scope: str = "") -> str:
+    """"Kota Bontang (64.74)", with the agency group a route is narrowed to."""
+    region = regions.get(code)
+    text = f"{region.name if region else code} ({code})"
+    if scope:
+        text += f" · {scope}"
     return text
 
 
@@ -183,7 +199,7 @@ def describe(route: Route, locale: str, with_chat: bool = False) -> str:
         group = menus.agency_group(route.agency_scope)
         line += " · " + (_(group.label) if group else route.agency_scope)
     if with_chat:
-        line += f" → {route.chat_title or ''} [{route.chat_id}]".replace("  ", " ")
+        line += f" → {chat_text(_, route)}".replace("  ", " ")
     if route.status == "broken":
         line += " ⚠ " + _("broken: {reason}").format(reason=route.broken_reason or "-")
     if route.pending:

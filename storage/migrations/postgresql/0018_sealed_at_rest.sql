@@ -1,4 +1,4 @@
--- PostgreSQL twin of ../0017_sealed_at_rest.sql. Sealed values and keyed hashes are bytes:
+-- PostgreSQL twin of ../0018_sealed_at_rest.sql. Sealed values and keyed hashes are bytes:
 -- their columns become BYTEA, holding the old text as UTF-8 until `seal_in_place` (in the
 -- same transaction) seals it; VACUUM FULL of these tables follows the commit.
 CREATE TABLE keyring (
