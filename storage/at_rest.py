@@ -137,9 +137,13 @@ class Opening:
 
     async def after_migration(self, tx: Tx, name: str, existing: bool = False) -> None:
         """`existing`: the database had a schema before this start (an upgrade)."""
-        if name == MIGRATION and self.source is not None and existing:  # a new database has nothing to seal:
-            await seal_in_place(tx, self)  # its keys are made at the end, when it may make them
+        if name != MIGRATION:
+            return
+        if self.source is not None and existing:
+            await seal_in_place(tx, self)
             self.upgraded = True
+        else:  # a new database has nothing to seal: its keys are made at the end, when it may make them
+            await tx.execute("DROP TABLE IF EXISTS installation_keys")
 
     async def after_migrations(self, tx: Tx) -> None:
         if self.source is None or self.keyring.ready:

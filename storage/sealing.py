@@ -278,6 +278,7 @@ class Keyring:
         self._values: dict[bytes, AESGCM] = {}
         self._current: bytes | None = None
         self._lookup: bytes | None = None
+        self._media: bytes | None = None
         self._names: AESSIV | None = None
         self._digest: DigestKey | None = None
         self._seen: frozenset[tuple[str, str, bool]] = frozenset()
@@ -323,6 +324,7 @@ class Keyring:
                     elif row.purpose == "lookup" and self._lookup is None:
                         secret = self.data_key.unwrap(row.wrapped, row.id, row.purpose)
                         self._lookup = _derive(secret, "lapor-netral address lookup")
+                        self._media = _derive(secret, "lapor-netral media urls")
                         self._names = AESSIV(_derive(secret, "lapor-netral file names", 2 * KEY_BYTES))
                     elif row.purpose == "digest" and self._digest is None:
                         self._digest = DigestKey(self.data_key.unwrap(row.wrapped, row.id, row.purpose))
@@ -434,11 +436,11 @@ class Keyring:
 
     @property
     def media_url_key(self) -> bytes:
-        """The key signing the media URLs officers' files are fetched from (issue 26), derived
-        from the lookup key: it survives a rotation as the lookup key does."""
-        if self._lookup is None:
+        """What signs the media URLs officers' files are fetched from (`storage/keys.py`):
+        derived from the lookup key, so a rotation keeps it."""
+        if self._media is None:
             raise KeyProblem("unloaded", detail="lookup")
-        return hmac.digest(self._lookup, b"lapor-netral media url", "sha256")
+        return self._media
 
     # evidence files ------------------------------------------------------------------------
 
@@ -625,7 +627,7 @@ class UnsealedKeyring(Keyring):
 
     @property
     def media_url_key(self) -> bytes:
-        return b"unsealed media url key, tests only"
+        return b"unsealed media url key"
 
     def file_name(self, sha256: str) -> str:
         return sha256

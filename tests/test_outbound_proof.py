@@ -252,7 +252,7 @@ class Lifecycle:
     def _held(self, number: str) -> bool:
         with inspect_db(self.settings) as db:
             return bool(db.execute("SELECT count(*) FROM outbox WHERE address = ? AND held_for = 'window'",
-                                   (db.lookup(number),)).fetchone()[0])
+                                   (db.lookup(number),)).fetchone()[0])  # an address is stored as its keyed hash
 
     def officer(self, number: str) -> WhatsAppUser:
         assert self.whatsapp is not None

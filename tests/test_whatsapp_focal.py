@@ -129,12 +129,6 @@ def rows(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return db.execute(sql, params).fetchall()
 
 
-def keyed(settings: Settings, address: str) -> Any:
-    """An address as the database stores it: its keyed hash (issue 24)."""
-    with inspect_db(settings) as db:
-        return db.lookup(address)
-
-
 async def shell_routes(settings: Settings, command: str, *args: Any, **kwargs: Any) -> str:
     """A `python -m bot routes …` command as the shell runs it, its output as text."""
     out, err = io.StringIO(), io.StringIO()
@@ -153,9 +147,10 @@ async def add_officers(settings: Settings, *numbers: str, region: str = "64.74",
 async def accept(people: People, number: str) -> None:
     """The officer writes first (the invitation waits for WhatsApp's window), then says yes."""
     officer = people.officers[number]
+    with inspect_db(people.settings) as db:
+        keyed = db.lookup(number)  # an address is stored as its keyed hash
     await people.quiet(lambda: rows(people.settings, "SELECT count(*) FROM outbox WHERE address = ? AND status = 'pending'"
-                                    " AND (held_for IS NULL OR leased_until IS NOT NULL)", keyed(people.settings, number))
-                       == [(0,)])
+                                    " AND (held_for IS NULL OR leased_until IS NOT NULL)", keyed) == [(0,)])
     invitation = await officer.say("halo")
     assert "Lapor Netral" in invitation[-1] and "1. Ya, saya bersedia" in invitation[-1], invitation
     thanks = await officer.say("ya")
@@ -246,7 +241,7 @@ def window_closed(settings: Settings, *numbers: str) -> None:
     with inspect_db(settings) as db:
         for number in numbers:
             db.execute("UPDATE contacts SET last_inbound_at = '2000-01-01T00:00:00+00:00' WHERE address = ?",
-                       (db.lookup(number),))
+                       (db.lookup(number),))  # an address is stored as its keyed hash
 
 
 def admin_texts(telegram: FakeTelegram) -> list[str]:
