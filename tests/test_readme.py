@@ -53,6 +53,7 @@ def test_the_set_up_and_test_commands_are_what_ci_runs() -> None:
 
 
 @pytest.mark.slow  # the README's commands, run
+@pytest.mark.timeout(300)  # some 25 commands, one of them rotate-key, which waits SETTLE_SECONDS (~32 s) by design
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "routes.csv").write_text("region,chat_id,agency,title\n51.03,-100201,,Fokus Badung\n",
                                          encoding="utf-8")
