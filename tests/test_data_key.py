@@ -93,6 +93,7 @@ async def test_keygen_prints_a_new_key_and_nothing_else(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists(), "keygen touches nothing"
 
 
+@pytest.mark.slow  # the service and check as processes
 @pytest.mark.parametrize("how", ["DATA_KEY", "DATA_KEY_FILE"])
 async def test_a_wrong_key_is_refused_at_start_and_nothing_is_sent_or_changed(
         fake: FakeTelegram, backend: Backend, tmp_path: Path, how: str) -> None:
@@ -151,6 +152,7 @@ async def _resealed(backend: Backend, new_id: str) -> int:
                    if bytes(value)[1:5].hex() == new_id)
 
 
+@pytest.mark.slow  # rotate-key as processes, one killed; each waits SETTLE_SECONDS (~32 s)
 @pytest.mark.timeout(300)
 async def test_rotate_key_killed_and_run_again_leaves_everything_under_the_new_key_only(
         backend: Backend, tmp_path: Path) -> None:

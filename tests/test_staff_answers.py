@@ -200,6 +200,7 @@ async def test_an_answer_sent_at_once_is_leased_to_this_worker_and_a_private_one
             for r in outbox_of(settings) if "staff" in r.payload] == [("sent", None), ("sent", None)]
 
 
+@pytest.mark.slow  # waits for a group's next per-minute slot in real time (~40 s)
 async def test_an_answer_in_a_group_keeps_to_its_rate_and_no_part_goes_twice(fake: FakeTelegram,
                                                                              backend: Backend) -> None:
     """A group gets 3 messages a minute here. The second /statistik's text takes the last
