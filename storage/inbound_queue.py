@@ -68,10 +68,12 @@ async def lease_due(tx: Tx, channel: str, now: str, lease_until: str, limit: int
                     suspects: bool = False) -> list[QueuedInbound]:
     """`suspects`: only messages that were being handled when a process died `ALONE_AFTER`
     times or more (the inbox takes those one at a time, alone); otherwise only the others."""
-    async with tx.execute(
-        f"UPDATE inbound_queue SET leased_until = ?, leased_by = ?, attempts = attempts + 1 WHERE id IN ({_DUE}"
-        f" AND q.crashes {'>=' if suspects else '<'} {ALONE_AFTER} ORDER BY id LIMIT ?{dialect.of(tx).skip_locked})"
-        f" RETURNING {_COLUMNS}", (utc(lease_until), worker, channel, utc(now), utc(now), limit)
+    async with tx.execute(  # picked once, as `storage.outbox.lease_due` says why
+        f"WITH picked AS MATERIALIZED ({_DUE} AND q.crashes {'>=' if suspects else '<'} {ALONE_AFTER}"
+        f" ORDER BY id LIMIT ?{dialect.of(tx).skip_locked})"
+        " UPDATE inbound_queue SET leased_until = ?, leased_by = ?, attempts = attempts + 1"
+        f" WHERE id IN (SELECT id FROM picked) RETURNING {_COLUMNS}",
+        (channel, utc(now), utc(now), limit, utc(lease_until), worker)
     ) as cur:
         return sorted((_row(tx, r) for r in await cur.fetchall()), key=lambda q: q.id)
 
