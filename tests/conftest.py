@@ -14,6 +14,7 @@ import pytest
 from flows.engine import Engine
 from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
+from tests.fake_twilio import FakeTwilio
 from tests.postgres_server import PostgresServer, find_pg_ctl, running_server
 from tests.steps import Steps
 
@@ -247,6 +248,21 @@ async def engine(backend: Backend) -> AsyncIterator[Engine]:
 async def fake() -> AsyncIterator[FakeTelegram]:
     """The local fake Bot API, running for one test."""
     server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def telegram(fake: FakeTelegram) -> FakeTelegram:
+    """The fake Bot API by the name the WhatsApp tests give it, beside `twilio`."""
+    return fake
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    """The local fake Twilio (its REST API and the media it serves), running for one test."""
+    server = FakeTwilio()
     await server.start()
     yield server
     await server.stop()

@@ -9,7 +9,6 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,13 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_PART = tg.TOKEN.split(":", 1)[1]
 WRONG_TWILIO = "wrong-auth-token-fedcba9876543210"
 
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def environment(tmp_path: Path, **settings: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,6 @@ from tests.telegram_harness import Reporter, polling_bot, settings_for
 QUICK = DownloadLimits(deadline=4.0, min_rate=1024, tries=3)
 """A 4 s deadline, the rate measured over 1 s."""
 
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def fetcher_for(twilio: FakeTwilio, tmp_path: Path, limits: DownloadLimits | None = None) -> MediaFetcher:

@@ -164,13 +164,6 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
     _no_traces([call.text for call in telegram_requests(fake)], logs.getvalue(), _stored(settings))
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
-
 
 @pytest.mark.timeout(180)
 async def test_whatsapp_report_with_links_a_voice_note_and_a_forwarded_message(

@@ -280,13 +280,6 @@ class Lifecycle:
         await self.quiet(lambda: any(ANSWER in t for t in self.fake.texts(GROUP_A)))
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
-
 
 @asynccontextmanager
 async def service(settings: Settings, twilio: FakeTwilio) -> AsyncIterator[WhatsAppUser]:

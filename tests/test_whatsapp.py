@@ -36,20 +36,6 @@ PATH = "/twilio/whatsapp"
 DESCRIPTION = "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru."
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -58,20 +58,6 @@ def photo_with_exif_and_comment(shade: int = 90) -> bytes:
     return data
 
 
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    server = FakeTwilio()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
