@@ -67,6 +67,9 @@ async def quiet(fake: FakeTelegram, condition: Callable[[], bool] = lambda: True
     await until_quiet(fake.service, condition, fake, timeout)
 
 
+UPLOAD_DESCRIPTION = "Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru."
+
+
 class Reporter:
     """One Telegram user in a private chat with the bot."""
 
@@ -96,6 +99,29 @@ class Reporter:
         before = self._count()
         self.fake.push(update)
         return await self.settle(before, at_least)
+
+    async def until_evidence(self, description: str = UPLOAD_DESCRIPTION, first: bool = True) -> None:
+        """A report from its start (the first: /start and consent; a later one: /mulai) to the
+        evidence step, with the answers the end-to-end tests share."""
+        if first:
+            await self.say("/start", at_least=2)
+            await self.press("agree")
+        else:
+            await self.say("/mulai")
+        await self.say("denpasar")
+        await self.press("pemda")
+        await self.press("sekolah")
+        await self.say("SMPN 1 Denpasar")
+        await self.say("Budi Santoso")
+        await self.press("skip")
+        await self.press("pns")
+        await self.press("media_sosial")
+        await self.say("19/11/2024")
+        await self.press("same")
+        await self.say("Ruang guru")
+        await self.send(tg.location(self.chat_id, -8.65, 115.21))
+        await self.say(description)
+        await self.press("skip")
 
     def last_keyboard_message(self) -> dict[str, Any]:
         for call in reversed(self.fake.calls):

@@ -34,7 +34,7 @@ from tests.backends import Backend
 from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.telegram_harness import Reporter, polling_bot, settings_for
-from tests.test_outbound_proof import PUBLIC, twilio  # noqa: F401 - the fake Twilio fixture
+from tests.test_outbound_proof import PUBLIC
 
 ADMIN = 4242001
 GROUP = -1001000000001
@@ -64,25 +64,7 @@ def identifying_pdf(title: str) -> bytes:
 
 
 async def telegram_report(fake: FakeTelegram, r: Reporter, identity: str, first: bool, tag: str) -> None:
-    if first:
-        await r.say("/start", at_least=2)
-        await r.press("agree")
-    else:
-        await r.say("/mulai")
-    await r.say("denpasar")
-    await r.press("pemda")
-    await r.press("sekolah")
-    await r.say("SMPN 1 Denpasar")
-    await r.say("Budi Santoso")
-    await r.press("skip")
-    await r.press("pns")
-    await r.press("media_sosial")
-    await r.say("19/11/2024")
-    await r.press("same")
-    await r.say("Ruang guru")
-    await r.send(tg.location(r.chat_id, -8.65, 115.21))
-    await r.say(DESCRIPTION)
-    await r.press("skip")
+    await r.until_evidence(DESCRIPTION, first)
     await r.send(tg.photo(fake, r.chat_id, f"foto-{tag}", identifying_jpeg(40 if first else 140)))
     await r.send(tg.document(fake, r.chat_id, f"Laporan_{NAME.replace(' ', '_')}_{tag}.pdf", identifying_pdf(tag)))
     await r.press("done")

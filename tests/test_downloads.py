@@ -26,7 +26,6 @@ QUICK = DownloadLimits(deadline=4.0, min_rate=1024, tries=3)
 """A 4 s deadline, the rate measured over 1 s."""
 
 
-
 def fetcher_for(twilio: FakeTwilio, tmp_path: Path, limits: DownloadLimits | None = None) -> MediaFetcher:
     extra = twilio.settings()
     rules = MediaRules.from_settings(extra["twilio_media_auth_hosts"], extra["twilio_media_allow_networks"],
@@ -78,7 +77,7 @@ async def test_a_stalled_telegram_download_holds_up_nobody_and_is_given_up(
     the slowest download, so one trickling file stopped every reporter."""
     slow, other = Reporter(fake, 5101), Reporter(fake, 5102)
     async with polling_bot(quick_settings):
-        await until_evidence(slow)
+        await slow.until_evidence()
         fake.trickles["files/lambat.pdf"] = 2.0
         started = time.monotonic()
         fake.push(tg.document(fake, slow.chat_id, "lambat.pdf", hostile.pdf()))
@@ -93,20 +92,3 @@ async def test_a_stalled_telegram_download_holds_up_nobody_and_is_given_up(
     assert any(p == "files/cepat.pdf" for p in fake.downloads)
 
 
-async def until_evidence(r: Reporter) -> None:
-    await r.say("/start", at_least=2)
-    await r.press("agree")
-    await r.say("denpasar")
-    await r.press("pemda")
-    await r.press("sekolah")
-    await r.say("SMPN 1 Denpasar")
-    await r.say("Budi Santoso")
-    await r.press("skip")
-    await r.press("pns")
-    await r.press("media_sosial")
-    await r.say("19/11/2024")
-    await r.press("same")
-    await r.say("Ruang guru")
-    await r.send(tg.location(r.chat_id, -8.65, 115.21))
-    await r.say("Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.")
-    await r.press("skip")

@@ -120,22 +120,7 @@ async def test_telegram_report_with_links_a_voice_note_and_a_forwarded_message(
     with captured_logs("DEBUG", settings) as logs:
         async with polling_bot(settings):
             await register(fake, GROUP, "51.71")
-            await r.say("/start", at_least=2)
-            await r.press("agree")
-            await r.say("denpasar")
-            await r.press("pemda")
-            await r.press("sekolah")
-            await r.say("SMPN 1 Denpasar")
-            await r.say("Budi Santoso")
-            await r.press("skip")
-            await r.press("pns")
-            await r.press("media_sosial")
-            await r.say("19/11/2024")
-            await r.press("same")
-            await r.say("Ruang guru")
-            await r.send(tg.location(REPORTER, -8.65, 115.21))
-            await r.say(DESCRIPTION)
-            await r.press("skip")
+            await r.until_evidence(DESCRIPTION)
             told = await r.say(f"Unggahannya {IG_SHARED} dan {TT_SHORT}?_r=1")
             assert "2 bukti sudah masuk" in told[-1]
             told = await r.send(tg.voice(fake, REPORTER, "rekaman-rapat", hostile.opus_voice()))

@@ -178,23 +178,7 @@ class Lifecycle:
 
     async def _report_telegram(self) -> None:
         r, fake = self.reporter, self.fake
-        await r.say("/start", at_least=2)
-        await r.press("agree")
-        for step in ("denpasar",):
-            await r.say(step)
-        await r.press("pemda")
-        await r.press("sekolah")
-        await r.say("SMPN 1 Denpasar")
-        await r.say("Budi Santoso")
-        await r.press("skip")
-        await r.press("pns")
-        await r.press("media_sosial")
-        await r.say("19/11/2024")
-        await r.press("same")
-        await r.say("Ruang guru")
-        await r.send(tg.location(r.chat_id, -8.65, 115.21))
-        await r.say(DESCRIPTION)
-        await r.press("skip")
+        await r.until_evidence(DESCRIPTION)
         before = r._count()
         fake.push(tg.photo(fake, r.chat_id, "album-foto-1", hostile.jpeg(), group="album-1"))
         fake.push(tg.photo(fake, r.chat_id, "album-foto-2", hostile.png(), group="album-1"))

@@ -26,7 +26,7 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio, WhatsAppUser
 from tests.quiet import until_quiet
 from tests.test_focal_points import jpeg_with_gps
-from tests.test_whatsapp import NUMBER, register_group, report_until_evidence, rows, server, settings, telegram, twilio  # noqa: F401  (fixtures)
+from tests.test_whatsapp import NUMBER, register_group, report_until_evidence, rows, server, settings  # noqa: F401  (fixtures)
 
 STRANGER = "+6281311112222"
 OTHER = "+6281333334444"

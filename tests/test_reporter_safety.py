@@ -412,22 +412,7 @@ def video_update(fake: FakeTelegram, chat_id: int, name: str, data: bytes) -> di
 
 async def submit_with(r: Reporter, evidence: list[dict[str, Any]], identity: str = "anonim") -> str:
     """A complete report whose evidence is these updates, one message each."""
-    await r.say("/start", at_least=2)
-    await r.press("agree")
-    await r.say("denpasar")
-    await r.press("pemda")
-    await r.press("sekolah")
-    await r.say("SMPN 1 Denpasar")
-    await r.say("Budi Santoso")
-    await r.press("skip")
-    await r.press("pns")
-    await r.press("media_sosial")
-    await r.say("19/11/2024")
-    await r.press("same")
-    await r.say("Ruang guru")
-    await r.send(tg.location(r.chat_id, -8.65, 115.21))
-    await r.say("Kepala sekolah mengunggah ajakan memilih paslon 2 di grup WhatsApp guru.")
-    await r.press("skip")
+    await r.until_evidence()
     for update in evidence:
         await r.send(update)
     await r.press("done")

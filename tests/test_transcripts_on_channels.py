@@ -30,10 +30,10 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_twilio import FakeTwilio
 from tests.telegram_harness import Reporter, polling_bot, settings_for
 from tests.test_transcripts import HERE, inputs_of
-from tests.test_whatsapp import NUMBER, server, telegram, twilio
+from tests.test_whatsapp import NUMBER, server
 from tests.test_whatsapp import settings as whatsapp_settings
 
-__all__ = ["telegram", "twilio", "whatsapp_settings"]  # fixtures, used by name
+__all__ = ["whatsapp_settings"]  # a fixture, used by name
 
 FILES = [HERE / f"{name}.txt" for name in
          ("console_forgiving_answers", "console_everyday_yes_and_no", "console_village_head_menu")]
