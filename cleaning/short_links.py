@@ -33,6 +33,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from cleaning import links
+from cleaning.public_address import public_address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALLOWED_DOMAINS = ("tiktok.com", "facebook.com", "fb.com", "fb.me", "fb.watch", "instagram.com", "t.co",
@@ -77,19 +78,7 @@ class ResolveRules:
         ip = ipaddress.ip_address(address.split("%")[0])
         if any(ip in network for network in self.allow_networks):
             return True
-        return _public(ip)
-
-
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Global unicast, and for IPv6 forms that carry an IPv4 address, that one too."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not _public(embedded):
-            return False
-        if ip in ipaddress.ip_network("64:ff9b::/96") and not _public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)):
-            return False
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback
-                                 or ip.is_link_local or ip.is_private)
+        return public_address(ip)
 
 
 class _CheckedResolver(AbstractResolver):

@@ -10,7 +10,7 @@
   addresses are refused, whether the URL names them or a host name resolves to them (the
   check is in the resolver, so what is checked is what is connected to); an IPv6 address
   that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that one too
-  (`public_address`).
+  (`cleaning.public_address`, the one rule the share-link resolver follows too).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from bot.downloads import DownloadLimits, Stalled, stream
+from cleaning.public_address import public_address
 from storage.evidence_files import EvidenceStore, StoredFile, TooLarge
 
 log = logging.getLogger(__name__)
@@ -73,29 +74,6 @@ class MediaRules:
         if any(plain.version == network.version and plain in network for network in self.allow_networks):
             return True
         return public_address(ip)
-
-
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
-IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-
-def public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether a media download may connect to `ip`: a global unicast address, and for an
-    IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64), that IPv4 address
-    is global too. Site-local and IPv4-compatible addresses, which Python 3.11 still calls
-    global, are refused outright, as is local-use NAT64."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return public_address(ip.ipv4_mapped)
-        if ip.is_site_local or ip in IPV4_COMPATIBLE or ip in LOCAL_NAT64 or ip.teredo is not None:
-            return False
-        if ip in NAT64:
-            return public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip.sixtofour is not None:
-            return public_address(ip.sixtofour)
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local
-                                 or ip.is_loopback or ip.is_private)
 
 
 class _CheckedResolver(AbstractResolver):
