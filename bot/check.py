@@ -160,6 +160,15 @@ def static_problems(settings: Settings, mode: Mode, shell: Shell, environ: Mappi
     return [Finding(False, line) for line in found]
 
 
+def platform_reason(shell: Shell, environ: Mapping[str, str]) -> str | None:
+    """The platform we run on wipes its disk on every restart (a variable it sets says so)."""
+    for variable, platform in PLATFORMS:
+        if environ.get(variable):
+            return shell._("{platform} wipes the disk on every restart ({variable} is set)").format(
+                platform=platform, variable=variable)
+    return None
+
+
 def key_file_reason(settings: Settings, shell: Shell, environ: Mapping[str, str] | None = None,
                     mounts: Path = Path("/proc/mounts")) -> str | None:
     """Why a key file made on PostgreSQL's workers would not survive a restart (the database
@@ -167,11 +176,9 @@ def key_file_reason(settings: Settings, shell: Shell, environ: Mapping[str, str]
     if not settings.database_url or settings.data_key or settings.data_key_file:
         return None
     _ = shell._
-    environ = os.environ if environ is None else environ
-    for variable, platform in PLATFORMS:
-        if environ.get(variable):
-            return _("{platform} wipes the disk on every restart ({variable} is set)").format(
-                platform=platform, variable=variable)
+    wiped = platform_reason(shell, os.environ if environ is None else environ)
+    if wiped:
+        return wiped
     path = settings.key_source().file
     kind = filesystem_of(path, mounts)
     if kind in EPHEMERAL_FILESYSTEMS:
@@ -185,11 +192,9 @@ def ephemeral_reason(settings: Settings, shell: Shell, environ: Mapping[str, str
     if settings.database_url or settings.allow_ephemeral_database:
         return None
     _ = shell._
-    environ = os.environ if environ is None else environ
-    for variable, platform in PLATFORMS:
-        if environ.get(variable):
-            return _("{platform} wipes the disk on every restart ({variable} is set)").format(
-                platform=platform, variable=variable)
+    wiped = platform_reason(shell, os.environ if environ is None else environ)
+    if wiped:
+        return wiped
     kind = filesystem_of(settings.database_path, mounts)
     if kind in EPHEMERAL_FILESYSTEMS:
         return _("{path} is on a {kind} (memory), wiped on every restart").format(
