@@ -25,13 +25,10 @@ async def cases(settings: Settings, shell: Shell, limit: int) -> int:
     _ = shell._
     if limit < 1:
         shell.refuse(_("--limit must be a number from 1, for example --limit 20."))
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             rows = await stored.recent(tx, limit)
             counts = {c.id: len(await stored.evidence_of(tx, c.id)) for c in rows}
-    finally:
-        await db.close()
     if not rows:
         shell.say(_("No cases in {place}.").format(place=where_it_is(settings, shell)))
         return 0
@@ -81,14 +78,11 @@ async def export(settings: Settings, shell: Shell, where: CaseFilter, out: Path 
     names = [f"kasus-{stamp}.{ext}" for ext in ("csv", "xlsx") if kind in (ext, "both")]
     targets = [shell.output_path(None if out is None else out / name, settings.database_path.parent, name)
                for name in names]
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         with contextlib.ExitStack() as files:  # a failed export leaves no file behind
             written = {t.suffix: files.enter_context(private_file(t)) for t in targets}
             count = await write_files(db, where, identity, written.get(".csv"), written.get(".xlsx"),
                                       layout=Layout(shell.locale, settings.timezone))
-    finally:
-        await db.close()
     for target in targets:
         shell.say(str(target))
     text = (shell.ngettext("{count} case exported, with the reporter's identity.",
@@ -114,8 +108,7 @@ async def berkas(settings: Settings, shell: Shell, number_text: str, out: Path |
     if out is not None and out.is_dir():
         shell.refuse(_("--out {path} is a folder; give the file to write, for example {path}/berkas.pdf.").format(
             path=out))
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             case = await stored.by_number(tx, number)
         if case is None:
@@ -123,8 +116,6 @@ async def berkas(settings: Settings, shell: Shell, number_text: str, out: Path |
                                                                           place=where_it_is(settings, shell)))
         maker = CaseFiles(db, EvidenceStore.for_database(db, settings.evidence_dir), settings.timezone)
         made = await maker.make(Order(case.id, Viewer.shell(identity), "shell"))
-    finally:
-        await db.close()
     assert made is not None  # the shell sees every case
     target = shell.output_path(out, settings.database_path.parent, made.file_name)
     write_private(target, made.data)
@@ -163,12 +154,9 @@ async def statistik(settings: Settings, shell: Shell, period: str, out: Path | N
         shell.refuse(_("--out must name a .png file, for example --out statistik.png."))
     today = datetime.now(UTC).date()
     first, after, title = period_of(shell, period, today)
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             found = await daily_counts(tx, first.isoformat(), after.isoformat())
-    finally:
-        await db.close()
     png = await render_png_async(found, title, shell.locale)
     target = shell.output_path(out, settings.database_path.parent, f"statistik-{first:%Y%m%d}-{after:%Y%m%d}.png")
     write_private(target, png)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -188,6 +190,15 @@ class Settings(BaseSettings):
 
         return await Database.open(self.database, key=self.key_source(), checkpoint_every=checkpoint_every,
                                    evidence=None if self.database_url else self.evidence_dir)
+
+    @contextlib.asynccontextmanager
+    async def opened_database(self) -> AsyncIterator[Database]:
+        """`open_database`, closed again when the block ends (a shell command's one use)."""
+        db = await self.open_database()
+        try:
+            yield db
+        finally:
+            await db.close()
 
     @property
     def whatsapp_enabled(self) -> bool:

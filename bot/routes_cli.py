@@ -70,13 +70,10 @@ async def add(settings: Settings, shell: Shell, region: str, chat_id: int | str,
     found = region_or_refuse(shell, region)
     group_or_refuse(shell, chat_id)
     scope_or_refuse(shell, agency)
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.transaction() as tx:
             added = await route_admin.add(tx, settings.policy(), found.code, chat_id, scope=agency, title=title,
                                           by=ACTOR, at=datetime.now(UTC).isoformat())
-    finally:
-        await db.close()
     assert added.route is not None
     _ = shell._
     shell.say((_("Route added: {route}.") if added.created else _("Route already there, and active: {route}."))
@@ -91,13 +88,10 @@ async def add_number(settings: Settings, shell: Shell, region: str, number: str,
     brings its roster to the region) and is invited; it gets cases once the officer says yes."""
     found = region_or_refuse(shell, region)
     scope_or_refuse(shell, agency)
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.transaction() as tx:
             added = await roster_admin.add_number(tx, settings.policy(), found.code, number, scope=agency, title=title,
                                                  by=ACTOR, at=datetime.now(UTC).isoformat())
-    finally:
-        await db.close()
     shell.say(roster_admin.describe_added(added, shell.locale))
     if not (settings.whatsapp_enabled and settings.public_base_url):
         shell.warn(shell._("WhatsApp is not set up here (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM "
@@ -111,8 +105,7 @@ async def decide(settings: Settings, shell: Shell, route_id: int | str, approve:
     _ = shell._
     if isinstance(route_id, str):
         return await decide_number(settings, shell, route_id, approve)
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.transaction() as tx:
             at = datetime.now(UTC).isoformat()
             done: route_admin.Added | None = None
@@ -121,8 +114,6 @@ async def decide(settings: Settings, shell: Shell, route_id: int | str, approve:
                 route = done.route if done else None
             else:
                 route = await route_admin.refuse(tx, settings.policy(), route_id, by=ACTOR, by_name=None, at=at)
-    finally:
-        await db.close()
     if route is None:
         shell.refuse(_("No route {id} is waiting for an admin; `python -m bot routes pending` lists those that "
                        "are.").format(id=route_id))
@@ -135,8 +126,7 @@ async def decide(settings: Settings, shell: Shell, route_id: int | str, approve:
 
 async def decide_number(settings: Settings, shell: Shell, number: str, approve: bool) -> int:
     _ = shell._
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.transaction() as tx:
             member = await rosters.member_by_number(tx, number)
             at = datetime.now(UTC).isoformat()
@@ -144,8 +134,6 @@ async def decide_number(settings: Settings, shell: Shell, number: str, approve: 
             if member is not None and member.status == "waiting_admin":
                 decide_ = roster_admin.confirm if approve else roster_admin.refuse
                 done = await decide_(tx, settings.policy(), member.id, by=ACTOR, by_name=None, at=at)
-    finally:
-        await db.close()
     if done is None:
         shell.refuse(_("WhatsApp number {number} is not waiting for an admin; `python -m bot routes pending` lists "
                        "what is.").format(number=number))
@@ -156,13 +144,10 @@ async def decide_number(settings: Settings, shell: Shell, number: str, approve: 
 
 async def pending(settings: Settings, shell: Shell) -> int:
     _ = shell._
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             found = await routes.pending(tx)
             numbers = await rosters.waiting_for_admin(tx)
-    finally:
-        await db.close()
     for route in found:
         shell.say(_("{id}: {route}, asked for by {who} on {when}").format(
             id=route.id, route=describe(shell, route), who=route.created_by, when=shell.when(route.created_at)))
@@ -177,12 +162,9 @@ async def pending(settings: Settings, shell: Shell) -> int:
 
 async def log(settings: Settings, shell: Shell) -> int:
     _ = shell._
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             found = await routes.events(tx)
-    finally:
-        await db.close()
     for event in found:
         scope = f" {event.agency_scope}" if event.agency_scope else ""
         who = event.actor + (f" ({event.actor_name})" if event.actor_name else "")
@@ -198,8 +180,7 @@ async def remove(settings: Settings, shell: Shell, chat_id: int | str, region: s
     code = region_or_refuse(shell, region).code if region else None
     if isinstance(chat_id, str):
         return await remove_number(settings, shell, chat_id, code)
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             present = [r for r in await routes.of_chat(tx, chat_id) if code is None or r.region_code == code]
         if not present:
@@ -209,8 +190,6 @@ async def remove(settings: Settings, shell: Shell, chat_id: int | str, region: s
         async with db.transaction() as tx:
             removed, _known = await route_admin.remove(tx, settings.policy(), chat_id, code,
                                                        datetime.now(UTC).isoformat())
-    finally:
-        await db.close()
     for route in removed:
         shell.say(_("Route removed: {route}.").format(route=describe(shell, route)))
     return 0
@@ -219,13 +198,10 @@ async def remove(settings: Settings, shell: Shell, chat_id: int | str, region: s
 async def remove_number(settings: Settings, shell: Shell, number: str, code: str | None) -> int:
     """Without a region the number leaves its roster; with one, its roster stops serving it."""
     _ = shell._
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.transaction() as tx:
             member, removed = await roster_admin.remove(tx, settings.policy(), number, code,
                                                         datetime.now(UTC).isoformat())
-    finally:
-        await db.close()
     if member is None or (code and not removed):
         shell.refuse((_("WhatsApp number {number} has no route for {region}; `python -m bot routes list` shows the "
                         "routes.") if code else _("WhatsApp number {number} is in no roster; `python -m bot routes "
@@ -244,13 +220,10 @@ STANDING = {"waiting_admin": N_("waiting for an admin"), "invited": N_("invited,
 
 async def listing(settings: Settings, shell: Shell) -> int:
     _ = shell._
-    db = await settings.open_database()
-    try:
+    async with settings.opened_database() as db:
         async with db.reading() as tx:
             found = await routes.all_routes(tx)
             members = {r.chat_id: await rosters.members(tx, r.chat_id) for r in await rosters.all_rosters(tx)}
-    finally:
-        await db.close()
     for route in found:
         shell.say(describe(shell, route))
     for chat_id, people in members.items():
@@ -314,8 +287,7 @@ async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
     added = 0
     queued: list[str] = []
     if good:
-        db = await settings.open_database()
-        try:
+        async with settings.opened_database() as db:
             async with db.transaction() as tx:
                 for _line, region, chat_id, scope, title in good:
                     at = datetime.now(UTC).isoformat()
@@ -329,8 +301,6 @@ async def import_csv(settings: Settings, shell: Shell, path: Path) -> int:
                                                    title=title, by=ACTOR, at=at)
                     added += result.created
                     queued.extend(result.forwarded)
-        finally:
-            await db.close()
     shell.say(shell.ngettext("{count} route added from {file}.", "{count} routes added from {file}.", added).format(
         count=added, file=path.name))
     say_queued(shell, queued)
